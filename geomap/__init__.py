@@ -1,0 +1,68 @@
+"""geomap: maps of crossing incidents along the US-Canada border."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from . import config as settings
+
+LOGGER = logging.getLogger(__name__)
+STATIC_FOLDER = settings.PROJECT_ROOT / "static"
+
+# Blueprints in geomap.web, registered in this order; each module exposes `bp`.
+BLUEPRINTS = ("pages", "maps", "api", "upload", "auth")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: settings, instance folder, database, blueprints and CLI.
+
+    `config` overrides everything else (tests pass temporary paths here); INSTANCE_PATH in it
+    chooses the instance folder.
+    """
+    config = dict(config or {})
+    instance_path = Path(config.pop("INSTANCE_PATH", settings.PROJECT_ROOT / "instance"))
+    app = Flask(__name__, instance_path=str(instance_path.resolve()),
+                static_folder=str(STATIC_FOLDER), static_url_path="/static")
+    # The instance folder holds the database, the generated secret key and uploads.
+    instance_path.mkdir(parents=True, exist_ok=True)
+    app.config.update(settings.resolve(instance_path, config))
+    _derived_flask_settings(app)
+    Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
+
+    from . import cli, db, errors_web, security
+
+    db.init_app(app)
+    errors_web.init_app(app)
+    security.init_app(app)
+    cli.init_app(app)
+    _register_blueprints(app)
+    if app.config["LOAD_SAMPLE"]:
+        from . import sample
+
+        sample.init_app(app)
+    return app
+
+
+def _derived_flask_settings(app: Flask) -> None:
+    """Map geomap settings onto the Flask/Werkzeug settings that enforce them."""
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"] * 1024 * 1024)
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_NAME"] = "geomap_session"
+
+
+def _register_blueprints(app: Flask) -> None:
+    for name in BLUEPRINTS:
+        try:
+            module = importlib.import_module(f"{__name__}.web.{name}")
+        except ModuleNotFoundError as exc:
+            # Only a blueprint that does not exist yet may be skipped, never a broken one.
+            if exc.name != f"{__name__}.web.{name}":
+                raise
+            continue
+        app.register_blueprint(module.bp)

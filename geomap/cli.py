@@ -1,0 +1,139 @@
+"""Command line: flask --app geomap <command>, thin wrappers over the domain modules."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from . import accounts, db, storage
+from .config import PROJECT_ROOT
+from .errors import GeomapError
+
+
+def _engine():
+    return db.engine_for(current_app.config["DATABASE_URL"])
+
+
+def _fail(error: GeomapError) -> None:
+    raise click.ClickException(error.message)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Apply the database migrations (safe to run again)."""
+    db.migrate(current_app.config["DATABASE_URL"])
+    with _engine().connect() as conn:
+        click.echo(f"Database at revision {db.current_revision(conn)}.")
+
+
+@click.command("create-user")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def create_user_command(name: str, password_stdin: bool) -> None:
+    """Create an editor account."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with _engine().begin() as conn:
+            accounts.create_user(conn, name, password)
+    except GeomapError as exc:
+        _fail(exc)
+    click.echo(f"Created user {name}.")
+
+
+@click.command("create-token")
+@click.argument("name")
+@click.option("--user", "user_name", help="Editor the token acts for (recorded on imports).")
+@with_appcontext
+def create_token_command(name: str, user_name: str | None) -> None:
+    """Create an API token; it is printed once, alone on the last line."""
+    try:
+        with _engine().begin() as conn:
+            token = accounts.create_token(conn, name, user_name)
+    except GeomapError as exc:
+        _fail(exc)
+    click.echo(f"Created API token {name!r}. Store it now; it cannot be shown again:")
+    click.echo(token)
+
+
+@click.command("revoke-token")
+@click.argument("name")
+@with_appcontext
+def revoke_token_command(name: str) -> None:
+    """Revoke the API tokens with this name."""
+    with _engine().begin() as conn:
+        count = accounts.revoke_token(conn, name)
+    if not count:
+        raise click.ClickException(f"no live token named {name!r}")
+    click.echo(f"Revoked {count} token(s) named {name!r}.")
+
+
+def _set_published(slug: str, published: bool) -> None:
+    try:
+        with _engine().begin() as conn:
+            row = storage.set_published(conn, slug, published)
+    except GeomapError as exc:
+        _fail(exc)
+    state = "published" if row["published"] else "unpublished"
+    click.echo(f"Dataset {slug} is {state} (version {row['version']}).")
+
+
+@click.command("publish")
+@click.argument("slug")
+@with_appcontext
+def publish_command(slug: str) -> None:
+    """Publish a dataset: its maps, embeds and API become public."""
+    _set_published(slug, True)
+
+
+@click.command("unpublish")
+@click.argument("slug")
+@with_appcontext
+def unpublish_command(slug: str) -> None:
+    """Make a dataset a draft again (hidden from anonymous readers)."""
+    _set_published(slug, False)
+
+
+@click.command("load-sample")
+@click.option("--replace", is_flag=True, help="Replace the sample dataset if it exists.")
+@with_appcontext
+def load_sample_command(replace: bool) -> None:
+    """Load and publish the illustrative sample dataset."""
+    from . import sample
+
+    try:
+        summary = sample.load(current_app, replace=replace)
+    except GeomapError as exc:
+        _fail(exc)
+    click.echo(f"Loaded {summary['incidents']:,} sample incidents into dataset "
+               f"{summary['slug']} (published).")
+
+
+@click.command("build-regions")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=PROJECT_ROOT / "shapefiles", show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=PROJECT_ROOT / "build" / "regions-cache", show_default=True)
+def build_regions_command(out_dir: Path, cache_dir: Path) -> None:
+    """Rebuild the region layers in shapefiles/ from registry packages."""
+    from .regions_build import build_regions
+
+    build_regions(out_dir, cache_dir, log=click.echo)
+
+
+COMMANDS = (init_db_command, create_user_command, create_token_command, revoke_token_command,
+            publish_command, unpublish_command, load_sample_command, build_regions_command)
+
+
+def init_app(app) -> None:
+    """Register the commands on the app's CLI group."""
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,125 @@
+"""Settings: one table with defaults and help text, overridable by GEOMAP_* variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "GEOMAP_"
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name (without prefix), default, parser and help text."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name
+
+
+# Defaults of None are filled from the instance folder by resolve().
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", None,
+            "SQLAlchemy URL of the database. Default: SQLite (WAL) at instance/geomap.sqlite. "
+            "PostgreSQL: postgresql+psycopg://user@host:5432/dbname."),
+    Setting("SECRET_KEY", None,
+            "Key that signs sessions and CSRF tokens. Default: generated once into "
+            "instance/secret_key."),
+    Setting("MAX_UPLOAD_MB", 50, "Largest accepted upload in megabytes; larger requests get 413.",
+            float),
+    Setting("TILES", "openstreetmap",
+            "Basemap: 'openstreetmap' (tile requests to tile.openstreetmap.org) or 'none' "
+            "(no third-party request at all; land, water and borders drawn from shapefiles/)."),
+    Setting("EMBED_FRAME_ANCESTORS", "*",
+            "CSP frame-ancestors for /embed/* pages (space-separated origins, or '*'). "
+            "Every other page is 'none'."),
+    Setting("AT_BORDER_M", 100.0,
+            "Points within this many metres of the border are flagged at_border; a declared "
+            "state/province is kept for them.", float),
+    Setting("MAX_BORDER_KM", 100.0,
+            "Rows farther than this from the border are accepted with a warning "
+            "(rejected in strict mode).", float),
+    Setting("AREA_KM", 500.0,
+            "Area of interest: rows farther than this from the border are rejected as outside "
+            "the service's area.", float),
+    Setting("REGIONS_PATH", str(PROJECT_ROOT / "shapefiles" / "regions.gpkg"),
+            "GeoPackage with the admin1, border, usbp_sectors and border_segments layers."),
+    Setting("UPLOAD_FOLDER", None,
+            "Folder where original uploaded files are kept for audit and replay. "
+            "Default: instance/uploads."),
+    Setting("LOAD_SAMPLE", True,
+            "Load and publish the illustrative sample dataset when the service starts on an "
+            "empty database.", _bool),
+    Setting("SESSION_COOKIE_SECURE", False,
+            "Send the session cookie only over HTTPS (turn on behind an HTTPS proxy).", _bool),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def resolve(instance_path: Path, overrides: Mapping[str, Any] | None = None,
+            environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the effective settings: defaults < instance/config.py < GEOMAP_* env < overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    values.update(_instance_file(instance_path / "config.py"))
+    for setting in SETTINGS:
+        if setting.env in environ:
+            values[setting.name] = _parse(setting, environ[setting.env])
+    values.update(overrides or {})
+    _fill_instance_defaults(values, instance_path)
+    return values
+
+
+def _parse(setting: Setting, raw: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{setting.env}={raw!r} is not valid: {exc}") from None
+
+
+def _instance_file(path: Path) -> dict[str, Any]:
+    """Read upper-case names from an optional instance/config.py."""
+    if not path.is_file():
+        return {}
+    namespace: dict[str, Any] = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - operator's own file
+    return {k: v for k, v in namespace.items() if k.isupper()}
+
+
+def _fill_instance_defaults(values: dict[str, Any], instance_path: Path) -> None:
+    if not values.get("DATABASE_URL"):
+        values["DATABASE_URL"] = f"sqlite:///{instance_path / 'geomap.sqlite'}"
+    if not values.get("UPLOAD_FOLDER"):
+        values["UPLOAD_FOLDER"] = str(instance_path / "uploads")
+    if not values.get("SECRET_KEY"):
+        values["SECRET_KEY"] = _instance_secret(instance_path / "secret_key")
+
+
+def _instance_secret(path: Path) -> str:
+    """Read the generated secret key, creating it (mode 0600) on first run."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,190 @@
+"""Database: SQLAlchemy Core tables, one engine per URL, a connection per request on g."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+LOGGER = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+metadata = sa.MetaData()
+
+datasets = sa.Table(
+    "datasets", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(100), nullable=False, unique=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("source", sa.String(500), nullable=False, server_default=""),
+    sa.Column("license", sa.String(200), nullable=False, server_default=""),
+    sa.Column("correction", sa.Text, nullable=False, server_default=""),
+    sa.Column("min_public_count", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("published", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
+)
+
+imports = sa.Table(
+    "imports", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("user_name", sa.String(100), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("filename", sa.String(300), nullable=False, server_default=""),
+    sa.Column("sha256", sa.String(64), nullable=False, server_default=""),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("stored_path", sa.String(500), nullable=True),
+    sa.Column("mode", sa.String(10), nullable=False, server_default="append"),
+    sa.Column("rows_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_imported", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("report", sa.JSON, nullable=True),
+)
+
+incidents = sa.Table(
+    "incidents", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id", ondelete="SET NULL"),
+              nullable=True),
+    sa.Column("source_id", sa.String(200), nullable=True),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
+    sa.Column("precision", sa.String(8), nullable=False, server_default="day"),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("type", sa.String(100), nullable=False, server_default=""),
+    sa.Column("count", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("direction", sa.String(12), nullable=False, server_default="unknown"),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("attributes", sa.JSON, nullable=True),
+    sa.Column("admin1", sa.String(8), nullable=True),
+    sa.Column("country", sa.String(2), nullable=True),
+    sa.Column("sector", sa.String(20), nullable=True),
+    sa.Column("border_mile", sa.Float, nullable=True),
+    sa.Column("border_km", sa.Float, nullable=True),
+    sa.Column("at_border", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("row_hash", sa.String(32), nullable=False),
+    sa.Index("ix_incidents_dataset_date", "dataset_id", "occurred_at"),
+    sa.Index("ix_incidents_dataset_admin1", "dataset_id", "admin1"),
+    sa.Index("ix_incidents_dataset_sector", "dataset_id", "sector"),
+    sa.Index("ix_incidents_dataset_hash", "dataset_id", "row_hash"),
+    sa.Index("ux_incidents_dataset_source_id", "dataset_id", "source_id", unique=True,
+             sqlite_where=sa.text("source_id IS NOT NULL"),
+             postgresql_where=sa.text("source_id IS NOT NULL")),
+)
+
+
+@functools.cache
+def engine_for(url: str) -> sa.Engine:
+    """Return the process-wide engine for a database URL (SQLite gets WAL and a busy timeout)."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling is off (see _sqlite_pragmas) so that SQLAlchemy
+        # emits BEGIN itself; writers ask for BEGIN IMMEDIATE and queue on the busy timeout
+        # instead of failing when a deferred read transaction tries to upgrade to a write.
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def write_connection(engine: sa.Engine) -> sa.Connection:
+    """Return a connection whose transactions take the write lock up front (SQLite)."""
+    return engine.connect().execution_options(write=True)
+
+
+def migrate(url: str) -> None:
+    """Apply every Alembic migration to the database at url (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    """Return the schema revision recorded in the database, or None if unmigrated."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+# --- Flask glue -------------------------------------------------------------------------------
+
+def get_engine() -> sa.Engine:
+    """Return the engine of the current app."""
+    from flask import current_app
+
+    return engine_for(current_app.config["DATABASE_URL"])
+
+
+def get_db() -> sa.Connection:
+    """Return this request's connection, opened on first use."""
+    from flask import g
+
+    if "db" not in g:
+        g.db = get_engine().connect()
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    """Close the request's connection, rolling back anything not committed."""
+    from flask import g
+
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.close()
+
+
+def init_app(app) -> None:
+    """Migrate the database on startup and close connections after each request."""
+    app.teardown_appcontext(close_db)
+    migrate(app.config["DATABASE_URL"])

@@ -1,0 +1,66 @@
+"""One error type that carries its HTTP status, rendered as HTML or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GeomapError(Exception):
+    """An error whose message is safe to show to the user."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: Any = None, status: int | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class BadRequest(GeomapError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(GeomapError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(GeomapError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(GeomapError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(GeomapError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(GeomapError):
+    status = 413
+    code = "too_large"
+
+
+class Unprocessable(GeomapError):
+    status = 422
+    code = "unprocessable"
+
+
+class ConfigError(GeomapError):
+    """A setting has a value the service cannot use."""
+
+    code = "config_error"

@@ -1,0 +1,47 @@
+"""JSON API: datasets (read side)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, url_for
+
+from .. import storage
+from ..db import get_db
+from ..security import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+# The API authenticates writes with bearer tokens, not cookies, so CSRF does not apply.
+csrf.exempt(bp)
+
+PUBLIC_FIELDS = ("slug", "title", "description", "source", "license", "correction", "version",
+                 "created_at", "updated_at")
+
+
+def dataset_json(row: dict) -> dict:
+    """Return the public JSON form of a dataset row."""
+    out = {k: storage.as_json_safe(row.get(k)) for k in PUBLIC_FIELDS}
+    out["incidents"] = int(row.get("incidents", 0) or 0)
+    out["total_count"] = int(row.get("total_count", 0) or 0)
+    out["url"] = url_for("api.dataset", slug=row["slug"], _external=True)
+    out["map_url"] = f"{url_for('pages.index', _external=True)}maps/{row['slug']}"
+    return out
+
+
+@bp.get("/datasets")
+def datasets():
+    """List published datasets."""
+    rows = storage.list_datasets(get_db(), published_only=True)
+    return {"datasets": [dataset_json(r) for r in rows]}
+
+
+@bp.get("/datasets/<slug>")
+def dataset(slug: str):
+    """Describe one published dataset with its imports."""
+    conn = get_db()
+    row = storage.get_dataset(conn, slug, published_only=True)
+    listed = {r["slug"]: r for r in storage.list_datasets(conn, published_only=True)}
+    out = dataset_json(listed.get(slug, row))
+    out["imports"] = [
+        {k: storage.as_json_safe(v) for k, v in imp.items() if k not in ("stored_path",)}
+        for imp in storage.list_imports(conn, row["id"])
+    ]
+    return out
