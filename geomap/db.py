@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 import logging
 from pathlib import Path
 
@@ -102,9 +102,27 @@ incidents = sa.Table(
 )
 
 
-@functools.cache
+_ENGINES: dict[str, sa.Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def engine_for(url: str) -> sa.Engine:
     """Return the process-wide engine for a database URL (SQLite gets WAL and a busy timeout)."""
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = _create_engine(url)
+        return _ENGINES[url]
+
+
+def dispose_engine(url: str) -> None:
+    """Close the pooled connections of a URL's engine and forget it."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _create_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)

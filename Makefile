@@ -1,0 +1,47 @@
+# geomap: `make run` serves http://127.0.0.1:5000 with the sample map; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test setup assets browser bench clean
+
+run: $(VENV)/.runtime assets
+	$(VENV)/bin/flask --app geomap run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev assets browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.dev assets
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Leaflet and its plugins come from the npm registry and are served from static/vendor/.
+assets: static/vendor/.built
+
+static/vendor/.built: package.json package-lock.json scripts/build-vendor.mjs
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent build
+	touch $@
+
+# Browser tests drive Debian's Chromium; install it when we can (root with apt), else they skip.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: /usr/bin/chromium not found; browser tests will be skipped"; fi
+
+bench: $(VENV)/.dev assets
+	for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor build .pytest_cache

@@ -1,0 +1,106 @@
+"""Storage round-trips on SQLite and PostgreSQL."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from geomap import storage
+from geomap.errors import BadRequest, Conflict, NotFound
+
+
+def _frame(dataset_id, n=3):
+    frame = pd.DataFrame({
+        "dataset_id": dataset_id,
+        "source_id": [f"id-{i}" for i in range(n)],
+        "occurred_at": pd.to_datetime(["2025-01-05 10:00", "2025-02-01 00:00", "2025-02-03 23:59"][:n]),
+        "precision": ["second", "day", "second"][:n],
+        "lat": [49.0021, 45.0093, 62.615][:n], "lon": [-122.7566, -73.4525, -141.0013][:n],
+        "type": ["apprehension", "sighting", "apprehension"][:n],
+        "count": [2, 0, 5][:n], "direction": ["northbound", "southbound", "unknown"][:n],
+        "description": ["Line one\nline two", "quote \" and <tag>", "ünïcode"][:n],
+        "attributes": [{"Port Code": "0007"}, {}, {"x": 1}][:n],
+        "admin1": ["US-WA", "US-NY", "US-AK"][:n], "country": ["US", "US", "US"][:n],
+        "sector": ["Blaine", "Swanton", "Blaine"][:n],
+        "border_mile": [10.5, 2500.25, 4400.0][:n], "border_km": [-0.02, -0.1, -0.3][:n],
+        "at_border": [True, False, False][:n],
+    })
+    frame["row_hash"] = storage.row_hashes(frame)
+    return frame
+
+
+def test_dataset_round_trip(conn):
+    created = storage.create_dataset(conn, "wa-bc", "WA → BC", description="d", source="RCMP",
+                                     license="CC-BY-4.0")
+    assert created["version"] == 1 and created["published"] is False
+    assert storage.get_dataset(conn, "wa-bc")["title"] == "WA → BC"
+    assert storage.list_datasets(conn) == []
+    published = storage.set_published(conn, "wa-bc", True)
+    assert published["published"] is True and published["version"] == 2
+    [listed] = storage.list_datasets(conn)
+    assert listed["slug"] == "wa-bc" and listed["incidents"] == 0
+
+
+def test_dataset_errors(conn):
+    storage.create_dataset(conn, "one", "One")
+    with pytest.raises(Conflict):
+        storage.create_dataset(conn, "one", "Again")
+    with pytest.raises(BadRequest) as info:
+        storage.create_dataset(conn, "Bad Slug!", "x")
+    assert "Bad Slug!" in info.value.message
+    with pytest.raises(NotFound):
+        storage.get_dataset(conn, "missing")
+
+
+def test_incident_round_trip_keeps_every_field(conn):
+    ds = storage.create_dataset(conn, "rt", "Round trip")
+    frame = _frame(ds["id"])
+    assert storage.insert_incidents(conn, frame) == 3
+    back = storage.incident_frame(conn, ds["id"])
+    assert list(back["source_id"]) == ["id-0", "id-1", "id-2"]
+    assert back["occurred_at"].iloc[2] == pd.Timestamp("2025-02-03 23:59")
+    assert list(back["count"]) == [2, 0, 5]
+    assert back["description"].iloc[0] == "Line one\nline two"
+    assert back["description"].iloc[1] == 'quote " and <tag>'
+    assert back["attributes"].iloc[0] == {"Port Code": "0007"}
+    assert list(back["at_border"]) == [True, False, False]
+    assert back["lat"].iloc[0] == pytest.approx(49.0021)
+    assert list(back["row_hash"]) == list(frame["row_hash"])
+
+
+def test_filters(conn):
+    ds = storage.create_dataset(conn, "f", "Filters")
+    storage.insert_incidents(conn, _frame(ds["id"]))
+    count = lambda **f: storage.count_incidents(conn, ds["id"], f)  # noqa: E731
+    assert count() == 3
+    assert count(**{"from": dt.datetime(2025, 2, 1)}) == 2
+    assert count(**{"to": dt.datetime(2025, 2, 1)}) == 1
+    assert count(admin1=["US-WA", "US-NY"]) == 2
+    assert count(sector=["Blaine"], direction=["northbound"]) == 1
+    assert count(type=["nothing"]) == 0
+
+
+def test_delete_and_version_bump(conn):
+    ds = storage.create_dataset(conn, "d", "Delete")
+    storage.insert_incidents(conn, _frame(ds["id"]))
+    assert storage.delete_incidents(conn, ds["id"]) == 3
+    assert storage.bump_version(conn, ds["id"]) == 2
+
+
+def test_imports_are_recorded_with_report(conn):
+    ds = storage.create_dataset(conn, "imp", "Imports")
+    import_id = storage.record_import(conn, ds["id"], filename="a.csv", sha256="0" * 64,
+                                      rows_total=3, report={"errors": [{"row": 2}]})
+    assert storage.get_import(conn, import_id)["report"] == {"errors": [{"row": 2}]}
+    [listed] = storage.list_imports(conn, ds["id"])
+    assert listed["filename"] == "a.csv" and "report" not in listed
+
+
+def test_row_hash_ignores_computed_columns_and_sees_content():
+    a = _frame(1)
+    b = a.copy()
+    b["admin1"] = "CA-BC"
+    assert list(storage.row_hashes(a)) == list(storage.row_hashes(b))
+    b.loc[0, "count"] = 3
+    assert storage.row_hashes(a)[0] != storage.row_hashes(b)[0]
+    assert storage.row_hashes(a)[1] == storage.row_hashes(b)[1]
