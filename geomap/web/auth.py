@@ -1,0 +1,95 @@
+"""Editors' login and logout, and the guards for views that write."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import (Blueprint, flash, g, redirect, render_template, request, session,
+                   url_for)
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from .. import accounts
+from ..db import get_db, get_engine
+from ..errors import Unauthorized
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+limiter = Limiter(get_remote_address, storage_uri="memory://", default_limits=[])
+LOGIN_LIMIT = "10 per minute;50 per hour"
+
+
+@bp.record_once
+def _setup(state) -> None:
+    app = state.app
+    limiter.init_app(app)
+    app.before_request(_load_user)
+
+
+def _load_user() -> None:
+    g.user_name = session.get("user_name")
+
+
+def _safe_next(target: str | None) -> str:
+    """Return a local path to go to after login; anything else goes to the index."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("pages.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"])
+def login():
+    """Show the login form; sign an editor in."""
+    if request.method == "POST":
+        user = accounts.check_login(get_db(), request.form.get("name", "").strip(),
+                                    request.form.get("password", ""))
+        if user is not None:
+            session.clear()
+            session["user_name"] = user["name"]
+            session.permanent = False
+            return redirect(_safe_next(request.form.get("next")))
+        flash("Wrong user name or password.", "error")
+        return render_template("auth/login.html", next=request.form.get("next", "")), 401
+    return render_template("auth/login.html", next=request.args.get("next", ""))
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out (POST with CSRF token, so another site cannot log editors out)."""
+    session.clear()
+    return redirect(url_for("pages.index"))
+
+
+def login_required(view):
+    """Let signed-in editors through; send everyone else to the login form."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        if not g.get("user_name"):
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(**kwargs)
+
+    return wrapped
+
+
+def token_required(view):
+    """Let through a valid bearer token or a signed-in editor; otherwise 401 JSON."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            with get_engine().connect() as conn:
+                row = accounts.check_token(conn, token.strip()) if scheme.lower() == "bearer" \
+                    else None
+            if row is None:
+                raise Unauthorized("the API token is missing, wrong or revoked",
+                                   details={"header": "Authorization: Bearer <token>"})
+            g.user_name = row["user_name"] or f"token:{row['name']}"
+        elif not g.get("user_name"):
+            raise Unauthorized("writing needs an API token: send Authorization: Bearer <token> "
+                               "(create one with flask --app geomap create-token NAME)")
+        return view(**kwargs)
+
+    return wrapped

@@ -1,0 +1,104 @@
+"""Login, logout, CSRF on the login form, and the write guards."""
+
+import re
+
+import pytest
+from flask import Blueprint, g
+
+from geomap import accounts, db
+from geomap.web.auth import login_required, token_required
+
+
+@pytest.fixture
+def editor(app):
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+        return accounts.create_token(conn, "script", "editor")
+
+
+@pytest.fixture
+def guarded(app_factory):
+    """An app with two guarded test views."""
+    bp = Blueprint("guarded", __name__)
+
+    @bp.get("/form-only")
+    @login_required
+    def form_only():
+        return f"hello {g.user_name}"
+
+    @bp.post("/api/write")
+    @token_required
+    def write():
+        return {"user": g.user_name}
+
+    application = app_factory()
+    application.register_blueprint(bp)
+    with db.engine_for(application.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+        token = accounts.create_token(conn, "script", "editor")
+    return application, token
+
+
+def test_login_logout_and_cookie_flags(client, editor):
+    response = client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass",
+                                                "next": "/api/datasets"})
+    assert response.status_code == 302 and response.headers["Location"] == "/api/datasets"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Sign out editor" in client.get("/").get_data(as_text=True)
+    client.post("/auth/logout")
+    assert "Sign out" not in client.get("/").get_data(as_text=True)
+
+
+def test_wrong_password_is_401_and_says_so(client, editor):
+    response = client.post("/auth/login", data={"name": "editor", "password": "nope"})
+    assert response.status_code == 401
+    assert "Wrong user name or password" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil"])
+def test_login_never_redirects_off_site(client, editor, target):
+    response = client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass",
+                                                "next": target})
+    assert response.headers["Location"] == "/"
+
+
+def test_login_is_rate_limited(client, editor):
+    statuses = [client.post("/auth/login", data={"name": "editor", "password": "x"}).status_code
+                for _ in range(12)]
+    assert statuses[:10] == [401] * 10 and statuses[-1] == 429
+
+
+def test_login_form_requires_csrf_token(app_factory):
+    application = app_factory(WTF_CSRF_ENABLED=True)
+    client = application.test_client()
+    response = client.post("/auth/login", data={"name": "a", "password": "b"})
+    assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
+    page = client.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/auth/login", data={"name": "a", "password": "b",
+                                                "csrf_token": token})
+    assert response.status_code == 401
+
+
+def test_login_required_redirects_anonymous(guarded):
+    application, _token = guarded
+    client = application.test_client()
+    response = client.get("/form-only")
+    assert response.status_code == 302 and "/auth/login?next=/form-only" in response.headers["Location"]
+    client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass"})
+    assert client.get("/form-only").get_data(as_text=True) == "hello editor"
+
+
+def test_token_required(guarded):
+    application, token = guarded
+    client = application.test_client()
+    anonymous = client.post("/api/write")
+    assert anonymous.status_code == 401 and anonymous.json["error"]["code"] == "unauthorized"
+    wrong = client.post("/api/write", headers={"Authorization": f"Bearer {token}x"})
+    assert wrong.status_code == 401
+    ok = client.post("/api/write", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json == {"user": "editor"}
+    with db.engine_for(application.config["DATABASE_URL"]).begin() as conn:
+        accounts.revoke_token(conn, "script")
+    assert client.post("/api/write", headers={"Authorization": f"Bearer {token}"}).status_code == 401

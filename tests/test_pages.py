@@ -1,0 +1,69 @@
+"""The index page, health check, datasets API and error rendering."""
+
+from geomap import db, storage
+
+
+def _add(app, slug, published=True, **fields):
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        return storage.create_dataset(conn, slug, fields.pop("title", slug),
+                                      published=published, **fields)
+
+
+def test_index_lists_published_only_and_escapes(app, client):
+    _add(app, "open", title="<script>alert(1)</script> Open", source="RCMP & USBP")
+    _add(app, "draft", published=False, title="Secret draft")
+    html = client.get("/").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Open" in html
+    assert "<script>alert(1)" not in html
+    assert "RCMP &amp; USBP" in html and 'href="/maps/open"' in html
+    assert "Secret draft" not in html
+
+
+def test_empty_index_explains_what_to_do(client):
+    assert "No dataset is published yet" in client.get("/").get_data(as_text=True)
+
+
+def test_api_datasets(app, client):
+    _add(app, "open", title="Open", license="CC-BY-4.0")
+    _add(app, "draft", published=False)
+    body = client.get("/api/datasets").json
+    assert [d["slug"] for d in body["datasets"]] == ["open"]
+    assert body["datasets"][0]["license"] == "CC-BY-4.0"
+    assert body["datasets"][0]["incidents"] == 0
+    assert client.get("/api/datasets/open").json["imports"] == []
+    missing = client.get("/api/datasets/draft")
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
+
+
+def test_healthz_reports_database(client):
+    body = client.get("/healthz").json
+    assert body["status"] == "ok" and body["database"]["backend"] == "sqlite"
+    assert body["database"]["revision"] == "0001"
+
+
+def test_healthz_503_when_database_unreachable(app_factory, tmp_path):
+    application = app_factory()
+    application.config["DATABASE_URL"] = f"sqlite:///{tmp_path}/missing-dir/x.sqlite"
+    response = application.test_client().get("/healthz")
+    assert response.status_code == 503 and response.json["database"]["ok"] is False
+
+
+def test_errors_are_html_or_json(client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and "text/html" in page.content_type
+    api = client.get("/api/no-such")
+    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
+    wrong_method = client.delete("/api/datasets")
+    assert wrong_method.status_code == 405 and wrong_method.json["error"]["code"] == "method_not_allowed"
+
+
+def test_security_headers_everywhere(client):
+    for path in ("/", "/api/datasets", "/no-such-page"):
+        headers = client.get(path).headers
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_pages_set_no_cookie_for_readers(client):
+    assert "Set-Cookie" not in client.get("/").headers
