@@ -1,0 +1,58 @@
+"""Editors list all datasets and edit one; readers cannot."""
+
+import pytest
+
+from geomap import accounts, db, storage
+
+
+@pytest.fixture
+def signed_in(app, client):
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+        storage.create_dataset(conn, "draft-one", "Draft one", source="RCMP")
+    client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass"})
+    return client
+
+
+def _dataset(app, slug):
+    with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
+        return storage.get_dataset(conn, slug)
+
+
+def test_anonymous_is_sent_to_login(client):
+    assert "/auth/login" in client.get("/editor/").headers["Location"]
+    assert client.post("/editor/datasets/x", data={}).status_code == 302
+
+
+def test_editor_sees_drafts(signed_in):
+    html = signed_in.get("/editor/").get_data(as_text=True)
+    assert "Draft one" in html and "draft" in html
+
+
+def test_edit_publishes_and_bumps_version(app, signed_in):
+    response = signed_in.post("/editor/datasets/draft-one", data={
+        "title": "Crossings <b>2025</b>", "source": "RCMP", "license": "CC-BY-4.0",
+        "description": "d", "correction": "Row 12 was corrected on 2025-03-01.",
+        "min_public_count": "3", "published": "on"})
+    assert response.status_code == 302
+    row = _dataset(app, "draft-one")
+    assert row["published"] is True and row["version"] == 2 and row["min_public_count"] == 3
+    assert row["correction"].startswith("Row 12")
+    page = signed_in.get("/editor/datasets/draft-one").get_data(as_text=True)
+    assert "Crossings &lt;b&gt;2025&lt;/b&gt;" in page
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("title", "", "title must not be empty"),
+    ("min_public_count", "-4", "min_public_count must be a whole number"),
+    ("source", "x" * 501, "source is 501 characters long"),
+])
+def test_bad_edit_is_400_and_changes_nothing(app, signed_in, field, value, message):
+    data = {"title": "T", "min_public_count": "1", field: value}
+    response = signed_in.post("/editor/datasets/draft-one", data=data)
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert _dataset(app, "draft-one")["version"] == 1
+
+
+def test_unknown_dataset_is_404(signed_in):
+    assert signed_in.get("/editor/datasets/nope").status_code == 404
