@@ -122,6 +122,13 @@ def dispose_engine(url: str) -> None:
         engine.dispose()
 
 
+def reset_after_fork() -> None:
+    """Drop pooled connections inherited from a parent process without closing them."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose(close=False)
+
+
 def _create_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
