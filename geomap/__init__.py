@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import logging
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,12 +26,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     chooses the instance folder.
     """
     config = dict(config or {})
-    instance_path = Path(config.pop("INSTANCE_PATH", settings.PROJECT_ROOT / "instance"))
+    instance_path = Path(config.pop("INSTANCE_PATH", None)
+                         or os.environ.get(settings.ENV_PREFIX + "INSTANCE_PATH")
+                         or settings.PROJECT_ROOT / "instance")
     app = Flask(__name__, instance_path=str(instance_path.resolve()),
                 static_folder=str(STATIC_FOLDER), static_url_path="/static")
     # The instance folder holds the database, the generated secret key and uploads.
     instance_path.mkdir(parents=True, exist_ok=True)
     app.config.update(settings.resolve(instance_path, config))
+    app.config["INSTANCE_PATH"] = app.instance_path
     _derived_flask_settings(app)
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 

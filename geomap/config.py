@@ -39,6 +39,9 @@ class Setting:
 
 # Defaults of None are filled from the instance folder by resolve().
 SETTINGS: tuple[Setting, ...] = (
+    Setting("INSTANCE_PATH", "instance/",
+            "Folder for the SQLite database, generated secret key and uploads (read from the "
+            "environment only, before the other settings)."),
     Setting("DATABASE_URL", None,
             "SQLAlchemy URL of the database. Default: SQLite (WAL) at instance/geomap.sqlite. "
             "PostgreSQL: postgresql+psycopg://user@host:5432/dbname."),
