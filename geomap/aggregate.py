@@ -1,0 +1,185 @@
+"""Aggregation queries for maps: SQL GROUP BY over grid cells, regions and periods.
+
+Every function takes a SQLAlchemy connection, a dataset id and the normalised filters of
+`geomap.filters` and returns a small pandas frame, so a map of a million incidents never loads
+a million rows. Grid cells are aligned to multiples of the cell size (stable across filters).
+The SQL works on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from . import db
+from .storage import filter_clauses
+
+PERIOD_FORMATS = ("month", "week")
+
+
+def _where(dataset_id: int, filters: dict | None) -> list:
+    return [db.incidents.c.dataset_id == dataset_id, *filter_clauses(filters or {})]
+
+
+def _frame(result: sa.CursorResult) -> pd.DataFrame:
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def extent(conn: sa.Connection, dataset_id: int, filters: dict | None = None) -> dict[str, Any]:
+    """Return ``n`` (incidents), ``total`` (sum of count) and the lat/lon bounds of a selection.
+
+    Bounds are None when nothing matches.
+    """
+    c = db.incidents.c
+    row = conn.execute(sa.select(
+        sa.func.count().label("n"),
+        sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"),
+        sa.func.min(c.lat).label("lat_min"), sa.func.max(c.lat).label("lat_max"),
+        sa.func.min(c.lon).label("lon_min"), sa.func.max(c.lon).label("lon_max"),
+    ).where(*_where(dataset_id, filters))).mappings().one()
+    out = dict(row)
+    out["n"] = int(out["n"] or 0)
+    out["total"] = int(out["total"] or 0)
+    return out
+
+
+def _cell_index(conn: sa.Connection, column, origin: float, cell: float):
+    """Return a SQL expression for floor((column - origin) / cell) (non-negative inputs)."""
+    scaled = (column - origin) / cell
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.floor(scaled), sa.Integer)
+    # SQLite truncates toward zero on CAST; origin <= column keeps the value non-negative.
+    return sa.cast(scaled, sa.Integer)
+
+
+def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: float,
+         lat0: float, lon0: float, period: str | None = None) -> pd.DataFrame:
+    """Aggregate matching incidents to a grid.
+
+    Parameters
+    ----------
+    cell : float
+        Cell size in degrees.
+    lat0, lon0 : float
+        Grid origin; must not exceed the selection's minimum lat/lon (use `extent`).
+    period : {"month", "week"}, optional
+        Also group by period (for the time layer).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``gy``, ``gx`` (cell row/column from the origin), ``n`` (incidents), ``total``
+        (sum of count) and ``period`` when asked for.
+    """
+    c = db.incidents.c
+    gy = _cell_index(conn, c.lat, lat0, cell).label("gy")
+    gx = _cell_index(conn, c.lon, lon0, cell).label("gx")
+    keys = [gy, gx]
+    if period:
+        keys.append(period_expr(conn, period).label("period"))
+    query = (sa.select(*keys, sa.func.count().label("n"),
+                       sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
+             .where(*_where(dataset_id, filters)).group_by(*keys))
+    frame = _frame(conn.execute(query))
+    for col in ("gy", "gx", "n", "total"):
+        frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
+    if period:
+        frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
+    return frame
+
+
+def period_expr(conn: sa.Connection, period: str):
+    """Return a SQL expression giving 'YYYY-MM' (month) or the ISO week's Monday 'YYYY-MM-DD'."""
+    c = db.incidents.c
+    if period not in PERIOD_FORMATS:
+        raise ValueError(f"period must be one of {PERIOD_FORMATS}, got {period!r}")
+    if conn.dialect.name == "postgresql":
+        if period == "month":
+            return sa.func.to_char(c.occurred_at, "YYYY-MM")
+        return sa.func.to_char(sa.func.date_trunc("week", c.occurred_at), "YYYY-MM-DD")
+    if period == "month":
+        return sa.func.strftime("%Y-%m", c.occurred_at)
+    # Monday on or before the date: step back six days, then forward to the next Monday.
+    return sa.func.date(c.occurred_at, "-6 days", "weekday 1")
+
+
+def by_column(conn: sa.Connection, dataset_id: int, filters: dict | None, column: str,
+              *, period: str | None = None) -> pd.DataFrame:
+    """Count incidents per value of column (``admin1``, ``sector``, ``type``...), optionally per period.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``key`` (None for rows without a value), ``period`` when asked for, ``n``, ``total``.
+    """
+    c = db.incidents.c
+    keys = [c[column].label("key")]
+    if period:
+        keys.append(period_expr(conn, period).label("period"))
+    query = (sa.select(*keys, sa.func.count().label("n"),
+                       sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
+             .where(*_where(dataset_id, filters)).group_by(*keys).order_by(*keys))
+    frame = _frame(conn.execute(query))
+    if frame.empty:
+        return pd.DataFrame({"key": pd.Series(dtype=object),
+                             **({"period": pd.Series(dtype=str)} if period else {}),
+                             "n": pd.Series(dtype="int64"), "total": pd.Series(dtype="int64")})
+    frame["n"] = frame["n"].astype("int64")
+    frame["total"] = frame["total"].astype("int64")
+    return frame
+
+
+def by_period(conn: sa.Connection, dataset_id: int, filters: dict | None,
+              period: str = "month") -> pd.DataFrame:
+    """Count incidents per month or week: columns ``period``, ``n``, ``total`` (oldest first)."""
+    c = db.incidents.c
+    key = period_expr(conn, period).label("period")
+    query = (sa.select(key, sa.func.count().label("n"),
+                       sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
+             .where(*_where(dataset_id, filters)).group_by(key).order_by(key))
+    frame = _frame(conn.execute(query))
+    if frame.empty:
+        return pd.DataFrame({"period": pd.Series(dtype=str), "n": pd.Series(dtype="int64"),
+                             "total": pd.Series(dtype="int64")})
+    frame["period"] = frame["period"].astype(str)
+    frame["n"] = frame["n"].astype("int64")
+    frame["total"] = frame["total"].astype("int64")
+    return frame
+
+
+def by_border_mile(conn: sa.Connection, dataset_id: int, filters: dict | None) -> pd.DataFrame:
+    """Count incidents per whole border mile: columns ``mile`` (int), ``n``, ``total``.
+
+    At most one row per mile of border (~5,500), to be binned into segments by the caller.
+    """
+    c = db.incidents.c
+    mile = sa.cast(c.border_mile, sa.Integer) if conn.dialect.name != "postgresql" else \
+        sa.cast(sa.func.floor(c.border_mile), sa.Integer)
+    mile = mile.label("mile")
+    query = (sa.select(mile, sa.func.count().label("n"),
+                       sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
+             .where(*_where(dataset_id, filters), c.border_mile.is_not(None))
+             .group_by(mile).order_by(mile))
+    frame = _frame(conn.execute(query))
+    for col in ("mile", "n", "total"):
+        frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
+    return frame
+
+
+def points(conn: sa.Connection, dataset_id: int, filters: dict | None,
+           limit: int) -> pd.DataFrame:
+    """Return up to limit matching incidents with the columns a marker popup shows."""
+    from .storage import incident_frame
+
+    return incident_frame(conn, dataset_id, filters,
+                          columns=("occurred_at", "precision", "lat", "lon", "type", "count",
+                                   "direction", "description", "admin1", "sector"),
+                          limit=limit)
+
+
+def grid_origin(value: float, cell: float) -> float:
+    """Return the grid line at or below value (cells are aligned to multiples of cell)."""
+    return math.floor(value / cell) * cell

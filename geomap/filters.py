@@ -1,0 +1,256 @@
+"""Map and download filters: query arguments -> a validated, normalised dict.
+
+One parser serves map pages, embeds, downloads and the API, so the same URL means the same
+selection everywhere. The normalised dict uses the keys `storage.filter_clauses` understands
+(``from``/``to`` as UTC datetimes, ``to`` exclusive; list-valued ``type``, ``direction``,
+``country``, ``admin1``, ``sector``) plus the display options ``layer``, ``by``, ``period`` and
+``theme``. `canonical_query` turns it back into a stable query string used in cache keys and
+links.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlencode
+
+from .errors import BadRequest
+
+LAYERS = ("heat", "cluster", "choropleth", "time")
+BY_VALUES = ("admin1", "sector", "border_segment")
+BY_ALIASES = {"border_mile": "border_segment", "segment": "border_segment",
+              "border_segments": "border_segment", "state": "admin1", "province": "admin1"}
+PERIODS = ("month", "week")
+THEMES = ("light", "dark")
+DIRECTIONS = ("northbound", "southbound", "unknown")
+DIRECTION_ALIASES = {"n": "northbound", "nb": "northbound", "north": "northbound",
+                     "northbound": "northbound", "s": "southbound", "sb": "southbound",
+                     "south": "southbound", "southbound": "southbound", "unknown": "unknown",
+                     "u": "unknown"}
+COUNTRIES = ("US", "CA")
+#: US Border Patrol northern sectors (SPEC §5); matched case-insensitively.
+SECTORS = ("Blaine", "Spokane", "Havre", "Grand Forks", "Detroit", "Buffalo", "Swanton",
+           "Houlton")
+SECTORS_BY_LOWER = {s.lower(): s for s in SECTORS}
+
+#: Display options and their defaults (omitted from the canonical query when default).
+DEFAULTS = {"layer": "heat", "by": "admin1", "period": "month", "theme": "light"}
+#: Keys that may repeat; each holds a sorted tuple of distinct values.
+LIST_KEYS = ("type", "direction", "country", "admin1", "sector")
+#: Every parameter this module reads; anything else in the query is ignored.
+PARAMS = ("from", "to") + LIST_KEYS + tuple(DEFAULTS)
+#: The subset that selects incidents (the rest only changes how they are drawn).
+SELECTION_KEYS = ("from", "to") + LIST_KEYS
+
+_ADMIN1_RE = re.compile(r"^(US|CA)-[A-Z]{2}$")
+_SECTOR_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,19}$")
+_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_MAX_VALUES = 50
+_MAX_TYPE_LEN = 100
+
+
+def _bad(param: str, value: Any, expected: str) -> BadRequest:
+    return BadRequest(f"parameter {param!r} has value {value!r}; expected {expected}",
+                      details={"parameter": param, "value": value, "expected": expected})
+
+
+def _getlist(args: Any, key: str) -> list[str]:
+    """Return every value of key from a MultiDict, a dict of lists or a plain dict."""
+    if hasattr(args, "getlist"):
+        values = args.getlist(key)
+    else:
+        raw = args.get(key) if isinstance(args, Mapping) else None
+        if raw is None:
+            values = []
+        elif isinstance(raw, (list, tuple)):
+            values = list(raw)
+        else:
+            values = [raw]
+    return [v if isinstance(v, str) else str(v) for v in values]
+
+
+def _single(args: Any, key: str) -> str | None:
+    values = [v.strip() for v in _getlist(args, key)]
+    values = [v for v in values if v != ""]
+    if not values:
+        return None
+    if len(set(values)) > 1:
+        raise _bad(key, values, "a single value (the parameter was given more than once)")
+    return values[0]
+
+
+def _parse_date(param: str, text: str, *, end: bool) -> dt.datetime:
+    """Parse YYYY, YYYY-MM or YYYY-MM-DD (an end date is inclusive: returns the next start)."""
+    match = _DATE_RE.match(text)
+    expected = "a date as YYYY-MM-DD, YYYY-MM or YYYY"
+    if not match:
+        raise _bad(param, text, expected)
+    year, month, day = match.group(1), match.group(2), match.group(3)
+    try:
+        start = dt.datetime(int(year), int(month or 1), int(day or 1))
+    except ValueError:
+        raise _bad(param, text, expected + " that exists in the calendar") from None
+    if not end:
+        return start
+    if day:
+        return start + dt.timedelta(days=1)
+    if month:
+        return dt.datetime(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return dt.datetime(start.year + 1, 1, 1)
+
+
+def _list(args: Any, key: str, normalise) -> tuple[str, ...]:
+    out: set[str] = set()
+    raw_values = _getlist(args, key)
+    if len(raw_values) > _MAX_VALUES:
+        raise _bad(key, f"{len(raw_values)} values", f"at most {_MAX_VALUES} values")
+    for raw in raw_values:
+        text = raw.strip()
+        if text == "":
+            continue
+        out.add(normalise(text))
+    return tuple(sorted(out))
+
+
+def _choice(args: Any, key: str, choices: Iterable[str], aliases: Mapping[str, str] | None = None
+            ) -> str:
+    value = _single(args, key)
+    if value is None:
+        return DEFAULTS[key]
+    lowered = value.lower()
+    lowered = (aliases or {}).get(lowered, lowered)
+    if lowered not in choices:
+        raise _bad(key, value, "one of " + ", ".join(choices))
+    return lowered
+
+
+def _type(text: str) -> str:
+    if len(text) > _MAX_TYPE_LEN or any(ord(ch) < 32 for ch in text):
+        raise _bad("type", text, f"an incident type of at most {_MAX_TYPE_LEN} printable characters")
+    return text
+
+
+def _direction(text: str) -> str:
+    value = DIRECTION_ALIASES.get(text.lower())
+    if value is None:
+        raise _bad("direction", text, "one of " + ", ".join(DIRECTIONS))
+    return value
+
+
+def _country(text: str) -> str:
+    value = text.upper()
+    if value not in COUNTRIES:
+        raise _bad("country", text, "US or CA")
+    return value
+
+
+def _admin1(text: str) -> str:
+    value = text.upper().replace("_", "-")
+    if not _ADMIN1_RE.match(value):
+        raise _bad("admin1", text, "a state or province code such as US-WA or CA-BC")
+    return value
+
+
+def _sector(text: str) -> str:
+    if not _SECTOR_RE.match(text):
+        raise _bad("sector", text, "a Border Patrol sector name such as Blaine")
+    return SECTORS_BY_LOWER.get(text.lower(), text)
+
+
+def parse(args: Any) -> dict[str, Any]:
+    """Validate query arguments and return the normalised filter dict.
+
+    Parameters
+    ----------
+    args : Mapping or MultiDict
+        Query arguments: a werkzeug ``MultiDict`` (``request.args``), a dict of lists or a dict
+        of strings. Unknown parameters are ignored (embeds often carry tracking parameters).
+
+    Returns
+    -------
+    dict
+        ``from``/``to`` (naive UTC ``datetime`` or None; ``to`` is exclusive, so ``to=2025-03``
+        selects through the end of March), sorted tuples for ``type``, ``direction``,
+        ``country``, ``admin1``, ``sector``, and ``layer``, ``by``, ``period``, ``theme``.
+
+    Raises
+    ------
+    geomap.errors.BadRequest
+        Naming the parameter, the value and what was expected.
+    """
+    out: dict[str, Any] = {}
+    start = _single(args, "from")
+    end = _single(args, "to")
+    out["from"] = _parse_date("from", start, end=False) if start else None
+    out["to"] = _parse_date("to", end, end=True) if end else None
+    if out["from"] and out["to"] and out["from"] >= out["to"]:
+        raise _bad("to", end, f"a date on or after from={start}")
+    out["type"] = _list(args, "type", _type)
+    out["direction"] = _list(args, "direction", _direction)
+    out["country"] = _list(args, "country", _country)
+    out["admin1"] = _list(args, "admin1", _admin1)
+    out["sector"] = _list(args, "sector", _sector)
+    out["layer"] = _choice(args, "layer", LAYERS)
+    out["by"] = _choice(args, "by", BY_VALUES, BY_ALIASES)
+    out["period"] = _choice(args, "period", PERIODS)
+    out["theme"] = _choice(args, "theme", THEMES)
+    return out
+
+
+def _format_from(value: dt.datetime) -> str:
+    return value.date().isoformat()
+
+
+def _format_to(value: dt.datetime) -> str:
+    """Format an exclusive end as the inclusive date the user would type."""
+    return (value - dt.timedelta(days=1)).date().isoformat()
+
+
+def query_pairs(filters: Mapping[str, Any], *, keys: Iterable[str] = PARAMS,
+                include_defaults: bool = False) -> list[tuple[str, str]]:
+    """Return the (name, value) pairs of a normalised dict in canonical order."""
+    pairs: list[tuple[str, str]] = []
+    for key in keys:
+        value = filters.get(key)
+        if key == "from" and value:
+            pairs.append((key, _format_from(value)))
+        elif key == "to" and value:
+            pairs.append((key, _format_to(value)))
+        elif key in LIST_KEYS:
+            pairs.extend((key, v) for v in sorted(value or ()))
+        elif key in DEFAULTS and value and (include_defaults or value != DEFAULTS[key]):
+            pairs.append((key, value))
+    return pairs
+
+
+def canonical_query(filters: Mapping[str, Any], *, keys: Iterable[str] = PARAMS,
+                    **changes: Any) -> str:
+    """Return the canonical query string (stable order, defaults omitted) for filters.
+
+    Keyword arguments replace values first, e.g. ``canonical_query(f, layer="cluster")`` for a
+    layer-switch link. Two requests that select and draw the same thing give the same string.
+    """
+    merged = dict(filters)
+    merged.update(changes)
+    return urlencode(query_pairs(merged, keys=keys))
+
+
+def selection(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """Return only the keys that select incidents (what `storage.filter_clauses` reads)."""
+    return {k: filters.get(k) for k in SELECTION_KEYS}
+
+
+def describe(filters: Mapping[str, Any]) -> str:
+    """Return a short plain-text description of the active selection ('' when none)."""
+    parts = []
+    if filters.get("from") and filters.get("to"):
+        parts.append(f"{_format_from(filters['from'])} to {_format_to(filters['to'])}")
+    elif filters.get("from"):
+        parts.append(f"from {_format_from(filters['from'])}")
+    elif filters.get("to"):
+        parts.append(f"through {_format_to(filters['to'])}")
+    for key in LIST_KEYS:
+        if filters.get(key):
+            parts.append(f"{key}: {', '.join(filters[key])}")
+    return "; ".join(parts)

@@ -1,0 +1,381 @@
+"""Map pages, embeds, static images and oEmbed (blueprint ``maps``).
+
+Rendered HTML and PNGs are cached in-process by (dataset slug and version, canonical
+parameters, tiles, host); the same key is the ETag, so any process (or a CDN) can answer
+``If-None-Match`` with 304 and a new import, which bumps ``datasets.version``, changes every key.
+Pages are public and session-free (no cookies), so they may be cached by shared caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+from markupsafe import escape
+
+from .. import aggregate, filters, maps, storage
+from ..db import get_db
+from ..errors import BadRequest, GeomapError, NotFound
+
+bp = Blueprint("maps", __name__)
+
+#: Bump when the rendering changes, so cached pages and ETags from older code expire.
+RENDER_VERSION = "maps-1"
+DEFAULTS = {"MAP_CLUSTER_LIMIT": 5000, "MAP_HEAT_MAX_CELLS": 6000, "MAP_CACHE_SIZE": 256,
+            "MAP_EMBED_MAX_AGE": 300}
+PNG_SIZE = (1200, 630)
+EMBED_HEIGHT = 500
+
+
+class LRU:
+    """A small thread-safe least-recently-used cache."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._data: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_make(self, key: str, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+        self.misses += 1
+        value = make()
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_caches: dict[int, LRU] = {}
+
+
+def cache() -> LRU:
+    """Return this app's render cache."""
+    app = current_app._get_current_object()
+    key = id(app)
+    if key not in _caches:
+        _caches[key] = LRU(int(_setting("MAP_CACHE_SIZE")))
+    return _caches[key]
+
+
+def _setting(name: str) -> Any:
+    return current_app.config.get(name, DEFAULTS.get(name))
+
+
+# --- shared request handling ------------------------------------------------------------------
+
+def _dataset(slug: str) -> dict:
+    """Return the published dataset (drafts are 404 to anonymous readers)."""
+    return storage.get_dataset(get_db(), slug, published_only=True)
+
+
+def _spec(dataset: dict, params: dict, *, embed: bool) -> maps.MapSpec:
+    return maps.MapSpec.from_filters(
+        params, tiles=str(current_app.config.get("TILES", "openstreetmap")).lower(),
+        title=dataset["title"], source=dataset.get("source") or "",
+        license=dataset.get("license") or "", updated=dataset.get("updated_at"), embed=embed,
+        static_url=url_for("static", filename="").rstrip("/"),
+        min_public_count=max(1, int(dataset.get("min_public_count") or 1)),
+        heat_max_cells=int(_setting("MAP_HEAT_MAX_CELLS")),
+        cluster_limit=int(_setting("MAP_CLUSTER_LIMIT")))
+
+
+def _etag(kind: str, dataset: dict, query: str) -> str:
+    text = "|".join([RENDER_VERSION, kind, dataset["slug"], str(dataset["version"]), query,
+                     str(current_app.config.get("TILES")), request.host_url,
+                     str(current_app.config.get("EMBED_FRAME_ANCESTORS"))])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _not_modified(etag: str) -> bool:
+    return etag in request.if_none_match
+
+
+def _csp(script_hashes: list[str], *, embed: bool) -> str:
+    img = "img-src 'self' data:"
+    if str(current_app.config.get("TILES", "")).lower() == "openstreetmap":
+        img += " " + maps.OSM_ORIGIN
+    ancestors = "'none'"
+    if embed:
+        ancestors = str(current_app.config.get("EMBED_FRAME_ANCESTORS") or "").strip() or "'none'"
+    scripts = " ".join(["'self'", *script_hashes])
+    return (f"default-src 'self'; script-src {scripts}; style-src 'self'; {img}; "
+            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+            f"form-action 'self'; frame-ancestors {ancestors}")
+
+
+def _respond(body: bytes, etag: str, *, mimetype: str, csp: str | None, public_age: int | None
+             ) -> Response:
+    response = Response(body, mimetype=mimetype)
+    _cache_headers(response, etag, public_age)
+    if csp:
+        response.headers["Content-Security-Policy"] = csp
+    return response
+
+
+def _cache_headers(response: Response, etag: str, public_age: int | None) -> None:
+    response.set_etag(etag)
+    if public_age:
+        response.headers["Cache-Control"] = f"public, max-age={public_age}"
+    else:
+        response.headers["Cache-Control"] = "public, no-cache"
+
+
+def _not_modified_response(etag: str, public_age: int | None) -> Response:
+    response = Response(status=304)
+    _cache_headers(response, etag, public_age)
+    return response
+
+
+def _layers() -> dict:
+    return maps.display_layers(current_app.config.get("REGIONS_PATH"))
+
+
+def _map_bundle(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> dict:
+    """Aggregate, build and render the map for one request (the expensive part)."""
+    selection = filters.selection(params)
+    layers = _layers()
+    agg = maps.aggregate_db(conn, dataset["id"], selection, spec)
+    built = maps.build_map(agg, spec, layers)
+    parts = maps.render_parts(built)
+    info = maps.legend(agg, spec)
+    return {"agg": agg, "parts": parts, "legend": maps.legend_html(info),
+            "credit": maps.credit_html(spec), "description": filters.describe(params)}
+
+
+def _links(slug: str, params: dict) -> dict:
+    query = filters.canonical_query(params)
+    selection = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
+    embed_query = filters.canonical_query(params, theme="light")
+    suffix = lambda q: ("?" + q) if q else ""  # noqa: E731
+    page = url_for("maps.map_page", slug=slug, _external=True) + suffix(query)
+    embed = url_for("maps.embed", slug=slug, _external=True) + suffix(embed_query)
+    return {
+        "page": page, "embed": embed,
+        "png": url_for("maps.map_png", slug=slug, _external=True) + suffix(selection),
+        "oembed": url_for("maps.oembed", _external=True) + "?" + urlencode({"url": page}),
+        "csv": f"/api/datasets/{slug}/incidents.csv" + suffix(selection),
+        "geojson": f"/api/datasets/{slug}/incidents.geojson" + suffix(selection),
+        "embed_js": url_for("static", filename="embed.js", _external=True),
+        "layers": {layer: url_for("maps.map_page", slug=slug) + suffix(
+            filters.canonical_query(params, layer=layer)) for layer in filters.LAYERS},
+    }
+
+
+def embed_snippet(title: str, embed_url: str, embed_js: str) -> str:
+    """Return the iframe snippet (SPEC §6) plus the optional auto-resize script."""
+    return (f'<iframe src="{escape(embed_url)}" title="{escape(title)}" width="100%" '
+            f'height="{EMBED_HEIGHT}" style="border:0" loading="lazy"></iframe>\n'
+            f'<script src="{escape(embed_js)}" async></script>')
+
+
+# --- tables and chart -------------------------------------------------------------------------
+
+def _table(conn, dataset: dict, params: dict, min_count: int) -> dict:
+    """Counts by region and month (total count; cells under the public threshold hidden)."""
+    selection = filters.selection(params)
+    frame = aggregate.by_column(conn, dataset["id"], selection, "admin1", period="month")
+    months = sorted({str(p) for p in frame["period"]}) if len(frame) else []
+    rows: dict[str, dict[str, Any]] = {}
+    for key, period, n, total in zip(frame["key"], frame["period"], frame["n"], frame["total"]):
+        label = key if isinstance(key, str) and key else "outside any region"
+        row = rows.setdefault(label, {"cells": {}, "n": 0, "total": 0})
+        row["cells"][str(period)] = _shown(int(n), int(total), min_count)
+        row["n"] += int(n)
+        row["total"] += int(total)
+    body = []
+    for label in sorted(rows):
+        row = rows[label]
+        body.append({"label": label, "cells": [row["cells"].get(m, "0") for m in months],
+                     "total": _shown(row["n"], row["total"], min_count)})
+    per_month = aggregate.by_period(conn, dataset["id"], selection, "month")
+    chart = [{"period": str(p), "total": int(t), "hidden": int(n) < min_count}
+             for p, n, t in zip(per_month["period"], per_month["n"], per_month["total"])]
+    return {"months": months, "rows": body, "chart": _chart(chart, min_count)}
+
+
+def _shown(n: int, total: int, min_count: int) -> str:
+    if 0 < n < min_count:
+        return f"<{min_count}"
+    return f"{total:,}"
+
+
+def _chart(points: list[dict], min_count: int) -> dict:
+    """Geometry of an SVG bar chart of total count per month (no script, no inline style)."""
+    width, height, pad = 640, 180, 28
+    if not points:
+        return {"bars": [], "width": width, "height": height, "max": 0}
+    visible = [p["total"] for p in points if not p["hidden"]]
+    top = max(visible) if visible else 1
+    top = top or 1
+    slot = (width - pad * 2) / len(points)
+    bars = []
+    for i, p in enumerate(points):
+        value = 0 if p["hidden"] else p["total"]
+        h = (height - pad * 2) * value / top
+        bars.append({"x": round(pad + i * slot + slot * 0.1, 1), "w": round(max(slot * 0.8, 1), 1),
+                     "y": round(height - pad - h, 1), "h": round(h, 1), "period": p["period"],
+                     "label": (f"{p['period']}: fewer than {min_count} incidents (hidden)"
+                               if p["hidden"] else f"{p['period']}: {p['total']:,}"),
+                     "tick": i == 0 or i == len(points) - 1 or p["period"].endswith("-01")})
+    return {"bars": bars, "width": width, "height": height, "max": top, "pad": pad}
+
+
+def _options(conn, dataset_id: int) -> dict:
+    """Values offered in the filter form (types, regions and sectors present in the data)."""
+    out = {}
+    for column in ("type", "admin1", "sector"):
+        frame = aggregate.by_column(conn, dataset_id, None, column)
+        out[column] = sorted(str(k) for k in frame["key"] if isinstance(k, str) and k)
+    return out
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+@bp.get("/maps/<slug>")
+def map_page(slug: str):
+    """The full map page: map, filters, layer switch, embed snippet, table, chart, downloads."""
+    conn = get_db()
+    dataset = _dataset(slug)
+    params = filters.parse(request.args)
+    query = filters.canonical_query(params)
+    etag = _etag("page", dataset, query)
+    if _not_modified(etag):
+        return _not_modified_response(etag, None)
+
+    def make():
+        spec = _spec(dataset, params, embed=False)
+        bundle = _map_bundle(conn, dataset, params, spec)
+        links = _links(slug, params)
+        table = _table(conn, dataset, params, spec.min_public_count)
+        html = render_template(
+            "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
+            links=links, table=table, options=_options(conn, dataset["id"]),
+            snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
+            filter_values=_form_values(params), layers=filters.LAYERS,
+            layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,
+            script_tag=bundle["parts"].script_tag)
+        return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=False)
+
+    body, csp = cache().get_or_make(etag, make)
+    return _respond(body, etag, mimetype="text/html", csp=csp, public_age=None)
+
+
+@bp.get("/embed/<slug>")
+def embed(slug: str):
+    """Minimal-chrome map for iframes: title, map, legend, credit, 'view larger' link."""
+    conn = get_db()
+    dataset = _dataset(slug)
+    params = filters.parse(request.args)
+    query = filters.canonical_query(params)
+    etag = _etag("embed", dataset, query)
+    age = int(_setting("MAP_EMBED_MAX_AGE"))
+    if _not_modified(etag):
+        return _not_modified_response(etag, age)
+
+    def make():
+        spec = _spec(dataset, params, embed=True)
+        bundle = _map_bundle(conn, dataset, params, spec)
+        links = _links(slug, params)
+        html = render_template("maps/embed.html", dataset=dataset, params=params, spec=spec,
+                               bundle=bundle, links=links,
+                               script_tag=bundle["parts"].script_tag)
+        return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=True)
+
+    body, csp = cache().get_or_make(etag, make)
+    return _respond(body, etag, mimetype="text/html", csp=csp, public_age=age)
+
+
+@bp.get("/maps/<slug>.png")
+def map_png(slug: str):
+    """A static image of the selection (regions plus heat) for og:image, print and no-JS."""
+    conn = get_db()
+    dataset = _dataset(slug)
+    params = filters.parse(request.args)
+    query = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
+    etag = _etag("png", dataset, query)
+    age = int(_setting("MAP_EMBED_MAX_AGE"))
+    if _not_modified(etag):
+        return _not_modified_response(etag, age)
+
+    def make():
+        spec = _spec(dataset, dict(params, layer="heat"), embed=False)
+        agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec)
+        return maps.render_png(agg, spec, _layers(), size=PNG_SIZE,
+                               subtitle=filters.describe(params))
+
+    body = cache().get_or_make("png:" + etag, make)
+    return _respond(body, etag, mimetype="image/png", csp=None, public_age=age)
+
+
+@bp.get("/oembed")
+def oembed():
+    """oEmbed 1.0 (type rich) for a map or embed URL of this site."""
+    url = request.args.get("url", "").strip()
+    fmt = request.args.get("format", "json").strip().lower()
+    if fmt != "json":
+        raise GeomapError(f"format {fmt!r} is not supported; use json", status=501,
+                          code="not_implemented")
+    if not url:
+        raise BadRequest("parameter 'url' is required: the URL of a map or embed page",
+                         details={"parameter": "url"})
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.netloc != request.host:
+        raise NotFound("url is not a map on this site", details={"url": url})
+    segments = parts.path.strip("/").split("/")
+    if len(segments) != 2 or segments[0] not in ("maps", "embed") or segments[1].endswith(".png"):
+        raise NotFound("url is not a map on this site", details={"url": url})
+    slug = segments[1]
+    dataset = _dataset(slug)
+    params = filters.parse(MultiDict(parse_qsl(parts.query)))
+    width = min(_dimension("maxwidth", 600), 2000)
+    height = min(_dimension("maxheight", EMBED_HEIGHT), EMBED_HEIGHT)
+    links = _links(slug, params)
+    html = (f'<iframe src="{escape(links["embed"])}" title="{escape(dataset["title"])}" '
+            f'width="{width}" height="{height}" style="border:0" loading="lazy"></iframe>')
+    body = {"version": "1.0", "type": "rich", "provider_name": "geomap",
+            "provider_url": url_for("pages.index", _external=True),
+            "title": dataset["title"], "author_name": dataset.get("source") or None,
+            "html": html, "width": width, "height": height,
+            "thumbnail_url": links["png"], "thumbnail_width": PNG_SIZE[0],
+            "thumbnail_height": PNG_SIZE[1], "cache_age": int(_setting("MAP_EMBED_MAX_AGE"))}
+    response = current_app.json.response({k: v for k, v in body.items() if v is not None})
+    response.headers["Cache-Control"] = f"public, max-age={int(_setting('MAP_EMBED_MAX_AGE'))}"
+    return response
+
+
+def _dimension(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"parameter {name!r} has value {raw!r}; expected a whole number of "
+                         "pixels", details={"parameter": name, "value": raw}) from None
+    if value < 100:
+        raise BadRequest(f"parameter {name!r} has value {raw!r}; expected at least 100 pixels",
+                         details={"parameter": name, "value": raw})
+    return value
+
+
+def _form_values(params: dict) -> dict:
+    pairs = dict(filters.query_pairs(params, keys=("from", "to")))
+    return {"from": pairs.get("from", ""), "to": pairs.get("to", "")}
+

@@ -1,0 +1,209 @@
+/* geomap layer library: called by the map script that geomap/maps.py renders.
+ *
+ * Every string that came from data (types, descriptions, region names) is put into the page
+ * with textContent, never innerHTML, so nothing from a CSV can become markup or script.
+ */
+(function () {
+  "use strict";
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function fmt(n) {
+    return Number(n).toLocaleString("en-US");
+  }
+
+  function cellPixels(map, cell, lat) {
+    var a = map.latLngToContainerPoint([lat, 0]);
+    var b = map.latLngToContainerPoint([lat + cell, 0]);
+    return Math.abs(a.y - b.y);
+  }
+
+  var GeomapLayers = {
+    setup: function (map, opts) {
+      var container = map.getContainer();
+      container.classList.add("gm-theme-" + (opts.theme || "light"));
+      if (opts.tiles === "openstreetmap" && opts.tileUrl) {
+        L.tileLayer(opts.tileUrl, {maxZoom: 18, attribution: opts.attribution}).addTo(map);
+      }
+      map.attributionControl.setPrefix(false);
+      map.fitBounds(opts.bounds, {padding: [12, 12], maxZoom: 9});
+      map.createPane("gmBasemap").style.zIndex = 250;
+      map.createPane("gmLabels").style.zIndex = 450;
+      map.getPane("gmLabels").style.pointerEvents = "none";
+      container.setAttribute("data-gm-ready", "1");
+    },
+
+    basemap: function (map, data) {
+      if (data.land) {
+        L.geoJSON(data.land, {
+          pane: "gmBasemap", interactive: false,
+          style: function () { return {className: "gm-land", weight: 0.6, color: "#b3ab9c", fillColor: "#f3efe6", fillOpacity: 1}; }
+        }).addTo(map);
+      }
+      if (data.border) {
+        L.geoJSON(data.border, {
+          pane: "gmBasemap", interactive: false,
+          style: function () { return {className: "gm-border", weight: 1.6, color: "#6b5b95", dashArray: "5 3"}; }
+        }).addTo(map);
+      }
+      var labels = L.layerGroup();
+      (data.labels || []).forEach(function (row) {
+        var node = el("span", "gm-label-text", row[2]);
+        labels.addLayer(L.marker([row[0], row[1]], {
+          pane: "gmLabels", interactive: false, keyboard: false,
+          icon: L.divIcon({className: "gm-label", html: node, iconSize: null})
+        }));
+      });
+      function toggleLabels() {
+        if (map.getZoom() >= 4) labels.addTo(map); else labels.remove();
+      }
+      map.on("zoomend", toggleLabels);
+      toggleLabels();
+    },
+
+    heat: function (map, data) {
+      var layer = L.heatLayer(data.cells, {radius: 12, blur: 10, minOpacity: 0.35, maxZoom: 8,
+        max: 1.0, gradient: {0.2: "#2c7bb6", 0.4: "#00a6ca", 0.6: "#90eb9d", 0.8: "#f9d057", 1.0: "#d7191c"}});
+      function fit() {
+        var px = data.cell ? cellPixels(map, data.cell, map.getCenter().lat) : 10;
+        var radius = Math.max(6, Math.min(30, px * 1.2));
+        layer.setOptions({radius: radius, blur: Math.max(4, radius * 0.8)});
+      }
+      layer.addTo(map);
+      fit();
+      map.on("zoomend", fit);
+      return layer;
+    },
+
+    cells: function (map, data) {
+      var max = 1;
+      data.cells.forEach(function (c) { if (c[3] > max) max = c[3]; });
+      var group = L.featureGroup();
+      data.cells.forEach(function (c) {
+        var radius = 3 + 18 * Math.sqrt(c[3] / max);
+        var marker = L.circleMarker([c[0], c[1]], {radius: radius, className: "gm-cell",
+          color: "#7a0177", weight: 1, fillColor: "#c51b8a", fillOpacity: 0.55});
+        marker.bindTooltip(function () {
+          return el("span", null, fmt(c[2]) + " incidents, total count " + fmt(c[3]));
+        });
+        group.addLayer(marker);
+      });
+      group.addTo(map);
+      return group;
+    },
+
+    cluster: function (map, data) {
+      var group = L.markerClusterGroup({showCoverageOnHover: false, chunkedLoading: true,
+        maxClusterRadius: 50});
+      var markers = data.rows.map(function (r) {
+        var marker = L.circleMarker([r[0], r[1]], {radius: 5 + Math.min(10, Math.sqrt(r[2]) * 2),
+          className: "gm-marker", color: "#08306b", weight: 1.5, fillColor: "#2171b5", fillOpacity: 0.8});
+        marker.bindPopup(function () {
+          var box = el("div", "gm-popup");
+          box.appendChild(el("p", "gm-popup-type", data.types[r[3]] || "Incident"));
+          box.appendChild(el("p", "gm-popup-meta",
+            [r[4], data.directions[r[5]], "count " + fmt(r[2])].filter(Boolean).join(" · ")));
+          if (r[6]) box.appendChild(el("p", "gm-popup-text", r[6]));
+          return box;
+        });
+        return marker;
+      });
+      group.addLayers(markers);
+      group.addTo(map);
+      return group;
+    },
+
+    regions: function (map, data) {
+      var layer = L.geoJSON(data.features, {
+        style: function (f) {
+          var p = f.properties;
+          if (data.lines) {
+            return {className: "gm-segment", color: p.fill === "#ffffff" ? "#9e9e9e" : p.fill,
+              weight: p.fill === "#ffffff" ? 2 : 6, opacity: 0.95};
+          }
+          return {className: "gm-region", color: "#636363", weight: 1, fillColor: p.fill,
+            fillOpacity: 0.75};
+        },
+        onEachFeature: function (f, lyr) {
+          lyr.bindTooltip(function () {
+            var p = f.properties;
+            var box = el("div", "gm-tip");
+            box.appendChild(el("strong", null, p.name || p.code));
+            var line;
+            if (p.hidden) line = "fewer than " + data.minCount + " incidents (hidden)";
+            else if (!p.n) line = "none recorded";
+            else line = fmt(p.n) + " incidents, total count " + fmt(p.total) +
+              (data.per ? " (" + Number(p.value).toLocaleString("en-US", {maximumFractionDigits: 2}) + " " + data.per + ")" : "");
+            box.appendChild(el("div", null, line));
+            return box;
+          }, {sticky: true});
+        }
+      });
+      layer.addTo(map);
+      return layer;
+    },
+
+    time: function (map, data) {
+      var frames = data.periods.map(function () { return []; });
+      data.cells.forEach(function (c) { frames[c[3]].push([c[0], c[1], c[2]]); });
+      var heat = GeomapLayers.heat(map, {cells: frames.length ? frames[0] : [], cell: data.cell});
+      if (!frames.length) return heat;
+      var index = 0;
+      var timer = null;
+      var Control = L.Control.extend({
+        options: {position: "bottomleft"},
+        onAdd: function () {
+          var box = el("div", "gm-time leaflet-bar");
+          var button = el("button", "gm-time-play", "Play");
+          button.type = "button";
+          button.setAttribute("aria-label", "Play the animation");
+          var range = el("input", "gm-time-range");
+          range.type = "range";
+          range.min = "0";
+          range.max = String(frames.length - 1);
+          range.value = "0";
+          range.setAttribute("aria-label", "Period");
+          var label = el("output", "gm-time-label");
+          label.setAttribute("aria-live", "polite");
+          box.appendChild(button);
+          box.appendChild(range);
+          box.appendChild(label);
+          L.DomEvent.disableClickPropagation(box);
+          L.DomEvent.disableScrollPropagation(box);
+          function show(i) {
+            index = i;
+            range.value = String(i);
+            label.textContent = data.periods[i] + " · " + fmt(data.totals[i] || 0);
+            heat.setLatLngs(frames[i]);
+          }
+          function stop() {
+            if (timer) { clearInterval(timer); timer = null; }
+            button.textContent = "Play";
+            button.setAttribute("aria-label", "Play the animation");
+          }
+          button.addEventListener("click", function () {
+            if (timer) { stop(); return; }
+            button.textContent = "Pause";
+            button.setAttribute("aria-label", "Pause the animation");
+            timer = setInterval(function () {
+              if (index >= frames.length - 1) { stop(); return; }
+              show(index + 1);
+            }, 900);
+          });
+          range.addEventListener("input", function () { stop(); show(Number(range.value)); });
+          show(0);
+          return box;
+        }
+      });
+      new Control().addTo(map);
+      return heat;
+    }
+  };
+
+  window.GeomapLayers = GeomapLayers;
+})();

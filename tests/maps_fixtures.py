@@ -1,0 +1,79 @@
+"""Small fixtures for map tests: region layers in memory and a seeded dataset."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry import LineString, box
+
+from geomap import db, maps, storage
+
+
+def display_layers() -> maps.DisplayLayers:
+    """Two boxes either side of a straight 'border' at 49N, with two sectors and segments."""
+    admin1 = gpd.GeoDataFrame(
+        {"code": ["US-WA", "CA-BC", "US-MT"], "name": ["Washington", "British Columbia",
+                                                      "Montana"],
+         "country": ["US", "CA", "US"]},
+        geometry=[box(-125, 45.5, -117, 49), box(-125, 49, -114, 53), box(-117, 45, -104, 49)],
+        crs="EPSG:4326")
+    sectors = gpd.GeoDataFrame(
+        {"code": ["Blaine", "Spokane"], "name": ["Blaine", "Spokane"], "country": ["US", "US"]},
+        geometry=[box(-125, 45.5, -120, 49), box(-120, 45.5, -114, 49)], crs="EPSG:4326")
+    border = gpd.GeoDataFrame({"name": ["border"]}, geometry=[LineString([(-125, 49),
+                                                                          (-104, 49)])],
+                              crs="EPSG:4326")
+    edges = np.linspace(-125, -104, 8)
+    segments = gpd.GeoDataFrame(
+        {"mile_from": np.arange(7) * 100.0, "mile_to": np.arange(1, 8) * 100.0},
+        geometry=[LineString([(a, 49), (b, 49)]) for a, b in zip(edges[:-1], edges[1:])],
+        crs="EPSG:4326")
+    return maps.DisplayLayers(admin1=admin1, sector=sectors, border=border,
+                              border_segment=segments)
+
+
+def incident_rows(n: int = 60, seed: int = 7, dataset_id: int = 1, **overrides) -> pd.DataFrame:
+    """n incidents near Blaine and Sumas over three months of 2025."""
+    rng = np.random.default_rng(seed)
+    lat = 48.9 + rng.uniform(-0.05, 0.2, n)
+    lon = -122.7 + rng.uniform(-0.3, 0.5, n)
+    frame = pd.DataFrame({
+        "dataset_id": dataset_id,
+        "occurred_at": [dt.datetime(2025, 1 + int(i % 3), 1 + int(i % 27)) for i in range(n)],
+        "lat": lat, "lon": lon,
+        "type": np.where(np.arange(n) % 2 == 0, "crossing", "apprehension"),
+        "count": rng.integers(1, 5, n),
+        "direction": np.where(np.arange(n) % 3 == 0, "southbound", "northbound"),
+        "description": "seen near the line",
+        "admin1": np.where(lat >= 49, "CA-BC", "US-WA"),
+        "country": np.where(lat >= 49, "CA", "US"),
+        "sector": "Blaine",
+        "border_mile": rng.uniform(0, 150, n),
+        "border_km": (lat - 49) * 111,
+        "row_hash": [f"h{seed}-{i}" for i in range(n)],
+    })
+    for key, value in overrides.items():
+        frame[key] = value
+    return frame
+
+
+def seed_dataset(app, slug: str = "wa-bc", *, published: bool = True, n: int = 60,
+                 frame: pd.DataFrame | None = None, **fields) -> dict:
+    """Create a dataset with incidents; return the dataset row."""
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        row = storage.create_dataset(conn, slug, fields.pop("title", "WA–BC crossings"),
+                                     published=published, **fields)
+        rows = frame if frame is not None else incident_rows(n, dataset_id=row["id"])
+        rows = rows.assign(dataset_id=row["id"])
+        storage.insert_incidents(conn, rows)
+    return row
+
+
+def add_incidents(app, dataset: dict, frame: pd.DataFrame) -> None:
+    """Append incidents and bump the dataset version (as an import does)."""
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        storage.insert_incidents(conn, frame.assign(dataset_id=dataset["id"]))
+        storage.bump_version(conn, dataset["id"])

@@ -1,0 +1,221 @@
+"""Map pages, embeds, PNG, oEmbed: visibility, headers, caching and escaping."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+
+from geomap import maps
+from geomap.web import maps as web_maps
+from maps_fixtures import add_incidents, display_layers, incident_rows, seed_dataset
+
+EVIL = "<script>alert(1)</script>\"'&"
+
+
+@pytest.fixture
+def layers(monkeypatch):
+    fixture = display_layers()
+    monkeypatch.setattr(web_maps, "_layers", lambda: fixture)
+    return fixture
+
+
+@pytest.fixture
+def dataset(app, layers):
+    return seed_dataset(app, title=f"Crossings {EVIL}", source=f"RCMP {EVIL}",
+                        license="CC-BY-4.0", description=f"About {EVIL}")
+
+
+def _csp(response) -> dict:
+    out = {}
+    for part in response.headers["Content-Security-Policy"].split(";"):
+        bits = part.split()
+        if bits:
+            out[bits[0]] = bits[1:]
+    return out
+
+
+def _inline_scripts(html: str) -> list[str]:
+    return re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+
+
+@pytest.mark.parametrize("layer", ["heat", "cluster", "choropleth", "time"])
+def test_map_page_renders_each_layer(client, dataset, layer):
+    response = client.get(f"/maps/{dataset['slug']}?layer={layer}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "GeomapLayers.setup(" in html
+    assert 'aria-current="page"' in html
+    assert "/api/datasets/wa-bc/incidents.csv" in html
+    assert "/api/datasets/wa-bc/incidents.geojson" in html
+    assert "Copy embed code" in html and "&lt;iframe src=" in html
+    assert 'type="application/json+oembed"' in html
+    assert 'property="og:image" content="http://localhost/maps/wa-bc.png"' in html
+    assert "<table" in html and "2025-01" in html and "<svg" in html
+    assert "Source: RCMP" in html and "Licence: CC-BY-4.0" in html and "Updated" in html
+    assert "<noscript><img" in html
+
+
+def test_everything_user_supplied_is_escaped(client, dataset):
+    html = client.get("/maps/wa-bc?layer=cluster").get_data(as_text=True)
+    assert "<script>alert(1)" not in html
+    assert "Crossings &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    embed = client.get("/embed/wa-bc").get_data(as_text=True)
+    assert "<script>alert(1)" not in embed
+
+
+def test_csp_hashes_the_inline_script_and_frames(client, dataset, app):
+    response = client.get("/maps/wa-bc")
+    csp = _csp(response)
+    scripts = _inline_scripts(response.get_data(as_text=True))
+    assert len(scripts) == 1
+    assert maps.csp_hash(scripts[0]) in csp["script-src"]
+    assert "'unsafe-eval'" not in response.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert csp["style-src"] == ["'self'"]
+    embed = client.get("/embed/wa-bc")
+    ecsp = _csp(embed)
+    assert ecsp["frame-ancestors"] == ["*"]
+    assert maps.csp_hash(_inline_scripts(embed.get_data(as_text=True))[0]) in ecsp["script-src"]
+    assert "X-Frame-Options" not in embed.headers
+    assert embed.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_embed_frame_ancestors_setting(app_factory, layers):
+    app = app_factory(EMBED_FRAME_ANCESTORS="https://news.example https://*.news.example")
+    seed_dataset(app)
+    client = app.test_client()
+    csp = _csp(client.get("/embed/wa-bc"))
+    assert csp["frame-ancestors"] == ["https://news.example", "https://*.news.example"]
+    assert _csp(client.get("/maps/wa-bc"))["frame-ancestors"] == ["'none'"]
+
+
+def test_tiles_none_makes_no_third_party_reference(app_factory, layers):
+    app = app_factory(TILES="none")
+    seed_dataset(app)
+    client = app.test_client()
+    for url in ("/maps/wa-bc", "/embed/wa-bc", "/maps/wa-bc?layer=cluster"):
+        response = client.get(url)
+        html = response.get_data(as_text=True)
+        assert "openstreetmap" not in html.lower()
+        assert "GeomapLayers.basemap(" in html
+        assert "https://" not in response.headers["Content-Security-Policy"]
+        srcs = re.findall(r'<(?:script|link|img)[^>]*(?:src|href)="([^"]+)"', html)
+        assert all(s.startswith(("/", "http://localhost/")) for s in srcs), srcs
+
+
+def test_osm_tiles_are_allowed_as_images(client, dataset):
+    csp = _csp(client.get("/maps/wa-bc"))
+    assert "https://tile.openstreetmap.org" in csp["img-src"]
+
+
+def test_embed_is_minimal_and_sets_no_cookie(client, dataset):
+    response = client.get("/embed/wa-bc?theme=dark&utm_source=x")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "gm-dark" in html and "View larger map" in html
+    assert 'href="http://localhost/maps/wa-bc?theme=dark"' in html
+    assert "/static/embed-frame.js" in html
+    assert "<form" not in html and "site-header" not in html
+    assert response.headers["Cache-Control"] == "public, max-age=300"
+
+
+def test_unpublished_and_missing_are_404(app, client, layers):
+    seed_dataset(app, "draft", published=False)
+    for url in ("/maps/draft", "/embed/draft", "/maps/draft.png", "/maps/nothing",
+                "/embed/nothing"):
+        assert client.get(url).status_code == 404, url
+    assert client.get("/oembed?url=" + quote("http://localhost/maps/draft")).status_code == 404
+
+
+def test_bad_filters_are_400_with_the_parameter(client, dataset):
+    response = client.get("/maps/wa-bc?from=2025-13-01")
+    assert response.status_code == 400
+    assert "from" in response.get_data(as_text=True)
+    assert client.get("/embed/wa-bc?layer=globe").status_code == 400
+    assert client.get("/maps/wa-bc.png?country=MX").status_code == 400
+
+
+def test_filters_change_the_map(client, dataset):
+    full = client.get("/maps/wa-bc?layer=cluster").get_data(as_text=True)
+    part = client.get("/maps/wa-bc?layer=cluster&type=crossing&from=2025-02")
+    text = part.get_data(as_text=True)
+    assert "60 incidents" in full
+    assert re.search(r"(\d+) incidents, total", text).group(1) != "60"
+    assert "Showing: from 2025-02-01; type: crossing" in text
+    assert "incidents.csv?from=2025-02-01&amp;type=crossing" in text
+
+
+def test_etag_304_and_version_invalidation(app, client, dataset):
+    first = client.get("/embed/wa-bc?layer=heat")
+    etag = first.headers["ETag"]
+    again = client.get("/embed/wa-bc", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag
+    assert again.headers["Cache-Control"] == "public, max-age=300"
+    # Same parameters in another order or spelling: same key.
+    other = client.get("/embed/wa-bc?theme=light&layer=heat")
+    assert other.headers["ETag"] == etag
+    add_incidents(app, dataset, incident_rows(5, seed=99))
+    after = client.get("/embed/wa-bc", headers={"If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["ETag"] != etag
+    assert "65 incidents" in after.get_data(as_text=True)
+    page = client.get("/maps/wa-bc")
+    assert page.headers["Cache-Control"] == "public, no-cache"
+    assert client.get("/maps/wa-bc",
+                      headers={"If-None-Match": page.headers["ETag"]}).status_code == 304
+
+
+def test_render_cache_hits(app, client, dataset):
+    with app.app_context():
+        cache = web_maps.cache()
+    before = cache.misses
+    client.get("/maps/wa-bc?layer=choropleth")
+    client.get("/maps/wa-bc?layer=choropleth")
+    assert cache.misses == before + 1 and cache.hits >= 1
+
+
+def test_min_public_count_hides_small_groups(app, client, layers):
+    seed_dataset(app, "private", min_public_count=100)
+    html = client.get("/maps/private?layer=choropleth").get_data(as_text=True)
+    assert "fewer than 100 incidents (hidden)" in html
+    assert "&lt;100" in html  # the table too
+    cluster = client.get("/maps/private?layer=cluster").get_data(as_text=True)
+    assert "GeomapLayers.cells(" in cluster and "not shown in public views" in cluster
+    heat = client.get("/embed/private").get_data(as_text=True)
+    assert '"cells":[]' in heat
+
+
+def test_png(client, dataset):
+    response = client.get("/maps/wa-bc.png?admin1=US-WA")
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert response.data[:4] == b"\x89PNG"
+    assert client.get("/maps/wa-bc.png", headers={"If-None-Match": response.headers["ETag"]}
+                      ).status_code in (200, 304)
+
+
+def test_oembed(client, dataset):
+    url = "http://localhost/maps/wa-bc?layer=choropleth&by=sector"
+    body = client.get("/oembed?url=" + quote(url) + "&maxwidth=400&maxheight=300").json
+    assert body["version"] == "1.0" and body["type"] == "rich"
+    assert body["width"] == 400 and body["height"] == 300
+    assert 'src="http://localhost/embed/wa-bc?layer=choropleth&amp;by=sector"' in body["html"]
+    assert "&lt;script&gt;" in body["html"] and "<script>" not in body["html"]
+    assert body["thumbnail_url"].startswith("http://localhost/maps/wa-bc.png")
+    embed_url = client.get("/oembed?url=" + quote("http://localhost/embed/wa-bc")).json
+    assert embed_url["title"].startswith("Crossings")
+
+
+@pytest.mark.parametrize("query, status", [
+    ("", 400), ("?url=" + quote("https://evil.example/maps/wa-bc"), 404),
+    ("?url=" + quote("http://localhost/api/datasets/wa-bc"), 404),
+    ("?url=" + quote("http://localhost/maps/wa-bc") + "&format=xml", 501),
+    ("?url=" + quote("http://localhost/maps/wa-bc") + "&maxwidth=wide", 400),
+    ("?url=" + quote("javascript:alert(1)"), 404),
+])
+def test_oembed_errors_are_json(client, dataset, query, status):
+    response = client.get("/oembed" + query)
+    assert response.status_code == status
+    assert response.json["error"]["message"]
