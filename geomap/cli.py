@@ -135,5 +135,7 @@ COMMANDS = (init_db_command, create_user_command, create_token_command, revoke_t
 
 def init_app(app) -> None:
     """Register the commands on the app's CLI group."""
-    for command in COMMANDS:
+    from .cli_data import COMMANDS as DATA_COMMANDS
+
+    for command in COMMANDS + DATA_COMMANDS:
         app.cli.add_command(command)

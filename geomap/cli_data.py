@@ -1,0 +1,112 @@
+"""Data commands: ``import-csv`` and ``export`` (thin wrappers over ingest and storage)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from . import db, exporting, ingest
+from .errors import GeomapError
+
+
+def _settings() -> dict:
+    return dict(current_app.config)
+
+
+def _import_summary(report: dict) -> str:
+    lines = [
+        f"Dataset {report['dataset']} is at version {report['version']} "
+        f"(import {report.get('import_id')}).",
+        f"{report['rows_total']:,} rows: {report['rows_imported']:,} imported, "
+        f"{report['rows_updated']:,} updated, {report['rows_unchanged']:,} unchanged, "
+        f"{report['rows_rejected']:,} rejected.",
+    ]
+    if report["regions"]:
+        lines.append("Regions: " + ", ".join(f"{k} {v:,}" for k, v in report["regions"].items()))
+    for kind in ("errors", "warnings"):
+        for item in report[kind][:20]:
+            where = f"row {item['row']}" if item["row"] is not None else "file"
+            column = f" [{item['column']}]" if item.get("column") else ""
+            lines.append(f"{kind[:-1]}: {where}{column}: {item['message']}")
+        if len(report[kind]) > 20:
+            lines.append(f"... {len(report[kind]) - 20} more {kind} (use --json for all)")
+    return "\n".join(lines)
+
+
+@click.command("import-csv")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dataset", "slug", required=True, help="Slug of the dataset (created if new).")
+@click.option("--title", default="", help="Title of a new dataset.")
+@click.option("--source", default="", help="Source / credit line of a new dataset.")
+@click.option("--license", "license_", default="", help="Licence of a new dataset.")
+@click.option("--crs", default=None, help="CRS of the coordinates, e.g. EPSG:3978 "
+                                           "(default EPSG:4326).")
+@click.option("--mode", type=click.Choice(["append", "replace"]), default="append",
+              show_default=True)
+@click.option("--strict", is_flag=True, help="Import nothing if any row is rejected.")
+@click.option("--publish", is_flag=True, help="Publish the dataset after importing.")
+@click.option("--no-header", is_flag=True, help="The file has no header row (use --map N).")
+@click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
+              help="Map a field (lat lon location occurred_at type count direction "
+                   "description source_id region) to a header name or 1-based column number.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the report, as JSON.")
+@click.option("--user", "user_name", default="cli", show_default=True,
+              help="Name recorded on the import.")
+@with_appcontext
+def import_csv_command(path: Path, slug: str, title: str, source: str, license_: str,
+                       crs: str | None, mode: str, strict: bool, publish: bool, no_header: bool,
+                       mapping: tuple[str, ...], as_json: bool, user_name: str) -> None:
+    """Import a CSV file of incidents into a dataset (one transaction)."""
+    settings = _settings()
+    try:
+        if not path.is_file():
+            raise GeomapError(f"no such file: {path}", code="not_found")
+        options = ingest.check_options(ingest.Options(
+            mode=mode, strict=strict, crs=crs, header=not no_header,
+            mapping=ingest.parse_mapping(mapping), title=title, source=source,
+            license=license_, publish=publish, filename=path.name))
+        regions_obj = ingest.load_regions(settings["REGIONS_PATH"])
+        report = ingest.import_file(db.engine_for(settings["DATABASE_URL"]), path, dataset=slug,
+                                    options=options, settings=settings, regions=regions_obj,
+                                    user_name=user_name)
+    except GeomapError as error:
+        if as_json and isinstance(error.details, dict) and "rows_total" in error.details:
+            click.echo(json.dumps(error.details, ensure_ascii=False))
+        raise click.ClickException(error.message) from None
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        click.echo(_import_summary(report))
+
+
+@click.command("export")
+@click.option("--dataset", "slug", required=True, help="Slug of the dataset.")
+@click.option("--format", "fmt", type=click.Choice(exporting.FORMATS), required=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (default: standard output; required for gpkg).")
+@with_appcontext
+def export_command(slug: str, fmt: str, output: Path | None) -> None:
+    """Export a dataset's incidents as CSV, GeoJSON or GeoPackage."""
+    settings = _settings()
+    if fmt == "gpkg" and output is None:
+        raise click.ClickException("--output is required for gpkg")
+    try:
+        with db.engine_for(settings["DATABASE_URL"]).connect() as conn:
+            if output is None:
+                out = sys.stdout
+                for chunk in exporting.stream(conn, slug, fmt, published_only=False):
+                    out.write(chunk)
+                out.flush()
+                return
+            n = exporting.write_file(conn, slug, fmt, output)
+    except GeomapError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Wrote {n:,} incidents to {output}.", err=True)
+
+
+COMMANDS = (import_csv_command, export_command)

@@ -1,0 +1,627 @@
+"""CSV files: receiving, sniffing, decoding and streaming, plus vectorised cell parsers.
+
+This module knows about bytes, encodings, delimiters, line numbers and the text of cells; it
+knows nothing about incidents, datasets or the database (that is `geomap.ingest`). It never
+imports Flask.
+
+The file is read twice at most: once while it is copied into the upload folder (hashing it,
+checking that it is UTF-8 and counting its lines) and once by pyarrow's streaming CSV reader,
+in blocks, so memory stays bounded whatever the file size. A third pass, with Python's `csv`
+module, runs only when line numbers cannot be derived from the record index (quoted newlines,
+blank lines or malformed rows).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .errors import BadRequest, TooLarge, Unprocessable
+
+COPY_CHUNK = 1 << 20
+SNIFF_BYTES = 64 * 1024
+BLOCK_SIZE = 8 << 20
+DELIMITERS = ",;\t|"
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+#: Leading bytes of files people upload by mistake, and what to tell them.
+MAGIC = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive, not a CSV file: "
+                    "open it in a spreadsheet and save it as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old-style Excel (.xls) or Office file, not a CSV file: "
+                          "save it as CSV"),
+    (b"\x00\x00\x27\x0a", "a shapefile (.shp), not a CSV file: export its attribute table "
+                          "with coordinates as CSV"),
+    (b"%PDF", "a PDF document, not a CSV file"),
+    (b"\x1f\x8b", "a gzip-compressed file: decompress it first"),
+    (b"SQLite format 3\x00", "an SQLite database, not a CSV file"),
+    (b"\x89PNG", "a PNG image, not a CSV file"),
+    (b"\xff\xd8\xff", "a JPEG image, not a CSV file"),
+)
+
+
+# --- receiving --------------------------------------------------------------------------------
+
+@dataclass
+class Received:
+    """An uploaded file copied into the upload folder, with what the copy pass learned."""
+
+    path: Path
+    sha256: str
+    size: int
+    head: bytes
+    utf8: bool
+    newlines: int
+    last_byte: bytes
+
+
+def receive(source: str | os.PathLike | IO[bytes], folder: str | os.PathLike, *,
+            max_bytes: int | None = None) -> Received:
+    """Copy a file or binary stream into `folder` under a temporary name, in chunks.
+
+    Parameters
+    ----------
+    source : path or binary file object
+        The uploaded file. A path is opened and read; a stream is read from its position.
+    folder : path
+        The upload folder (created if missing).
+    max_bytes : int, optional
+        Refuse files larger than this with `TooLarge` (the web already enforces the limit;
+        this covers streams of unknown length).
+
+    Returns
+    -------
+    Received
+        The temporary path, sha256, size, first bytes, whether the whole file is valid UTF-8
+        and how many newline bytes it holds.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"tmp-{uuid.uuid4().hex}.part"
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, size, newlines, head, last = True, 0, 0, b"", b""
+    if hasattr(source, "read"):
+        stream, opened = source, None
+    else:
+        try:
+            stream = opened = open(source, "rb")
+        except OSError as exc:
+            raise BadRequest(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        with open(tmp, "wb") as out:
+            while True:
+                chunk = stream.read(COPY_CHUNK)
+                if not chunk:
+                    break
+                if isinstance(chunk, str):
+                    chunk = chunk.encode("utf-8")
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise TooLarge(f"the file is larger than the {max_bytes / 2**20:g} MB limit")
+                digest.update(chunk)
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[:SNIFF_BYTES - len(head)]
+                if utf8:
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError:
+                        utf8 = False
+                newlines += chunk.count(b"\n")
+                last = chunk[-1:]
+                out.write(chunk)
+            if utf8:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    utf8 = False
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if opened is not None:
+            opened.close()
+    return Received(tmp, digest.hexdigest(), size, head, utf8, newlines, last)
+
+
+def keep(received: Received) -> Path:
+    """Move a received file to its permanent, content-addressed name `<sha256>.csv`."""
+    final = received.path.parent / f"{received.sha256}.csv"
+    os.replace(received.path, final)
+    received.path = final
+    return final
+
+
+def discard(received: Received) -> None:
+    """Delete a received file that will not be kept."""
+    if received.path.name.startswith("tmp-"):
+        received.path.unlink(missing_ok=True)
+
+
+# --- sniffing ---------------------------------------------------------------------------------
+
+@dataclass
+class Layout:
+    """How to read a file: encoding, delimiter, column names and whether a header row exists."""
+
+    encoding: str
+    delimiter: str
+    columns: list[str]
+    header: bool
+    notes: list[str] = field(default_factory=list)
+    sample: list[list[str]] = field(default_factory=list)
+
+
+def refuse_binary(head: bytes, size: int) -> None:
+    """Raise Unprocessable with a one-line reason for empty, binary and non-CSV files."""
+    if size == 0 or not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise Unprocessable("the file is empty")
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            raise Unprocessable(f"this looks like {what}")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    if b"\x00" in head:
+        raise Unprocessable("this is a binary file, not CSV text (it contains NUL bytes)")
+    controls = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 13))
+    if controls > max(8, len(head) // 100):
+        raise Unprocessable("this is a binary file, not CSV text (it contains control bytes)")
+
+
+def detect_encoding(head: bytes, utf8: bool) -> str:
+    """Return the Python codec for a file: UTF-8 (BOM or not), UTF-16 with BOM, else cp1252."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return "utf-8" if utf8 else "cp1252"
+
+
+def _head_text(head: bytes, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    return decoder.decode(head, final=False)
+
+
+def sniff(head: bytes, encoding: str, *, header: bool = True) -> Layout:
+    """Work out the delimiter and the column names from the first bytes of a file.
+
+    Parameters
+    ----------
+    head : bytes
+        The first `SNIFF_BYTES` of the file.
+    encoding : str
+        As returned by `detect_encoding`.
+    header : bool
+        False for a file without a header row (columns are then named ``column_1`` …).
+
+    Returns
+    -------
+    Layout
+    """
+    text = _head_text(head, encoding)
+    lines = text.splitlines(keepends=True)
+    # The last line of a 64 KB sample may be cut short; sniff whole lines only.
+    complete = "".join(lines[:-1] if len(lines) > 1 and len(head) >= SNIFF_BYTES else lines)
+    delimiter = _sniff_delimiter(complete)
+    records = [r for r in csv.reader(io.StringIO(complete), delimiter=delimiter) if r]
+    if not records:
+        raise Unprocessable("the file is empty")
+    width = max(len(r) for r in records[:50])
+    if header:
+        names = [n.strip() for n in records[0]]
+        sample = records[1:11]
+    else:
+        names = []
+        sample = records[:10]
+    while len(names) < width:
+        names.append("")
+    notes = []
+    names = _unique_names(names)
+    return Layout(encoding=encoding, delimiter=delimiter, columns=names, header=header,
+                  notes=notes, sample=sample)
+
+
+def _sniff_delimiter(text: str) -> str:
+    """Pick the delimiter: csv.Sniffer first, else the most frequent consistent candidate."""
+    lines = [ln for ln in text.splitlines()[:30] if ln.strip()]
+    if not lines:
+        return ","
+    try:
+        found = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        found = None
+    counts = {d: [ln.count(d) for ln in lines] for d in DELIMITERS}
+    if found and counts[found][0] > 0:
+        return found
+    best = max(DELIMITERS, key=lambda d: (min(counts[d]) > 0, counts[d][0]))
+    return best if counts[best][0] > 0 else ","
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for index, name in enumerate(names, start=1):
+        name = name.strip() or f"column_{index}"
+        candidate, n = name, 2
+        while candidate.lower() in seen:
+            candidate, n = f"{name}_{n}", n + 1
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+# --- streaming --------------------------------------------------------------------------------
+
+@dataclass
+class Batch:
+    """A block of records: every column as strings, and each record's 1-based line number."""
+
+    frame: pd.DataFrame
+    lines: np.ndarray
+
+
+@dataclass
+class BadRecord:
+    """A record pyarrow could not split into the expected number of fields."""
+
+    line: int | None
+    fields: int
+    text: str
+
+
+class Reader:
+    """Stream a received file as `Batch` objects.
+
+    Iterating yields batches whose ``lines`` assume one physical line per record (header
+    included). After iteration, `exact` says whether that held; when it did not (quoted
+    newlines, blank lines, malformed records), `remap()` gives the real line numbers and the
+    positions of the malformed records, which pyarrow reports without line numbers.
+    """
+
+    def __init__(self, received: Received, layout: Layout, *, block_size: int | None = None):
+        self.received = received
+        self.layout = layout
+        self.block_size = block_size or BLOCK_SIZE
+        self.exact = True
+        self.records = 0
+        self.bad_texts: list[tuple[int, str]] = []
+        self._transcoded: Path | None = None
+        self._path: Path | None = None
+
+    def __iter__(self) -> Iterator[Batch]:
+        path, newlines, last = self._utf8_path()
+        self._path = path
+        header_lines = 1 if self.layout.header else 0
+
+        def on_invalid(row) -> str:
+            self.bad_texts.append((row.actual_columns, row.text or ""))
+            return "skip"
+
+        reader = self._open(path, self.layout.columns, on_invalid)
+        good = 0
+        try:
+            for record_batch in reader:
+                frame = record_batch.to_pandas()
+                n = len(frame)
+                lines = np.arange(good, good + n, dtype=np.int64) + header_lines + 1
+                good += n
+                yield Batch(frame, lines)
+        except pa.ArrowInvalid as exc:
+            raise Unprocessable(_arrow_reason(exc)) from None
+        self.records = good
+        lines_total = newlines + (0 if last in (b"\n", b"") else 1)
+        lines_total -= self._trailing_blank_lines(path)
+        self.exact = lines_total == good + header_lines and not self.bad_texts
+
+    def remap(self) -> tuple[np.ndarray, list[BadRecord]]:
+        """Return the real line number of every good record, and the malformed records.
+
+        Re-reads the file with Python's csv module, which tracks physical lines through
+        quoted newlines and skips blank lines as pyarrow does.
+        """
+        width = len(self.layout.columns)
+        good_lines: list[int] = []
+        bad_lines: list[int] = []
+        with open(self._path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=self.layout.delimiter)
+            start, first = 1, self.layout.header
+            for record in reader:
+                this, start = start, reader.line_num + 1
+                if first:
+                    first = False
+                    continue
+                if not record:
+                    continue
+                (good_lines if len(record) == width else bad_lines).append(this)
+        bad = [BadRecord(bad_lines[i] if i < len(bad_lines) else None, fields, text)
+               for i, (fields, text) in enumerate(self.bad_texts)]
+        lines = np.asarray(good_lines[:self.records], dtype=np.int64)
+        if len(lines) < self.records:  # the two parsers disagreed: keep record positions
+            extra = np.arange(len(lines), self.records, dtype=np.int64) + 2
+            lines = np.concatenate([lines, extra])
+        return lines, bad
+
+    def close(self) -> None:
+        """Delete the temporary UTF-8 copy of a non-UTF-8 file, if one was made."""
+        if self._transcoded is not None:
+            self._transcoded.unlink(missing_ok=True)
+            self._transcoded = None
+
+    def _utf8_path(self) -> tuple[Path, int, bytes]:
+        """Return a UTF-8 version of the file (transcoding cp1252/UTF-16 into a temp file)."""
+        enc = self.layout.encoding
+        if enc in ("utf-8", "utf-8-sig"):
+            return self.received.path, self.received.newlines, self.received.last_byte
+        target = self.received.path.with_name(f"tmp-{uuid.uuid4().hex}.utf8")
+        newlines, last = 0, b""
+        with open(self.received.path, encoding=enc, errors="replace", newline="") as src, \
+                open(target, "w", encoding="utf-8", newline="") as dst:
+            while True:
+                chunk = src.read(COPY_CHUNK)
+                if not chunk:
+                    break
+                newlines += chunk.count("\n")
+                last = chunk[-1:].encode()
+                dst.write(chunk)
+        self._transcoded = target
+        return target, newlines, last
+
+    def _open(self, path: Path, names: list[str], on_invalid):
+        read = pacsv.ReadOptions(block_size=self.block_size, column_names=names,
+                                 skip_rows=1 if self.layout.header else 0)
+        parse = pacsv.ParseOptions(delimiter=self.layout.delimiter, newlines_in_values=True,
+                                   invalid_row_handler=on_invalid)
+        convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                       strings_can_be_null=False, quoted_strings_can_be_null=False)
+        try:
+            return pacsv.open_csv(str(path), read_options=read, parse_options=parse,
+                                  convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            raise Unprocessable(_arrow_reason(exc)) from None
+        except StopIteration:
+            raise Unprocessable("the file has a header but no rows") from None
+
+    @staticmethod
+    def _trailing_blank_lines(path: Path) -> int:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            handle.seek(max(0, size - 4096))
+            tail = handle.read()
+        stripped = tail.rstrip(b"\r\n \t")
+        return tail[len(stripped):].count(b"\n") - (1 if tail.endswith(b"\n") else 0)
+
+
+def _arrow_reason(exc: Exception) -> str:
+    text = str(exc).splitlines()[0]
+    if "straddling" in text or "block size" in text:
+        return (f"a line is longer than {BLOCK_SIZE // 2**20} MB; this does not look like "
+                "a CSV file of incidents")
+    if "UTF8" in text or "utf8" in text.lower():
+        return "the file is not valid text in a supported encoding (UTF-8, UTF-16, cp1252)"
+    return f"the file could not be read as CSV: {text}"
+
+
+# --- cell parsers (vectorised) ----------------------------------------------------------------
+
+_NUMBER_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+
+
+def to_float(values: pd.Series) -> np.ndarray:
+    """Parse numbers (decimal point, or a lone decimal comma) to float; NaN where invalid."""
+    text = values.astype("str").str.strip()
+    comma = text.str.match(_NUMBER_COMMA.pattern)
+    if comma.any():
+        text = text.where(~comma, text.str.replace(",", ".", regex=False))
+    numbers = pd.to_numeric(text, errors="coerce")
+    return np.array(numbers.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+
+
+_NUM = r"[-+]?\d+(?:\.\d+)?"
+_WKT = re.compile(rf"^\s*POINT\s*Z?\s*\(\s*({_NUM})\s+({_NUM})(?:\s+{_NUM})?\s*\)\s*$",
+                  re.IGNORECASE)
+_PAIR = re.compile(rf"^\s*[\(\[]?\s*({_NUM})\s*[,; ]\s*({_NUM})\s*[\)\]]?\s*$")
+_DMS_PART = (r"(\d{1,3})\s*(?:°|º|d|\s)\s*(?:(\d{1,2}(?:\.\d+)?)\s*(?:'|′|m|\s)\s*)?"
+             r"(?:(\d{1,2}(?:\.\d+)?)\s*(?:\"|″|''|s)?\s*)?([NSEWnsew])")
+_DMS = re.compile(rf"^\s*{_DMS_PART}\s*[, ]?\s*{_DMS_PART}\s*$")
+
+
+def parse_location(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a location column: WKT ``POINT (lon lat)``, ``"lat, lon"`` or DMS pairs.
+
+    Returns
+    -------
+    (lon, lat) : tuple of numpy.ndarray
+        NaN where the value is none of the accepted forms.
+    """
+    text = values.astype("str")
+    lon = np.full(len(text), np.nan)
+    lat = np.full(len(text), np.nan)
+    wkt = text.str.extract(_WKT)
+    ok = wkt[0].notna().to_numpy()
+    lon[ok] = wkt[0][ok].astype(float)
+    lat[ok] = wkt[1][ok].astype(float)
+    rest = ~ok
+    if rest.any():
+        pair = text[rest].str.extract(_PAIR)
+        hit = pair[0].notna().to_numpy()
+        idx = np.flatnonzero(rest)[hit]
+        lat[idx] = pair[0][hit].astype(float)
+        lon[idx] = pair[1][hit].astype(float)
+        rest[idx] = False
+    if rest.any():
+        dms = text[rest].str.extract(_DMS)
+        hit = dms[0].notna().to_numpy()
+        if hit.any():
+            idx = np.flatnonzero(rest)[hit]
+            part = dms[hit]
+            a = _dms_value(part[0], part[1], part[2], part[3])
+            b = _dms_value(part[4], part[5], part[6], part[7])
+            first_is_lat = part[3].str.upper().isin(["N", "S"]).to_numpy()
+            lat[idx] = np.where(first_is_lat, a, b)
+            lon[idx] = np.where(first_is_lat, b, a)
+    return lon, lat
+
+
+def _dms_value(deg, minutes, seconds, hemi) -> np.ndarray:
+    value = (deg.astype(float) + minutes.fillna("0").astype(float) / 60
+             + seconds.fillna("0").astype(float) / 3600).to_numpy()
+    sign = np.where(hemi.str.upper().isin(["S", "W"]).to_numpy(), -1.0, 1.0)
+    return value * sign
+
+
+# Dates ----------------------------------------------------------------------------------------
+
+MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_SLASH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})"
+                    r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?\s*$")
+_MONTH_NAME = re.compile(r"^\s*([A-Za-z]{3,9})\.?[ -]+(\d{4})\s*$")
+_YEAR_MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
+_ISO = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                  r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?\s*$")
+_ISO_TIME = re.compile(r"\d{2}:\d{2}")
+_SERIAL = re.compile(r"^\s*\d{4,5}(?:\.\d+)?\s*$")
+
+
+def date_order(values: pd.Series) -> str | None:
+    """Decide the day/month order of a column's slash dates: 'mdy', 'dmy' or None if none.
+
+    A first field above 12 proves day-first; a second field above 12 proves month-first;
+    when nothing decides, month-first (the US convention) is used.
+    """
+    parts = values.astype("str").str.extract(_SLASH)
+    parts = parts[parts[0].notna()]
+    if parts.empty:
+        return None
+    first = parts[0].astype(int)
+    second = parts[1].astype(int)
+    if (first > 12).any() and not (second > 12).any():
+        return "dmy"
+    return "mdy"
+
+
+def parse_dates(values: pd.Series, order: str = "mdy") -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse a column of dates as UTC.
+
+    Parameters
+    ----------
+    values : pandas.Series of str
+    order : {'mdy', 'dmy'}
+        How to read ambiguous slash dates (decided once per file with `date_order`).
+
+    Returns
+    -------
+    (when, precision, problem) : tuple of pandas.Series
+        `when` naive UTC timestamps (NaT where unparsed), `precision` 'second', 'day' or
+        'month', and `problem` a message where the value could not be read (else None).
+    """
+    text = values.astype("str").str.strip()
+    n = len(text)
+    when = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    precision = pd.Series("day", index=text.index, dtype=object)
+    problem = pd.Series(None, index=text.index, dtype=object)
+
+    iso = text.str.match(_ISO.pattern)
+    if iso.any():
+        parsed = pd.to_datetime(text[iso], format="ISO8601", utc=True, errors="coerce")
+        when[iso] = parsed.dt.tz_convert(None).astype("datetime64[us]")
+        precision[iso] = np.where(text[iso].str.contains(_ISO_TIME.pattern), "second", "day")
+    slash = text.str.extract(_SLASH)
+    is_slash = slash[0].notna()
+    if is_slash.any():
+        part = slash[is_slash]
+        a, b = part[0].astype(int), part[1].astype(int)
+        month, day = (a, b) if order == "mdy" else (b, a)
+        year = part[2].astype(int)
+        year = year.where(part[2].str.len() == 4, np.where(year < 69, 2000 + year, 1900 + year))
+        hour = part[3].fillna("0").astype(int)
+        ampm = part[6].fillna("").str.upper()
+        bad_hour = (ampm != "") & ((hour < 1) | (hour > 12))
+        hour = hour.where(~((ampm == "P") & (hour < 12)), hour + 12)
+        hour = hour.where(~((ampm == "A") & (hour == 12)), 0)
+        parts = pd.DataFrame({"year": year, "month": month, "day": day, "hour": hour,
+                              "minute": part[4].fillna("0").astype(int),
+                              "second": part[5].fillna("0").astype(int)})
+        parsed = pd.to_datetime(parts, errors="coerce")
+        parsed[bad_hour] = pd.NaT
+        when[is_slash] = parsed.astype("datetime64[us]")
+        precision[is_slash] = np.where(part[3].notna(), "second", "day")
+        order_name = "month/day/year" if order == "mdy" else "day/month/year"
+        problem[is_slash & when.isna()] = f"not a valid date when read as {order_name}"
+    named = text.str.extract(_MONTH_NAME)
+    is_named = named[0].notna()
+    if is_named.any():
+        month = named[0][is_named].str[:3].str.lower().map(MONTHS)
+        ok = month.notna()
+        parts = pd.DataFrame({"year": named[1][is_named][ok].astype(int),
+                              "month": month[ok].astype(int), "day": 1})
+        idx = month[ok].index
+        if len(idx):
+            when[idx] = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
+            precision[idx] = "month"
+    ym = text.str.extract(_YEAR_MONTH)
+    is_ym = ym[0].notna()
+    if is_ym.any():
+        parts = pd.DataFrame({"year": ym[0][is_ym].astype(int), "month": ym[1][is_ym].astype(int),
+                              "day": 1})
+        when[is_ym] = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
+        precision[is_ym] = "month"
+    missing = when.isna() & problem.isna()
+    if missing.any():
+        serial = missing & text.str.match(_SERIAL.pattern)
+        problem[serial] = ("looks like an Excel date serial number; format the column as a "
+                           "date (YYYY-MM-DD) before saving as CSV")
+        empty = missing & (text == "")
+        problem[empty] = "date is missing"
+        problem[missing & ~serial & ~empty] = (
+            "not a recognised date (use YYYY-MM-DD, MM/DD/YYYY [hh:mm[:ss] AM], M/D/YY H:MM "
+            "or Mon YYYY)")
+    del n
+    return when, precision, problem
+
+
+# Output ---------------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """Return a cell value safe to open in a spreadsheet.
+
+    Text starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe so
+    spreadsheets show it as text; numbers (``-122.75``) and numeric strings stay as they are.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Apply `neutralise` to every text column of a frame (vectorised)."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+            continue
+        text = series.astype("str")
+        risky = text.str.match(r"^[=+\-@\t\r]") & pd.to_numeric(text, errors="coerce").isna()
+        if risky.any():
+            out[column] = series.where(~risky.fillna(False), "'" + text)
+    return out

@@ -1,0 +1,54 @@
+"""Helpers for the ingest tests: a stand-in for geomap.regions until tests use the real one.
+
+`fake_assign` mimics `regions.assign` on a crude border (49°N west of 95°W, 45°N east of it) so
+the pipeline's own rules can be tested quickly and exactly; `use_fake_regions` installs it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geomap import ingest
+
+STATES = {"washington": "US-WA", "wa": "US-WA", "us-wa": "US-WA", "montana": "US-MT",
+          "mt": "US-MT", "us-mt": "US-MT", "idaho": "US-ID", "id": "US-ID", "us-id": "US-ID",
+          "british columbia": "CA-BC", "bc": "CA-BC", "ca-bc": "CA-BC", "new york": "US-NY",
+          "ny": "US-NY", "us-ny": "US-NY", "quebec": "CA-QC", "qc": "CA-QC", "ca-qc": "CA-QC",
+          "alberta": "CA-AB", "ab": "CA-AB", "ca-ab": "CA-AB"}
+
+
+def fake_assign(lon, lat, regions_obj=None, *, at_border_m=100.0, max_border_km=100.0):
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    line = np.where(lon < -95, 49.0, 45.0)
+    km = (lat - line) * 111.2
+    us = km < 0
+    west = lon < -117
+    mid = (lon >= -117) & (lon < -104)
+    admin1 = np.where(us, np.where(west, "US-WA", np.where(mid, "US-MT", "US-NY")),
+                      np.where(west, "CA-BC", np.where(mid, "CA-AB", "CA-QC")))
+    inside = (lon >= -141) & (lon <= -52) & (np.abs(km) <= 500)
+    reason = np.where(inside, None, "more than 500 km from the US-Canada border")
+    return pd.DataFrame({
+        "admin1": np.where(inside, admin1, None), "country": np.where(inside, np.where(
+            us, "US", "CA"), None),
+        "sector": np.where(inside, np.where(west, "Blaine", "Spokane"), None),
+        "border_mile": np.where(inside, (lon + 123) * 45, np.nan),
+        "border_km": np.where(inside, km, np.nan),
+        "at_border": inside & (np.abs(km) * 1000 <= at_border_m),
+        "reason": pd.Series(reason, dtype=object)})
+
+
+def fake_normalise(text):
+    return STATES.get(str(text).strip().lower())
+
+
+@pytest.fixture
+def fake_regions(monkeypatch):
+    """Replace the regions interface used by ingest with the fake above."""
+    monkeypatch.setattr(ingest, "assign_regions", fake_assign)
+    monkeypatch.setattr(ingest, "normalise_region", fake_normalise)
+    monkeypatch.setattr(ingest, "load_regions", lambda path: object())
+    return object()
