@@ -30,8 +30,10 @@
       if (opts.tiles === "openstreetmap" && opts.tileUrl) {
         L.tileLayer(opts.tileUrl, {maxZoom: 18, attribution: opts.attribution}).addTo(map);
       }
+      map.setMaxZoom(18);  // markercluster needs it when there is no tile layer
+      map.setMinZoom(2);
       map.attributionControl.setPrefix(false);
-      map.fitBounds(opts.bounds, {padding: [12, 12], maxZoom: 9});
+      map.fitBounds(opts.bounds, {padding: [30, 30], maxZoom: 9});
       map.createPane("gmBasemap").style.zIndex = 250;
       map.createPane("gmLabels").style.zIndex = 450;
       map.getPane("gmLabels").style.pointerEvents = "none";
