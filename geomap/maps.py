@@ -634,10 +634,15 @@ def _number_elements(m: folium.Map) -> None:
 
 
 def _weights(values: np.ndarray) -> np.ndarray:
+    """Heat weights: square root of each cell's share of the busiest cell, 3 decimals.
+
+    The square root keeps quiet cells visible next to one very busy crossing; the legend
+    says so.
+    """
     if values.size == 0:
         return values.astype(float)
     top = float(values.max()) or 1.0
-    return np.maximum(np.round(values / top, 3), 0.001)
+    return np.maximum(np.round(np.sqrt(values / top), 3), 0.001)
 
 
 def _heat_payload(agg: Aggregates) -> dict:
@@ -790,7 +795,8 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
     gradient = False
     if spec.layer in ("heat", "time"):
         heading = "Incidents, weighted by count"
-        unit = f"sum of count (people or events) per {_cell_label(agg.cell)}"
+        unit = (f"sum of count (people or events) per {_cell_label(agg.cell)}; "
+                "square-root colour scale")
         gradient = True
         if spec.layer == "time":
             notes.append(f"Animated by {spec.period}; colours are scaled to the busiest cell "
@@ -937,7 +943,7 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
         order = np.argsort(weights)
         marker = max(4.0, min(60.0, ((agg.cell or 0.1) / width_deg * size[0]) ** 2))
         ax.scatter(cells["lon"].to_numpy()[order], cells["lat"].to_numpy()[order], s=marker,
-                   c=np.sqrt(weights[order]), cmap=cmap, vmin=0, vmax=1, marker="s",
+                   c=weights[order], cmap=cmap, vmin=0, vmax=1, marker="s",
                    linewidths=0, alpha=0.85)
     fig.text(0.015, 0.955, spec.title or "Map", fontsize=20, weight="bold", va="center",
              color="#1d2430", parse_math=False)

@@ -69,7 +69,9 @@
     },
 
     heat: function (map, data) {
-      var layer = L.heatLayer(data.cells, {radius: 12, blur: 10, minOpacity: 0.35, maxZoom: 8,
+      // maxZoom 0: leaflet.heat would otherwise dim every point by 2^(maxZoom - zoom); the
+      // server has already summed incidents per cell, so intensity is the cell's weight.
+      var layer = L.heatLayer(data.cells, {radius: 12, blur: 10, minOpacity: 0.3, maxZoom: 0,
         max: 1.0, gradient: {0.2: "#2c7bb6", 0.4: "#00a6ca", 0.6: "#90eb9d", 0.8: "#f9d057", 1.0: "#d7191c"}});
       function fit() {
         var px = data.cell ? cellPixels(map, data.cell, map.getCenter().lat) : 10;
