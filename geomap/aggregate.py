@@ -101,7 +101,9 @@ def period_expr(conn: sa.Connection, period: str):
             return sa.func.to_char(c.occurred_at, "YYYY-MM")
         return sa.func.to_char(sa.func.date_trunc("week", c.occurred_at), "YYYY-MM-DD")
     if period == "month":
-        return sa.func.strftime("%Y-%m", c.occurred_at)
+        # SQLite stores DateTime as ISO text ('YYYY-MM-DD HH:MM:SS...'): the prefix is the month
+        # and substr is several times faster than strftime over a million rows.
+        return sa.func.substr(c.occurred_at, 1, 7)
     # Monday on or before the date: step back six days, then forward to the next Monday.
     return sa.func.date(c.occurred_at, "-6 days", "weekday 1")
 

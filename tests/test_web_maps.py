@@ -171,10 +171,13 @@ def test_etag_304_and_version_invalidation(app, client, dataset):
 def test_render_cache_hits(app, client, dataset):
     with app.app_context():
         cache = web_maps.cache()
-    before = cache.misses
     client.get("/maps/wa-bc?layer=choropleth")
+    misses, hits = cache.misses, cache.hits
     client.get("/maps/wa-bc?layer=choropleth")
-    assert cache.misses == before + 1 and cache.hits >= 1
+    assert cache.misses == misses and cache.hits == hits + 1
+    # Another layer for the same selection re-renders the map only (table and options reused).
+    client.get("/maps/wa-bc?layer=heat")
+    assert cache.misses == misses + 1 and cache.hits == hits + 3
 
 
 def test_min_public_count_hides_small_groups(app, client, layers):

@@ -263,10 +263,17 @@ def map_page(slug: str):
         spec = _spec(dataset, params, embed=False)
         bundle = _map_bundle(conn, dataset, params, spec)
         links = _links(slug, params)
-        table = _table(conn, dataset, params, spec.min_public_count)
+        # The table depends on the selection only and the form options on the version only,
+        # so switching layers or themes reuses them.
+        selection_key = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
+        table = cache().get_or_make(
+            f"table:{dataset['slug']}:{dataset['version']}:{selection_key}",
+            lambda: _table(conn, dataset, params, spec.min_public_count))
+        options = cache().get_or_make(f"options:{dataset['slug']}:{dataset['version']}",
+                                      lambda: _options(conn, dataset["id"]))
         html = render_template(
             "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
-            links=links, table=table, options=_options(conn, dataset["id"]),
+            links=links, table=table, options=options,
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
             filter_values=_form_values(params), layers=filters.LAYERS,
             layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,
