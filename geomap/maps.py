@@ -907,6 +907,7 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
 
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     layers = layers or {}
     dpi = 100
@@ -919,8 +920,9 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
     mid_lat = (lat_min + lat_max) / 2
     aspect = 1 / max(math.cos(math.radians(mid_lat)), 0.2)
     # Fit the padded extent to the image's aspect ratio.
-    width_deg = max(lon_max - lon_min, 0.5) * 1.1
-    height_deg = max(lat_max - lat_min, 0.3) * 1.1
+    # At least a few degrees of context: a social card should show where it is.
+    width_deg = max((lon_max - lon_min) * 1.1, 6.0)
+    height_deg = max((lat_max - lat_min) * 1.1, 2.5)
     frame_ratio = (size[0] / (size[1] * 0.86))
     if width_deg / (height_deg * aspect) < frame_ratio:
         width_deg = height_deg * aspect * frame_ratio
@@ -929,22 +931,33 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
     cx, cy = (lon_min + lon_max) / 2, mid_lat
     ax.set_xlim(cx - width_deg / 2, cx + width_deg / 2)
     ax.set_ylim(cy - height_deg / 2, cy + height_deg / 2)
-    ax.set_aspect(aspect)
+    ax.set_aspect(aspect, adjustable="datalim")
     ax.set_axis_off()
+    fig.patch.set_facecolor("#d7e6f2")  # water, also around the axes
     if "admin1" in layers:
         layers["admin1"].plot(ax=ax, color="#f3efe6", edgecolor="#b3ab9c", linewidth=0.5)
     if "border" in layers:
         layers["border"].plot(ax=ax, color="#6b5b95", linewidth=1.2, linestyle="--")
+    if "admin1" in layers and "code" in layers["admin1"]:
+        x0, x1 = ax.get_xlim()
+        y0, y1 = ax.get_ylim()
+        for code, point in zip(layers["admin1"]["code"],
+                               layers["admin1"].geometry.representative_point()):
+            if x0 < point.x < x1 and y0 < point.y < y1:
+                ax.text(point.x, point.y, str(code), fontsize=9, color="#5d5548", ha="center",
+                        va="center", parse_math=False)
     cells = agg.cells
     if cells is not None and len(cells):
         weights = _weights(cells["total"].to_numpy(dtype=float))
         cmap = LinearSegmentedColormap.from_list("gm", [HEAT_GRADIENT[k] for k in
                                                         sorted(HEAT_GRADIENT)])
         order = np.argsort(weights)
-        marker = max(4.0, min(60.0, ((agg.cell or 0.1) / width_deg * size[0]) ** 2))
+        marker = max(12.0, min(60.0, ((agg.cell or 0.1) / width_deg * size[0]) ** 2))
         ax.scatter(cells["lon"].to_numpy()[order], cells["lat"].to_numpy()[order], s=marker,
                    c=weights[order], cmap=cmap, vmin=0, vmax=1, marker="s",
                    linewidths=0, alpha=0.85)
+    fig.patches.append(Rectangle((0, 0.86), 1, 0.14, transform=fig.transFigure,
+                                 facecolor="#ffffff", edgecolor="none"))
     fig.text(0.015, 0.955, spec.title or "Map", fontsize=20, weight="bold", va="center",
              color="#1d2430", parse_math=False)
     line = f"{agg.n:,} incidents, total count {agg.total:,}"
@@ -952,6 +965,8 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
         line += f" · {subtitle}"
     if spec.source:
         line += f" · Source: {spec.source}"
+    if spec.license:
+        line += f" · Licence: {spec.license}"
     fig.text(0.015, 0.895, line[:160], fontsize=11, va="center", color="#5b6575",
              parse_math=False)
     buffer = io.BytesIO()
