@@ -5,8 +5,9 @@ For each size it prints, per layer:
   * database path on SQLite: SQL GROUP BY aggregation + folium build + page render through
     the Flask app, cold (render cache empty), cached (LRU hit) and 304 (If-None-Match);
   * in-page script time in headless Chromium (/usr/bin/chromium, skipped if absent): from
-    navigation start to DOMContentLoaded of /embed/<slug> (the map script, including the
-    heat draw, runs before it), with GEOMAP_TILES=none so no request leaves the machine.
+    navigation start of /embed/<slug> until the map script has added every layer (including
+    the heat draw), as recorded by GeomapLayers.done; GEOMAP_TILES=none, so no request leaves
+    the machine.
 
 Usage: .venv/bin/python bench/maps.py [--sizes 10000,100000,1000000] [--rounds 3]
 """
@@ -101,9 +102,8 @@ def browser_times(base: str, rounds: int) -> dict[str, float]:
             for _ in range(rounds):
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.goto(f"{base}/embed/bench?layer={layer}", wait_until="load")
-                page.wait_for_selector(".folium-map[data-gm-ready]")
-                samples.append(page.evaluate(
-                    "() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"))
+                page.wait_for_selector(".folium-map[data-gm-script-ms]")
+                samples.append(float(page.get_attribute(".folium-map", "data-gm-script-ms")))
                 page.close()
             out[layer] = statistics.median(samples)
         browser.close()

@@ -598,6 +598,7 @@ def build_map(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None =
     if spec.tiles == "none" and layers:
         m.add_child(_Call("basemap", basemap_data(layers, agg.bounds)))
     _add_layer(m, agg, spec, layers)
+    m.add_child(_Call("done", "{}"))
     _number_elements(m)
     return m
 
