@@ -185,11 +185,11 @@
           box.appendChild(label);
           L.DomEvent.disableClickPropagation(box);
           L.DomEvent.disableScrollPropagation(box);
-          function show(i) {
+          function show(i, initial) {
             index = i;
             range.value = String(i);
             label.textContent = data.periods[i] + " · " + fmt(data.totals[i] || 0);
-            heat.setLatLngs(frames[i]);
+            if (!initial) heat.setLatLngs(frames[i]);  // the first frame is already drawn
           }
           function stop() {
             if (timer) { clearInterval(timer); timer = null; }
@@ -206,7 +206,7 @@
             }, 900);
           });
           range.addEventListener("input", function () { stop(); show(Number(range.value)); });
-          show(0);
+          show(0, true);
           return box;
         }
       });

@@ -200,8 +200,9 @@ def test_embeds_draw_in_an_article_on_another_origin(servers, browser, width):
     assert cluster.locator("img[src='x']").count() == 0
 
     ARTIFACTS.mkdir(exist_ok=True)
-    page.locator("#map-heat").scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / f"embed-article-{width}.png"), full_page=True)
+    # Viewport screenshots: a full-page capture resizes the viewport under Leaflet mid-shot.
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / f"embed-article-{width}.png"))
 
     assert not outside, f"requests left 127.0.0.1: {outside}"
     assert all(urlsplit(u).hostname == "127.0.0.1" for u in requested if u.startswith("http"))
@@ -226,12 +227,12 @@ def test_map_page_draws_and_copies(servers, browser):
     page.locator(".gm-copy-status").filter(has_text="opied").or_(
         page.locator(".gm-copy-status").filter(has_text="Select")).wait_for(timeout=5000)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "map-page-1280.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "map-page-1280.png"))
     page.set_viewport_size({"width": 375, "height": 800})
     page.goto(f"{geomap_origin}/maps/browser", wait_until="load")
     page.locator(".folium-map[data-gm-ready]").wait_for(timeout=15000)
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"page is {overflow}px wider than a 375px phone"
-    page.screenshot(path=str(ARTIFACTS / "map-page-375.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "map-page-375.png"))
     assert not errors, errors
     context.close()
