@@ -529,67 +529,73 @@ def parse_dates(values: pd.Series, order: str = "mdy") -> tuple[pd.Series, pd.Se
         'month', and `problem` a message where the value could not be read (else None).
     """
     text = values.astype("str").str.strip()
-    n = len(text)
     when = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     precision = pd.Series("day", index=text.index, dtype=object)
     problem = pd.Series(None, index=text.index, dtype=object)
 
-    iso = text.str.match(_ISO.pattern)
-    if iso.any():
-        parsed = pd.to_datetime(text[iso], format="ISO8601", utc=True, errors="coerce")
-        when[iso] = parsed.dt.tz_convert(None).astype("datetime64[us]")
-        precision[iso] = np.where(text[iso].str.contains(_ISO_TIME.pattern), "second", "day")
+    # ISO 8601 first, vectorised over the whole column (the common case); the regular
+    # expressions below only see what it could not read.
+    iso = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    iso_ok = (iso.notna() & (text.str.slice(4, 5) == "-")).to_numpy()
+    if iso_ok.any():
+        when[iso_ok] = iso[iso_ok].dt.tz_convert(None).astype("datetime64[us]")
+        length = text[iso_ok].str.len()
+        precision[iso_ok] = np.where(length <= 7, "month", np.where(length <= 10, "day",
+                                                                     "second"))
+    rest_index = text.index[~iso_ok]
+    if not len(rest_index):
+        return when, precision, problem
+    text = text[rest_index]
     slash = text.str.extract(_SLASH)
-    is_slash = slash[0].notna()
-    if is_slash.any():
-        part = slash[is_slash]
-        a, b = part[0].astype(int), part[1].astype(int)
+    slash = slash[slash[0].notna()]
+    if len(slash):
+        idx = slash.index
+        a, b = slash[0].astype(int), slash[1].astype(int)
         month, day = (a, b) if order == "mdy" else (b, a)
-        year = part[2].astype(int)
-        year = year.where(part[2].str.len() == 4, np.where(year < 69, 2000 + year, 1900 + year))
-        hour = part[3].fillna("0").astype(int)
-        ampm = part[6].fillna("").str.upper()
+        year = slash[2].astype(int)
+        year = year.where(slash[2].str.len() == 4, np.where(year < 69, 2000 + year, 1900 + year))
+        hour = slash[3].fillna("0").astype(int)
+        ampm = slash[6].fillna("").str.upper()
         bad_hour = (ampm != "") & ((hour < 1) | (hour > 12))
         hour = hour.where(~((ampm == "P") & (hour < 12)), hour + 12)
         hour = hour.where(~((ampm == "A") & (hour == 12)), 0)
         parts = pd.DataFrame({"year": year, "month": month, "day": day, "hour": hour,
-                              "minute": part[4].fillna("0").astype(int),
-                              "second": part[5].fillna("0").astype(int)})
-        parsed = pd.to_datetime(parts, errors="coerce")
+                              "minute": slash[4].fillna("0").astype(int),
+                              "second": slash[5].fillna("0").astype(int)})
+        parsed = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
         parsed[bad_hour] = pd.NaT
-        when[is_slash] = parsed.astype("datetime64[us]")
-        precision[is_slash] = np.where(part[3].notna(), "second", "day")
+        when[idx] = parsed
+        precision[idx] = np.where(slash[3].notna(), "second", "day")
         order_name = "month/day/year" if order == "mdy" else "day/month/year"
-        problem[is_slash & when.isna()] = f"not a valid date when read as {order_name}"
+        problem[parsed[parsed.isna()].index] = f"not a valid date when read as {order_name}"
     named = text.str.extract(_MONTH_NAME)
-    is_named = named[0].notna()
-    if is_named.any():
-        month = named[0][is_named].str[:3].str.lower().map(MONTHS)
-        ok = month.notna()
-        parts = pd.DataFrame({"year": named[1][is_named][ok].astype(int),
-                              "month": month[ok].astype(int), "day": 1})
-        idx = month[ok].index
-        if len(idx):
-            when[idx] = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
-            precision[idx] = "month"
+    named = named[named[0].notna()]
+    if len(named):
+        month = named[0].str[:3].str.lower().map(MONTHS)
+        named = named[month.notna()]
+        if len(named):
+            parts = pd.DataFrame({"year": named[1].astype(int),
+                                  "month": month[named.index].astype(int), "day": 1})
+            when[named.index] = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
+            precision[named.index] = "month"
     ym = text.str.extract(_YEAR_MONTH)
-    is_ym = ym[0].notna()
-    if is_ym.any():
-        parts = pd.DataFrame({"year": ym[0][is_ym].astype(int), "month": ym[1][is_ym].astype(int),
-                              "day": 1})
-        when[is_ym] = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
-        precision[is_ym] = "month"
-    missing = when.isna() & problem.isna()
-    if missing.any():
-        serial = missing & text.str.match(_SERIAL.pattern)
+    ym = ym[ym[0].notna()]
+    if len(ym):
+        parts = pd.DataFrame({"year": ym[0].astype(int), "month": ym[1].astype(int), "day": 1})
+        when[ym.index] = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
+        precision[ym.index] = "month"
+    missing = (when[rest_index].isna() & problem[rest_index].isna())
+    missing = missing[missing].index
+    if len(missing):
+        sub = text[missing]
+        serial = sub[sub.str.match(_SERIAL.pattern)].index
+        empty = sub[sub == ""].index
+        other = sub.index.difference(serial).difference(empty)
         problem[serial] = ("looks like an Excel date serial number; format the column as a "
                            "date (YYYY-MM-DD) before saving as CSV")
-        empty = missing & (text == "")
         problem[empty] = "date is missing"
-        problem[missing & ~serial & ~empty] = (
-            "not a recognised date (use YYYY-MM-DD, MM/DD/YYYY [hh:mm[:ss] AM], M/D/YY H:MM "
-            "or Mon YYYY)")
-    del n
+        problem[other] = ("not a recognised date (use YYYY-MM-DD, MM/DD/YYYY [hh:mm[:ss] AM], "
+                          "M/D/YY H:MM or Mon YYYY)")
     return when, precision, problem
 
 

@@ -13,9 +13,11 @@ readers see all of an import or none of it. This module never imports Flask.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import functools
+import json
 import os
 import re
 import uuid
@@ -58,6 +60,8 @@ MAX_VALUE_CHARS = 200
 LIMITS = {"type": 100, "source_id": 200}
 FUTURE_SLACK = dt.timedelta(days=1)
 _LOOKUP_SLICE = 900
+SQLITE_CACHE_KB = 256 * 1024
+BULK_MIN_ROWS = 50_000
 
 
 def _key(name: str) -> str:
@@ -619,16 +623,15 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     need = ids if not totals.empty else [i for i in ids if i in totals.seen_sources]
     existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need)
     totals.seen_sources.update(ids)
-    old = rows["source_id"].map(lambda s: existing.get(s, (None, None)))
-    old_id = old.map(lambda t: t[0])
-    old_hash = old.map(lambda t: t[1])
+    old_id = rows["source_id"].map({k: v[0] for k, v in existing.items()})
+    old_hash = rows["source_id"].map({k: v[1] for k, v in existing.items()})
     new = old_id.isna().to_numpy()
     changed = ~new & (old_hash.to_numpy() != rows["row_hash"].to_numpy())
     totals.imported += int(new.sum())
     totals.updated += int(changed.sum())
     totals.unchanged += int((~new & ~changed).sum())
     if write:
-        storage.insert_incidents(conn, rows[new])
+        insert_rows(conn, rows[new])
         if changed.any():
             _update(conn, rows[changed], old_id[changed].astype(int).to_numpy())
 
@@ -660,7 +663,7 @@ def _store_unkeyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool
     totals.unchanged += int(within.sum()) + int(present.sum())
     totals.imported += int((~present).sum())
     if write:
-        storage.insert_incidents(conn, fresh[~present])
+        insert_rows(conn, fresh[~present])
 
 
 def _lookup(conn, dataset_id: int, column, values: list) -> dict:
@@ -677,13 +680,94 @@ def _lookup(conn, dataset_id: int, column, values: list) -> dict:
     return out
 
 
+def _column_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
+    """Return each incident column of `rows` as a list of plain Python values (None for NULL).
+
+    Built column by column with numpy/pandas (no per-row dict), in the form the backend's
+    bulk path takes: timestamps as text in SQLAlchemy's SQLite format, attributes as JSON.
+    """
+    n = len(rows)
+
+    def text(name: str, default: str | None) -> list:
+        values = rows[name].astype(object) if name in rows else pd.Series([default] * n)
+        return values.where(values.notna(), default).tolist()
+
+    def number(name: str) -> list:
+        values = rows[name].to_numpy(dtype=float)
+        return np.where(np.isfinite(values), values, None).tolist()
+
+    when = pd.to_datetime(rows["occurred_at"])
+    when = (when.dt.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite"
+            else pd.Series(when.dt.to_pydatetime(), dtype=object))
+    attributes = rows["attributes"].map(
+        lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True) if isinstance(v, dict)
+        else None, na_action="ignore") if rows["attributes"].notna().any() else None
+    at_border = rows["at_border"].fillna(False).astype(bool).to_numpy()
+    return {
+        "dataset_id": rows["dataset_id"].astype(int).tolist(),
+        "import_id": rows["import_id"].astype(int).tolist(),
+        "source_id": text("source_id", None), "occurred_at": when.tolist(),
+        "precision": text("precision", "day"), "lat": number("lat"), "lon": number("lon"),
+        "type": text("type", ""), "count": rows["count"].astype(np.int64).tolist(),
+        "direction": text("direction", "unknown"), "description": text("description", ""),
+        "attributes": [None] * n if attributes is None else attributes.astype(object).where(
+            attributes.notna(), None).tolist(),
+        "admin1": text("admin1", None), "country": text("country", None),
+        "sector": text("sector", None), "border_mile": number("border_mile"),
+        "border_km": number("border_km"),
+        "at_border": (at_border.astype(int) if dialect == "sqlite" else at_border).tolist(),
+        "row_hash": rows["row_hash"].tolist(),
+    }
+
+
+def insert_rows(conn: sa.Connection, rows: pd.DataFrame) -> int:
+    """Bulk-insert validated rows: sqlite3 ``executemany`` or PostgreSQL ``COPY``.
+
+    The same columns and encodings as `storage.insert_incidents`, built column-wise so a
+    million rows take seconds rather than minutes.
+    """
+    if rows.empty:
+        return 0
+    dialect = conn.dialect.name
+    values = _column_values(rows, dialect)
+    names = list(storage.INCIDENT_COLUMNS)
+    tuples = list(zip(*(values[c] for c in names)))
+    raw = conn.connection.driver_connection
+    quoted = ", ".join(f'"{c}"' for c in names)
+    if dialect == "postgresql":
+        # Binary COPY: ~40 % faster than text COPY, no quoting or NULL-marker rules.
+        with raw.cursor() as cur, \
+                cur.copy(f"COPY incidents ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([PG_TYPES[c] for c in names])
+            for row in tuples:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in names)
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO incidents ({quoted}) VALUES ({marks})", tuples)
+        finally:
+            cursor.close()
+    return len(tuples)
+
+
+PG_TYPES = {"dataset_id": "int4", "import_id": "int4", "source_id": "text",
+            "occurred_at": "timestamp", "precision": "text", "lat": "float8", "lon": "float8",
+            "type": "text", "count": "int4", "direction": "text", "description": "text",
+            "attributes": "json", "admin1": "text", "country": "text", "sector": "text",
+            "border_mile": "float8", "border_km": "float8", "at_border": "bool",
+            "row_hash": "text"}
 UPDATED_COLUMNS = tuple(c for c in storage.INCIDENT_COLUMNS if c not in ("dataset_id",))
 
 
 def _update(conn, rows: pd.DataFrame, ids: np.ndarray) -> None:
-    records = storage._records(rows.assign(dataset_id=0))
-    params = [{**{f"v_{k}": rec[k] for k in UPDATED_COLUMNS}, "b_id": int(i)}
-              for rec, i in zip(records, ids)]
+    """Rewrite changed incidents (same id) with their new content."""
+    values = _column_values(rows, "generic")
+    values["at_border"] = [bool(v) for v in values["at_border"]]
+    values["occurred_at"] = pd.to_datetime(rows["occurred_at"]).dt.to_pydatetime().tolist()
+    values["attributes"] = rows["attributes"].where(rows["attributes"].notna(), None).tolist()
+    params = [{**{f"v_{k}": values[k][i] for k in UPDATED_COLUMNS}, "b_id": int(ident)}
+              for i, ident in enumerate(ids)]
     c = db.incidents.c
     statement = (sa.update(db.incidents).where(c.id == sa.bindparam("b_id"))
                  .values({k: sa.bindparam(f"v_{k}") for k in UPDATED_COLUMNS}))
@@ -806,7 +890,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
     error_parts: list[pd.DataFrame] = []
     warning_parts: list[pd.DataFrame] = []
     try:
-        with db.write_connection(engine) as conn, conn.begin():
+        with db.write_connection(engine) as conn, _big_cache(conn), conn.begin():
             dataset, created = _lock_dataset(conn, slug, options)
             removed = 0
             if options.mode == "replace":
@@ -817,6 +901,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
             import_id = storage.record_import(
                 conn, dataset["id"], user_name=user_name, filename=options.filename[:300],
                 sha256=received.sha256, size_bytes=received.size, mode=options.mode)
+            bulk = _bulk_indexes(conn, received.newlines, totals.empty)
             for batch in reader:
                 rows, errors, warnings = validate(batch.frame, ctx)
                 errs = _lines(errors.frame(), batch)
@@ -830,6 +915,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 store(conn, dataset["id"], import_id, rows, batch.lines, totals,
                       block_warnings, write)
                 warning_parts.extend(_lines(w, batch) for w in block_warnings)
+            bulk.restore()
             _malformed(reader, layout, error_parts, rejected, totals)
             real = _line_mapper(reader, layout)
             report = _report(slug, totals, error_parts, warning_parts, ctx, real)
@@ -860,6 +946,57 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
         reader.close()
         rejected.discard()
     return report
+
+
+class _bulk_indexes:
+    """SQLite bulk load: drop the incidents indexes for a big import, rebuild them after.
+
+    Rebuilding an index by sorting is several times faster than a million scattered B-tree
+    inserts. It runs inside the import's transaction (SQLite DDL is transactional), so readers
+    keep seeing the old table with its indexes until the commit, and a failure or kill rolls
+    the drop back. Only used when the dataset starts empty (no dedupe lookups need the
+    indexes) and the file is at least as big as the whole table; PostgreSQL never (DROP INDEX
+    would lock out readers).
+    """
+
+    def __init__(self, conn: sa.Connection, expected_rows: int, empty: bool):
+        self.conn = conn
+        self.statements: list[str] = []
+        if conn.dialect.name != "sqlite" or not empty or expected_rows < BULK_MIN_ROWS:
+            return
+        total = conn.execute(sa.select(sa.func.count()).select_from(db.incidents)).scalar()
+        if total > expected_rows:
+            return
+        found = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'incidents' AND sql IS NOT NULL").fetchall()
+        for name, sql in found:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+            self.statements.append(sql)
+
+    def restore(self) -> None:
+        for sql in self.statements:
+            self.conn.exec_driver_sql(sql)
+        self.statements = []
+
+
+@contextlib.contextmanager
+def _big_cache(conn: sa.Connection):
+    """Give SQLite a page cache big enough for index inserts in bulk, for this import only.
+
+    With the default 2 MB cache, inserting a million rows into the incidents indexes thrashes
+    (random row_hash keys); 256 MB keeps the index pages resident. PostgreSQL: no-op.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection  # pragmas outside SQLAlchemy's transaction
+    previous = raw.execute("PRAGMA cache_size").fetchone()[0]
+    raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size={int(previous)}")
 
 
 def _lines(frame: pd.DataFrame, batch: csvfile.Batch) -> pd.DataFrame:

@@ -1,0 +1,151 @@
+"""Ingest benchmark: a generated CSV imported end to end, against pyarrow's parse of the same file.
+
+Usage::
+
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--pg URL] [--rounds 1]
+
+For each backend (SQLite always; PostgreSQL with ``--pg`` or ``GEOMAP_TEST_DATABASE_URL``) it
+runs, in the same process and interleaved: ``pyarrow.csv.read_csv`` of the file (the
+baseline) and ``ingest.import_file`` of the same file into a fresh database (parse, validate,
+region join, border measures, dedupe, write, commit). It prints both times, the ratio
+(goals: <= 25x on SQLite, <= 30x on PostgreSQL) and the peak RSS of the process (goal < 1 GB).
+The region layers are the real ones (``GEOMAP_REGIONS_PATH``, default shapefiles/regions.gpkg),
+loaded once before timing, as a server process would have them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from geomap import config, db, ingest  # noqa: E402
+
+# Crossing points along the border (lon, lat) the generator scatters incidents around.
+ANCHORS = np.array([
+    (-122.76, 49.00), (-119.46, 49.00), (-115.06, 49.00), (-111.96, 49.00), (-104.0, 49.0),
+    (-97.24, 49.00), (-95.38, 49.00), (-93.40, 48.61), (-84.36, 46.51), (-82.42, 43.00),
+    (-83.07, 42.31), (-78.90, 42.91), (-75.98, 44.35), (-73.45, 45.01), (-72.10, 45.01),
+    (-67.78, 46.14), (-67.28, 45.19),
+])
+
+
+def generate(path: Path, rows: int, seed: int = 1) -> None:
+    """Write `rows` synthetic incidents near the border: id, lat, lon, date, type, count, direction."""
+    rng = np.random.default_rng(seed)
+    chunk = 250_000
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write("incident_id,lat,lon,date,type,count,direction\n")
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            anchor = ANCHORS[rng.integers(0, len(ANCHORS), n)]
+            lon = anchor[:, 0] + rng.normal(0, 0.3, n)
+            lat = anchor[:, 1] + rng.normal(0, 0.12, n)
+            days = rng.integers(0, 700, n)
+            frame = pd.DataFrame({
+                "incident_id": [f"INC-{i:08d}" for i in range(start, start + n)],
+                "lat": lat.round(5), "lon": lon.round(5),
+                "date": (pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D"))
+                .strftime("%Y-%m-%d"),
+                "type": rng.choice(["apprehension", "sighting", "interdiction", "turn-back"], n),
+                "count": rng.geometric(0.6, n),
+                "direction": rng.choice(["northbound", "southbound", "N", "S"], n),
+            })
+            frame.to_csv(handle, index=False, header=False)
+
+
+def parse_time(path: Path) -> float:
+    start = time.perf_counter()
+    pacsv.read_csv(path)
+    return time.perf_counter() - start
+
+
+def import_time(path: Path, url: str, workdir: Path, regions_obj) -> tuple[float, dict]:
+    db.migrate(url)
+    engine = db.engine_for(url)
+    settings = {"UPLOAD_FOLDER": str(workdir / "uploads"), "AT_BORDER_M": 100.0,
+                "MAX_BORDER_KM": 100.0}
+    start = time.perf_counter()
+    report = ingest.import_file(engine, path, dataset="bench", options=ingest.Options(),
+                                settings=settings, regions=regions_obj, user_name="bench")
+    elapsed = time.perf_counter() - start
+    db.dispose_engine(url)
+    return elapsed, report
+
+
+def _pg_database(base: str) -> tuple[str, sa.Engine, str]:
+    url = sa.make_url(base)
+    name = f"geomap_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False), admin, name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--pg", default=os.environ.get("GEOMAP_TEST_DATABASE_URL"))
+    parser.add_argument("--regions", default=os.environ.get(
+        "GEOMAP_REGIONS_PATH", str(config.PROJECT_ROOT / "shapefiles" / "regions.gpkg")))
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="geomap-bench-"))
+    try:
+        path = workdir / "incidents.csv"
+        generate(path, args.rows)
+        size = path.stat().st_size
+        print(f"file: {args.rows:,} rows, {size / 2**20:.1f} MB")
+        regions_obj = ingest.load_regions(args.regions)
+        backends = ([] if os.environ.get("BENCH_ONLY_PG") else ["sqlite"]) + (["postgresql"] if args.pg else [])
+        results: dict[str, list[tuple[float, float]]] = {b: [] for b in backends}
+        for _round in range(args.rounds):
+            for backend in backends:
+                parse = parse_time(path)
+                if backend == "sqlite":
+                    url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.sqlite'}"
+                    elapsed, report = import_time(path, url, workdir, regions_obj)
+                else:
+                    url, admin, name = _pg_database(args.pg)
+                    try:
+                        elapsed, report = import_time(path, url, workdir, regions_obj)
+                    finally:
+                        with admin.connect() as conn:
+                            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                        admin.dispose()
+                assert report["rows_imported"] + report["rows_rejected"] == args.rows, report
+                results[backend].append((parse, elapsed))
+                print(f"{backend}: parse {parse:.3f} s, import {elapsed:.2f} s, ratio "
+                      f"{elapsed / parse:.1f}x ({report['rows_imported']:,} imported, "
+                      f"{report['rows_rejected']:,} rejected, "
+                      f"{args.rows / elapsed / 1e6:.2f} M rows/s)")
+        goals = {"sqlite": 25, "postgresql": 30}
+        for backend, runs in results.items():
+            parse = float(np.median([p for p, _e in runs]))
+            elapsed = float(np.median([e for _p, e in runs]))
+            ratio = elapsed / parse
+            verdict = "meets" if ratio <= goals[backend] else "MISSES"
+            print(f"median {backend}: parse {parse:.3f} s, import {elapsed:.2f} s, "
+                  f"ratio {ratio:.1f}x ({verdict} the <= {goals[backend]}x goal)")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS: {peak:.0f} MB ({'meets' if peak < 1024 else 'MISSES'} the < 1 GB goal)")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
