@@ -55,7 +55,7 @@ def generate(n: int, seed: int = 1) -> pd.DataFrame:
         "precision": "second", "lat": lat, "lon": lon,
         "type": rng.choice(["crossing", "apprehension", "sighting"], n),
         "count": rng.integers(1, 6, n), "direction": "northbound", "description": "",
-        "admin1": admin1, "country": np.where(lat >= 49, "CA", "US"), "sector": "Blaine",
+        "admin1": admin1, "country": np.where(lat >= 49, "CA", "US"), "sector": "BLW",
         "border_mile": rng.uniform(0, 3987, n), "border_km": rng.normal(0, 5, n),
         "at_border": False, "row_hash": [f"{seed}-{i}" for i in range(n)],
     })

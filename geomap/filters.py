@@ -29,10 +29,12 @@ DIRECTION_ALIASES = {"n": "northbound", "nb": "northbound", "north": "northbound
                      "south": "southbound", "southbound": "southbound", "unknown": "unknown",
                      "u": "unknown"}
 COUNTRIES = ("US", "CA")
-#: US Border Patrol northern sectors (SPEC §5); matched case-insensitively.
-SECTORS = ("Blaine", "Spokane", "Havre", "Grand Forks", "Detroit", "Buffalo", "Swanton",
-           "Houlton")
-SECTORS_BY_LOWER = {s.lower(): s for s in SECTORS}
+#: US Border Patrol northern sectors (SPEC §5): stored code -> name. A filter value may be the
+#: code or the name, in any case; it is normalised to the code the incidents table stores.
+SECTORS = {"BLW": "Blaine", "SPW": "Spokane", "HVM": "Havre", "GFN": "Grand Forks",
+           "DTM": "Detroit", "BUN": "Buffalo", "SWB": "Swanton", "HTM": "Houlton"}
+SECTORS_BY_LOWER = {**{name.lower(): code for code, name in SECTORS.items()},
+                    **{code.lower(): code for code in SECTORS}}
 
 #: Display options and their defaults (omitted from the canonical query when default).
 DEFAULTS = {"layer": "heat", "by": "admin1", "period": "month", "theme": "light"}
@@ -154,7 +156,7 @@ def _admin1(text: str) -> str:
 
 def _sector(text: str) -> str:
     if not _SECTOR_RE.match(text):
-        raise _bad("sector", text, "a Border Patrol sector name such as Blaine")
+        raise _bad("sector", text, "a Border Patrol sector code or name such as BLW or Blaine")
     return SECTORS_BY_LOWER.get(text.lower(), text)
 
 

@@ -21,7 +21,7 @@ def display_layers() -> maps.DisplayLayers:
         geometry=[box(-125, 45.5, -117, 49), box(-125, 49, -114, 53), box(-117, 45, -104, 49)],
         crs="EPSG:4326")
     sectors = gpd.GeoDataFrame(
-        {"code": ["Blaine", "Spokane"], "name": ["Blaine", "Spokane"], "country": ["US", "US"]},
+        {"code": ["BLW", "SPW"], "name": ["Blaine", "Spokane"], "country": ["US", "US"]},
         geometry=[box(-125, 45.5, -120, 49), box(-120, 45.5, -114, 49)], crs="EPSG:4326")
     border = gpd.GeoDataFrame({"name": ["border"]}, geometry=[LineString([(-125, 49),
                                                                           (-104, 49)])],
@@ -50,7 +50,7 @@ def incident_rows(n: int = 60, seed: int = 7, dataset_id: int = 1, **overrides) 
         "description": "seen near the line",
         "admin1": np.where(lat >= 49, "CA-BC", "US-WA"),
         "country": np.where(lat >= 49, "CA", "US"),
-        "sector": "Blaine",
+        "sector": "BLW",
         "border_mile": rng.uniform(0, 150, n),
         "border_km": (lat - 49) * 111,
         "row_hash": [f"h{seed}-{i}" for i in range(n)],

@@ -65,7 +65,8 @@ def test_normalises_lists_aliases_and_case():
     assert out["direction"] == ("northbound", "southbound")
     assert out["country"] == ("CA",)
     assert out["admin1"] == ("CA-BC", "US-WA")
-    assert out["sector"] == ("Grand Forks",)
+    assert out["sector"] == ("GFN",)
+    assert filters.parse({"sector": ["blw", "Blaine", "HTM"]})["sector"] == ("BLW", "HTM")
     assert out["by"] == "border_segment" and out["layer"] == "choropleth"
 
 

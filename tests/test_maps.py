@@ -119,7 +119,8 @@ def test_choropleth_by_admin1_and_sector():
     html = _html(frame, layer="choropleth", by="sector")
     props = {f["properties"]["code"]: f["properties"]
              for f in _payload(html, "regions")["features"]["features"]}
-    assert props["Blaine"]["n"] == 40 and props["Spokane"]["n"] == 0
+    assert props["BLW"]["n"] == 40 and props["SPW"]["n"] == 0
+    assert props["BLW"]["name"] == "Blaine"
 
 
 def test_choropleth_per_border_mile():

@@ -277,6 +277,7 @@ def map_page(slug: str):
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
             filter_values=_form_values(params), layers=filters.LAYERS,
             layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,
+            sector_names=filters.SECTORS,
             script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=False)
 
