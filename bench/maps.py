@@ -61,6 +61,16 @@ def generate(n: int, seed: int = 1) -> pd.DataFrame:
     })
 
 
+def naive_heatmap(frame: pd.DataFrame) -> str:
+    """The baseline: folium's own HeatMap of every point (CDN assets), as in the research."""
+    import folium
+    from folium.plugins import HeatMap
+
+    m = folium.Map(location=[47, -90], zoom_start=4)
+    HeatMap(frame[["lat", "lon"]].to_numpy(), radius=8).add_to(m)
+    return m.get_root().render()
+
+
 def timed(fn, rounds: int) -> tuple[float, object]:
     times, out = [], None
     for _ in range(rounds):
@@ -114,23 +124,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--regions", default=str(ROOT / "shapefiles" / "regions.gpkg"),
+                        help="regions GeoPackage (display layers for choropleth and basemap)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     sizes = [int(s) for s in args.sizes.split(",")]
-    print("# maps benchmark: payload (KB) and time (ms); median of", args.rounds, "rounds")
+    print("# maps benchmark: payload (KB) and time (ms); median of", args.rounds, "rounds;",
+          "regions:", args.regions if os.path.exists(args.regions) else "none")
     print(f"{'N':>9} {'layer':<10} {'frame KB':>9} {'frame ms':>9} {'embed KB':>9} "
           f"{'cold ms':>8} {'cached ms':>9} {'304 ms':>7} {'browser ms':>10}")
     for n in sizes:
         frame = generate(n)
         with tempfile.TemporaryDirectory() as tmp:
             app = create_app({"INSTANCE_PATH": Path(tmp) / "instance", "LOAD_SAMPLE": False,
-                              "SECRET_KEY": "bench", "TILES": "none", "TESTING": True})
+                              "SECRET_KEY": "bench", "TILES": "none", "TESTING": True,
+                              "REGIONS_PATH": args.regions})
+            layers = maps.display_layers(args.regions)
             load(app, frame)
             client = app.test_client()
             results = {}
             for layer in LAYERS:
                 spec = maps.MapSpec(layer=layer, tiles="none", embed=True, title="Benchmark")
-                frame_s, html = timed(lambda: maps.render_map(frame, spec), args.rounds)
+                frame_s, html = timed(lambda: maps.render_map(frame, spec, layers), args.rounds)
                 url = f"/embed/bench?layer={layer}"
                 cold = []
                 for _ in range(args.rounds):
@@ -165,6 +180,9 @@ def main() -> None:
                 print(f"{n:>9,} {layer:<10} {fkb:>9.1f} {fms:>9.0f} {ekb:>9.1f} {cold_ms:>8.0f} "
                       f"{cached_ms:>9.1f} {nm_ms:>7.1f} {b:>10}", flush=True)
             db.dispose_engine(app.config["DATABASE_URL"])
+        naive_s, naive = timed(lambda: naive_heatmap(frame), 1)
+        print(f"{n:>9,} {'naive':<10} {len(naive.encode()) / 1024:>9.1f} {naive_s * 1000:>9.0f}"
+              "   (folium HeatMap of every point, CDN assets: the baseline)", flush=True)
 
 
 if __name__ == "__main__":

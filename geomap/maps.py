@@ -69,6 +69,8 @@ HIDDEN_COLOR = "#bdbdbd"
 EMPTY_COLOR = "#ffffff"
 HEAT_GRADIENT = {0.2: "#2c7bb6", 0.4: "#00a6ca", 0.6: "#90eb9d", 0.8: "#f9d057", 1.0: "#d7191c"}
 POPUP_CHARS = 280
+#: Characters of popup text shared by all cluster markers (keeps 5,000 markers under 200 KB).
+CLUSTER_TEXT_BUDGET = 40_000
 LAYER_LABELS = {"heat": "Heat map", "cluster": "Incidents", "choropleth": "Regions",
                 "time": "Over time"}
 BY_LABELS = {"admin1": "state or province", "sector": "Border Patrol sector",
@@ -675,36 +677,41 @@ def _cells_payload(agg: Aggregates) -> dict:
     return {"cells": data, "cell": agg.cell}
 
 
-def _cluster_payload(points: pd.DataFrame) -> dict:
-    """Markers as rows of indexes into small tables (types, directions) to keep pages small."""
+def _cluster_payload(points: pd.DataFrame, budget: int | None = None) -> dict:
+    """Markers as compact rows: ``[lat, lon, count, type#, date#, direction#(, text)]``.
+
+    Types, dates and directions are indexes into small tables, coordinates have 4 decimals
+    (about 10 m), and popup descriptions share a budget of `budget` characters (each cut to
+    at most POPUP_CHARS; left out when the share would be under 40), so 5,000 markers stay
+    well under 200 KB.
+    """
     def column(name, default):
         return points[name] if name in points else pd.Series([default] * len(points))
 
     types = column("type", "").fillna("").astype(str)
     dirs = column("direction", "unknown").fillna("unknown").astype(str)
-    type_table = sorted(set(types))
-    dir_table = sorted(set(dirs))
-    type_idx = {t: i for i, t in enumerate(type_table)}
-    dir_idx = {d: i for i, d in enumerate(dir_table)}
     when = pd.to_datetime(column("occurred_at", None))
     precision = column("precision", "day").fillna("day").astype(str)
-    dates = []
-    for ts, prec in zip(when, precision):
-        if pd.isna(ts):
-            dates.append("")
-        elif prec == "month":
-            dates.append(ts.strftime("%Y-%m"))
-        else:
-            dates.append(ts.strftime("%Y-%m-%d"))
+    dates = [("" if pd.isna(ts) else ts.strftime("%Y-%m" if prec == "month" else "%Y-%m-%d"))
+             for ts, prec in zip(when, precision)]
+    tables = {name: sorted(set(values)) for name, values in
+              (("types", types), ("dates", dates), ("directions", dirs))}
+    index = {name: {v: i for i, v in enumerate(table)} for name, table in tables.items()}
     desc = column("description", "").fillna("").astype(str)
+    with_text = int((desc.str.len() > 0).sum())
+    budget = CLUSTER_TEXT_BUDGET if budget is None else budget
+    share = min(POPUP_CHARS, budget // with_text) if with_text else POPUP_CHARS
+    include_text = share >= 40
     counts = column("count", 1).fillna(1).astype(int)
     rows = []
     for lat, lon, c, t, d, dr, text in zip(points["lat"], points["lon"], counts, types, dates,
                                            dirs, desc):
-        text = text if len(text) <= POPUP_CHARS else text[:POPUP_CHARS - 1] + "…"
-        rows.append([round(float(lat), 5), round(float(lon), 5), int(c), type_idx[t], d,
-                     dir_idx[dr], text])
-    return {"rows": rows, "types": type_table, "directions": dir_table}
+        row = [round(float(lat), 4), round(float(lon), 4), int(c), index["types"][t],
+               index["dates"][d], index["directions"][dr]]
+        if include_text and text:
+            row.append(text if len(text) <= share else text[:share - 1] + "…")
+        rows.append(row)
+    return {**tables, "rows": rows, "textOmitted": bool(with_text and not include_text)}
 
 
 def _choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]) -> dict:
@@ -805,6 +812,11 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
     elif spec.layer == "cluster" and agg.points is not None:
         heading = "Individual incidents"
         unit = "numbers on clusters are incidents; marker size is the count"
+        if "description" in agg.points:
+            with_text = int((agg.points["description"].fillna("").astype(str).str.len() > 0).sum())
+            if with_text and CLUSTER_TEXT_BUDGET // with_text < 40:
+                notes.append("Descriptions are left out of the map at this many incidents; "
+                             "they are in the CSV and GeoJSON downloads.")
     elif spec.layer == "cluster":
         heading = "Incidents, aggregated"
         unit = f"circle area is the sum of count per {_cell_label(agg.cell)}"

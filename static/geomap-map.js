@@ -117,7 +117,7 @@
           var box = el("div", "gm-popup");
           box.appendChild(el("p", "gm-popup-type", data.types[r[3]] || "Incident"));
           box.appendChild(el("p", "gm-popup-meta",
-            [r[4], data.directions[r[5]], "count " + fmt(r[2])].filter(Boolean).join(" · ")));
+            [data.dates[r[4]], data.directions[r[5]], "count " + fmt(r[2])].filter(Boolean).join(" · ")));
           if (r[6]) box.appendChild(el("p", "gm-popup-text", r[6]));
           return box;
         });

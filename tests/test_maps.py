@@ -103,8 +103,24 @@ def test_cluster_falls_back_to_cells_above_limit_or_threshold():
 
 def test_popup_text_is_truncated():
     frame = _frame(3).assign(description="y" * 1000)
-    row = _payload(_html(frame, layer="cluster"), "cluster")["rows"][0]
+    data = _payload(_html(frame, layer="cluster"), "cluster")
+    row = data["rows"][0]
     assert len(row[6]) == maps.POPUP_CHARS and row[6].endswith("…")
+    assert data["dates"][row[4]] == "2025-01-01" and data["directions"][row[5]] == "southbound"
+
+
+def test_five_thousand_markers_stay_under_200_kb():
+    frame = incident_rows(5000).assign(description="A long free-text description " * 5,
+                                       occurred_at=pd.date_range("2024-01-01", periods=5000,
+                                                                 freq="h"))
+    html = _html(frame, layer="cluster", tiles="none", embed=True)
+    assert "GeomapLayers.cluster(" in html
+    assert len(html.encode()) < 200_000, len(html)
+    data = _payload(html, "cluster")
+    assert data["textOmitted"] and all(len(r) == 6 for r in data["rows"])
+    assert "Descriptions are left out" in html
+    fewer = _payload(_html(frame.head(500), layer="cluster"), "cluster")
+    assert not fewer["textOmitted"] and all(len(r[6]) <= 80 for r in fewer["rows"])
 
 
 def test_choropleth_by_admin1_and_sector():
