@@ -222,3 +222,14 @@ def test_oembed_errors_are_json(client, dataset, query, status):
     response = client.get("/oembed" + query)
     assert response.status_code == status
     assert response.json["error"]["message"]
+
+
+def test_editor_previews_a_draft_privately(app, client, layers):
+    seed_dataset(app, "draft", published=False, title="Draft map")
+    assert client.get("/maps/draft").status_code == 404
+    with client.session_transaction() as session:
+        session["user_name"] = "editor"
+    for url in ("/maps/draft", "/embed/draft", "/maps/draft.png"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["Cache-Control"] == "private, no-store", url

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from markupsafe import escape
 
@@ -81,8 +81,18 @@ def _setting(name: str) -> Any:
 # --- shared request handling ------------------------------------------------------------------
 
 def _dataset(slug: str) -> dict:
-    """Return the published dataset (drafts are 404 to anonymous readers)."""
+    """Return the dataset: published ones to everybody, drafts only to a logged-in editor.
+
+    Anonymous readers get 404 for drafts. A draft's responses are marked private (see
+    `_respond`), so no shared cache keeps them.
+    """
+    if g.get("user_name"):
+        return storage.get_dataset(get_db(), slug)
     return storage.get_dataset(get_db(), slug, published_only=True)
+
+
+def _age(dataset: dict, public_age: int | None) -> int | None:
+    return public_age if dataset.get("published") else -1
 
 
 def _spec(dataset: dict, params: dict, *, embed: bool) -> maps.MapSpec:
@@ -131,7 +141,9 @@ def _respond(body: bytes, etag: str, *, mimetype: str, csp: str | None, public_a
 
 def _cache_headers(response: Response, etag: str, public_age: int | None) -> None:
     response.set_etag(etag)
-    if public_age:
+    if public_age == -1:  # an editor's view of a draft
+        response.headers["Cache-Control"] = "private, no-store"
+    elif public_age:
         response.headers["Cache-Control"] = f"public, max-age={public_age}"
     else:
         response.headers["Cache-Control"] = "public, no-cache"
@@ -256,8 +268,9 @@ def map_page(slug: str):
     params = filters.parse(request.args)
     query = filters.canonical_query(params)
     etag = _etag("page", dataset, query)
+    age = _age(dataset, None)
     if _not_modified(etag):
-        return _not_modified_response(etag, None)
+        return _not_modified_response(etag, age)
 
     def make():
         spec = _spec(dataset, params, embed=False)
@@ -282,7 +295,7 @@ def map_page(slug: str):
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=False)
 
     body, csp = cache().get_or_make(etag, make)
-    return _respond(body, etag, mimetype="text/html", csp=csp, public_age=None)
+    return _respond(body, etag, mimetype="text/html", csp=csp, public_age=age)
 
 
 @bp.get("/embed/<slug>")
@@ -293,7 +306,7 @@ def embed(slug: str):
     params = filters.parse(request.args)
     query = filters.canonical_query(params)
     etag = _etag("embed", dataset, query)
-    age = int(_setting("MAP_EMBED_MAX_AGE"))
+    age = _age(dataset, int(_setting("MAP_EMBED_MAX_AGE")))
     if _not_modified(etag):
         return _not_modified_response(etag, age)
 
@@ -318,7 +331,7 @@ def map_png(slug: str):
     params = filters.parse(request.args)
     query = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
     etag = _etag("png", dataset, query)
-    age = int(_setting("MAP_EMBED_MAX_AGE"))
+    age = _age(dataset, int(_setting("MAP_EMBED_MAX_AGE")))
     if _not_modified(etag):
         return _not_modified_response(etag, age)
 
