@@ -234,5 +234,10 @@ def test_map_page_draws_and_copies(servers, browser):
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"page is {overflow}px wider than a 375px phone"
     page.screenshot(path=str(ARTIFACTS / "map-page-375.png"))
+    page.goto(f"{geomap_origin}/embed/browser?layer=choropleth&theme=dark", wait_until="load")
+    page.locator(".folium-map[data-gm-ready]").wait_for(timeout=15000)
+    background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(21, 24, 29)", background
+    page.screenshot(path=str(ARTIFACTS / "embed-dark-375.png"))
     assert not errors, errors
     context.close()
