@@ -16,7 +16,7 @@ LOGGER = logging.getLogger(__name__)
 STATIC_FOLDER = settings.PROJECT_ROOT / "static"
 
 # Blueprints in geomap.web, registered in this order; each module exposes `bp`.
-BLUEPRINTS = ("pages", "maps", "api", "upload", "auth", "editor")
+BLUEPRINTS = ("pages", "maps", "api", "upload", "auth", "editor", "api_write", "api_data")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

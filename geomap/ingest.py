@@ -202,12 +202,15 @@ def load_regions(path: str):
 
 
 def assign_regions(lon: np.ndarray, lat: np.ndarray, regions_obj, *, at_border_m: float,
-                   max_border_km: float) -> pd.DataFrame:
-    """Join points to admin1/country/sector and measure them along the border."""
+                   max_border_km: float, aoi_km: float) -> pd.DataFrame:
+    """Join points to admin1/country/sector and measure them along the border.
+
+    ``reason`` is None inside the area of interest (within `aoi_km` of the border).
+    """
     from . import regions
 
     return regions.assign(lon, lat, regions_obj, at_border_m=at_border_m,
-                          max_border_km=max_border_km)
+                          max_border_km=max_border_km, aoi_km=aoi_km)
 
 
 def normalise_region(text: str) -> str | None:
@@ -463,7 +466,8 @@ def _assign(lon, lat, ctx: Context) -> pd.DataFrame:
     joined = assign_regions(np.ascontiguousarray(lon, dtype=float),
                             np.ascontiguousarray(lat, dtype=float), ctx.regions,
                             at_border_m=float(ctx.settings.get("AT_BORDER_M", 100.0)),
-                            max_border_km=float(ctx.settings.get("MAX_BORDER_KM", 100.0)))
+                            max_border_km=float(ctx.settings.get("MAX_BORDER_KM", 100.0)),
+                            aoi_km=float(ctx.settings.get("AREA_KM", 500.0)))
     return joined.reset_index(drop=True)
 
 

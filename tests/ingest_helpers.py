@@ -19,7 +19,8 @@ STATES = {"washington": "US-WA", "wa": "US-WA", "us-wa": "US-WA", "montana": "US
           "alberta": "CA-AB", "ab": "CA-AB", "ca-ab": "CA-AB"}
 
 
-def fake_assign(lon, lat, regions_obj=None, *, at_border_m=100.0, max_border_km=100.0):
+def fake_assign(lon, lat, regions_obj=None, *, at_border_m=100.0, max_border_km=100.0,
+                aoi_km=500.0):
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     line = np.where(lon < -95, 49.0, 45.0)
@@ -29,7 +30,7 @@ def fake_assign(lon, lat, regions_obj=None, *, at_border_m=100.0, max_border_km=
     mid = (lon >= -117) & (lon < -104)
     admin1 = np.where(us, np.where(west, "US-WA", np.where(mid, "US-MT", "US-NY")),
                       np.where(west, "CA-BC", np.where(mid, "CA-AB", "CA-QC")))
-    inside = (lon >= -141) & (lon <= -52) & (np.abs(km) <= 500)
+    inside = (lon >= -141) & (lon <= -52) & (np.abs(km) <= aoi_km)
     reason = np.where(inside, None, "more than 500 km from the US-Canada border")
     return pd.DataFrame({
         "admin1": np.where(inside, admin1, None), "country": np.where(inside, np.where(

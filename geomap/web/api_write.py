@@ -1,0 +1,58 @@
+"""Write API: POST a CSV of incidents into a dataset (token or editor session)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, request
+
+from .. import ingest
+from ..db import get_engine
+from ..errors import BadRequest
+from ..security import csrf
+from .auth import token_required
+
+bp = Blueprint("api_write", __name__, url_prefix="/api")
+# Scripts authenticate with bearer tokens, not cookies, so CSRF does not apply.
+csrf.exempt(bp)
+
+CSV_TYPES = ("text/csv", "text/plain", "application/csv", "text/tab-separated-values",
+             "application/octet-stream")
+
+
+def _options():
+    """Merge query and form parameters into ingest options (query first, form overrides)."""
+    values = {k: v for k, v in request.args.items()}
+    values.update({k: v for k, v in request.form.items()})
+    maps = request.args.getlist("map") + request.form.getlist("map")
+    if maps:
+        values["map"] = maps
+    return values
+
+
+@bp.post("/datasets/<slug>/incidents")
+@token_required
+def post_incidents(slug: str):
+    """Import a CSV (body with Content-Type: text/csv, or multipart field ``file``).
+
+    Query or form parameters: mode, strict, crs, no_header, publish, title, source, license,
+    map_<field>=<column> or map=<field>=<column> (repeatable). Returns the import report:
+    201 when incidents were added or changed, 200 when nothing changed.
+    """
+    upload = request.files.get("file")
+    if upload is not None:
+        source, filename = upload.stream, upload.filename or "upload.csv"
+    elif request.mimetype in CSV_TYPES:
+        source, filename = request.stream, "api-upload.csv"
+    else:
+        raise BadRequest("send the CSV as the request body with Content-Type: text/csv, or as "
+                         "a multipart/form-data field named 'file'",
+                         details={"content_type": request.mimetype or None})
+    values = _options()
+    values["filename"] = filename
+    options = ingest.options_from(values)
+    settings = current_app.config
+    report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
+                                settings=settings,
+                                regions=ingest.load_regions(settings["REGIONS_PATH"]),
+                                user_name=g.get("user_name"))
+    changed = report["rows_imported"] + report["rows_updated"] > 0
+    return report, 201 if changed else 200

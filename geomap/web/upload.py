@@ -1,0 +1,109 @@
+"""Upload form: choose a file and options, preview how it will be read, import, see the report."""
+
+from __future__ import annotations
+
+from flask import (Blueprint, current_app, g, redirect, render_template, request, url_for)
+
+from .. import ingest, storage
+from ..db import get_db, get_engine
+from ..errors import BadRequest, GeomapError, NotFound
+from .auth import login_required
+
+bp = Blueprint("upload", __name__)
+
+OPTION_FIELDS = ("mode", "crs", "no_header", "strict", "publish", "title", "source", "license")
+FIELD_LABELS = {
+    "lat": "Latitude", "lon": "Longitude", "location": "Location (WKT, \"lat, lon\" or DMS)",
+    "occurred_at": "Date", "type": "Type", "count": "Count", "direction": "Direction",
+    "description": "Description", "source_id": "Source id", "region": "Declared state/province",
+}
+
+
+def _form_values() -> dict:
+    """Read the options, the mapping and the target dataset from the submitted form."""
+    form = request.form
+    values = {name: form.get(name, "") for name in OPTION_FIELDS}
+    for name in ingest.FIELDS:
+        values[f"map_{name}"] = form.get(f"map_{name}", "")
+    choice = form.get("dataset", "").strip()
+    values["slug"] = form.get("new_slug", "").strip().lower() if choice in ("", "__new__") \
+        else choice
+    values["dataset_choice"] = choice or "__new__"
+    return values
+
+
+def _render_form(values: dict | None = None, error: GeomapError | None = None,
+                 status: int = 200):
+    conn = get_db()
+    datasets = storage.list_datasets(conn, published_only=False)
+    return render_template("upload/form.html", datasets=datasets, values=values or {},
+                           error=error, fields=FIELD_LABELS), status
+
+
+@bp.get("/upload")
+@login_required
+def form():
+    """The upload form."""
+    values = {"dataset_choice": request.args.get("dataset", "")}
+    return _render_form(values)
+
+
+@bp.post("/upload")
+@login_required
+def submit():
+    """Step 1 (``action=preview``): store the file and show how it will be read.
+    Step 2 (``action=import``): import the stored file and show the report."""
+    values = _form_values()
+    settings = current_app.config
+    try:
+        if not values["slug"]:
+            raise BadRequest("choose a dataset or give the new dataset a slug",
+                             details={"field": "dataset"})
+        storage.check_slug(values["slug"])
+        options = ingest.options_from(values)
+        if request.form.get("action") == "import":
+            return _import(values, options)
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise BadRequest("choose a CSV file to upload", details={"field": "file"})
+        options = ingest.options_from({**values, "filename": upload.filename})
+        info = ingest.preview(upload.stream, options, settings)
+    except GeomapError as error:
+        return _render_form(values, error, 422 if error.status == 422 else error.status)
+    values["filename"] = upload.filename
+    values["sha256"] = info["sha256"]
+    return render_template("upload/preview.html", info=info, values=values,
+                           fields=FIELD_LABELS)
+
+
+def _import(values: dict, options: ingest.Options):
+    settings = current_app.config
+    path = ingest.stored_upload(settings, request.form.get("sha256", ""))
+    filename = request.form.get("filename", "")[:300]
+    options = ingest.options_from({**values, "filename": filename})
+    try:
+        report = ingest.import_file(get_engine(), path, dataset=values["slug"], options=options,
+                                    settings=settings,
+                                    regions=ingest.load_regions(settings["REGIONS_PATH"]),
+                                    user_name=g.get("user_name"))
+    except GeomapError as error:
+        if isinstance(error.details, dict) and "rows_total" in error.details:
+            return render_template("upload/report.html", report=error.details,
+                                   failed=error.message, record=None), error.status
+        raise
+    return redirect(url_for("upload.report", slug=values["slug"],
+                            import_id=report["import_id"]))
+
+
+@bp.get("/upload/<slug>/imports/<int:import_id>")
+@login_required
+def report(slug: str, import_id: int):
+    """The report of one import: counts, regions, row-level errors and warnings."""
+    conn = get_db()
+    dataset = storage.get_dataset(conn, slug)
+    record = storage.get_import(conn, import_id)
+    if record["dataset_id"] != dataset["id"]:
+        raise NotFound(f"no import {import_id} in dataset {slug!r}")
+    has_rejected = ingest.rejected_path(current_app.config, import_id) is not None
+    return render_template("upload/report.html", report=record["report"] or {}, record=record,
+                           dataset=dataset, failed=None, has_rejected=has_rejected)
