@@ -216,7 +216,11 @@ def sniff(head: bytes, encoding: str, *, header: bool = True) -> Layout:
     # The last line of a 64 KB sample may be cut short; sniff whole lines only.
     complete = "".join(lines[:-1] if len(lines) > 1 and len(head) >= SNIFF_BYTES else lines)
     delimiter = _sniff_delimiter(complete)
-    records = [r for r in csv.reader(io.StringIO(complete), delimiter=delimiter) if r]
+    try:
+        records = [r for r in csv.reader(io.StringIO(complete, newline=""), delimiter=delimiter)
+                   if r]
+    except csv.Error as exc:
+        raise Unprocessable(f"the file could not be read as CSV: {exc}") from None
     if not records:
         raise Unprocessable("the file is empty")
     width = max(len(r) for r in records[:50])
@@ -338,14 +342,17 @@ class Reader:
         with open(self._path, newline="", encoding="utf-8-sig", errors="replace") as handle:
             reader = csv.reader(handle, delimiter=self.layout.delimiter)
             start, first = 1, self.layout.header
-            for record in reader:
-                this, start = start, reader.line_num + 1
-                if first:
-                    first = False
-                    continue
-                if not record:
-                    continue
-                (good_lines if len(record) == width else bad_lines).append(this)
+            try:
+                for record in reader:
+                    this, start = start, reader.line_num + 1
+                    if first:
+                        first = False
+                        continue
+                    if not record:
+                        continue
+                    (good_lines if len(record) == width else bad_lines).append(this)
+            except csv.Error:
+                pass  # keep what was found; the rest keeps its record positions
         bad = [BadRecord(bad_lines[i] if i < len(bad_lines) else None, fields, text)
                for i, (fields, text) in enumerate(self.bad_texts)]
         lines = np.asarray(good_lines[:self.records], dtype=np.int64)

@@ -1,0 +1,157 @@
+"""Robustness: arbitrary CSV text never gives a 500 or a partial import; SIGKILL mid-import
+leaves the dataset exactly as it was."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from geomap import accounts, db, ingest, storage
+
+from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+
+TESTS = Path(__file__).parent
+DATA = TESTS / "data" / "ingest"
+
+NAMES = ["lat", "lon", "latitude", "x", "y", "date", "occurred_at", "count", "type", "id",
+         "direction", "location", "state", "notes", ""]
+CELLS = st.one_of(
+    st.sampled_from(["49.0021", "-122.7566", "2025-01-03", "01/02/24 3:04", "Jan 2025", "45000",
+                     "POINT (-122.75 49.0)", "49.0, -122.75", "N", "sb", "-1", "2.5", "0", "",
+                     "WA", "=1+1", "\"", "99999999999999999999", "nan", "inf", "1e308"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
+)
+
+
+@st.composite
+def csv_texts(draw):
+    delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
+    header = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=6))
+    rows = draw(st.lists(st.lists(CELLS, min_size=0, max_size=7), max_size=8))
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    lines = [delimiter.join(header)] + [delimiter.join(r) for r in rows]
+    return newline.join(lines) + draw(st.sampled_from(["", newline]))
+
+
+BODIES = st.one_of(
+    csv_texts().map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=300),
+    csv_texts().map(lambda t: t.encode("utf-16")),
+)
+
+
+@pytest.fixture
+def api(app, fake_regions):  # noqa: F811
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+        token = accounts.create_token(conn, "script", "editor")
+    return app, app.test_client(), {"Authorization": f"Bearer {token}",
+                                    "Content-Type": "text/csv"}
+
+
+def _state(app):
+    with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
+        dataset = storage.get_dataset(conn, "fuzz", missing_ok=True)
+        if dataset is None:
+            return None, 0, 0
+        return dataset["version"], storage.count_incidents(conn, dataset["id"]), len(
+            storage.list_imports(conn, dataset["id"]))
+
+
+@settings(max_examples=50, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=BODIES, strict=st.booleans())
+def test_arbitrary_csv_never_500_nor_partial(api, body, strict):
+    app, client, headers = api
+    version, count, imports = _state(app)
+    url = "/api/datasets/fuzz/incidents" + ("?strict=1" if strict else "")
+    response = client.post(url, data=body, headers=headers)
+    assert response.status_code in (200, 201, 400, 422), response.get_data(as_text=True)
+    after_version, after_count, after_imports = _state(app)
+    if response.status_code >= 400:
+        assert response.json["error"]["message"]
+        assert (after_version, after_count, after_imports) == (version, count, imports)
+    else:
+        report = response.json
+        assert after_count - count == report["rows_imported"]
+        assert after_imports == imports + 1
+        assert report["rows_total"] == (report["rows_imported"] + report["rows_updated"]
+                                        + report["rows_unchanged"] + report["rows_rejected"])
+        assert all(isinstance(e["row"], int) for e in report["errors"][:-1] if e["row"])
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time, pathlib
+    sys.path[:0] = [{tests!r}, {root!r}]
+    import ingest_helpers
+    from geomap import csvfile, db, ingest
+    ingest.assign_regions = ingest_helpers.fake_assign
+    csvfile.BLOCK_SIZE = 4096
+    marker = pathlib.Path({marker!r})
+    real_insert = ingest.insert_rows
+
+    def insert_then_stall(conn, rows):
+        n = real_insert(conn, rows)
+        marker.write_text("written")
+        time.sleep(60)
+        return n
+
+    ingest.insert_rows = insert_then_stall
+    settings = {{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0, "MAX_BORDER_KM": 100.0}}
+    ingest.import_file(db.engine_for({url!r}), {path!r}, dataset="killed",
+                       options=ingest.Options(mode={mode!r}), settings=settings, regions=None)
+""")
+
+
+@pytest.mark.parametrize("mode", ["append", "replace"])
+def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, tmp_path,  # noqa: F811
+                                                         mode):
+    url = any_app.config["DATABASE_URL"]
+    engine = db.engine_for(url)
+    ingest.import_file(engine, DATA / "basic.csv", dataset="killed", options=ingest.Options(),
+                       settings=dict(any_app.config), regions=None)
+
+    def snapshot():
+        with engine.connect() as conn:
+            dataset = storage.get_dataset(conn, "killed")
+            frame = storage.incident_frame(conn, dataset["id"])
+            return (dataset["version"], len(storage.list_imports(conn, dataset["id"])),
+                    frame.drop(columns=["attributes"]).to_dict("records"))
+
+    before = snapshot()
+    big = tmp_path / "big.csv"
+    big.write_text("id,lat,lon,date\n" + "".join(
+        f"K{i},49.{i % 9000:04d},-122.5,2025-01-{1 + i % 28:02d}\n" for i in range(3000)))
+    marker = tmp_path / "marker"
+    script = KILL_SCRIPT.format(tests=str(TESTS), root=str(TESTS.parent), marker=str(marker),
+                                uploads=str(tmp_path / "uploads"), url=url, path=str(big),
+                                mode=mode)
+    process = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert process.poll() is None, "the import ended before writing"
+            assert time.monotonic() < deadline, "the import never wrote"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert snapshot() == before
+    # The dataset is usable afterwards: the same import now succeeds.
+    report = ingest.import_file(engine, big, dataset="killed", options=ingest.Options(mode=mode),
+                                settings=dict(any_app.config), regions=None)
+    assert report["rows_imported"] == 3000
+    db.dispose_engine(url)
