@@ -469,11 +469,11 @@ class DisplayLayers(dict):
         self.basemap_cache: dict[tuple, str] = {}
 
 
-def basemap_data(layers: Mapping[str, Any], bounds: list[list[float]] | None) -> str:
-    """Return the JSON of the vector basemap (land, border, labels) around bounds.
+def view_box(bounds: list[list[float]] | None) -> tuple[tuple | None, float]:
+    """Return the padded, snapped box around bounds and the display simplification tolerance.
 
-    The extent is padded and snapped, and polygons are simplified in proportion to it, so a
-    continental view stays small while a zoomed selection keeps detail.
+    The tolerance (degrees) grows with the box, so a continental view stays small while a
+    zoomed selection keeps detail: about a pixel of a 600-pixel-wide map at the first view.
     """
     if bounds:
         (lat_min, lon_min), (lat_max, lon_max) = bounds
@@ -484,17 +484,41 @@ def basemap_data(layers: Mapping[str, Any], bounds: list[list[float]] | None) ->
         span = max(box[1][0] - box[0][0], box[1][1] - box[0][1])
     else:
         box, span = None, 90.0
-    tolerance = round(max(0.01, span / 600), 3)
+    return box, round(max(0.01, span / 600), 3)
+
+
+def _cached(layers: Mapping[str, Any], key: tuple, make):
     cache = getattr(layers, "basemap_cache", None)
-    key = (box, tolerance)
-    if cache is not None and key in cache:
-        return cache[key]
-    text = _basemap_json(layers, [list(box[0]), list(box[1])] if box else None, tolerance)
-    if cache is not None:
-        if len(cache) > 64:
+    if cache is None:
+        return make()
+    if key not in cache:
+        if len(cache) > 128:
             cache.clear()
-        cache[key] = text
-    return text
+        cache[key] = make()
+    return cache[key]
+
+
+def basemap_data(layers: Mapping[str, Any], bounds: list[list[float]] | None) -> str:
+    """Return the JSON of the vector basemap (land, border, labels) around bounds."""
+    box, tolerance = view_box(bounds)
+    return _cached(layers, ("basemap", box, tolerance), lambda: _basemap_json(
+        layers, [list(box[0]), list(box[1])] if box else None, tolerance))
+
+
+def display_features(layers: Mapping[str, Any], key: str, gdf, bounds, *, lines: bool = False
+                     ) -> list[dict]:
+    """Return simplified GeoJSON features of a display layer around bounds (cached).
+
+    Each call gets fresh feature and property dicts (geometries are shared, never changed).
+    """
+    box, tolerance = view_box(bounds)
+    if lines:
+        tolerance = tolerance / 2
+    collection = _cached(layers, ("features", key, box, tolerance), lambda: _geojson(
+        gdf, ("code", "name"), tolerance=tolerance,
+        bbox=[list(box[0]), list(box[1])] if box else None, precision=1e-3))
+    return [{"type": "Feature", "geometry": f["geometry"],
+             "properties": dict(f["properties"])} for f in collection["features"]]
 
 
 # --- colour scales and legend -----------------------------------------------------------------
@@ -764,10 +788,11 @@ def _choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any
             props_by_key[k] = {"n": int(nn), "total": int(tt), "value": round(float(vv), 3),
                                "fill": colour_for(float(vv), breaks), "hidden": False}
     lines = spec.by == "border_segment"
-    collection = _geojson(geo_source.assign(code=keys), ("code", "name"),
-                          precision=1e-3 if not lines else 1e-4)
-    for feature in collection["features"]:
+    features = display_features(layers, spec.by, geo_source.assign(code=keys), agg.bounds,
+                                lines=lines)
+    for feature in features:
         feature["properties"].update(props_by_key.get(str(feature["properties"]["code"]), {}))
+    collection = {"type": "FeatureCollection", "features": features}
     agg.breaks = breaks
     return {"features": collection, "lines": lines, "per": per, "minCount": min_count}
 
@@ -942,18 +967,24 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
     else:
         height_deg = width_deg / (aspect * frame_ratio)
     cx, cy = (lon_min + lon_max) / 2, mid_lat
-    ax.set_xlim(cx - width_deg / 2, cx + width_deg / 2)
-    ax.set_ylim(cy - height_deg / 2, cy + height_deg / 2)
-    ax.set_aspect(aspect, adjustable="datalim")
+    x0, x1 = cx - width_deg / 2, cx + width_deg / 2
+    y0, y1 = cy - height_deg / 2, cy + height_deg / 2
     ax.set_axis_off()
     fig.patch.set_facecolor("#d7e6f2")  # water, also around the axes
-    if "admin1" in layers:
-        layers["admin1"].plot(ax=ax, color="#f3efe6", edgecolor="#b3ab9c", linewidth=0.5)
-    if "border" in layers:
-        layers["border"].plot(ax=ax, color="#6b5b95", linewidth=1.2, linestyle="--")
+    tolerance = width_deg / size[0]  # about a pixel
+    for key, style in (("admin1", {"color": "#f3efe6", "edgecolor": "#b3ab9c",
+                                   "linewidth": 0.5}),
+                       ("border", {"color": "#6b5b95", "linewidth": 1.2, "linestyle": "--"})):
+        if key in layers:
+            part = layers[key].cx[x0:x1, y0:y1]
+            if len(part):
+                part.set_geometry(part.geometry.simplify(tolerance)).plot(ax=ax, aspect=None,
+                                                                         **style)
+    # Limits after plotting (plotting autoscales); they already have the axes' shape.
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect(aspect, adjustable="box")
     if "admin1" in layers and "code" in layers["admin1"]:
-        x0, x1 = ax.get_xlim()
-        y0, y1 = ax.get_ylim()
         for code, point in zip(layers["admin1"]["code"],
                                layers["admin1"].geometry.representative_point()):
             if x0 < point.x < x1 and y0 < point.y < y1:
@@ -980,7 +1011,8 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
         line += f" · Source: {spec.source}"
     if spec.license:
         line += f" · Licence: {spec.license}"
-    fig.text(0.015, 0.895, line[:160], fontsize=11, va="center", color="#5b6575",
+    line = line if len(line) <= 130 else line[:129] + "…"
+    fig.text(0.015, 0.895, line, fontsize=11, va="center", color="#5b6575",
              parse_math=False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
