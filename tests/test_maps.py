@@ -124,7 +124,9 @@ def test_five_thousand_markers_stay_under_200_kb():
 
 
 def test_choropleth_by_admin1_and_sector():
-    frame = _frame(40).assign(admin1=["US-WA"] * 30 + ["CA-BC"] * 10, count=1)
+    # Spread along the whole fixture border so every region is inside the drawn view.
+    frame = _frame(40).assign(admin1=["US-WA"] * 30 + ["CA-BC"] * 10, count=1,
+                              lon=np.linspace(-124, -105, 40))
     html = _html(frame, layer="choropleth", by="admin1")
     data = _payload(html, "regions")
     props = {f["properties"]["code"]: f["properties"] for f in data["features"]["features"]}
@@ -140,7 +142,8 @@ def test_choropleth_by_admin1_and_sector():
 
 
 def test_choropleth_per_border_mile():
-    frame = _frame(30).assign(border_mile=[10.0] * 20 + [250.0] * 10, count=2)
+    frame = _frame(30).assign(border_mile=[10.0] * 20 + [250.0] * 10, count=2,
+                              lon=np.linspace(-124, -105, 30))
     html = _html(frame, layer="choropleth", by="border_segment")
     data = _payload(html, "regions")
     assert data["lines"] is True and data["per"] == "per border mile"
@@ -148,6 +151,13 @@ def test_choropleth_per_border_mile():
     assert props[0]["total"] == 40 and props[0]["value"] == 0.4  # 40 over 100 miles
     assert props[2]["total"] == 20
     assert "per border mile" in html
+
+
+def test_choropleth_draws_only_regions_near_the_selection():
+    frame = _frame(10)  # all near Blaine: Montana is far outside the view
+    codes = {f["properties"]["code"] for f in
+             _payload(_html(frame, layer="choropleth"), "regions")["features"]["features"]}
+    assert codes == {"US-WA", "CA-BC"}
 
 
 def test_choropleth_hides_regions_under_public_threshold():
