@@ -67,6 +67,34 @@ def generate(path: Path, rows: int, seed: int = 1) -> None:
             frame.to_csv(handle, index=False, header=False)
 
 
+STAGES: dict[str, float] = {}
+
+
+def _timed(owner, name: str, label: str) -> None:
+    """Wrap owner.name so its time is added to STAGES[label] (the stage breakdown)."""
+    original = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            STAGES[label] = STAGES.get(label, 0.0) + time.perf_counter() - start
+
+    setattr(owner, name, wrapper)
+
+
+def instrument() -> None:
+    """Time the pipeline's stages: validate (incl. the region join), join, hash, write."""
+    from geomap import storage
+
+    _timed(ingest, "validate", "validate+join")
+    _timed(ingest, "assign_regions", "join (regions.assign)")
+    _timed(storage, "row_hashes", "hash (storage.row_hashes)")
+    _timed(ingest, "insert_rows", "write (insert)")
+    _timed(ingest._bulk_indexes, "restore", "rebuild indexes")
+
+
 def parse_time(path: Path) -> float:
     start = time.perf_counter()
     pacsv.read_csv(path)
@@ -78,6 +106,7 @@ def import_time(path: Path, url: str, workdir: Path, regions_obj) -> tuple[float
     engine = db.engine_for(url)
     settings = {"UPLOAD_FOLDER": str(workdir / "uploads"), "AT_BORDER_M": 100.0,
                 "MAX_BORDER_KM": 100.0}
+    STAGES.clear()
     start = time.perf_counter()
     report = ingest.import_file(engine, path, dataset="bench", options=ingest.Options(),
                                 settings=settings, regions=regions_obj, user_name="bench")
@@ -110,7 +139,11 @@ def main() -> None:
         generate(path, args.rows)
         size = path.stat().st_size
         print(f"file: {args.rows:,} rows, {size / 2**20:.1f} MB")
+        start = time.perf_counter()
         regions_obj = ingest.load_regions(args.regions)
+        print(f"regions loaded in {time.perf_counter() - start:.1f} s (once per process, "
+              "not counted)")
+        instrument()
         backends = ([] if os.environ.get("BENCH_ONLY_PG") else ["sqlite"]) + (["postgresql"] if args.pg else [])
         results: dict[str, list[tuple[float, float]]] = {b: [] for b in backends}
         for _round in range(args.rounds):
@@ -133,6 +166,7 @@ def main() -> None:
                       f"{elapsed / parse:.1f}x ({report['rows_imported']:,} imported, "
                       f"{report['rows_rejected']:,} rejected, "
                       f"{args.rows / elapsed / 1e6:.2f} M rows/s)")
+                print("  stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in STAGES.items()))
         goals = {"sqlite": 25, "postgresql": 30}
         for backend, runs in results.items():
             parse = float(np.median([p for p, _e in runs]))

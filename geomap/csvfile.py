@@ -428,12 +428,17 @@ _NUMBER_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 
 def to_float(values: pd.Series) -> np.ndarray:
     """Parse numbers (decimal point, or a lone decimal comma) to float; NaN where invalid."""
-    text = values.astype("str").str.strip()
-    comma = text.str.match(_NUMBER_COMMA.pattern)
-    if comma.any():
+    numbers = pd.to_numeric(values, errors="coerce")
+    out = np.array(numbers.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+    failed = np.flatnonzero(np.isnan(out))
+    if len(failed):
+        # Slow path for what the vectorised parse could not read: spaces, decimal commas.
+        text = values.iloc[failed].astype("str").str.strip()
+        comma = text.str.match(_NUMBER_COMMA.pattern).to_numpy(dtype=bool)
         text = text.where(~comma, text.str.replace(",", ".", regex=False))
-    numbers = pd.to_numeric(text, errors="coerce")
-    return np.array(numbers.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+        retry = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        out[failed] = retry
+    return out
 
 
 _NUM = r"[-+]?\d+(?:\.\d+)?"

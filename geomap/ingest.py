@@ -451,14 +451,17 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
                "coordinates out of range (latitude -90..90, longitude -180..180)")
     outside = in_range & pd.notna(reason)
     if outside.any():
-        errors.add(outside, column, raw,
-                   pd.Series(reason, dtype=object).map(lambda r: f"outside the area of interest: {r}"))
+        messages = np.full(n, None, dtype=object)
+        messages[outside] = [f"outside the area of interest: {r}" for r in reason[outside]]
+        errors.add(outside, column, raw, pd.Series(messages))
     limit = float(ctx.settings.get("MAX_BORDER_KM", 100.0))
-    far = in_range & ~outside & (np.abs(out["border_km"].to_numpy(dtype=float)) > limit)
+    distance = np.abs(out["border_km"].to_numpy(dtype=float))
+    far = in_range & ~outside & (distance > limit)
     if far.any():
-        km = pd.Series(np.abs(out["border_km"].to_numpy(dtype=float)))
-        message = km.map(lambda d: f"{d:.0f} km from the border, farther than {limit:g} km")
-        (errors if ctx.options.strict else warnings).add(far, column, raw, message)
+        messages = np.full(n, None, dtype=object)
+        messages[far] = [f"{d:.0f} km from the border, farther than {limit:g} km"
+                         for d in distance[far]]
+        (errors if ctx.options.strict else warnings).add(far, column, raw, pd.Series(messages))
     return out, far
 
 
@@ -481,7 +484,8 @@ def _dates(frame: pd.DataFrame, ctx: Context, errors: Issues):
     column = ctx.columns.fields["occurred_at"]
     raw = frame[column]
     if ctx.date_order is None:
-        order = csvfile.date_order(raw)
+        maybe_slash = raw[raw.str.slice(4, 5) != "-"]
+        order = csvfile.date_order(maybe_slash) if len(maybe_slash) else None
         if order is not None:
             ctx.date_order = order
             ctx.file_notes.append(_note(_order_note(raw, order), column))
@@ -527,8 +531,10 @@ def _directions(frame: pd.DataFrame, column: str | None, warnings: Issues) -> pd
     if column is None:
         return pd.Series("unknown", index=frame.index, dtype=object)
     raw = frame[column]
-    key = _text(raw).str.lower().str.replace(r"\s+", " ", regex=True)
-    mapped = key.map(DIRECTION_MAP)
+    # Few distinct values: normalise each once, then map the column.
+    table = {value: DIRECTION_MAP.get(re.sub(r"\s+", " ", str(value).strip().lower()))
+             for value in raw.unique()}
+    mapped = raw.map(table)
     unknown = mapped.isna()
     warnings.add(unknown, column, raw,
                  "direction not recognised (use northbound/southbound, N/S, NB/SB); stored as "
@@ -582,12 +588,41 @@ class Totals:
     rejected: int = 0
     regions: dict = field(default_factory=dict)
     empty: bool = False
-    seen_hashes: dict = field(default_factory=dict)
-    seen_sources: set = field(default_factory=set)
+    seen_hashes: "SeenKeys" = field(default_factory=lambda: SeenKeys())
+    seen_sources: "SeenKeys" = field(default_factory=lambda: SeenKeys())
 
 
-def _hash_key(text: str) -> int:
-    return int(text[:16], 16)
+class SeenKeys:
+    """What this import has already written: 64-bit key hashes and the line of each.
+
+    Kept as one sorted numpy array per block (16 bytes a row), so a multi-million-row file
+    costs tens of MB here, not a Python set of strings. A hit is only a candidate (64-bit
+    hashes may collide); callers confirm against the database where it matters.
+    """
+
+    def __init__(self):
+        self.keys: list[np.ndarray] = []
+        self.lines: list[np.ndarray] = []
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """Return the line of each key's first occurrence, or -1 if not seen."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        for seen, lines in zip(self.keys, self.lines):
+            pos = np.minimum(np.searchsorted(seen, keys), len(seen) - 1)
+            hit = (seen[pos] == keys) & (out < 0)
+            out[hit] = lines[pos[hit]]
+        return out
+
+    def add(self, keys: np.ndarray, lines: np.ndarray) -> None:
+        if len(keys):
+            order = np.argsort(keys, kind="stable")
+            self.keys.append(keys[order])
+            self.lines.append(np.asarray(lines, dtype=np.int64)[order])
+
+
+def _key64(values: pd.Series) -> np.ndarray:
+    """Hash strings to uint64 (vectorised)."""
+    return pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy()
 
 
 def store(conn: sa.Connection, dataset_id: int, import_id: int, rows: pd.DataFrame,
@@ -623,10 +658,14 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
             "message": "the same source_id appears again on a later row of the file; the "
                        "later row is kept"}))
         rows = rows[~later]
-    ids = rows["source_id"].tolist()
-    need = ids if not totals.empty else [i for i in ids if i in totals.seen_sources]
-    existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need)
-    totals.seen_sources.update(ids)
+    ids = rows["source_id"]
+    keys = _key64(ids)
+    if totals.empty:  # only rows this import already wrote can exist
+        need = ids[totals.seen_sources.find(keys) >= 0].tolist()
+    else:
+        need = ids.tolist()
+    existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need) if need else {}
+    totals.seen_sources.add(keys, rows["line"].to_numpy())
     old_id = rows["source_id"].map({k: v[0] for k, v in existing.items()})
     old_hash = rows["source_id"].map({k: v[1] for k, v in existing.items()})
     new = old_id.isna().to_numpy()
@@ -644,23 +683,19 @@ def _store_unkeyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool
     if rows.empty:
         return
     hashes = rows["row_hash"]
-    first_line: dict[str, int] = {}
     dup = hashes.duplicated(keep="first").to_numpy()
-    keys = hashes.map(_hash_key).to_numpy()
-    earlier = np.array([k in totals.seen_hashes for k in keys], dtype=bool) \
-        if totals.seen_hashes else np.zeros(len(rows), dtype=bool)
-    within = dup | earlier
+    keys = _key64(hashes)
+    earlier_line = totals.seen_hashes.find(keys)
+    within = dup | (earlier_line >= 0)
     if within.any():
         firsts = rows[~dup].set_index("row_hash")["line"]
-        first_line = {h: int(v) for h, v in firsts.items()}
-        refs = [totals.seen_hashes.get(k) or first_line.get(h)
-                for k, h in zip(keys[within], hashes[within])]
+        refs = np.where(earlier_line[within] >= 0, earlier_line[within],
+                        firsts.reindex(hashes[within]).to_numpy(dtype=float))
         warnings.append(pd.DataFrame({
             "record": rows["record"].to_numpy()[within], "column": None, "value": None,
             "message": "same content as row {ref}; imported once", "ref": refs}))
     fresh = rows[~within]
-    for k, ln in zip(keys[~within], fresh["line"].to_numpy()):
-        totals.seen_hashes[k] = int(ln)
+    totals.seen_hashes.add(keys[~within], fresh["line"].to_numpy())
     existing = {} if totals.empty else _lookup(conn, dataset_id, db.incidents.c.row_hash,
                                                fresh["row_hash"].tolist())
     present = fresh["row_hash"].isin(list(existing)).to_numpy()
@@ -891,8 +926,8 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
     reader = csvfile.Reader(received, layout)
     totals = Totals()
     rejected = _RejectedWriter(Path(ctx.settings["UPLOAD_FOLDER"]), layout.columns)
-    error_parts: list[pd.DataFrame] = []
-    warning_parts: list[pd.DataFrame] = []
+    error_parts = IssueLog()
+    warning_parts = IssueLog()
     try:
         with db.write_connection(engine) as conn, _big_cache(conn), conn.begin():
             dataset, created = _lock_dataset(conn, slug, options)
@@ -1003,6 +1038,32 @@ def _big_cache(conn: sa.Connection):
         raw.execute(f"PRAGMA cache_size={int(previous)}")
 
 
+class IssueLog(list):
+    """Issue frames of an import, keeping only the first rows the report can show.
+
+    ``total`` counts every issue; the frames stop growing after `MAX_ISSUES` + 1 rows so a
+    file with millions of warnings does not hold them all in memory.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+        self.kept = 0
+
+    def append(self, frame: pd.DataFrame) -> None:
+        n = len(frame)
+        self.total += n
+        room = MAX_ISSUES + 1 - self.kept
+        if n and room > 0:
+            part = frame.iloc[:room]
+            self.kept += len(part)
+            super().append(part)
+
+    def extend(self, frames) -> None:
+        for frame in frames:
+            self.append(frame)
+
+
 def _lines(frame: pd.DataFrame, batch: csvfile.Batch) -> pd.DataFrame:
     """Replace block positions (``record``) by provisional line numbers (``line``)."""
     if frame.empty:
@@ -1073,8 +1134,9 @@ def _report(slug, totals: Totals, error_parts, warning_parts, ctx: Context, real
             "regions": dict(sorted((k, v) for k, v in totals.regions.items() if k != "none"))}
 
 
-def _issue_list(parts: list[pd.DataFrame], real, kind: str) -> list[dict]:
+def _issue_list(parts: "IssueLog", real, kind: str) -> list[dict]:
     """Merge issue frames into the report list: real line numbers, sorted, capped."""
+    grand_total = parts.total
     parts = [p for p in parts if len(p)]
     if not parts:
         return []
@@ -1092,7 +1154,7 @@ def _issue_list(parts: list[pd.DataFrame], real, kind: str) -> list[dict]:
                 frame.loc[has_ref, "message"], refs)]
     frame = frame.sort_values("row", kind="stable",
                               key=lambda s: pd.to_numeric(s, errors="coerce").fillna(0))
-    total = len(frame)
+    total = grand_total
     items = [{"row": None if pd.isna(r) else int(r), "column": c, "value": v, "message": m}
              for r, c, v, m in frame[["row", "column", "value", "message"]]
              .head(MAX_ISSUES).itertuples(index=False, name=None)]

@@ -506,3 +506,15 @@ def test_large_file_in_many_blocks_dedupes_across_blocks(env, tmp_path, monkeypa
     assert counts(report) == (2001, 2000, 1, 0, 0), report
     frame = env.incidents().set_index("source_id")
     assert frame.loc["K5", "count"] == 9 and len(frame) == 2000
+
+
+def test_report_lists_at_most_max_issues(env, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_ISSUES", 5)
+    path = tmp_path / "many_bad.csv"
+    path.write_text("lat,lon,date\n" + "49.0021,-122.7566,bad\n" * 12)
+    report = env.run(path)
+    assert report["rows_rejected"] == 12
+    assert [e["row"] for e in report["errors"][:5]] == [2, 3, 4, 5, 6]
+    assert "7 more errors" in report["errors"][5]["message"] and len(report["errors"]) == 6
+    rejected = ingest.rejected_path(env.settings, report["import_id"]).read_text()
+    assert len(rejected.splitlines()) == 13
