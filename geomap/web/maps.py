@@ -14,7 +14,8 @@ from collections import OrderedDict
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from flask import (Blueprint, Response, current_app, g, render_template, request, session,
+                   url_for)
 from werkzeug.datastructures import MultiDict
 from markupsafe import escape
 
@@ -86,9 +87,12 @@ def _dataset(slug: str) -> dict:
     Anonymous readers get 404 for drafts. A draft's responses are marked private (see
     `_respond`), so no shared cache keeps them.
     """
-    if g.get("user_name"):
-        return storage.get_dataset(get_db(), slug)
-    return storage.get_dataset(get_db(), slug, published_only=True)
+    dataset = storage.get_dataset(get_db(), slug)
+    if dataset["published"]:
+        return dataset  # the session is not read: public responses do not vary by cookie
+    if g.get("user_name") or session.get("user_name"):
+        return dataset
+    raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
 
 
 def _age(dataset: dict, public_age: int | None) -> int | None:
