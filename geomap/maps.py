@@ -870,7 +870,15 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
     if agg.hidden and spec.layer != "choropleth":
         notes.append(f"{agg.hidden:,} cells hidden.")
     return {"heading": heading, "unit": unit, "items": items, "gradient": gradient,
-            "notes": notes, "n": agg.n, "total": agg.total}
+            "notes": notes, "n": agg.n, "total": agg.total,
+            "summary": summary_line(agg, spec)}
+
+
+def summary_line(agg: Aggregates, spec: MapSpec) -> str:
+    """Return 'N incidents, total count T', or a suppressed form under the public threshold."""
+    if 0 < agg.n < spec.min_public_count:
+        return f"Fewer than {spec.min_public_count} incidents match (figures not shown)."
+    return f"{agg.n:,} incidents, total count {agg.total:,}"
 
 
 def legend_html(info: Mapping[str, Any]) -> Markup:
@@ -891,8 +899,7 @@ def legend_html(info: Mapping[str, Any]) -> Markup:
                          + Markup('" aria-hidden="true"></span>') + escape(label)
                          + Markup("</li>"))
         parts.append(Markup("</ul>"))
-    parts.append(Markup('<p class="gm-legend-total">') + escape(
-        f"{info['n']:,} incidents, total count {info['total']:,}") + Markup("</p>"))
+    parts.append(Markup('<p class="gm-legend-total">') + escape(info["summary"]) + Markup("</p>"))
     for note in info.get("notes", ()):
         parts.append(Markup('<p class="gm-legend-note">') + escape(note) + Markup("</p>"))
     parts.append(Markup("</div>"))
@@ -1004,7 +1011,7 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
                                  facecolor="#ffffff", edgecolor="none"))
     fig.text(0.015, 0.955, spec.title or "Map", fontsize=20, weight="bold", va="center",
              color="#1d2430", parse_math=False)
-    line = f"{agg.n:,} incidents, total count {agg.total:,}"
+    line = summary_line(agg, spec)
     if subtitle:
         line += f" · {subtitle}"
     if spec.source:

@@ -191,6 +191,19 @@ def test_min_public_count_hides_small_groups(app, client, layers):
     assert '"cells":[]' in heat
 
 
+def test_tiny_selection_totals_are_suppressed(app, client, layers):
+    seed_dataset(app, "private", min_public_count=5)
+    html = client.get("/embed/private?from=2025-01-01&to=2025-01-01").get_data(as_text=True)
+    assert "Fewer than 5 incidents match (figures not shown)." in html
+    assert "incidents, total count" not in html
+
+
+def test_embed_shows_a_correction(app, client, layers):
+    seed_dataset(app, "fixed", correction="Counts for March were revised <down>.")
+    html = client.get("/embed/fixed").get_data(as_text=True)
+    assert "Correction:</strong> Counts for March were revised &lt;down&gt;." in html
+
+
 def test_png(client, dataset):
     response = client.get("/maps/wa-bc.png?admin1=US-WA")
     assert response.status_code == 200 and response.mimetype == "image/png"
