@@ -9,6 +9,8 @@ Pages are public and session-free (no cookies), so they may be cached by shared 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
@@ -24,6 +26,18 @@ from ..db import get_db
 from ..errors import BadRequest, GeomapError, NotFound
 
 bp = Blueprint("maps", __name__)
+LOGGER = logging.getLogger(__name__)
+
+
+@bp.record_once
+def _check_assets(state) -> None:
+    """Warn at startup when the vendored Leaflet files were not built (maps would be blank)."""
+    static = state.app.static_folder or ""
+    missing = [path for _name, path in (maps.LEAFLET_JS, maps.HEAT_JS, maps.CLUSTER_JS)
+               if not os.path.exists(os.path.join(static, path))]
+    if missing:
+        LOGGER.warning("map assets missing under %s: %s; run `npm ci && npm run build`",
+                       static, ", ".join(missing))
 
 #: Bump when the rendering changes, so cached pages and ETags from older code expire.
 RENDER_VERSION = "maps-1"
