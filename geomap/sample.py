@@ -58,9 +58,10 @@ CORRIDORS = (
     ("Alcan / Beaver Creek", -141.0013, 62.6150, "Blaine", 0.3),
 )
 WASHINGTON_WEST = (0, 1, 2)
-# Northbound incidents from Washington into British Columbia per month of 2025: 40 in January
-# (the RCMP figure), rising to about five a day (~150 a month) from spring on.
-WA_NORTHBOUND = (40, 70, 105, 130, 150, 150, 155, 150, 150, 150, 145, 140)
+# Northbound incidents from western Washington into British Columbia per month of 2025: with
+# the eastern Washington corridors' share this makes about 40 in January (the RCMP figure),
+# rising to about five a day (~150 a month) from spring on.
+WA_NORTHBOUND = (36, 70, 105, 130, 150, 150, 155, 150, 150, 150, 145, 140)
 OTHER_PER_MONTH = (95, 90, 110, 120, 130, 140, 150, 140, 125, 115, 100, 95)
 TYPES = ("apprehension", "interdiction", "sighting", "turn-back")
 
@@ -116,8 +117,9 @@ def _place(rng, regions_obj, corridor: int, direction: str, month: int, n: int) 
     for _attempt in range(50):
         # Most crossings happen within a few km of a port; a tail reaches 30 km along the line.
         k = max(4 * n, 16)
-        lon = lon0 + rng.normal(0, 0.12, k)
-        lat = lat0 + rng.normal(0, 0.04, k)
+        # Rounded before the side check so that the stored value is on the checked side.
+        lon = (lon0 + rng.normal(0, 0.12, k)).round(5)
+        lat = (lat0 + rng.normal(0, 0.04, k)).round(5)
         side = regions.assign(lon, lat, regions_obj)
         keep = (side["country"] == want).to_numpy() & side["reason"].isna().to_numpy()
         lons, lats = np.concatenate([lons, lon[keep]]), np.concatenate([lats, lat[keep]])
@@ -131,7 +133,7 @@ def _place(rng, regions_obj, corridor: int, direction: str, month: int, n: int) 
     kinds = rng.choice(TYPES, len(lons), p=[0.55, 0.2, 0.15, 0.1])
     people = 1 + rng.poisson(0.8, len(lons))
     return pd.DataFrame({
-        "occurred_at": when, "precision": "second", "lat": lats.round(5), "lon": lons.round(5),
+        "occurred_at": when, "precision": "second", "lat": lats, "lon": lons,
         "type": kinds, "count": people, "direction": direction,
         "description": [f"Illustrative {k} near {name}" for k in kinds],
     })
