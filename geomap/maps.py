@@ -674,6 +674,7 @@ def _weights(values: np.ndarray) -> np.ndarray:
 
 def _heat_payload(agg: Aggregates) -> dict:
     cells = agg.cells if agg.cells is not None else pd.DataFrame(columns=["lat", "lon", "total"])
+    cells = cells[cells["total"] > 0]  # count 0 records "none recorded": no heat
     weights = _weights(cells["total"].to_numpy(dtype=float))
     data = [[float(a), float(b), float(w)] for a, b, w in
             zip(cells["lat"].to_numpy(dtype=float), cells["lon"].to_numpy(dtype=float), weights)]
@@ -683,6 +684,7 @@ def _heat_payload(agg: Aggregates) -> dict:
 def _time_payload(agg: Aggregates) -> dict:
     frames = agg.frames if agg.frames is not None else pd.DataFrame(
         columns=["lat", "lon", "pidx", "total"])
+    frames = frames[frames["total"] > 0]
     weights = _weights(frames["total"].to_numpy(dtype=float))
     data = [[float(a), float(b), float(w), int(p)] for a, b, w, p in
             zip(frames["lat"].to_numpy(dtype=float), frames["lon"].to_numpy(dtype=float),
@@ -998,6 +1000,8 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
                 ax.text(point.x, point.y, str(code), fontsize=9, color="#5d5548", ha="center",
                         va="center", parse_math=False)
     cells = agg.cells
+    if cells is not None:
+        cells = cells[cells["total"] > 0]
     if cells is not None and len(cells):
         weights = _weights(cells["total"].to_numpy(dtype=float))
         cmap = LinearSegmentedColormap.from_list("gm", [HEAT_GRADIENT[k] for k in

@@ -68,6 +68,12 @@ def test_heat_weights_are_counts():
     assert weights == [0.316, 1.0]  # square root of the share of the busiest cell
 
 
+def test_zero_counts_make_no_heat():
+    frame = _frame(2).assign(lat=[49.0, 45.0], lon=[-122.0, -110.0], count=[3, 0])
+    cells = _payload(_html(frame, layer="heat"), "heat")["cells"]
+    assert len(cells) == 1 and cells[0][2] == 1.0
+
+
 def test_cell_size_fits_the_extent():
     small = [[48.9, -122.8], [49.1, -122.2]]
     wide = [[42.0, -125.0], [49.5, -67.0]]
