@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import csvfile, db, storage
-from .errors import BadRequest, GeomapError, Unprocessable
+from .errors import BadRequest, Conflict, GeomapError, Unprocessable
 
 FIELDS = ("lat", "lon", "location", "occurred_at", "type", "count", "direction",
           "description", "source_id", "region")
@@ -858,7 +858,13 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
         ctx = Context(columns=columns, options=options, settings=settings, regions=regions,
                       transformer=transformer_for(options.crs) if options.crs else None,
                       now=storage.utcnow(), file_notes=list(columns.notes))
-        report = _run(engine, received, layout, ctx, dataset, user_name)
+        try:
+            report = _run(engine, received, layout, ctx, dataset, user_name)
+        except sa.exc.OperationalError as exc:
+            if "locked" not in str(exc).lower():
+                raise
+            raise Conflict("another import is writing to the database; try again when it "
+                           "has finished", details={"dataset": dataset}) from None
     except BaseException:
         csvfile.discard(received)
         raise
@@ -1095,7 +1101,15 @@ def _line_mapper(reader: csvfile.Reader, layout: csvfile.Layout):
 
 
 def _lock_dataset(conn, slug: str, options: Options) -> tuple[dict, bool]:
-    """Return the dataset row locked for this transaction, creating it if missing."""
+    """Return the dataset row locked for this transaction, creating it if missing.
+
+    PostgreSQL: a transaction-scoped advisory lock on the slug first, so two imports that
+    both create a new dataset queue instead of one failing on the unique slug; then the row
+    lock (``FOR UPDATE``). SQLite: ``BEGIN IMMEDIATE`` already serialises writers.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                     {"key": f"geomap-import:{slug}"})
     query = sa.select(db.datasets).where(db.datasets.c.slug == slug).with_for_update()
     row = conn.execute(query).mappings().first()
     if row is not None:

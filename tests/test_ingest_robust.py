@@ -155,3 +155,37 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
                                 settings=dict(any_app.config), regions=None)
     assert report["rows_imported"] == 3000
     db.dispose_engine(url)
+
+
+def test_concurrent_imports_into_one_dataset_serialise(any_app, fake_regions, tmp_path):  # noqa: F811
+    import threading
+
+    engine = db.engine_for(any_app.config["DATABASE_URL"])
+    files = []
+    for k in range(2):
+        path = tmp_path / f"part{k}.csv"
+        path.write_text("id,lat,lon,date\n" + "".join(
+            f"P{k}-{i},49.{i:04d},-122.5,2025-01-{1 + i % 28:02d}\n" for i in range(2000)))
+        files.append(path)
+    reports, failures = [], []
+
+    def run(path):
+        try:
+            reports.append(ingest.import_file(engine, path, dataset="shared",
+                                              options=ingest.Options(),
+                                              settings=dict(any_app.config), regions=None))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures
+    assert sorted(r["rows_imported"] for r in reports) == [2000, 2000]
+    with engine.connect() as conn:
+        dataset = storage.get_dataset(conn, "shared")
+        assert storage.count_incidents(conn, dataset["id"]) == 4000
+        assert dataset["version"] == 2
+    db.dispose_engine(any_app.config["DATABASE_URL"])
