@@ -246,3 +246,13 @@ def test_editor_previews_a_draft_privately(app, client, layers):
         response = client.get(url)
         assert response.status_code == 200, url
         assert response.headers["Cache-Control"] == "private, no-store", url
+
+
+@pytest.mark.parametrize("url", [
+    "/maps/wa-bc?layer=heat&from=2025-02", "/maps/wa-bc?layer=time&period=week",
+    "/embed/wa-bc?layer=cluster&type=crossing", "/embed/wa-bc?layer=choropleth&by=sector",
+    "/embed/wa-bc?layer=choropleth&by=border_segment", "/maps/wa-bc.png?country=US"])
+def test_routes_on_each_backend(any_app, layers, url):
+    seed_dataset(any_app)
+    response = any_app.test_client().get(url)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
