@@ -69,18 +69,21 @@
     },
 
     heat: function (map, data) {
+      function radiusNow() {
+        var px = data.cell ? cellPixels(map, data.cell, map.getCenter().lat) : 10;
+        return Math.max(6, Math.min(30, px * 1.2));
+      }
+      var radius = radiusNow();
       // maxZoom 0: leaflet.heat would otherwise dim every point by 2^(maxZoom - zoom); the
       // server has already summed incidents per cell, so intensity is the cell's weight.
-      var layer = L.heatLayer(data.cells, {radius: 12, blur: 10, minOpacity: 0.3, maxZoom: 0,
-        max: 1.0, gradient: {0.2: "#2c7bb6", 0.4: "#00a6ca", 0.6: "#90eb9d", 0.8: "#f9d057", 1.0: "#d7191c"}});
-      function fit() {
-        var px = data.cell ? cellPixels(map, data.cell, map.getCenter().lat) : 10;
-        var radius = Math.max(6, Math.min(30, px * 1.2));
-        layer.setOptions({radius: radius, blur: Math.max(4, radius * 0.8)});
-      }
-      layer.addTo(map);
-      fit();
-      map.on("zoomend", fit);
+      var layer = L.heatLayer(data.cells, {radius: radius, blur: Math.max(4, radius * 0.8),
+        minOpacity: 0.3, maxZoom: 0, max: 1.0,
+        gradient: {0.2: "#2c7bb6", 0.4: "#00a6ca", 0.6: "#90eb9d", 0.8: "#f9d057", 1.0: "#d7191c"}});
+      layer.addTo(map);  // draws once, sized for the first view
+      map.on("zoomend", function () {
+        var r = radiusNow();
+        if (Math.abs(r - layer.options.radius) > 0.5) layer.setOptions({radius: r, blur: Math.max(4, r * 0.8)});
+      });
       return layer;
     },
 
