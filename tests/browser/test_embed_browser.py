@@ -195,9 +195,37 @@ def test_embeds_draw_in_an_article_on_another_origin(servers, browser, width):
         ARTIFACTS.mkdir(exist_ok=True)
         iframe.screenshot(path=str(ARTIFACTS / f"embed-{layer}-{width}.png"))
 
+    # The host script obeys only well-formed messages from the geomap iframes.
+    heat = page.locator("#map-heat")
+    before = heat.bounding_box()["height"]
+    inner = heat.element_handle().content_frame()
+    inner.evaluate("""() => {
+        parent.postMessage({type: "geomap:height", height: "9999"}, "*");
+        parent.postMessage({type: "other", height: 900}, "*");
+        parent.postMessage("geomap:height 900", "*");
+    }""")
+    page.evaluate("() => window.postMessage({type: 'geomap:height', height: 900}, '*')")
+    page.wait_for_timeout(300)
+    assert heat.bounding_box()["height"] == before
+    inner.evaluate("() => parent.postMessage({type: 'geomap:height', height: 321}, '*')")
+    page.wait_for_function("() => document.querySelector('#map-heat').offsetHeight === 321")
+
     # The cluster popup shows hostile text as text.
     cluster = page.frame_locator("#map-cluster")
-    assert cluster.locator("img[src='x']").count() == 0
+    page.locator("#map-cluster").element_handle().content_frame().evaluate("""() => {
+        let group = null;
+        map_0001.eachLayer(l => { if (l.getLayers && l.zoomToShowLayer) group = l; });
+        const hostile = group.getLayers().find(m => {
+            const box = m.getPopup().getContent()(m);
+            return box.textContent.includes("onerror");
+        });
+        group.zoomToShowLayer(hostile, () => hostile.openPopup());
+    }""")
+    popup = cluster.locator(".gm-popup-text")
+    popup.wait_for(timeout=10000)
+    assert "<img src=x onerror=alert(1)>" in popup.inner_text()
+    assert cluster.locator(".leaflet-popup img").count() == 0
+    assert cluster.locator(".leaflet-popup script").count() == 0
 
     ARTIFACTS.mkdir(exist_ok=True)
     # Viewport screenshots: a full-page capture resizes the viewport under Leaflet mid-shot.
