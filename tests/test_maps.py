@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geomap import aggregate, db, maps, storage
+from geomap import aggregate, maps, storage
 from maps_fixtures import display_layers, incident_rows
 
 EVIL = "</script><script>alert('x')</script><img src=x onerror=alert(1)>`${alert(2)}`\u2028"
