@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geomap import config, db, ingest  # noqa: E402
+from geomap import config, db, ingest, ingest_rows, ingest_store  # noqa: E402
 
 # Crossing points along the border (lon, lat) the generator scatters incidents around.
 ANCHORS = np.array([
@@ -89,10 +89,10 @@ def instrument() -> None:
     from geomap import storage
 
     _timed(ingest, "validate", "validate+join")
-    _timed(ingest, "assign_regions", "join (regions.assign)")
+    _timed(ingest_rows, "assign_regions", "join (regions.assign)")
     _timed(storage, "row_hashes", "hash (storage.row_hashes)")
-    _timed(ingest, "insert_rows", "write (insert)")
-    _timed(ingest._bulk_indexes, "restore", "rebuild indexes")
+    _timed(ingest_store, "insert_rows", "write (insert)")
+    _timed(ingest_store.BulkIndexes, "restore", "rebuild indexes")
 
 
 def parse_time(path: Path) -> float:
@@ -142,7 +142,7 @@ def main() -> None:
         start = time.perf_counter()
         regions_obj = ingest.load_regions(args.regions)
         # A server has its layers loaded and prepared; so does the benchmark (not timed).
-        ingest.assign_regions(np.array([-122.75, -73.45]), np.array([49.01, 45.0]),
+        ingest_rows.assign_regions(np.array([-122.75, -73.45]), np.array([49.01, 45.0]),
                               regions_obj, at_border_m=100.0, max_border_km=100.0,
                               aoi_km=500.0)
         print(f"regions loaded and prepared in {time.perf_counter() - start:.1f} s (once per "
