@@ -256,3 +256,11 @@ def test_routes_on_each_backend(any_app, layers, url):
     seed_dataset(any_app)
     response = any_app.test_client().get(url)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
+
+
+def test_empty_form_fields_mean_no_filter(client, dataset):
+    plain = client.get("/maps/wa-bc")
+    submitted = client.get("/maps/wa-bc?layer=heat&from=&to=&direction=&country=&by=admin1"
+                           "&period=month")
+    assert submitted.status_code == 200
+    assert submitted.headers["ETag"] == plain.headers["ETag"]
