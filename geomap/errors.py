@@ -60,6 +60,11 @@ class Unprocessable(GeomapError):
     code = "unprocessable"
 
 
+class TooManyRequests(GeomapError):
+    status = 429
+    code = "too_many_requests"
+
+
 class ConfigError(GeomapError):
     """A setting has a value the service cannot use."""
 

@@ -6,23 +6,35 @@ import functools
 
 from flask import (Blueprint, flash, g, redirect, render_template, request, session,
                    url_for)
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from .. import accounts
 from ..db import get_db, get_engine
-from ..errors import Unauthorized
+from ..errors import TooManyRequests, Unauthorized
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-limiter = Limiter(get_remote_address, storage_uri="memory://", default_limits=[])
-LOGIN_LIMIT = "10 per minute;50 per hour"
+# Failed and successful sign-in attempts per client address. The limit is checked only by the
+# login view, so reading pages pays nothing for it. Counters live in each process's memory:
+# with N app servers an address gets at most N times the limit.
+LOGIN_LIMITS = parse_many("10 per minute;50 per hour")
 
 
 @bp.record_once
 def _setup(state) -> None:
     app = state.app
-    limiter.init_app(app)
+    app.extensions["geomap.login_limiter"] = MovingWindowRateLimiter(MemoryStorage())
     app.before_request(_load_user)
+
+
+def _login_allowed() -> bool:
+    """Count one sign-in attempt from this address; say whether it is within the limits."""
+    from flask import current_app
+
+    limiter = current_app.extensions["geomap.login_limiter"]
+    address = request.remote_addr or "unknown"
+    return all(limiter.hit(limit, "login", address) for limit in LOGIN_LIMITS)
 
 
 def _load_user() -> None:
@@ -37,10 +49,12 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMIT, methods=["POST"])
 def login():
     """Show the login form; sign an editor in."""
     if request.method == "POST":
+        if not _login_allowed():
+            raise TooManyRequests("too many sign-in attempts from this address; wait a "
+                                  "minute and try again")
         user = accounts.check_login(get_db(), request.form.get("name", "").strip(),
                                     request.form.get("password", ""))
         if user is not None:
