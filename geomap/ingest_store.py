@@ -181,9 +181,17 @@ def _column_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
     when = pd.to_datetime(rows["occurred_at"])
     when = (when.dt.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite"
             else pd.Series(when.dt.to_pydatetime(), dtype=object))
-    attributes = rows["attributes"].map(
-        lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True) if isinstance(v, dict)
-        else None, na_action="ignore") if rows["attributes"].notna().any() else None
+    if dialect == "postgresql":
+        from psycopg.types.json import Json
+
+        def encode(value):
+            return Json(value) if isinstance(value, dict) else None
+    else:
+        def encode(value):
+            return json.dumps(value, ensure_ascii=False, sort_keys=True) \
+                if isinstance(value, dict) else None
+    attributes = rows["attributes"].map(encode, na_action="ignore") \
+        if rows["attributes"].notna().any() else None
     at_border = rows["at_border"].fillna(False).astype(bool).to_numpy()
     return {
         "dataset_id": rows["dataset_id"].astype(int).tolist(),

@@ -48,14 +48,15 @@ class Env:
 
 
 @pytest.fixture
-def env(app, fake_regions):  # noqa: F811
-    return Env(app)
+def any_env(any_app, fake_regions):  # noqa: F811
+    """The corpus runs on SQLite and, when configured, PostgreSQL."""
+    yield Env(any_app)
+    db.dispose_engine(any_app.config["DATABASE_URL"])
 
 
 @pytest.fixture
-def any_env(any_app, fake_regions):  # noqa: F811
-    yield Env(any_app)
-    db.dispose_engine(any_app.config["DATABASE_URL"])
+def env(any_env):
+    return any_env
 
 
 def counts(report):

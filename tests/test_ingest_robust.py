@@ -50,12 +50,14 @@ BODIES = st.one_of(
 
 
 @pytest.fixture
-def api(app, fake_regions):  # noqa: F811
+def api(any_app, fake_regions):  # noqa: F811
+    app = any_app
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
         token = accounts.create_token(conn, "script", "editor")
-    return app, app.test_client(), {"Authorization": f"Bearer {token}",
-                                    "Content-Type": "text/csv"}
+    yield app, app.test_client(), {"Authorization": f"Bearer {token}",
+                                   "Content-Type": "text/csv"}
+    db.dispose_engine(app.config["DATABASE_URL"])
 
 
 def _state(app):
