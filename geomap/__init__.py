@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from . import config as settings
+from .jsonsafe import SafeJSONProvider
 
 LOGGER = logging.getLogger(__name__)
 STATIC_FOLDER = settings.PROJECT_ROOT / "static"
@@ -33,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 static_folder=str(STATIC_FOLDER), static_url_path="/static")
     # The instance folder holds the database, the generated secret key and uploads.
     instance_path.mkdir(parents=True, exist_ok=True)
+    app.json = SafeJSONProvider(app)
     app.config.update(settings.resolve(instance_path, config))
     app.config["INSTANCE_PATH"] = app.instance_path
     _derived_flask_settings(app)
