@@ -4,10 +4,11 @@ For each size it prints, per layer:
   * frame path: `maps.render_map` on an in-memory DataFrame (numpy aggregation);
   * database path on SQLite: SQL GROUP BY aggregation + folium build + page render through
     the Flask app, cold (render cache empty), cached (LRU hit) and 304 (If-None-Match);
-  * in-page script time in headless Chromium (/usr/bin/chromium, skipped if absent): from
-    navigation start of /embed/<slug> until the map script has added every layer (including
-    the heat draw), as recorded by GeomapLayers.done; GEOMAP_TILES=none, so no request leaves
-    the machine.
+  * in headless Chromium (/usr/bin/chromium, skipped if absent), median of at least 5 loads:
+    "ready", from navigation start of /embed/<slug> until the map script has added every
+    layer (including the heat draw), as recorded by GeomapLayers.done; and "script", from the
+    start of the map script (GeomapLayers.setup) to the same point. GEOMAP_TILES=none, so no
+    request leaves the machine.
 
 Usage: .venv/bin/python bench/maps.py [--sizes 10000,100000,1000000] [--rounds 3]
 """
@@ -98,8 +99,8 @@ def load(app, frame: pd.DataFrame) -> None:
             conn.execute(sa.insert(db.incidents), records)
 
 
-def browser_times(base: str, rounds: int) -> dict[str, float]:
-    """Median ms from navigation start to DOMContentLoaded per layer, in headless Chromium."""
+def browser_times(base: str, rounds: int) -> dict[str, tuple[float, float]]:
+    """Per layer, median ms (navigation start -> map done, map script start -> done)."""
     from playwright.sync_api import sync_playwright
 
     out = {}
@@ -108,14 +109,17 @@ def browser_times(base: str, rounds: int) -> dict[str, float]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
         for layer in LAYERS:
-            samples = []
-            for _ in range(rounds):
+            ready, script = [], []
+            for _ in range(max(rounds, 5)):
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.goto(f"{base}/embed/bench?layer={layer}", wait_until="load")
                 page.wait_for_selector(".folium-map[data-gm-script-ms]")
-                samples.append(float(page.get_attribute(".folium-map", "data-gm-script-ms")))
+                done = float(page.get_attribute(".folium-map", "data-gm-script-ms"))
+                start = float(page.get_attribute(".folium-map", "data-gm-start-ms"))
+                ready.append(done)
+                script.append(done - start)
                 page.close()
-            out[layer] = statistics.median(samples)
+            out[layer] = (statistics.median(ready), statistics.median(script))
         browser.close()
     return out
 
@@ -132,7 +136,7 @@ def main() -> None:
     print("# maps benchmark: payload (KB) and time (ms); median of", args.rounds, "rounds;",
           "regions:", args.regions if os.path.exists(args.regions) else "none")
     print(f"{'N':>9} {'layer':<10} {'frame KB':>9} {'frame ms':>9} {'embed KB':>9} "
-          f"{'cold ms':>8} {'cached ms':>9} {'304 ms':>7} {'browser ms':>10}")
+          f"{'cold ms':>8} {'cached ms':>9} {'304 ms':>7} {'browser ms: ready / script':>27}")
     for n in sizes:
         frame = generate(n)
         with tempfile.TemporaryDirectory() as tmp:
@@ -176,9 +180,10 @@ def main() -> None:
                     server.shutdown()
                     thread.join(timeout=10)
             for layer, (fkb, fms, ekb, cold_ms, cached_ms, nm_ms) in results.items():
-                b = f"{browser[layer]:.0f}" if layer in browser else "n/a"
+                b = (f"{browser[layer][0]:.0f} / {browser[layer][1]:.0f}" if layer in browser
+                     else "n/a")
                 print(f"{n:>9,} {layer:<10} {fkb:>9.1f} {fms:>9.0f} {ekb:>9.1f} {cold_ms:>8.0f} "
-                      f"{cached_ms:>9.1f} {nm_ms:>7.1f} {b:>10}", flush=True)
+                      f"{cached_ms:>9.1f} {nm_ms:>7.1f} {b:>27}", flush=True)
             db.dispose_engine(app.config["DATABASE_URL"])
         naive_s, naive = timed(lambda: naive_heatmap(frame), 1)
         print(f"{n:>9,} {'naive':<10} {len(naive.encode()) / 1024:>9.1f} {naive_s * 1000:>9.0f}"

@@ -26,6 +26,7 @@
   var GeomapLayers = {
     setup: function (map, opts) {
       var container = map.getContainer();
+      container.setAttribute("data-gm-start-ms", String(Math.round(performance.now())));
       container.classList.add("gm-theme-" + (opts.theme || "light"));
       if (opts.tiles === "openstreetmap" && opts.tileUrl) {
         L.tileLayer(opts.tileUrl, {maxZoom: 18, attribution: opts.attribution}).addTo(map);
