@@ -181,6 +181,9 @@ def test_embeds_draw_in_an_article_on_another_origin(servers, browser, width):
             assert frame.locator(".gm-time-range").count() == 1
             assert frame.locator(".gm-time-label").inner_text().startswith("2025-01")
         assert frame.locator(".gm-legend").count() == 1
+        overflow = handle.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{layer}: embed is {overflow}px wider than its frame"
         assert "Test source" in frame.locator(".gm-credit").inner_text()
         assert "<b>" in frame.locator("h1.gm-title").inner_text()  # shown as text, not markup
         # The host script resized the iframe from the embed's height message.
