@@ -192,10 +192,9 @@ def _map_bundle(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> dict:
 def _links(slug: str, params: dict) -> dict:
     query = filters.canonical_query(params)
     selection = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
-    embed_query = filters.canonical_query(params, theme="light")
     suffix = lambda q: ("?" + q) if q else ""  # noqa: E731
     page = url_for("maps.map_page", slug=slug, _external=True) + suffix(query)
-    embed = url_for("maps.embed", slug=slug, _external=True) + suffix(embed_query)
+    embed = url_for("maps.embed", slug=slug, _external=True) + suffix(query)
     return {
         "page": page, "embed": embed,
         "png": url_for("maps.map_png", slug=slug, _external=True) + suffix(selection),
