@@ -212,6 +212,9 @@ def test_embeds_draw_in_an_article_on_another_origin(servers, browser, width):
     assert heat.bounding_box()["height"] == before
     inner.evaluate("() => parent.postMessage({type: 'geomap:height', height: 321}, '*')")
     page.wait_for_function("() => document.querySelector('#map-heat').offsetHeight === 321")
+    inner.evaluate("""() => parent.postMessage({type: "geomap:height", height: Math.ceil(
+        document.getElementById("gm-embed-wrap").getBoundingClientRect().height)}, "*")""")
+    page.wait_for_function(f"() => document.querySelector('#map-heat').offsetHeight === {before}")
 
     # The cluster popup shows hostile text as text.
     cluster = page.frame_locator("#map-cluster")
