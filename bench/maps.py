@@ -108,6 +108,9 @@ def browser_times(base: str, rounds: int) -> dict[str, tuple[float, float]]:
             "--disable-component-update", "--no-first-run"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        warm = browser.new_page()  # the first load pays for browser start-up: not counted
+        warm.goto(f"{base}/embed/bench", wait_until="load")
+        warm.close()
         for layer in LAYERS:
             ready, script = [], []
             for _ in range(max(rounds, 5)):
