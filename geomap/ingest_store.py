@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from . import db, storage
 
 _LOOKUP_SLICE = 900
-SQLITE_CACHE_KB = 256 * 1024
+SQLITE_CACHE_KB = 128 * 1024
 BULK_MIN_ROWS = 50_000
 
 
@@ -301,7 +301,7 @@ def big_cache(conn: sa.Connection):
     """Give SQLite a page cache big enough for index inserts in bulk, for this import only.
 
     With the default 2 MB cache, inserting a million rows into the incidents indexes thrashes
-    (random row_hash keys); 256 MB keeps the index pages resident. PostgreSQL: no-op.
+    (random row_hash keys); 128 MB keeps the hot index pages resident. PostgreSQL: no-op.
     """
     if conn.dialect.name != "sqlite":
         yield
