@@ -295,6 +295,11 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 raise Unprocessable(
                     f"strict mode: {totals.rejected} row(s) rejected, nothing was imported",
                     details=report_json(report))
+            accepted = totals.imported + totals.updated + totals.unchanged
+            if options.mode == "replace" and removed and not accepted and totals.rejected:
+                raise Unprocessable(
+                    f"replace mode: none of the file's {totals.rejected} row(s) could be "
+                    "imported, so the dataset was left as it was", details=report_json(report))
             changed = totals.imported + totals.updated + removed > 0
             if options.publish and not dataset["published"]:
                 conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])

@@ -519,3 +519,13 @@ def test_report_lists_at_most_max_issues(env, tmp_path, monkeypatch):
     assert "7 more errors" in report["errors"][5]["message"] and len(report["errors"]) == 6
     rejected = ingest.rejected_path(env.settings, report["import_id"]).read_text()
     assert len(rejected.splitlines()) == 13
+
+
+def test_replace_with_only_bad_rows_keeps_the_dataset(any_env, tmp_path):
+    any_env.run("basic.csv")
+    path = tmp_path / "all_bad.csv"
+    path.write_text("lat,lon,date\n49.0021,-122.7566,45000\n48.99,-122.48,2099-01-01\n")
+    with pytest.raises(Unprocessable, match="left as it was") as caught:
+        any_env.run(path, mode="replace")
+    assert caught.value.details["rows_rejected"] == 2
+    assert len(any_env.incidents()) == 3 and any_env.dataset()["version"] == 1
