@@ -59,6 +59,8 @@ OSM_ORIGIN = "https://tile.openstreetmap.org"
 OSM_ATTRIBUTION = ('&copy; <a href="https://www.openstreetmap.org/copyright">'
                    "OpenStreetMap</a> contributors")
 TILES_CHOICES = ("openstreetmap", "none")
+#: Credit for the region layers drawn from shapefiles/ (ODbL asks for the OSM credit).
+REGIONS_ATTRIBUTION = "Boundaries © OpenStreetMap contributors (ODbL), GMT DCW, US Census"
 
 #: Nice cell sizes in degrees; the fitted size is the smallest one at or above span / columns.
 CELL_SIZES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -458,6 +460,7 @@ def _basemap_json(layers: Mapping[str, Any], box: list[list[float]] | None,
     if "border" in layers:
         out["border"] = _geojson(layers["border"], (), tolerance=tolerance / 2, bbox=box,
                                  precision=1e-4)
+    out["attribution"] = REGIONS_ATTRIBUTION
     return js_json(out)
 
 
@@ -796,7 +799,8 @@ def _choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any
         feature["properties"].update(props_by_key.get(str(feature["properties"]["code"]), {}))
     collection = {"type": "FeatureCollection", "features": features}
     agg.breaks = breaks
-    return {"features": collection, "lines": lines, "per": per, "minCount": min_count}
+    return {"features": collection, "lines": lines, "per": per, "minCount": min_count,
+            "attribution": REGIONS_ATTRIBUTION}
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -1025,6 +1029,9 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
     line = line if len(line) <= 130 else line[:129] + "…"
     fig.text(0.015, 0.895, line, fontsize=11, va="center", color="#5b6575",
              parse_math=False)
+    if layers:
+        fig.text(0.995, 0.01, REGIONS_ATTRIBUTION, fontsize=8, ha="right", va="bottom",
+                 color="#5b6575", parse_math=False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()

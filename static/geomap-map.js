@@ -42,6 +42,8 @@
     },
 
     basemap: function (map, data) {
+      // Our own constant credit (not data): Leaflet shows attributions as HTML.
+      if (data.attribution) map.attributionControl.addAttribution(data.attribution);
       if (data.land) {
         L.geoJSON(data.land, {
           pane: "gmBasemap", interactive: false,
@@ -133,6 +135,7 @@
     },
 
     regions: function (map, data) {
+      if (data.attribution) map.attributionControl.addAttribution(data.attribution);
       var layer = L.geoJSON(data.features, {
         style: function (f) {
           var p = f.properties;

@@ -99,7 +99,7 @@ def test_tiles_none_makes_no_third_party_reference(app_factory, layers):
     for url in ("/maps/wa-bc", "/embed/wa-bc", "/maps/wa-bc?layer=cluster"):
         response = client.get(url)
         html = response.get_data(as_text=True)
-        assert "openstreetmap" not in html.lower()
+        assert "tile.openstreetmap.org" not in html and "{z}/{x}" not in html
         assert "GeomapLayers.basemap(" in html
         assert "https://" not in response.headers["Content-Security-Policy"]
         srcs = re.findall(r'<(?:script|link|img)[^>]*(?:src|href)="([^"]+)"', html)
