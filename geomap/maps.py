@@ -619,7 +619,7 @@ def build_map(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None =
     m.default_js = _static(spec, [LEAFLET_JS, LAYERS_JS])
     m.default_css = _static(spec, [LEAFLET_CSS, MAP_CSS])
     bounds = agg.bounds or [[41.0, -125.0], [50.0, -66.0]]
-    setup = {"bounds": bounds, "tiles": spec.tiles, "theme": spec.theme}
+    setup = {"bounds": bounds, "tiles": spec.tiles, "theme": spec.theme, "embed": spec.embed}
     if spec.tiles == "openstreetmap":
         setup["tileUrl"] = OSM_TILES
         setup["attribution"] = OSM_ATTRIBUTION

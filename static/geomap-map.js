@@ -34,6 +34,9 @@
       map.setMaxZoom(18);  // markercluster needs it when there is no tile layer
       map.setMinZoom(2);
       map.attributionControl.setPrefix(false);
+      // In an article on a phone one finger scrolls the article, not the map (zoom buttons
+      // and "View larger map" remain).
+      if (opts.embed && L.Browser.mobile) map.dragging.disable();
       map.fitBounds(opts.bounds, {padding: [30, 30], maxZoom: 9});
       map.createPane("gmBasemap").style.zIndex = 250;
       map.createPane("gmLabels").style.zIndex = 450;
