@@ -1017,7 +1017,9 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
                    linewidths=0, alpha=0.85)
     fig.patches.append(Rectangle((0, 0.86), 1, 0.14, transform=fig.transFigure,
                                  facecolor="#ffffff", edgecolor="none"))
-    fig.text(0.015, 0.955, spec.title or "Map", fontsize=20, weight="bold", va="center",
+    title = spec.title or "Map"
+    title = title if len(title) <= 80 else title[:79] + "…"
+    fig.text(0.015, 0.955, title, fontsize=20, weight="bold", va="center",
              color="#1d2430", parse_math=False)
     line = summary_line(agg, spec)
     if subtitle:
