@@ -73,6 +73,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOAD_SAMPLE", True,
             "Load and publish the illustrative sample dataset when the service starts on an "
             "empty database.", _bool),
+    Setting("MAP_CLUSTER_LIMIT", 5000,
+            "Cluster maps show individual markers only when at most this many incidents "
+            "match; above it they are grouped into grid cells.", int),
+    Setting("MAP_HEAT_MAX_CELLS", 6000,
+            "Most grid cells a heat or time map may carry (bounds the page size, about 25 "
+            "bytes per cell).", int),
+    Setting("MAP_CACHE_SIZE", 256,
+            "Rendered maps (HTML and PNG) kept per process in the in-memory LRU cache.", int),
+    Setting("MAP_EMBED_MAX_AGE", 300,
+            "Cache-Control max-age in seconds for published embeds, PNGs and oEmbed.", int),
     Setting("SESSION_COOKIE_SECURE", False,
             "Send the session cookie only over HTTPS (turn on behind an HTTPS proxy).", _bool),
 )

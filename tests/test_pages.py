@@ -67,3 +67,10 @@ def test_security_headers_everywhere(client):
 
 def test_pages_set_no_cookie_for_readers(client):
     assert "Set-Cookie" not in client.get("/").headers
+
+
+def test_public_pages_do_not_vary_by_cookie_for_readers(client):
+    # A shared cache may keep one copy for every reader only if the response does not vary
+    # by cookie; readers send none, so the session is never touched.
+    for path in ("/", "/api/datasets", "/healthz"):
+        assert "Cookie" not in client.get(path).headers.get("Vary", "")

@@ -38,7 +38,14 @@ def _login_allowed() -> bool:
 
 
 def _load_user() -> None:
-    g.user_name = session.get("user_name")
+    from flask import current_app
+
+    # Touching the session adds "Vary: Cookie", which stops shared caches from keeping public
+    # pages; readers carry no session cookie, so for them it is never read.
+    if current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
+        g.user_name = session.get("user_name")
+    else:
+        g.user_name = None
 
 
 def _safe_next(target: str | None) -> str:
