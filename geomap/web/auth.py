@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import (Blueprint, flash, g, redirect, render_template, request, session,
+from flask import (Blueprint, g, redirect, render_template, request, session,
                    url_for)
 from limits import parse_many
 from limits.storage import MemoryStorage
@@ -69,8 +69,8 @@ def login():
             session["user_name"] = user["name"]
             session.permanent = False
             return redirect(_safe_next(request.form.get("next")))
-        flash("Wrong user name or password.", "error")
-        return render_template("auth/login.html", next=request.form.get("next", "")), 401
+        return render_template("auth/login.html", next=request.form.get("next", ""),
+                               error="Wrong user name or password."), 401
     return render_template("auth/login.html", next=request.args.get("next", ""))
 
 
