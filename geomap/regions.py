@@ -140,6 +140,127 @@ class _PolygonIndex:
         return out
 
 
+#: Nearest densified vertices whose adjacent segments are tested per point.
+K_VERTICES = 4
+#: Search levels (Douglas-Peucker tolerance m, densify spacing m, refine-below m): every
+#: point is measured on the first level; points closer than "refine-below" to a level's
+#: line are measured again on the next, finer one.  KD-tree queries stay cheap when the
+#: vertex spacing is comparable to the distance searched.  The distance error is at
+#: most the tolerance of the last level used: exact within ~2 km, <= 25 m within 20 km,
+#: <= 500 m within 150 km, <= 5 km beyond.
+LEVELS = ((5000.0, 20000.0, 150_000.0), (500.0, 2500.0, 20_000.0),
+          (25.0, 500.0, 2_000.0), (0.0, 250.0, None))
+
+
+@dataclass(frozen=True)
+class _LineIndex:
+    """Border segments with miles, sides and sectors, searchable by a vertex KD-tree.
+
+    Segments are densified so the nearest segment to a point is adjacent to one of its
+    ``K_VERTICES`` nearest vertices; new vertices lie on the lon/lat straight line
+    between the original ones (as the polygon edges do).
+    """
+
+    tree: object  # scipy.spatial.cKDTree over vertices in SEARCH_CRS metres
+    vert_segs: np.ndarray  # (m, 2) segment ending / starting at each vertex, -1 if none
+    seg_lonlat: np.ndarray  # (n, 4) lon0, lat0, lon1, lat1
+    seg_xy: np.ndarray  # (n, 4) in SEARCH_CRS metres
+    seg_mile0: np.ndarray  # border mile at the start of each segment
+    seg_miles: np.ndarray  # geodesic length of each segment in miles
+    seg_us_left: np.ndarray  # True where the US lies left of the segment's direction
+    seg_sector: np.ndarray  # sector code of the US side of each segment
+
+    @classmethod
+    def build(cls, lines, to_search, sectors, sector_index, *, densify_m: float,
+              simplify_m: float = 0.0) -> _LineIndex:
+        """Build from ``[(lonlat (n, 2), mile offset, us_left), ...]`` directed lines."""
+        from scipy.spatial import cKDTree
+
+        parts = {k: [] for k in ("ll", "mile0", "miles", "left", "line")}
+        for line_no, (ll, offset, us_left) in enumerate(lines):
+            _, _, d = GEOD.inv(ll[:-1, 0], ll[:-1, 1], ll[1:, 0], ll[1:, 1])
+            cum = offset + np.concatenate([[0.0], np.cumsum(d)]) / METRES_PER_MILE
+            keep = np.arange(len(ll))
+            if simplify_m:
+                # Douglas-Peucker keeps a subset of the vertices, so their miles stay exact.
+                x, y = to_search.transform(ll[:, 0], ll[:, 1])
+                simple = shapely.get_coordinates(
+                    shapely.simplify(shapely.linestrings(x, y), simplify_m))
+                pos = {xy: i for i, xy in enumerate(zip(x.tolist(), y.tolist()))}
+                keep = np.array(sorted(pos[xy] for xy in map(tuple, simple.tolist())))
+            a, b = keep[:-1], keep[1:]
+            parts["ll"].append(np.column_stack([ll[a], ll[b]]))
+            parts["mile0"].append(cum[a])
+            parts["miles"].append(cum[b] - cum[a])
+            parts["left"].append(np.full(len(a), us_left))
+            parts["line"].append(np.full(len(a), line_no))
+        ll = np.vstack(parts["ll"])
+        mile0, miles = np.concatenate(parts["mile0"]), np.concatenate(parts["miles"])
+        left, line = np.concatenate(parts["left"]), np.concatenate(parts["line"])
+        ok = miles > 0
+        ll, mile0, miles, left, line = ll[ok], mile0[ok], miles[ok], left[ok], line[ok]
+
+        x0, y0 = to_search.transform(ll[:, 0], ll[:, 1])
+        x1, y1 = to_search.transform(ll[:, 2], ll[:, 3])
+        length = np.hypot(x1 - x0, y1 - y0)
+        n_sub = np.maximum(1, np.ceil(length / densify_m).astype(np.int64))
+        src = np.repeat(np.arange(len(n_sub)), n_sub)
+        k = np.arange(len(src)) - np.repeat(np.cumsum(n_sub) - n_sub, n_sub)
+        f0, f1 = k / n_sub[src], (k + 1) / n_sub[src]
+        s = ll[src]
+        seg_ll = np.column_stack([s[:, 0] + f0 * (s[:, 2] - s[:, 0]),
+                                  s[:, 1] + f0 * (s[:, 3] - s[:, 1]),
+                                  s[:, 0] + f1 * (s[:, 2] - s[:, 0]),
+                                  s[:, 1] + f1 * (s[:, 3] - s[:, 1])])
+        sx0, sy0 = to_search.transform(seg_ll[:, 0], seg_ll[:, 1])
+        sx1, sy1 = to_search.transform(seg_ll[:, 2], seg_ll[:, 3])
+        seg_xy = np.column_stack([sx0, sy0, sx1, sy1])
+        seg_line = line[src]
+        n = len(src)
+        # Segment i continues into i+1 when both belong to the same line.
+        cont = np.zeros(n, dtype=bool)
+        cont[:-1] = seg_line[1:] == seg_line[:-1]
+        prev = np.where(np.concatenate([[False], cont[:-1]]), np.arange(n) - 1, -1)
+        ends = np.flatnonzero(~cont)
+        verts = np.vstack([np.column_stack([sx0, sy0]), np.column_stack([sx1[ends], sy1[ends]])])
+        vert_segs = np.vstack([np.column_stack([prev, np.arange(n)]),
+                               np.column_stack([ends, np.full(len(ends), -1)])])
+
+        # The sector of a stretch of border is the sector polygon just on its US side:
+        # step 30 m from each segment's midpoint towards the US and look the point up.
+        seg_left = left[src]
+        dx, dy = sx1 - sx0, sy1 - sy0
+        step = np.where(seg_left, 1.0, -1.0) * 30.0 / np.hypot(dx, dy)
+        mlon, mlat = to_search.transform((sx0 + sx1) / 2 - dy * step,
+                                         (sy0 + sy1) / 2 + dx * step, direction="INVERSE")
+        hit = sector_index.lookup(mlon, mlat)
+        miss = np.flatnonzero(hit < 0)
+        if len(miss):
+            # Disputed-water medians and coarse segments: nearest sector polygon.
+            stree = shapely.STRtree(sectors.geometry.values)
+            _, near = stree.query_nearest(shapely.points(mlon[miss], mlat[miss]),
+                                          all_matches=False)
+            hit[miss] = near
+        codes = sectors["code"].to_numpy(dtype=object)
+        return cls(cKDTree(verts), vert_segs, seg_ll, seg_xy,
+                   mile0[src] + f0 * miles[src], (f1 - f0) * miles[src], seg_left, codes[hit])
+
+    def nearest(self, px: np.ndarray, py: np.ndarray, k: int = K_VERTICES):
+        """Return (segment, t along it, squared projected distance) per point."""
+        _, vi = self.tree.query(np.column_stack([px, py]), k=k, workers=-1)
+        cand = self.vert_segs[vi].reshape(len(px), -1)
+        valid = cand >= 0
+        cand = np.where(valid, cand, 0)
+        ax, ay, bx, by = (self.seg_xy[cand, j] for j in range(4))
+        dx, dy = bx - ax, by - ay
+        qx, qy = px[:, None], py[:, None]
+        tt = np.clip(((qx - ax) * dx + (qy - ay) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+        d2 = np.where(valid, (qx - ax - tt * dx) ** 2 + (qy - ay - tt * dy) ** 2, np.inf)
+        best = np.argmin(d2, axis=1)
+        rows = np.arange(len(px))
+        return cand[rows, best], tt[rows, best], d2[rows, best]
+
+
 @dataclass(frozen=True)
 class Regions:
     """Loaded region layers with the indexes :func:`assign` needs.
@@ -157,56 +278,17 @@ class Regions:
     segments: object
     _admin1_index: _PolygonIndex
     _sector_index: _PolygonIndex
-    _seg_tree: shapely.STRtree
-    _seg_lonlat: np.ndarray  # (n, 4) lon0, lat0, lon1, lat1
-    _seg_xy: np.ndarray  # (n, 4) in SEARCH_CRS metres
-    _seg_mile0: np.ndarray  # border mile at the start of each segment
-    _seg_miles: np.ndarray  # geodesic length of each segment in miles
-    _seg_us_left: np.ndarray  # True where the US lies left of the segment's direction
-    _seg_sector: np.ndarray  # sector code of the US side of each segment
+    _levels: tuple  # _LineIndex per entry of LEVELS, coarse to fine (last = full line)
     _to_search: Transformer
 
+    # Shortcuts used by benchmarks and tests (full-resolution segments).
+    @property
+    def _seg_lonlat(self):
+        return self._levels[-1].seg_lonlat
 
-def _border_segments(border, sectors, sector_index, to_search):
-    """Split the border lines into 2-point segments with miles and sides."""
-    lonlat, mile0, miles, us_left = [], [], [], []
-    offset = 0.0
-    for code in ("L48", "AK"):
-        line = border.loc[border["code"] == code].geometry.iloc[0]
-        c = np.vstack([np.asarray(g.coords) for g in shapely.get_parts(line)])
-        _, _, d = GEOD.inv(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1])
-        d = d / METRES_PER_MILE
-        lonlat.append(np.column_stack([c[:-1], c[1:]]))
-        mile0.append(offset + np.concatenate([[0.0], np.cumsum(d)[:-1]]))
-        miles.append(d)
-        offset += d.sum()
-        # The lower-48 line runs west->east with the US to its right (south); the
-        # Alaska line runs south->north from Dixon Entrance with the US on its left.
-        us_left.append(np.full(len(d), code == "AK"))
-    lonlat = np.vstack(lonlat)
-    keep = np.concatenate(miles) > 0
-    lonlat = lonlat[keep]
-    x0, y0 = to_search.transform(lonlat[:, 0], lonlat[:, 1])
-    x1, y1 = to_search.transform(lonlat[:, 2], lonlat[:, 3])
-    xy = np.column_stack([x0, y0, x1, y1])
-    us_left = np.concatenate(us_left)[keep]
-    # The sector of a stretch of border is the sector polygon just on its US side: step
-    # 30 m from each segment's midpoint towards the US and look the point up.
-    dx, dy = x1 - x0, y1 - y0
-    norm = np.hypot(dx, dy)
-    side = np.where(us_left, 1.0, -1.0) * 30.0 / norm
-    mx, my = (x0 + x1) / 2 - dy * side, (y0 + y1) / 2 + dx * side
-    mlon, mlat = to_search.transform(mx, my, direction="INVERSE")
-    codes = sectors["code"].to_numpy(dtype=object)
-    hit = sector_index.lookup(mlon, mlat)
-    miss = np.flatnonzero(hit < 0)
-    if len(miss):
-        # Disputed-water medians and very short segments: nearest sector polygon.
-        tree = shapely.STRtree(sectors.geometry.values)
-        _, near = tree.query_nearest(shapely.points(mlon[miss], mlat[miss]), all_matches=False)
-        hit[miss] = near
-    return (lonlat, xy, np.concatenate(mile0)[keep], np.concatenate(miles)[keep],
-            us_left, codes[hit])
+    @property
+    def _seg_miles(self):
+        return self._levels[-1].seg_miles
 
 
 @functools.cache
@@ -219,25 +301,29 @@ def _load(path: str) -> Regions:
         if gdf.crs is None or gdf.crs.to_epsg() != 4326:
             raise ValueError(f"{path}: layer {name} is not EPSG:4326")
     to_search = Transformer.from_crs(CRS, SEARCH_CRS, always_xy=True)
-    sector_index = _PolygonIndex.from_geometries(layers["usbp_sectors"].geometry.values)
-    lonlat, xy, mile0, miles, us_left, seg_sector = _border_segments(
-        layers["border"], layers["usbp_sectors"], sector_index, to_search)
-    tree = shapely.STRtree(shapely.linestrings(xy.reshape(-1, 2, 2)))
+    sectors = layers["usbp_sectors"]
+    sector_index = _PolygonIndex.from_geometries(sectors.geometry.values)
+    border = layers["border"].set_index("code")
+    lines = []
+    for code in ("L48", "AK"):
+        geom = border.loc[code].geometry
+        ll = np.vstack([np.asarray(g.coords) for g in shapely.get_parts(geom)])
+        # The lower-48 line runs west->east with the US to its right (south); the
+        # Alaska line runs south->north from Dixon Entrance with the US on its left.
+        lines.append((ll, float(border.loc[code, "mile_from"]), code == "AK"))
+    levels = tuple(
+        _LineIndex.build(lines, to_search, sectors, sector_index, densify_m=dens,
+                         simplify_m=tol)
+        for tol, dens, _ in LEVELS)
     return Regions(
         path=pathlib.Path(path),
         admin1=layers["admin1"],
-        sectors=layers["usbp_sectors"],
+        sectors=sectors,
         border=layers["border"],
         segments=layers["border_segments"],
         _admin1_index=_PolygonIndex.from_geometries(layers["admin1"].geometry.values),
         _sector_index=sector_index,
-        _seg_tree=tree,
-        _seg_lonlat=lonlat,
-        _seg_xy=xy,
-        _seg_mile0=mile0,
-        _seg_miles=miles,
-        _seg_us_left=us_left,
-        _seg_sector=seg_sector,
+        _levels=levels,
         _to_search=to_search,
     )
 
@@ -271,31 +357,70 @@ def default_area_of_interest() -> dict:
     }
 
 
-def border_position(lon, lat, regions: Regions | None = None):
-    """Return nearest-border geodesic distance (m, unsigned), border mile and segment index.
+def border_position(lon, lat, regions: Regions | None = None) -> dict:
+    """Measure points against the border: geodesic distance, border mile, side, sector.
+
+    Points within ~2 km of the border are measured on the full-resolution line;
+    farther points on simplified copies (see ``LEVELS``): the error stays below 25 m
+    within 20 km, 500 m within 150 km and 5 km beyond.
 
     Parameters
     ----------
     lon, lat : array_like
-        WGS84 coordinates (degrees); must be finite.
+        WGS84 coordinates (degrees, EPSG:4326); must be finite and in range.
+
+    Returns
+    -------
+    dict of numpy arrays
+        ``distance_m`` (unsigned, geodesic), ``mile``, ``us_side_by_line`` (True where
+        the point lies on the US side of the directed line) and ``sector`` (of the
+        nearest stretch of border).
     """
     regions = regions or load()
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     px, py = regions._to_search.transform(lon, lat)
-    _, seg = regions._seg_tree.query_nearest(shapely.points(px, py), all_matches=False)
-    ax, ay, bx, by = regions._seg_xy[seg].T
-    dx, dy = bx - ax, by - ay
-    t = np.clip(((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+    n = len(px)
+    level = np.zeros(n, dtype=np.int64)
+    seg = np.zeros(n, dtype=np.int64)
+    tt = np.zeros(n)
+    todo = np.arange(n)
+    for k, (index, (tol, _, refine_below)) in enumerate(zip(regions._levels, LEVELS)):
+        # Two vertices suffice on the simplified levels, whose vertices are sparse
+        # relative to the distances searched; the full line uses K_VERTICES.
+        if not len(todo):
+            break
+        s_k, t_k, d2_k = index.nearest(px[todo], py[todo], 2 if refine_below else K_VERTICES)
+        level[todo], seg[todo], tt[todo] = k, s_k, t_k
+        if refine_below is None:
+            break
+        # The next line is within `tol` of this one, so this margin cannot miss.
+        todo = todo[d2_k <= (refine_below + tol) ** 2]
+
+    def gather(attr):
+        first = getattr(regions._levels[0], attr)
+        out = np.empty((n,) + first.shape[1:], dtype=first.dtype)
+        for k, index in enumerate(regions._levels):
+            sel = level == k
+            out[sel] = getattr(index, attr)[seg[sel]]
+        return out
+
+    lonlat, xy = gather("seg_lonlat"), gather("seg_xy")
+    mile0, miles = gather("seg_mile0"), gather("seg_miles")
+    left, sector = gather("seg_us_left"), gather("seg_sector")
     # The border is a straight line in lon/lat between vertices (as are the polygon
     # edges the join uses), so the nearest point is placed on that line.
-    l0, a0, l1, a1 = regions._seg_lonlat[seg].T
-    qlon = l0 + t * (l1 - l0)
-    qlat = a0 + t * (a1 - a0)
+    qlon = lonlat[:, 0] + tt * (lonlat[:, 2] - lonlat[:, 0])
+    qlat = lonlat[:, 1] + tt * (lonlat[:, 3] - lonlat[:, 1])
     _, _, dist = GEOD.inv(lon, lat, qlon, qlat)
-    mile = regions._seg_mile0[seg] + t * regions._seg_miles[seg]
-    cross = dx * (py - ay) - dy * (px - ax)
-    return dist, mile, seg, cross
+    dx, dy = xy[:, 2] - xy[:, 0], xy[:, 3] - xy[:, 1]
+    cross = dx * (py - xy[:, 1]) - dy * (px - xy[:, 0])
+    return {
+        "distance_m": dist,
+        "mile": mile0 + tt * miles,
+        "us_side_by_line": (cross > 0) == left,
+        "sector": sector,
+    }
 
 
 def assign(lon, lat, regions: Regions | None = None, *, at_border_m: float = 100.0,
@@ -340,16 +465,16 @@ def assign(lon, lat, regions: Regions | None = None, *, at_border_m: float = 100
     admin1[vi[hit]] = codes[a_idx[hit]]
     country[vi[hit]] = countries[a_idx[hit]]
 
-    dist, mile, seg, cross = border_position(x, y, regions)
+    pos = border_position(x, y, regions)
+    dist = pos["distance_m"]
     is_us = country[vi] == "US"
     is_ca = country[vi] == "CA"
     # Outside both countries (open sea) the side comes from the border's orientation.
-    left = cross > 0
-    us_side = np.where(is_us, True, np.where(is_ca, False, left == regions._seg_us_left[seg]))
+    us_side = np.where(is_us, True, np.where(is_ca, False, pos["us_side_by_line"]))
     border_km = np.full(n, np.nan)
     border_km[vi] = np.where(us_side, -dist, dist) / 1000.0
     border_mile = np.full(n, np.nan)
-    border_mile[vi] = mile
+    border_mile[vi] = pos["mile"]
 
     sector = np.full(n, None, dtype=object)
     s_codes = regions.sectors["code"].to_numpy(dtype=object)
@@ -359,7 +484,7 @@ def assign(lon, lat, regions: Regions | None = None, *, at_border_m: float = 100
         ok = s_idx >= 0
         sector[vi[us_i[ok]]] = s_codes[s_idx[ok]]
     near_ca = is_ca & (dist <= max_border_km * 1000.0)
-    sector[vi[near_ca]] = regions._seg_sector[seg[near_ca]]
+    sector[vi[near_ca]] = pos["sector"][near_ca]
 
     at_border = np.zeros(n, dtype=bool)
     at_border[vi] = dist <= at_border_m
@@ -370,8 +495,12 @@ def assign(lon, lat, regions: Regions | None = None, *, at_border_m: float = 100
     for i, d in zip(vi[far], dist[far]):
         reason[i] = f"outside the US–Canada border area ({d / 1000.0:,.0f} km from the border)"
 
+    # Explicit object dtype keeps None (pandas 3 would infer a string dtype with NaN).
     return pd.DataFrame({
-        "admin1": admin1, "country": country, "sector": sector,
+        "admin1": pd.Series(admin1, dtype=object),
+        "country": pd.Series(country, dtype=object),
+        "sector": pd.Series(sector, dtype=object),
         "border_mile": border_mile, "border_km": border_km,
-        "at_border": at_border, "reason": reason,
+        "at_border": at_border,
+        "reason": pd.Series(reason, dtype=object),
     })

@@ -424,6 +424,34 @@ def build_admin1(frame: shapely.Geometry, items: dict[str, shapely.Geometry], lo
     return out
 
 
+#: Legal state lines across Lake Erie are meridians: Ohio–Pennsylvania at 80°31′ W and
+#: Pennsylvania–New York at 79°45′45″ W (values as digitised on land in DCW's PA item).
+#: DCW's Ohio item covers all US water of Lake Erie east to Buffalo, so the lake is
+#: re-cut along these meridians.
+OH_PA_LON = -80.519
+PA_NY_LON = -79.7628
+
+
+def recut_lake_erie(admin1: dict) -> dict:
+    """Give Lake Erie water east of the Ohio line to Pennsylvania and New York.
+
+    Within the lake box, everything OH/PA/NY hold west of 80°31′ W is Ohio, between
+    the meridians Pennsylvania, and east of 79°45′45″ W (north of PA's 42° N line) New
+    York, which is what state law and the Census use.
+    """
+    keys = ("US-OH", "US-PA", "US-NY")
+    west = shapely.box(-83.6, 41.35, OH_PA_LON, 42.97)
+    mid = shapely.box(OH_PA_LON, 41.35, PA_NY_LON, 42.97)
+    east = shapely.box(PA_NY_LON, 42.0, -78.80, 42.97)
+    lake = shapely.union_all([west, mid, east])
+    pool = _polygonal(shapely.intersection(shapely.union_all([admin1[k] for k in keys]), lake))
+    out = dict(admin1)
+    for key, band in zip(keys, (west, mid, east)):
+        keep = shapely.difference(admin1[key], lake)
+        out[key] = _polygonal(shapely.union(keep, shapely.intersection(pool, band)))
+    return out
+
+
 def shared_border(us: shapely.Geometry, ca: shapely.Geometry) -> dict[str, shapely.LineString]:
     """Extract the US–Canada boundary as two directed lines: lower 48 and Alaska.
 
@@ -512,6 +540,37 @@ def _multi(geom):
     return geom if geom.geom_type == "MultiPolygon" else shapely.MultiPolygon([geom])
 
 
+def clean_coverage(geoms: list, log=print) -> list:
+    """Rebuild polygons from their common noded linework so neighbours share edges.
+
+    The units are assembled by separate overlays, so shared boundaries can differ by
+    floating-point noise and leave slivers; ``coverage_simplify`` needs exact shared
+    edges.  Every face of the noded boundaries goes to the first unit containing an
+    interior point of it; unowned faces smaller than ~0.01 km² (slivers) go to the
+    nearest unit, larger unowned faces (outside every unit) stay empty.
+    """
+    geoms = np.array(geoms, dtype=object)
+    lines = shapely.union_all(shapely.boundary(geoms))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+    pts = shapely.point_on_surface(faces)
+    tree = shapely.STRtree(geoms)
+    pi, gi = tree.query(pts, predicate="within")
+    owner = np.full(len(faces), len(geoms), dtype=np.int64)
+    np.minimum.at(owner, pi, gi)
+    unowned = np.flatnonzero(owner == len(geoms))
+    small = unowned[shapely.area(faces[unowned]) < 1e-6]
+    if len(small):
+        _, near = tree.query_nearest(pts[small], all_matches=False)
+        owner[small] = near
+    log(f"  clean coverage: {len(faces):,} faces, {len(small)} slivers reassigned, "
+        f"{len(unowned) - len(small)} outside faces dropped")
+    out = []
+    for k in range(len(geoms)):
+        mine = faces[owner == k]
+        out.append(_multi(shapely.coverage_union_all(mine)) if len(mine) else shapely.MultiPolygon())
+    return out
+
+
 def _thin_far(geoms: list, corridor: shapely.Geometry) -> list:
     """Simplify a polygon coverage away from the border, keep it exact near it."""
     far = shapely.coverage_simplify(np.array(geoms, dtype=object), FAR_TOLERANCE_DEG)
@@ -561,6 +620,10 @@ def build_regions(out_dir: pathlib.Path, cache_dir: pathlib.Path, log=print) -> 
         items = {c: g for c, g in dcw.items() if c.startswith(country + "-")}
         admin1.update(build_admin1(frame, items, log))
 
+    admin1 = recut_lake_erie(admin1)
+    codes = sorted(admin1)
+    admin1 = dict(zip(codes, clean_coverage([admin1[c] for c in codes], log)))
+
     log("border lines")
     border = shared_border(us, ca)
     cum = {k: geodesic_miles(v)[-1] for k, v in border.items()}
@@ -570,12 +633,13 @@ def build_regions(out_dir: pathlib.Path, cache_dir: pathlib.Path, log=print) -> 
     log("sectors")
     counties = gpd.read_file(fetch_counties(cache_dir, log)).to_crs(CRS)
     sectors = build_sectors(admin1, counties, log)
+    s_codes = list(SECTORS)
+    s_full = clean_coverage([sectors[c] for c in s_codes], log)
 
     corridor = shapely.buffer(shapely.union_all(list(border.values())), CORRIDOR_DEG)
-    codes = sorted(admin1)
-    a_geoms = _thin_far([admin1[c] for c in codes], corridor)
-    s_codes = list(SECTORS)
-    s_geoms = _thin_far([sectors[c] for c in s_codes], corridor)
+    a_full = [admin1[c] for c in codes]
+    a_geoms = _thin_far(a_full, corridor)
+    s_geoms = _thin_far(s_full, corridor)
 
     def frame(rows, geoms):
         return gpd.GeoDataFrame(rows, geometry=list(geoms), crs=CRS)
@@ -615,12 +679,12 @@ def build_regions(out_dir: pathlib.Path, cache_dir: pathlib.Path, log=print) -> 
         "border": frame(b_rows, [shapely.MultiLineString([border[k]]) for k in b_keys]),
         "usbp_sectors": frame(s_rows, s_geoms),
         "border_segments": frame(seg_rows, [shapely.MultiLineString([g]) for g in seg_geoms]),
-        "admin1_display": frame(a_rows, _display(a_geoms)),
+        "admin1_display": frame(a_rows, _display(a_full)),
         "usbp_sectors_display": frame({k: s_rows[k] for k in ("code", "name", "country")},
-                                      _display(s_geoms)),
+                                      _display(s_full)),
     }
     path = out_dir / "regions.gpkg"
-    tmp = out_dir / "regions.gpkg.tmp"
+    tmp = out_dir / "regions.tmp.gpkg"
     tmp.unlink(missing_ok=True)
     # A fixed "current date" makes GDAL write identical GeoPackage metadata on reruns.
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2026-01-01T00:00:00.000Z"})
@@ -667,4 +731,5 @@ def write_licences(out_dir: pathlib.Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover - manual use without Flask
     root = pathlib.Path(__file__).resolve().parent.parent
-    build_regions(root / "shapefiles", root / "build" / "regions-cache")
+    build_regions(root / "shapefiles", root / "build" / "regions-cache",
+                  log=lambda *a: print(*a, flush=True))
