@@ -55,6 +55,9 @@ def timed(fn):
 
 
 def main(n: int = 1_000_000) -> None:
+    import os
+
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores; shared machine)")
     t_load, R = timed(lambda: rg.load())
     print(f"load + prepare: {t_load:.2f} s")
     lon, lat = generate(n, R)
@@ -99,6 +102,7 @@ def main(n: int = 1_000_000) -> None:
     print(f"full assign (admin1, sector, border km/mile, flags):  {med['assign']:.2f} s")
     print(f"border distance + mile only:                         {med['border']:.2f} s "
           f"(goal < 3 s)")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print(f"identical admin1 assignments: {same} "
           f"({np.count_nonzero(s != results['lookup'])} differ); "
           f"in a region: {np.count_nonzero(results['lookup'] != None):,}")  # noqa: E711
