@@ -115,7 +115,8 @@ def test_border_length(R):
     assert miles == pytest.approx(total, rel=1e-6)
 
 
-# West-to-east ports on the line (Wikipedia infobox coordinates), then Alaska.
+# West-to-east crossings on the line (Wikipedia infobox coordinates where available, else
+# rounded map positions good to a few hundred metres), then Alaska.
 MILE_ORDER = [
     ("Peace Arch", -122.7566, 49.0022),
     ("Sumas", -122.2646, 49.0022),
