@@ -305,8 +305,17 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
                              .values(published=True))
                 changed = True
-            version = (storage.bump_version(conn, dataset["id"])
-                       if changed and not created else dataset["version"])
+            if changed and created:
+                storage.refresh_grid(conn, dataset["id"])  # bump_version does it otherwise
+            if changed and not created:
+                version = storage.bump_version(conn, dataset["id"])
+            else:
+                version = dataset["version"]
+                # A dataset this import created stays at version 1, but derived tables
+                # (the map grid rollup, when storage has one) must still be built with it.
+                refresh = getattr(storage, "refresh_grid", None)
+                if created and changed and refresh is not None:
+                    refresh(conn, dataset["id"])
             report["version"] = version
             report["import_id"] = import_id
             if report["rows_total"] == 0:

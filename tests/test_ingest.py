@@ -529,3 +529,14 @@ def test_replace_with_only_bad_rows_keeps_the_dataset(any_env, tmp_path):
         any_env.run(path, mode="replace")
     assert caught.value.details["rows_rejected"] == 2
     assert len(any_env.incidents()) == 3 and any_env.dataset()["version"] == 1
+
+
+def test_new_dataset_gets_its_derived_tables(any_env):
+    if not hasattr(storage, "refresh_grid") or not hasattr(db, "incident_grids"):
+        pytest.skip("storage has no grid rollup")
+    report = any_env.run("basic.csv")
+    assert report["version"] == 1
+    with any_env.engine.connect() as conn:
+        cells = conn.execute(sa.select(db.incident_grids.c.cells).where(
+            db.incident_grids.c.dataset_id == any_env.dataset()["id"])).scalar()
+    assert cells == 3
