@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from . import db
+from . import db, storage
 from .storage import filter_clauses
 
 PERIOD_FORMATS = ("month", "week")
@@ -46,9 +46,77 @@ def extent(conn: sa.Connection, dataset_id: int, filters: dict | None = None) ->
     return out
 
 
+def unfiltered(filters: dict | None) -> bool:
+    """Say whether filters select every incident of the dataset."""
+    return not filter_clauses(filters or {})
+
+
+def rollup_extent(conn: sa.Connection, dataset_id: int) -> dict[str, Any] | None:
+    """Return `extent` of the whole dataset from its grid rollup, or None when it has none.
+
+    Exact (the rollup keeps each cell's count, total and lat/lon bounds).
+    """
+    built = conn.execute(sa.select(db.incident_grids.c.cell)
+                         .where(db.incident_grids.c.dataset_id == dataset_id)).first()
+    if built is None:
+        return None
+    g = db.incident_grid_cells.c
+    row = conn.execute(sa.select(
+        sa.func.coalesce(sa.func.sum(g.n), 0).label("n"),
+        sa.func.coalesce(sa.func.sum(g.total), 0).label("total"),
+        sa.func.min(g.lat_min).label("lat_min"), sa.func.max(g.lat_max).label("lat_max"),
+        sa.func.min(g.lon_min).label("lon_min"), sa.func.max(g.lon_max).label("lon_max"),
+    ).where(g.dataset_id == dataset_id)).mappings().one()
+    out = dict(row)
+    out["n"] = int(out["n"] or 0)
+    out["total"] = int(out["total"] or 0)
+    out["rollup_cell"] = float(built.cell)
+    return out
+
+
+def rollup_factor(rollup_cell: float, cell: float) -> int | None:
+    """Return how many rollup cells make one map cell, or None when cell is not a multiple."""
+    k = round(cell / rollup_cell)
+    if k >= 1 and abs(k * rollup_cell - cell) < 1e-9:
+        return k
+    return None
+
+
+def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0: float,
+                     lon0: float, rollup_cell: float) -> pd.DataFrame:
+    """Aggregate a whole dataset to a grid by summing its rollup cells (see `grid`).
+
+    ``cell`` must be a multiple of ``rollup_cell`` and lat0/lon0 multiples of cell (as
+    `grid_origin` returns them). Reads one row per rollup cell, never the incidents.
+    """
+    k = rollup_factor(rollup_cell, cell)
+    if k is None:
+        raise ValueError(f"cell {cell} is not a multiple of the rollup cell {rollup_cell}")
+    g = db.incident_grid_cells.c
+    # Rollup keys are floor((lat + 90) / rollup_cell); integer division by k gives the map
+    # cell counted from -90 (non-negative, so floor on every backend); subtract the origin's.
+    # Integers of our own inlined (not bound), so GROUP BY repeats the select's expressions.
+    oy = int(round((lat0 + storage.GRID_LAT_SHIFT) / cell))
+    ox = int(round((lon0 + storage.GRID_LON_SHIFT) / cell))
+    cy = g.gy // sa.literal_column(str(int(k))) - sa.literal_column(str(oy))
+    cx = g.gx // sa.literal_column(str(int(k))) - sa.literal_column(str(ox))
+    query = (sa.select(cy.label("cy"), cx.label("cx"), sa.func.sum(g.n).label("n"),
+                       sa.func.sum(g.total).label("total"))
+             .where(g.dataset_id == dataset_id).group_by(cy, cx))
+    frame = _frame(conn.execute(query)).rename(columns={"cy": "gy", "cx": "gx"})
+    for col in ("gy", "gx", "n", "total"):
+        frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
+    return frame
+
+
 def _cell_index(conn: sa.Connection, column, origin: float, cell: float):
-    """Return a SQL expression for floor((column - origin) / cell) (non-negative inputs)."""
-    scaled = (column - origin) / cell
+    """Return a SQL expression for floor((column - origin) / cell) (non-negative inputs).
+
+    Like the numpy path (`maps._grid_keys`), 1e-9 of a cell is added first, so a point on a
+    cell line (48.6 with 0.2-degree cells) lands in the cell above whatever the rounding of
+    the division.
+    """
+    scaled = (column - origin) / cell + 1e-9
     if conn.dialect.name == "postgresql":
         return sa.cast(sa.func.floor(scaled), sa.Integer)
     # SQLite truncates toward zero on CAST; origin <= column keeps the value non-negative.

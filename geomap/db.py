@@ -93,12 +93,42 @@ incidents = sa.Table(
     sa.Column("at_border", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("row_hash", sa.String(32), nullable=False),
     sa.Index("ix_incidents_dataset_date", "dataset_id", "occurred_at"),
-    sa.Index("ix_incidents_dataset_admin1", "dataset_id", "admin1"),
-    sa.Index("ix_incidents_dataset_sector", "dataset_id", "sector"),
+    # Covering for stats filtered by region and dates (migration 0002; on SQLite the INCLUDE
+    # columns are trailing key columns).
+    sa.Index("ix_incidents_dataset_admin1", "dataset_id", "admin1", "occurred_at",
+             postgresql_include=["sector", "count"]),
+    sa.Index("ix_incidents_dataset_sector", "dataset_id", "sector", "occurred_at",
+             postgresql_include=["admin1", "count"]),
     sa.Index("ix_incidents_dataset_hash", "dataset_id", "row_hash"),
     sa.Index("ux_incidents_dataset_source_id", "dataset_id", "source_id", unique=True,
              sqlite_where=sa.text("source_id IS NOT NULL"),
              postgresql_where=sa.text("source_id IS NOT NULL")),
+)
+
+# Grid rollup (migration 0002): per dataset, incidents counted per GRID_ROLLUP_CELL-degree cell
+# with the cell's exact bounds, rebuilt with every change of the dataset's incidents
+# (`storage.refresh_grid`); unfiltered heat and cluster maps read it instead of the incidents.
+incident_grids = sa.Table(
+    "incident_grids", metadata,
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("cell", sa.Float, nullable=False),
+    sa.Column("cells", sa.Integer, nullable=False),
+    sa.Column("built_at", sa.DateTime, nullable=False),
+)
+
+incident_grid_cells = sa.Table(
+    "incident_grid_cells", metadata,
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("gy", sa.Integer, primary_key=True),
+    sa.Column("gx", sa.Integer, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("lat_min", sa.Float, nullable=False),
+    sa.Column("lat_max", sa.Float, nullable=False),
+    sa.Column("lon_min", sa.Float, nullable=False),
+    sa.Column("lon_max", sa.Float, nullable=False),
 )
 
 
@@ -173,6 +203,16 @@ def migrate(url: str) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def head_revision() -> str:
+    """Return the newest migration's revision (what `migrate` upgrades to)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
 
 
 def current_revision(conn: sa.Connection) -> str | None:

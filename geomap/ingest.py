@@ -305,8 +305,6 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
                              .values(published=True))
                 changed = True
-            if changed and created:
-                storage.refresh_grid(conn, dataset["id"])  # bump_version does it otherwise
             if changed and not created:
                 version = storage.bump_version(conn, dataset["id"])
             else:

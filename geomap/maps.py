@@ -344,7 +344,11 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
     Same result shape as `aggregate_frame`; only cluster maps with at most
     ``spec.cluster_limit`` incidents load rows.
     """
-    ext = aggregate.extent(conn, dataset_id, filters)
+    # A whole dataset's extent and heat/cluster grid come from its grid rollup when it has
+    # one (thousands of rows instead of millions); a selection always reads the incidents.
+    rollup = (aggregate.rollup_extent(conn, dataset_id) if aggregate.unfiltered(filters)
+              else None)
+    ext = rollup or aggregate.extent(conn, dataset_id, filters)
     agg = Aggregates(n=ext["n"], total=ext["total"],
                      bounds=_bounds(ext["lat_min"], ext["lat_max"], ext["lon_min"],
                                     ext["lon_max"]))
@@ -373,6 +377,10 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
             periods, pidx = np.unique(fine["period"].to_numpy(dtype=str), return_inverse=True)
             fine = fine.drop(columns=["period"]).assign(pidx=pidx.ravel().astype(np.int64))
             _finish_time(agg, fine, list(periods), cell, lat0, lon0, spec)
+        elif rollup and aggregate.rollup_factor(rollup["rollup_cell"], cell):
+            fine = aggregate.grid_from_rollup(conn, dataset_id, cell=cell, lat0=lat0,
+                                              lon0=lon0, rollup_cell=rollup["rollup_cell"])
+            _finish_cells(agg, fine, cell, lat0, lon0, spec)
         else:
             fine = aggregate.grid(conn, dataset_id, filters, cell=cell, lat0=lat0, lon0=lon0)
             _finish_cells(agg, fine, cell, lat0, lon0, spec)

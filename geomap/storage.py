@@ -99,11 +99,65 @@ def set_published(conn: sa.Connection, slug: str, published: bool) -> dict:
 
 
 def bump_version(conn: sa.Connection, dataset_id: int) -> int:
-    """Increment a dataset's version after its incidents changed; return the new version."""
+    """Increment a dataset's version after its incidents changed; return the new version.
+
+    Also rebuilds the dataset's grid rollup (`refresh_grid`) in the same transaction.
+    """
+    refresh_grid(conn, dataset_id)
     conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset_id).values(
         version=db.datasets.c.version + 1, updated_at=utcnow()))
     return conn.execute(sa.select(db.datasets.c.version)
                         .where(db.datasets.c.id == dataset_id)).scalar_one()
+
+
+# --- grid rollup -----------------------------------------------------------------------------
+
+#: Cell size (degrees) of the grid rollup; every map cell size that is a multiple of it can
+#: be summed from the rollup (all of `maps.CELL_SIZES` except the finest).
+GRID_ROLLUP_CELL = 0.01
+#: Rollup keys are shifted to be non-negative, so integer division is floor division on every
+#: backend: gy = floor((lat + 90) / cell), gx = floor((lon + 180) / cell).
+GRID_LAT_SHIFT, GRID_LON_SHIFT = 90.0, 180.0
+
+
+def grid_key(conn: sa.Connection, column, shift: float, cell: float = GRID_ROLLUP_CELL):
+    """Return the SQL expression floor((column + shift) / cell) as an integer (non-negative input).
+
+    1e-9 of a cell is added before the floor, as for map cells (`aggregate.grid`).
+    """
+    scaled = (column + shift) / cell + 1e-9
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.floor(scaled), sa.Integer)
+    return sa.cast(scaled, sa.Integer)  # SQLite truncates, which is floor for x >= 0
+
+
+def refresh_grid(conn: sa.Connection, dataset_id: int) -> int:
+    """Rebuild a dataset's grid rollup from its incidents (one GROUP BY in SQL).
+
+    Called inside the transaction that changed the incidents (`bump_version`, and the import
+    that creates a dataset), so readers see incidents and rollup change together. Returns the
+    number of cells.
+    """
+    c = db.incidents.c
+    conn.execute(sa.delete(db.incident_grid_cells)
+                 .where(db.incident_grid_cells.c.dataset_id == dataset_id))
+    conn.execute(sa.delete(db.incident_grids).where(db.incident_grids.c.dataset_id == dataset_id))
+    gy = grid_key(conn, c.lat, GRID_LAT_SHIFT)
+    gx = grid_key(conn, c.lon, GRID_LON_SHIFT)
+    select = (sa.select(c.dataset_id, gy, gx, sa.func.count(),
+                        sa.func.coalesce(sa.func.sum(c["count"]), 0),
+                        sa.func.min(c.lat), sa.func.max(c.lat), sa.func.min(c.lon),
+                        sa.func.max(c.lon))
+              .where(c.dataset_id == dataset_id).group_by(c.dataset_id, gy, gx))
+    g = db.incident_grid_cells.c
+    conn.execute(sa.insert(db.incident_grid_cells).from_select(
+        [g.dataset_id, g.gy, g.gx, g.n, g.total, g.lat_min, g.lat_max, g.lon_min, g.lon_max],
+        select))
+    cells = conn.execute(sa.select(sa.func.count()).select_from(db.incident_grid_cells)
+                         .where(g.dataset_id == dataset_id)).scalar_one()
+    conn.execute(sa.insert(db.incident_grids).values(
+        dataset_id=dataset_id, cell=GRID_ROLLUP_CELL, cells=cells, built_at=utcnow()))
+    return cells
 
 
 # --- incidents --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ def _conn(app):
 
 def test_init_db(runner):
     result = runner.invoke(args=["init-db"])
-    assert result.exit_code == 0 and "revision 0001" in result.output
+    assert result.exit_code == 0 and f"revision {db.head_revision()}" in result.output
 
 
 def test_create_user_from_stdin(app, runner):

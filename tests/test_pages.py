@@ -38,7 +38,7 @@ def test_api_datasets(app, client):
 def test_healthz_reports_database(client):
     body = client.get("/healthz").json
     assert body["status"] == "ok" and body["database"]["backend"] == "sqlite"
-    assert body["database"]["revision"] == "0001"
+    assert body["database"]["revision"] == db.head_revision()
 
 
 def test_healthz_503_when_database_unreachable(app_factory, tmp_path):
