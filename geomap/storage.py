@@ -329,23 +329,37 @@ def row_hashes(frame: pd.DataFrame) -> pd.Series:
 
     The hash covers what an incident says (time, place rounded to 1e-6 degrees, type, count,
     direction, description, extra attributes), not what the import computed from it, so the
-    same row uploaded twice hashes the same.
+    same row uploaded twice hashes the same. It is two keyed 64-bit SipHashes of the
+    normalised columns (pandas' vectorised hashing), so a million rows take well under a
+    second instead of a Python loop over hashlib.
     """
-    import hashlib
+    normalised = pd.DataFrame(
+        {column: _hash_column(frame, column) for column in HASHED_COLUMNS}, index=frame.index)
+    halves = [pd.util.hash_pandas_object(normalised, index=False, hash_key=key).to_numpy()
+              for key in _HASH_KEYS]
+    # Both halves big-endian side by side, hex-encoded in one call, then cut per row.
+    text = np.column_stack(halves).astype(">u8").tobytes().hex()
+    return pd.Series([text[i:i + 32] for i in range(0, len(text), 32)], index=frame.index,
+                     dtype=object)
+
+
+_HASH_KEYS = ("geomap-rowhash-1", "geomap-rowhash-2")
+
+
+def _hash_column(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Return one column in a canonical dtype, so equal content always hashes equal."""
     import json
 
-    parts = []
-    for column in HASHED_COLUMNS:
-        if column not in frame:
-            parts.append(pd.Series("", index=frame.index))
-        elif column in ("lat", "lon"):
-            parts.append(frame[column].astype(float).round(6).map("{:.6f}".format))
-        elif column == "occurred_at":
-            parts.append(pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%dT%H:%M:%S"))
-        elif column == "attributes":
-            parts.append(frame[column].map(
-                lambda v: json.dumps(v, sort_keys=True) if isinstance(v, dict) else ""))
-        else:
-            parts.append(frame[column].fillna("").astype(str))
-    joined = parts[0].str.cat(parts[1:], sep="\x1f")
-    return joined.map(lambda text: hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
+    if column not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    values = frame[column]
+    if column in ("lat", "lon"):
+        return values.astype(float).round(6)
+    if column == "count":
+        return values.astype("int64")
+    if column == "occurred_at":
+        return pd.to_datetime(values).astype("datetime64[s]").astype("int64")
+    if column == "attributes":
+        return values.map(lambda v: json.dumps(v, sort_keys=True) if isinstance(v, dict) and v
+                          else "").astype(object)
+    return values.fillna("").astype(str).astype(object)
