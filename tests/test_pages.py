@@ -74,3 +74,10 @@ def test_public_pages_do_not_vary_by_cookie_for_readers(client):
     # by cookie; readers send none, so the session is never touched.
     for path in ("/", "/api/datasets", "/healthz"):
         assert "Cookie" not in client.get(path).headers.get("Vary", "")
+
+
+def test_footer_links_to_sources_and_licences(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="/static/ATTRIBUTION.txt"' in html
+    text = client.get("/static/ATTRIBUTION.txt").get_data(as_text=True)
+    assert "OpenStreetMap contributors" in text and "ODbL" in text and "LGPL" in text
