@@ -264,3 +264,71 @@ def test_empty_form_fields_mean_no_filter(client, dataset):
                            "&period=month")
     assert submitted.status_code == 200
     assert submitted.headers["ETag"] == plain.headers["ETag"]
+
+
+# --- revalidation without Flask (web_maps.Revalidator) -----------------------------------------
+
+def _lane_only(app):
+    """The app's revalidation middleware with a Flask app behind it that must not be reached."""
+    def unreachable(environ, start_response):
+        start_response("599 REACHED FLASK", [])
+        return [b""]
+
+    lane = app.wsgi_app
+    assert isinstance(lane, web_maps.Revalidator)
+    return web_maps.Revalidator(unreachable, app)
+
+
+def _call(wsgi, path, query="", **headers):
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path, query_string=query, headers=headers,
+                             base_url=headers.pop("base_url", "http://localhost/")).get_environ()
+    seen = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        seen["status"], seen["headers"] = status, dict(response_headers)
+
+    b"".join(wsgi(environ, start_response))
+    return int(seen["status"].split()[0]), seen["headers"]
+
+
+@pytest.mark.parametrize("base", ["http://localhost/", "https://maps.example.org:8443/"])
+def test_revalidation_answers_304_without_flask(app, client, dataset, base):
+    first = client.get("/embed/wa-bc?layer=cluster&theme=dark", base_url=base)
+    etag = first.headers["ETag"]
+    status, headers = _call(_lane_only(app), "/embed/wa-bc", "theme=dark&layer=cluster",
+                            base_url=base, **{"If-None-Match": etag})
+    assert status == 304 and headers["ETag"] == etag
+    flask_304 = client.get("/embed/wa-bc?layer=cluster&theme=dark", base_url=base,
+                           headers={"If-None-Match": etag})
+    assert flask_304.status_code == 304
+    assert headers == {k: v for k, v in flask_304.headers.items() if k != "Content-Length"} \
+        or headers == dict(flask_304.headers)
+    # No policy on a 304: it would replace the embed's own CSP in the browser's cache.
+    assert "Content-Security-Policy" not in headers
+    assert "Content-Security-Policy" not in flask_304.headers
+
+
+def test_revalidation_declines_what_the_view_must_answer(app, client, dataset):
+    etag = client.get("/embed/wa-bc").headers["ETag"]
+    lane = _lane_only(app)
+    # A new version (import in any process): the stored ETag no longer matches.
+    add_incidents(app, dataset, incident_rows(3, seed=5))
+    assert _call(lane, "/embed/wa-bc", **{"If-None-Match": etag})[0] == 599
+    etag = client.get("/embed/wa-bc").headers["ETag"]
+    assert _call(lane, "/embed/wa-bc", **{"If-None-Match": etag})[0] == 304
+    # Bad parameters, unknown datasets, sub-paths, session cookies: the view decides.
+    assert _call(lane, "/embed/wa-bc", "layer=nope", **{"If-None-Match": etag})[0] == 599
+    assert _call(lane, "/embed/nope", **{"If-None-Match": etag})[0] == 599
+    assert _call(lane, "/embed/wa-bc/x", **{"If-None-Match": etag})[0] == 599
+    assert _call(lane, "/embed/wa-bc", **{"If-None-Match": etag,
+                                          "Cookie": "geomap_session=x"})[0] == 599
+    assert client.get("/embed/wa-bc?layer=nope",
+                      headers={"If-None-Match": etag}).status_code == 400
+
+
+def test_revalidation_never_serves_drafts(app, client, layers):
+    seed_dataset(app, "draft", published=False)
+    assert client.get("/embed/draft", headers={"If-None-Match": "*"}).status_code == 404
+    assert _call(_lane_only(app), "/embed/draft", **{"If-None-Match": "*"})[0] == 599
