@@ -79,5 +79,7 @@ def test_public_pages_do_not_vary_by_cookie_for_readers(client):
 def test_footer_links_to_sources_and_licences(client):
     html = client.get("/").get_data(as_text=True)
     assert 'href="/static/ATTRIBUTION.txt"' in html
-    text = client.get("/static/ATTRIBUTION.txt").get_data(as_text=True)
+    response = client.get("/static/ATTRIBUTION.txt")
+    text = response.get_data(as_text=True)
+    response.close()
     assert "OpenStreetMap contributors" in text and "ODbL" in text and "LGPL" in text
