@@ -93,8 +93,19 @@ class Revalidator:
             return None
         args = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         query = filters.canonical_query(filters.parse(args))
-        with engine_for(config["DATABASE_URL"]).connect() as conn:
-            row = conn.exec_driver_sql(_head_sql(conn.dialect), (slug,)).first()
+        # The pool's DBAPI connection directly: one statement, no SQLAlchemy execution layer
+        # (the pool rolls back on return, as for any checkout).
+        engine = engine_for(config["DATABASE_URL"])
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(_head_sql(engine.dialect), (slug,))
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
         if row is None or not row[3]:
             return None
         host_url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}/"
