@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from pathlib import Path
@@ -12,17 +11,11 @@ from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from attack import SLUG, seed  # noqa: E402
+from chromium import MARKS, browser  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 # Open every popup and tooltip on every map of the page, including markers inside clusters,
 # so any HTML they carry is parsed by the browser.
@@ -61,15 +54,6 @@ def server(tmp_path_factory):
     httpd.shutdown()
     thread.join(timeout=10)
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.mark.parametrize("path", [

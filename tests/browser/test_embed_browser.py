@@ -9,7 +9,6 @@ embed's height message. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import http.server
-import os
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,20 +18,14 @@ import pandas as pd
 import pytest
 from werkzeug.serving import make_server
 
+from chromium import MARKS, browser  # noqa: F401 (fixture)
 from conftest import make_app
 from maps_fixtures import display_layers, incident_rows, seed_dataset
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAYERS = ("heat", "cluster", "choropleth", "time")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 
 class _Thread:
@@ -111,15 +104,6 @@ def servers(tmp_path_factory):
     host.stop()
     geomap.stop()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield instance
-        instance.close()
 
 
 HEAT_PIXELS = """
