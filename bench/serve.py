@@ -4,6 +4,8 @@ Runs everything on 127.0.0.1 only, with bounded wrk runs (-t2 -c32 -d8s by defau
 prints requests/s, latency percentiles and the ratios the deploy goals are stated in:
 (b) nginx+cache >= 80% of (a) nginx static; (c) gunicorn >= 10% of (a); 304 p99 < 30 ms.
 
+(e) is the ceiling: the same bytes from a bare WSGI function under the same gunicorn settings.
+
 Usage: .venv/bin/python bench/serve.py [--seconds 8] [--rounds 3]
 Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them when run as root.
 """
@@ -24,7 +26,17 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_PORT, STATIC_PORT, CACHE_PORT = 18000, 18080, 18081
+APP_PORT, STATIC_PORT, CACHE_PORT, BARE_PORT = 18000, 18080, 18081, 18001
+# (e) the ceiling for any Python app here: the same page bytes from a WSGI function that does
+# nothing else, under the same gunicorn settings.
+BARE_APP = """
+from pathlib import Path
+BODY = (Path(__file__).parent / "static" / "embed" / "index.html").read_bytes()
+HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(BODY)))]
+def app(environ, start_response):
+    start_response("200 OK", HEADERS)
+    return [BODY]
+"""
 
 NGINX_CONF = """
 worker_processes 2;
@@ -115,6 +127,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     ensure_tools()
+    print(f"# serving benchmark; load average at start {os.getloadavg()[0]:.1f}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="geomap-serve-"))
     tmp.chmod(0o755)  # nginx workers run as an unprivileged user and must read the files
     env = dict(os.environ, GEOMAP_INSTANCE_PATH=str(tmp / "instance"), GEOMAP_TILES="none",
@@ -125,7 +138,7 @@ def main() -> None:
          "--workers", str(args.workers), "--bind", f"127.0.0.1:{APP_PORT}",
          "--access-logfile", "/dev/null", "--log-level", "warning", "wsgi:app"],
         cwd=ROOT, env=env)
-    nginx = None
+    nginx = bare = None
     try:
         wait_for(f"http://127.0.0.1:{APP_PORT}/healthz")
         # The first request on an empty database loads the sample; then find its embed.
@@ -143,14 +156,23 @@ def main() -> None:
         conf.write_text(NGINX_CONF.format(tmp=tmp, app_port=APP_PORT, static_port=STATIC_PORT,
                                           cache_port=CACHE_PORT))
         nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"])
+        (tmp / "bare_wsgi.py").write_text(BARE_APP)
+        bare = subprocess.Popen(
+            [str(venv_bin / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+             "--workers", str(args.workers), "--bind", f"127.0.0.1:{BARE_PORT}",
+             "--chdir", str(tmp), "--pythonpath", str(ROOT),
+             "--access-logfile", "/dev/null", "--log-level", "warning",
+             "bare_wsgi:app"], cwd=tmp, env=env)
         wait_for(f"http://127.0.0.1:{STATIC_PORT}/embed/index.html")
         wait_for(f"http://127.0.0.1:{CACHE_PORT}{path}")
+        wait_for(f"http://127.0.0.1:{BARE_PORT}/")
         configs = {
             "a nginx static 200": (f"http://127.0.0.1:{STATIC_PORT}/embed/index.html", None),
             "b nginx cache -> gunicorn 200": (f"http://127.0.0.1:{CACHE_PORT}{path}", None),
             "c gunicorn 200": (f"http://127.0.0.1:{APP_PORT}{path}", None),
             "d gunicorn 304 (If-None-Match)": (f"http://127.0.0.1:{APP_PORT}{path}",
                                                {"If-None-Match": etag} if etag else None),
+            "e bare WSGI app 200 (ceiling)": (f"http://127.0.0.1:{BARE_PORT}/", None),
         }
         results = {name: [] for name in configs}
         for _ in range(args.rounds):
@@ -158,7 +180,7 @@ def main() -> None:
                 results[name].append(wrk(url, args.seconds, headers))
         report(results, len(body), etag, args)
     finally:
-        for proc in (nginx, gunicorn):
+        for proc in (nginx, bare, gunicorn):
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
@@ -181,8 +203,11 @@ def report(results: dict, size: int, etag: str | None, args) -> None:
     b = medians["b nginx cache -> gunicorn 200"]["rps"]
     c = medians["c gunicorn 200"]["rps"]
     p99 = medians["d gunicorn 304 (If-None-Match)"]["p99"]
+    e = medians["e bare WSGI app 200 (ceiling)"]["rps"]
     print(f"(b)/(a) = {b / a:.2f} (goal >= 0.80)   (c)/(a) = {c / a:.3f} (goal >= 0.10)   "
           f"304 p99 = {p99:.1f} ms (goal < 30)")
+    print(f"ceiling: (e)/(a) = {e / a:.3f}; (c)/(e) = {c / e:.2f} of what any app under these "
+          f"gunicorn settings can serve here; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
