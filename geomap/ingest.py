@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import os
+import queue
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,23 +272,27 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 totals.empty = True
             else:
                 totals.empty = storage.count_incidents(conn, dataset["id"]) == 0
+            if totals.empty and hasattr(storage, "GridAccumulator"):
+                totals.grid = storage.GridAccumulator()
             import_id = storage.record_import(
                 conn, dataset["id"], user_name=user_name, filename=options.filename[:300],
                 sha256=received.sha256, size_bytes=received.size, mode=options.mode)
             bulk = ingest_store.BulkIndexes(conn, received.newlines, totals.empty)
-            for batch in reader:
-                rows, errors, warnings = validate(batch.frame, ctx)
-                errs = _lines(errors.frame(), batch)
-                if len(errs):
-                    totals.rejected += int(errs["line"].nunique())
-                    rejected.add(batch, errs)
-                error_parts.append(errs)
-                warning_parts.append(_lines(warnings.frame(), batch))
-                block_warnings: list[pd.DataFrame] = []
-                write = not (options.strict and totals.rejected)
-                ingest_store.store(conn, dataset["id"], import_id, rows, batch.lines, totals,
-                                   block_warnings, write)
-                warning_parts.extend(_lines(w, batch) for w in block_warnings)
+            # Blocks are stored (hash, dedupe, write) on a writer thread while this one
+            # parses and validates the next block; the writer alone uses the connection
+            # until it is closed, so the transaction and its order of writes are unchanged.
+            with _BlockWriter() as writer:
+                for batch in reader:
+                    rows, errors, warnings = validate(batch.frame, ctx)
+                    errs = _lines(errors.frame(), batch)
+                    if len(errs):
+                        totals.rejected += int(errs["line"].nunique())
+                        rejected.add(batch, errs)
+                    error_parts.append(errs)
+                    write = not (options.strict and totals.rejected)
+                    writer.submit(_store_job(conn, dataset["id"], import_id, rows, batch,
+                                             totals, _lines(warnings.frame(), batch),
+                                             warning_parts, write))
             bulk.restore()
             _malformed(reader, layout, error_parts, rejected, totals)
             real = _line_mapper(reader, layout)
@@ -305,14 +311,20 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
                              .values(published=True))
                 changed = True
+            # The grid rollup from the rows as written when they are the whole dataset
+            # (same cells as a rebuild from the table, without scanning it again).
+            grid = totals.grid
             if changed and not created:
-                version = storage.bump_version(conn, dataset["id"])
+                version = (storage.bump_version(conn, dataset["id"], grid=grid)
+                           if grid is not None else storage.bump_version(conn, dataset["id"]))
             else:
                 version = dataset["version"]
                 # A dataset this import created stays at version 1, but derived tables
                 # (the map grid rollup, when storage has one) must still be built with it.
                 refresh = getattr(storage, "refresh_grid", None)
-                if created and changed and refresh is not None:
+                if created and changed and grid is not None:
+                    storage.replace_grid(conn, dataset["id"], grid)
+                elif created and changed and refresh is not None:
                     refresh(conn, dataset["id"])
             report["version"] = version
             report["import_id"] = import_id
@@ -330,6 +342,70 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
         reader.close()
         rejected.discard()
     return report
+
+
+def _store_job(conn, dataset_id, import_id, rows, batch, totals, block_warnings,
+               warning_parts, write):
+    """Return the work of storing one validated block (run in order by `_BlockWriter`).
+
+    The block's validation warnings are logged before its storage warnings, as when the
+    pipeline ran on one thread, so the issues kept for the report are the same.
+    """
+    def job():
+        warning_parts.append(block_warnings)
+        found: list[pd.DataFrame] = []
+        ingest_store.store(conn, dataset_id, import_id, rows, batch.lines, totals, found, write)
+        warning_parts.extend(_lines(w, batch) for w in found)
+
+    return job
+
+
+class _BlockWriter:
+    """Run jobs in submission order on one background thread, at most `depth` waiting.
+
+    While the writer hashes, dedupes and writes a block (sqlite3 and psycopg release the GIL
+    while the database works; PostgreSQL's COPY and index maintenance run in the server
+    process), the caller's thread parses and validates the next one. The bounded queue keeps
+    memory at a few blocks. The first error stops further jobs and is raised in the caller's
+    thread (on the next `submit` or on exit); on exit the thread is always joined, so the
+    connection is never used by two threads at once and the transaction can end normally.
+    """
+
+    def __init__(self, depth: int = 1):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="geomap-import-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if self._error is None:
+                try:
+                    job()
+                except BaseException as exc:  # re-raised in the submitting thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def submit(self, job) -> None:
+        self._raise()
+        self._queue.put(job)
+
+    def __enter__(self) -> "_BlockWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc_type is None:
+            self._raise()
 
 
 class IssueLog(list):

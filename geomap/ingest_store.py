@@ -18,6 +18,7 @@ from . import db, storage
 
 _LOOKUP_SLICE = 900
 SQLITE_CACHE_KB = 128 * 1024
+SQLITE_SORT_THREADS = 2
 BULK_MIN_ROWS = 50_000
 
 
@@ -33,6 +34,9 @@ class Totals:
     empty: bool = False
     seen_hashes: "SeenKeys" = field(default_factory=lambda: SeenKeys())
     seen_sources: "SeenKeys" = field(default_factory=lambda: SeenKeys())
+    #: Rollup of the rows written, while they are all of the dataset's incidents (the
+    #: dataset started empty and no incident was rewritten); None otherwise.
+    grid: "storage.GridAccumulator | None" = None
 
 
 class SeenKeys:
@@ -117,8 +121,9 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     totals.updated += int(changed.sum())
     totals.unchanged += int((~new & ~changed).sum())
     if write:
-        insert_rows(conn, rows[new])
+        _insert(conn, rows[new], totals)
         if changed.any():
+            totals.grid = None  # a rewritten incident: the rollup is rebuilt from the table
             _update(conn, rows[changed], old_id[changed].astype(int).to_numpy())
 
 
@@ -145,7 +150,13 @@ def _store_unkeyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool
     totals.unchanged += int(within.sum()) + int(present.sum())
     totals.imported += int((~present).sum())
     if write:
-        insert_rows(conn, fresh[~present])
+        _insert(conn, fresh[~present], totals)
+
+
+def _insert(conn, rows: pd.DataFrame, totals: Totals) -> None:
+    insert_rows(conn, rows)
+    if totals.grid is not None:
+        totals.grid.add(rows["lat"], rows["lon"], rows["count"])
 
 
 def _lookup(conn, dataset_id: int, column, values: list) -> dict:
@@ -308,8 +319,12 @@ def big_cache(conn: sa.Connection):
         return
     raw = conn.connection.driver_connection  # pragmas outside SQLAlchemy's transaction
     previous = raw.execute("PRAGMA cache_size").fetchone()[0]
+    threads = raw.execute("PRAGMA threads").fetchone()[0]
     raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
+    # Helper threads for the sorts of CREATE INDEX and GROUP BY (index rebuild, grid rollup).
+    raw.execute(f"PRAGMA threads={SQLITE_SORT_THREADS}")
     try:
         yield
     finally:
         raw.execute(f"PRAGMA cache_size={int(previous)}")
+        raw.execute(f"PRAGMA threads={int(threads)}")

@@ -98,12 +98,17 @@ def set_published(conn: sa.Connection, slug: str, published: bool) -> dict:
     return update_dataset(conn, slug, published=published)
 
 
-def bump_version(conn: sa.Connection, dataset_id: int) -> int:
+def bump_version(conn: sa.Connection, dataset_id: int,
+                 grid: "GridAccumulator | None" = None) -> int:
     """Increment a dataset's version after its incidents changed; return the new version.
 
-    Also rebuilds the dataset's grid rollup (`refresh_grid`) in the same transaction.
+    Also rebuilds the dataset's grid rollup (`refresh_grid`) in the same transaction, or,
+    when the caller accumulated every incident the dataset now holds (`grid`), writes that.
     """
-    refresh_grid(conn, dataset_id)
+    if grid is not None:
+        replace_grid(conn, dataset_id, grid)
+    else:
+        refresh_grid(conn, dataset_id)
     conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset_id).values(
         version=db.datasets.c.version + 1, updated_at=utcnow()))
     return conn.execute(sa.select(db.datasets.c.version)
@@ -158,6 +163,72 @@ def refresh_grid(conn: sa.Connection, dataset_id: int) -> int:
     conn.execute(sa.insert(db.incident_grids).values(
         dataset_id=dataset_id, cell=GRID_ROLLUP_CELL, cells=cells, built_at=utcnow()))
     return cells
+
+
+class GridAccumulator:
+    """The grid rollup of incidents computed in Python as they are written (bulk imports).
+
+    Gives exactly the cells `refresh_grid` would compute from the same incidents (same keys:
+    floor((coordinate + shift) / cell + 1e-9) in IEEE doubles; exact counts, sums, minima and
+    maxima), without scanning the table again. Valid only when the accumulated rows are all
+    of the dataset's incidents (an import into an empty dataset that rewrote none of them).
+    Partial aggregates per block are merged as they come, so memory is a few rows per cell.
+    """
+
+    _COLUMNS = ["n", "total", "lat_min", "lat_max", "lon_min", "lon_max"]
+
+    def __init__(self):
+        self._parts: list[pd.DataFrame] = []
+        self._rows = 0
+
+    def add(self, lat, lon, count) -> None:
+        lat = np.asarray(lat, dtype=float)
+        lon = np.asarray(lon, dtype=float)
+        if not len(lat):
+            return
+        frame = pd.DataFrame({
+            "gy": np.floor((lat + GRID_LAT_SHIFT) / GRID_ROLLUP_CELL + 1e-9).astype(np.int64),
+            "gx": np.floor((lon + GRID_LON_SHIFT) / GRID_ROLLUP_CELL + 1e-9).astype(np.int64),
+            "count": np.asarray(count, dtype=np.int64), "lat": lat, "lon": lon})
+        part = frame.groupby(["gy", "gx"], sort=False).agg(
+            n=("lat", "size"), total=("count", "sum"), lat_min=("lat", "min"),
+            lat_max=("lat", "max"), lon_min=("lon", "min"), lon_max=("lon", "max"))
+        self._parts.append(part)
+        self._rows += len(part)
+        if len(self._parts) > 1 and self._rows > 4 * len(self._parts[0]) + 100_000:
+            self._parts = [self.cells()]
+            self._rows = len(self._parts[0])
+
+    def cells(self) -> pd.DataFrame:
+        """Return the merged cells, indexed by (gy, gx)."""
+        if not self._parts:
+            index = pd.MultiIndex.from_arrays([[], []], names=["gy", "gx"])
+            return pd.DataFrame({c: [] for c in self._COLUMNS}, index=index)
+        if len(self._parts) == 1:
+            return self._parts[0]
+        return pd.concat(self._parts).groupby(level=["gy", "gx"], sort=False).agg(
+            {"n": "sum", "total": "sum", "lat_min": "min", "lat_max": "max",
+             "lon_min": "min", "lon_max": "max"})
+
+
+def replace_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) -> int:
+    """Replace a dataset's grid rollup by accumulated cells (see `GridAccumulator`)."""
+    conn.execute(sa.delete(db.incident_grid_cells)
+                 .where(db.incident_grid_cells.c.dataset_id == dataset_id))
+    conn.execute(sa.delete(db.incident_grids).where(db.incident_grids.c.dataset_id == dataset_id))
+    cells = grid.cells().reset_index()
+    if len(cells):
+        values = {"dataset_id": [int(dataset_id)] * len(cells)}
+        for name in ("gy", "gx", "n", "total"):
+            values[name] = cells[name].astype(np.int64).tolist()
+        for name in ("lat_min", "lat_max", "lon_min", "lon_max"):
+            values[name] = cells[name].astype(float).tolist()
+        names = list(values)
+        conn.execute(sa.insert(db.incident_grid_cells),
+                     [dict(zip(names, row)) for row in zip(*values.values())])
+    conn.execute(sa.insert(db.incident_grids).values(
+        dataset_id=dataset_id, cell=GRID_ROLLUP_CELL, cells=len(cells), built_at=utcnow()))
+    return len(cells)
 
 
 # --- incidents --------------------------------------------------------------------------------
