@@ -361,18 +361,21 @@ def _store_job(conn, dataset_id, import_id, rows, batch, totals, block_warnings,
 
 
 class _BlockWriter:
-    """Run jobs in submission order on one background thread, at most `depth` waiting.
+    """Run jobs in submission order on one background thread, at most `depth` unfinished.
 
     While the writer hashes, dedupes and writes a block (sqlite3 and psycopg release the GIL
     while the database works; PostgreSQL's COPY and index maintenance run in the server
-    process), the caller's thread parses and validates the next one. The bounded queue keeps
-    memory at a few blocks. The first error stops further jobs and is raised in the caller's
+    process), the caller's thread parses and validates the next one; `submit` waits while
+    `depth` jobs are unfinished, which bounds memory to depth + 1 blocks. The first error stops further jobs and is raised in the caller's
     thread (on the next `submit` or on exit); on exit the thread is always joined, so the
     connection is never used by two threads at once and the transaction can end normally.
     """
 
     def __init__(self, depth: int = 1):
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue = queue.Queue()
+        # A slot per job submitted and not finished: with depth 1 the caller validates at
+        # most one block ahead of the one being written (two blocks in memory, not three).
+        self._slots = threading.Semaphore(depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="geomap-import-writer",
                                         daemon=True)
@@ -388,6 +391,7 @@ class _BlockWriter:
                     job()
                 except BaseException as exc:  # re-raised in the submitting thread
                     self._error = exc
+            self._slots.release()
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -395,6 +399,8 @@ class _BlockWriter:
             raise error
 
     def submit(self, job) -> None:
+        self._raise()
+        self._slots.acquire()
         self._raise()
         self._queue.put(job)
 

@@ -232,7 +232,8 @@ def insert_rows(conn: sa.Connection, rows: pd.DataFrame) -> int:
     dialect = conn.dialect.name
     values = _column_values(rows, dialect)
     names = list(storage.INCIDENT_COLUMNS)
-    tuples = list(zip(*(values[c] for c in names)))
+    # Rows are built lazily as the driver consumes them (no list of every tuple).
+    tuples = zip(*(values[c] for c in names))
     raw = conn.connection.driver_connection
     quoted = ", ".join(f'"{c}"' for c in names)
     if dialect == "postgresql":
@@ -249,7 +250,7 @@ def insert_rows(conn: sa.Connection, rows: pd.DataFrame) -> int:
             cursor.executemany(f"INSERT INTO incidents ({quoted}) VALUES ({marks})", tuples)
         finally:
             cursor.close()
-    return len(tuples)
+    return len(rows)
 
 
 PG_TYPES = {"dataset_id": "int4", "import_id": "int4", "source_id": "text",
