@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from markupsafe import escape
 
 from .. import aggregate, filters, maps, storage
-from ..db import get_db
+from ..db import get_db, get_engine
 from ..errors import BadRequest, GeomapError, NotFound
 
 bp = Blueprint("maps", __name__)
@@ -93,19 +93,7 @@ class Revalidator:
             return None
         args = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         query = filters.canonical_query(filters.parse(args))
-        # The pool's DBAPI connection directly: one statement, no SQLAlchemy execution layer
-        # (the pool rolls back on return, as for any checkout).
-        engine = engine_for(config["DATABASE_URL"])
-        raw = engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(_head_sql(engine.dialect), (slug,))
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            raw.close()
+        row = _read_head(engine_for(config["DATABASE_URL"]), slug)
         if row is None or not row[3]:
             return None
         host_url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}/"
@@ -201,6 +189,24 @@ def _head_sql(dialect) -> str:
     return sql
 
 
+def _read_head(engine, slug: str):
+    """Return (id, slug, version, published) of a dataset, or None; one indexed lookup.
+
+    Through the pool's DBAPI connection directly: one statement, no SQLAlchemy execution
+    layer (the pool rolls back on return, as for any checkout).
+    """
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(_head_sql(engine.dialect), (slug,))
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+
+
 def _dataset_head(slug: str) -> dict:
     """Return what the cache check needs (id, slug, version, published) with one small query.
 
@@ -209,8 +215,7 @@ def _dataset_head(slug: str) -> dict:
     304 or a cached page for the dataset's current version. Drafts and unknown slugs go
     through `_dataset` (404 or an editor's view).
     """
-    conn = get_db()
-    row = conn.exec_driver_sql(_head_sql(conn.dialect), (slug,)).first()
+    row = _read_head(get_engine(), slug)
     if row is not None and row[3]:
         return {"id": row[0], "slug": row[1], "version": row[2], "published": True}
     return _dataset(slug)
@@ -401,7 +406,6 @@ def _options(conn, dataset_id: int) -> dict:
 @bp.get("/maps/<slug>")
 def map_page(slug: str):
     """The full map page: map, filters, layer switch, embed snippet, table, chart, downloads."""
-    conn = get_db()
     head = _dataset_head(slug)
     params = filters.parse(request.args)
     query = filters.canonical_query(params)
@@ -411,6 +415,7 @@ def map_page(slug: str):
         return _not_modified_response(etag, age)
 
     def make():
+        conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = _full(head)
         spec = _spec(dataset, params, embed=False)
         bundle = _map_bundle(conn, dataset, params, spec)
@@ -440,7 +445,6 @@ def map_page(slug: str):
 @bp.get("/embed/<slug>")
 def embed(slug: str):
     """Minimal-chrome map for iframes: title, map, legend, credit, 'view larger' link."""
-    conn = get_db()
     head = _dataset_head(slug)
     params = filters.parse(request.args)
     query = filters.canonical_query(params)
@@ -450,6 +454,7 @@ def embed(slug: str):
         return _not_modified_response(etag, age)
 
     def make():
+        conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = _full(head)
         spec = _spec(dataset, params, embed=True)
         bundle = _map_bundle(conn, dataset, params, spec)
@@ -466,7 +471,6 @@ def embed(slug: str):
 @bp.get("/maps/<slug>.png")
 def map_png(slug: str):
     """A static image of the selection (regions plus heat) for og:image, print and no-JS."""
-    conn = get_db()
     head = _dataset_head(slug)
     params = filters.parse(request.args)
     query = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
@@ -476,6 +480,7 @@ def map_png(slug: str):
         return _not_modified_response(etag, age)
 
     def make():
+        conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = _full(head)
         spec = _spec(dataset, dict(params, layer="heat"), embed=False)
         agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec)
