@@ -559,3 +559,55 @@ def assign(lon, lat, regions: Regions | None = None, *, at_border_m: float = 100
         "at_border": at_border,
         "reason": pd.Series(reason, dtype=object),
     })
+
+
+@functools.cache
+def _border_miles(path: str) -> dict[str, float]:
+    regions = _load(path)
+    level = regions._levels[-1]
+    lon0, lat0, lon1, lat1 = level.seg_lonlat.T
+    mid_lon, mid_lat = (lon0 + lon1) / 2, (lat0 + lat1) / 2
+    # Unit normal of each segment in a local equirectangular frame, 200 m long.
+    coslat = np.cos(np.radians(mid_lat))
+    dx, dy = (lon1 - lon0) * coslat, lat1 - lat0
+    norm = np.hypot(dx, dy)
+    norm[norm == 0] = 1.0
+    step = 200.0 / 111_320.0
+    nx, ny = -dy / norm * step, dx / norm * step
+    miles: dict[str, float] = {}
+    codes = regions.admin1["code"].to_numpy(dtype=object)
+    s_codes = regions.sectors["code"].to_numpy(dtype=object)
+    found = []
+    for sign in (1.0, -1.0):
+        px, py = mid_lon + sign * nx / coslat, mid_lat + sign * ny
+        found.append(regions._admin1_index.lookup(px, py))
+    # Each segment counts once for every distinct unit on either side of it.
+    for a, b, length in zip(found[0], found[1], level.seg_miles):
+        for idx in {a, b} - {-1}:
+            miles[codes[idx]] = miles.get(codes[idx], 0.0) + float(length)
+    sector_rows = level.seg_sector
+    for row, length in zip(sector_rows, level.seg_miles):
+        if row >= 0:
+            miles[s_codes[row]] = miles.get(s_codes[row], 0.0) + float(length)
+    return miles
+
+
+def border_miles(regions: Regions | None = None) -> dict[str, float]:
+    """Return the miles of international border each state, province and sector touches.
+
+    Each full-resolution border segment counts for the admin1 units found 200 m to either
+    side of its midpoint and for the sector of its US side. Used to show counts per border
+    mile.
+
+    Parameters
+    ----------
+    regions : Regions, optional
+        Loaded layers; defaults to :func:`load` of the project's GeoPackage.
+
+    Returns
+    -------
+    dict of str to float
+        Code (``US-WA``, ``CA-BC``, ``BLW`` …) to geodesic miles.
+    """
+    regions = regions or load()
+    return dict(_border_miles(str(regions.path.resolve())))

@@ -280,3 +280,17 @@ def test_missing_values_are_none(R):
     assert df.admin1.iloc[1] == "US-WA" and df.sector.iloc[1] == "BLW"
     # Side from the line's orientation: off Washington is the US side.
     assert df.border_km.iloc[0] < 0
+
+
+def test_border_miles_per_unit_match_published_sector_lengths():
+    # CBP: Spokane 308 miles of border, Havre 452-456, Grand Forks 861 (research note).
+    miles = rg.border_miles()
+    assert miles["SPW"] == pytest.approx(308, rel=0.03)
+    assert miles["HVM"] == pytest.approx(454, rel=0.03)
+    assert miles["GFN"] == pytest.approx(861, rel=0.03)
+    # Each side adds up to the whole line; only border states and provinces appear.
+    us = sum(v for k, v in miles.items() if k.startswith("US-"))
+    ca = sum(v for k, v in miles.items() if k.startswith("CA-"))
+    assert us == pytest.approx(ca, rel=0.01) and us == pytest.approx(5525, rel=0.03)
+    assert "US-TX" not in miles and "CA-NU" not in miles
+    assert miles["US-AK"] > miles["US-WA"] > miles["US-ID"] > 0
