@@ -23,6 +23,9 @@ BY_ALIASES = {"border_mile": "border_segment", "segment": "border_segment",
               "border_segments": "border_segment", "state": "admin1", "province": "admin1"}
 PERIODS = ("month", "week")
 THEMES = ("light", "dark")
+PER_VALUES = ("count", "border_mile")
+PER_ALIASES = {"mile": "border_mile", "border_miles": "border_mile", "miles": "border_mile",
+               "total": "count", "none": "count"}
 DIRECTIONS = ("northbound", "southbound", "unknown")
 DIRECTION_ALIASES = {"n": "northbound", "nb": "northbound", "north": "northbound",
                      "northbound": "northbound", "s": "southbound", "sb": "southbound",
@@ -37,7 +40,8 @@ SECTORS_BY_LOWER = {**{name.lower(): code for code, name in SECTORS.items()},
                     **{code.lower(): code for code in SECTORS}}
 
 #: Display options and their defaults (omitted from the canonical query when default).
-DEFAULTS = {"layer": "heat", "by": "admin1", "period": "month", "theme": "light"}
+DEFAULTS = {"layer": "heat", "by": "admin1", "period": "month", "theme": "light",
+            "per": "count"}
 #: Keys that may repeat; each holds a sorted tuple of distinct values.
 LIST_KEYS = ("type", "direction", "country", "admin1", "sector")
 #: Every parameter this module reads; anything else in the query is ignored.
@@ -174,7 +178,9 @@ def parse(args: Any) -> dict[str, Any]:
     dict
         ``from``/``to`` (naive UTC ``datetime`` or None; ``to`` is exclusive, so ``to=2025-03``
         selects through the end of March), sorted tuples for ``type``, ``direction``,
-        ``country``, ``admin1``, ``sector``, and ``layer``, ``by``, ``period``, ``theme``.
+        ``country``, ``admin1``, ``sector``, and ``layer``, ``by``, ``period``, ``theme``,
+        ``per`` (``count`` or ``border_mile``: choropleth values divided by each region's
+        miles of border).
 
     Raises
     ------
@@ -197,6 +203,7 @@ def parse(args: Any) -> dict[str, Any]:
     out["by"] = _choice(args, "by", BY_VALUES, BY_ALIASES)
     out["period"] = _choice(args, "period", PERIODS)
     out["theme"] = _choice(args, "theme", THEMES)
+    out["per"] = _choice(args, "per", PER_VALUES, PER_ALIASES)
     return out
 
 

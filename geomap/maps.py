@@ -94,6 +94,8 @@ class MapSpec:
     source: str = ""
     license: str = ""
     updated: dt.datetime | None = None
+    per: str = "count"                      # choropleth: raw counts or per border mile
+    border_miles: Mapping[str, float] | None = None   # code -> miles (regions.border_miles)
     embed: bool = False
     static_url: str = "/static"
     min_public_count: int = 1
@@ -103,7 +105,8 @@ class MapSpec:
     @classmethod
     def from_filters(cls, filters: Mapping[str, Any], **kwargs: Any) -> "MapSpec":
         """Take layer, by, period and theme from normalised filters; kwargs set the rest."""
-        picked = {k: filters[k] for k in ("layer", "by", "period", "theme") if k in filters}
+        picked = {k: filters[k] for k in ("layer", "by", "period", "theme", "per")
+                  if k in filters}
         return cls(**picked, **kwargs)
 
 
@@ -751,6 +754,12 @@ def _cluster_payload(points: pd.DataFrame, budget: int | None = None) -> dict:
     return {**tables, "rows": rows, "textOmitted": bool(with_text and not include_text)}
 
 
+def per_border_mile(spec: MapSpec) -> bool:
+    """Say whether a region choropleth divides each count by the region's border miles."""
+    return (spec.layer == "choropleth" and spec.by in ("admin1", "sector")
+            and spec.per == "border_mile" and bool(spec.border_miles))
+
+
 def _choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]) -> dict:
     """Region or border-segment features with their counts and fill colours."""
     min_count = spec.min_public_count
@@ -788,6 +797,11 @@ def _choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any
         values = total
         geo_source = gdf
         per = ""
+        if per_border_mile(spec):
+            # Regions that touch no border have no per-mile value (drawn as "none recorded").
+            length = np.asarray([spec.border_miles.get(k, 0.0) for k in keys], dtype=float)
+            values = np.divide(total, length, out=np.zeros_like(total), where=length > 0)
+            per = "per border mile"
     hidden = (n > 0) & (n < min_count)
     visible_values = np.where(hidden, 0, values)
     breaks = class_breaks(visible_values)
@@ -866,7 +880,7 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
             notes.append("Individual incidents are not shown in public views of this dataset; "
                          "they are grouped into grid cells.")
     else:
-        per = " per border mile" if spec.by == "border_segment" else ""
+        per = " per border mile" if spec.by == "border_segment" or per_border_mile(spec) else ""
         heading = f"Count by {BY_LABELS.get(spec.by, spec.by)}"
         unit = f"sum of count (people or events){per}"
         breaks = agg.breaks

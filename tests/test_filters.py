@@ -15,7 +15,14 @@ def test_defaults_for_empty_query():
     assert out["type"] == () and out["admin1"] == ()
     assert (out["layer"], out["by"], out["period"], out["theme"]) == ("heat", "admin1", "month",
                                                                       "light")
+    assert out["per"] == "count"
     assert filters.canonical_query(out) == ""
+
+
+def test_per_border_mile_and_aliases():
+    out = filters.parse({"layer": "choropleth", "per": "Miles"})
+    assert out["per"] == "border_mile"
+    assert "per=border_mile" in filters.canonical_query(out)
 
 
 def test_dates_inclusive_end_and_partial_dates():
@@ -41,6 +48,7 @@ def test_dates_inclusive_end_and_partial_dates():
     ({"by": "county"}, "by"),
     ({"period": "day"}, "period"),
     ({"theme": "neon"}, "theme"),
+    ({"per": "furlong"}, "per"),
     ({"type": "x" * 101}, "type"),
     ({"type": "a\x00b"}, "type"),
     (MultiDict([("layer", "heat"), ("layer", "cluster")]), "layer"),

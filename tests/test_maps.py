@@ -159,6 +159,24 @@ def test_choropleth_per_border_mile():
     assert "per border mile" in html
 
 
+def test_region_choropleth_per_border_mile_divides_by_each_regions_border():
+    frame = _frame(40).assign(admin1=["US-WA"] * 30 + ["CA-BC"] * 10, count=2,
+                              lon=np.linspace(-124, -105, 40))
+    miles = {"US-WA": 400.0, "CA-BC": 1000.0}  # Montana touches no border here
+    html = _html(frame, layer="choropleth", by="admin1", per="border_mile", border_miles=miles)
+    data = _payload(html, "regions")
+    props = {f["properties"]["code"]: f["properties"] for f in data["features"]["features"]}
+    assert props["US-WA"]["total"] == 60 and props["US-WA"]["value"] == 0.15
+    assert props["CA-BC"]["value"] == 0.02
+    assert props["US-MT"]["value"] == 0 and props["US-MT"]["fill"] == maps.EMPTY_COLOR
+    assert data["per"] == "per border mile" and "sum of count (people or events) per border mile" in html
+    # Without border lengths (or with per=count) the raw totals are shown.
+    raw = _payload(_html(frame, layer="choropleth", by="admin1", per="count",
+                         border_miles=miles), "regions")
+    assert {f["properties"]["code"]: f["properties"]["value"]
+            for f in raw["features"]["features"]}["US-WA"] == 60
+
+
 def test_choropleth_draws_only_regions_near_the_selection():
     frame = _frame(10)  # all near Blaine: Montana is far outside the view
     codes = {f["properties"]["code"] for f in

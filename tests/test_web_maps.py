@@ -332,3 +332,15 @@ def test_revalidation_never_serves_drafts(app, client, layers):
     seed_dataset(app, "draft", published=False)
     assert client.get("/embed/draft", headers={"If-None-Match": "*"}).status_code == 404
     assert _call(_lane_only(app), "/embed/draft", **{"If-None-Match": "*"})[0] == 599
+
+
+def test_choropleth_per_border_mile_uses_the_regions_border_lengths(client, dataset, monkeypatch):
+    monkeypatch.setattr(web_maps.regions, "border_miles", lambda _r: {"US-WA": 100.0})
+    monkeypatch.setattr(web_maps.regions, "load", lambda _path: None)
+    html = client.get(f"/embed/{dataset['slug']}?layer=choropleth&per=border_mile"
+                      ).get_data(as_text=True)
+    assert "per border mile" in html
+    page = client.get(f"/maps/{dataset['slug']}?layer=choropleth&per=border_mile"
+                      ).get_data(as_text=True)
+    assert '<option value="border_mile" selected>' in page
+    assert client.get(f"/maps/{dataset['slug']}?per=furlong").status_code == 400

@@ -21,7 +21,7 @@ from flask import (Blueprint, Response, current_app, g, render_template, request
 from werkzeug.datastructures import MultiDict
 from markupsafe import escape
 
-from .. import aggregate, filters, maps, storage
+from .. import aggregate, filters, maps, regions, storage
 from ..db import get_db, get_engine
 from ..errors import BadRequest, GeomapError, NotFound
 
@@ -240,7 +240,15 @@ def _spec(dataset: dict, params: dict, *, embed: bool) -> maps.MapSpec:
         static_url=url_for("static", filename="").rstrip("/"),
         min_public_count=max(1, int(dataset.get("min_public_count") or 1)),
         heat_max_cells=int(_setting("MAP_HEAT_MAX_CELLS")),
-        cluster_limit=int(_setting("MAP_CLUSTER_LIMIT")))
+        cluster_limit=int(_setting("MAP_CLUSTER_LIMIT")),
+        border_miles=_border_miles(params))
+
+
+def _border_miles(params: dict) -> dict[str, float] | None:
+    """Miles of border per region, loaded only for a per-border-mile choropleth."""
+    if params.get("per") != "border_mile" or params.get("layer") != "choropleth":
+        return None
+    return regions.border_miles(regions.load(current_app.config["REGIONS_PATH"]))
 
 
 def etag_for(config, kind: str, slug: str, version: int, query: str, host_url: str) -> str:
