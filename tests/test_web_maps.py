@@ -344,3 +344,19 @@ def test_choropleth_per_border_mile_uses_the_regions_border_lengths(client, data
                       ).get_data(as_text=True)
     assert '<option value="border_mile" selected>' in page
     assert client.get(f"/maps/{dataset['slug']}?per=furlong").status_code == 400
+
+
+def test_map_page_shows_updated_and_import_history(app, client, dataset):
+    from geomap import db, storage
+
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        ds = storage.get_dataset(conn, dataset["slug"])
+        storage.record_import(conn, ds["id"], filename="<b>secret-name</b>.csv", mode="replace",
+                              rows_total=12, rows_imported=10, rows_rejected=2)
+        storage.bump_version(conn, ds["id"])
+    html = client.get(f"/maps/{dataset['slug']}").get_data(as_text=True)
+    assert "Data history" in html and "updated" in html
+    history = html[html.index("gm-history-heading"):]
+    assert "<td>replace</td>" in history and '<td class="num">12</td>' in history
+    assert "secret-name" not in html  # file names are for editors, not readers
+    assert f'type="application/json" href="/api/datasets/{dataset["slug"]}"' in html

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, url_for
+from flask import Blueprint, g, url_for
 
 from .. import storage
 from ..db import get_db
@@ -40,8 +40,10 @@ def dataset(slug: str):
     row = storage.get_dataset(conn, slug, published_only=True)
     listed = {r["slug"]: r for r in storage.list_datasets(conn, published_only=True)}
     out = dataset_json(listed.get(slug, row))
+    # Readers see what changed and when; who uploaded which file is for editors only.
+    private = {"stored_path"} if g.get("user_name") else {"stored_path", "user_name", "filename"}
     out["imports"] = [
-        {k: storage.as_json_safe(v) for k, v in imp.items() if k not in ("stored_path",)}
+        {k: storage.as_json_safe(v) for k, v in imp.items() if k not in private}
         for imp in storage.list_imports(conn, row["id"])
     ]
     return out

@@ -439,6 +439,7 @@ def map_page(slug: str):
         html = render_template(
             "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
             links=links, table=table, options=options,
+            imports=storage.list_imports(conn, dataset["id"])[:20],
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
             filter_values=_form_values(params), layers=filters.LAYERS,
             layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,
