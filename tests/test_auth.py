@@ -74,6 +74,9 @@ def test_login_form_requires_csrf_token(app_factory):
     client = application.test_client()
     response = client.post("/auth/login", data={"name": "a", "password": "b"})
     assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
+    forged = client.post("/auth/login", data={"name": "a", "password": "b",
+                                              "csrf_token": "forged-token"})
+    assert forged.status_code == 400 and "CSRF" in forged.get_data(as_text=True)
     page = client.get("/auth/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     response = client.post("/auth/login", data={"name": "a", "password": "b",
