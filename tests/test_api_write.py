@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from geomap import accounts, db
+from geomap import accounts, db, storage
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
@@ -41,7 +41,12 @@ def test_csv_body_returns_the_report(api):
     assert again.status_code == 200 and again.json["rows_unchanged"] == 3
     listed = client.get("/api/datasets/api-test").json
     assert listed["title"] == "From API" and len(listed["imports"]) == 2
-    assert listed["imports"][0]["user_name"] == "editor"
+    # The import records who made it (shown to editors; readers' JSON leaves it out).
+    assert "user_name" not in listed["imports"][0]
+    app = client.application
+    with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
+        dataset = storage.get_dataset(conn, "api-test")
+        assert storage.list_imports(conn, dataset["id"])[0]["user_name"] == "editor"
 
 
 def test_multipart_with_options(api):
