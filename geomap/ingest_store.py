@@ -77,7 +77,8 @@ def store(conn: sa.Connection, dataset_id: int, import_id: int, rows: pd.DataFra
     """Dedupe a block of accepted rows and write it: insert new rows, update changed ones."""
     if rows.empty:
         return
-    rows["row_hash"] = storage.row_hashes(rows).to_numpy()
+    if "row_hash" not in rows:  # the caller may have hashed the block already
+        rows["row_hash"] = storage.row_hashes(rows).to_numpy()
     rows["dataset_id"] = dataset_id
     rows["import_id"] = import_id
     rows["line"] = lines[rows["record"].to_numpy()]
