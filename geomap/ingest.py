@@ -272,7 +272,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 totals.empty = True
             else:
                 totals.empty = storage.count_incidents(conn, dataset["id"]) == 0
-            if totals.empty and hasattr(storage, "GridAccumulator"):
+            if totals.empty:
                 totals.grid = storage.GridAccumulator()
             import_id = storage.record_import(
                 conn, dataset["id"], user_name=user_name, filename=options.filename[:300],
