@@ -7,7 +7,6 @@ ones (sqlite3 ``executemany``, PostgreSQL binary ``COPY``), built column by colu
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -174,101 +173,17 @@ def _lookup(conn, dataset_id: int, column, values: list) -> dict:
     return out
 
 
-def _column_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
-    """Return each incident column of `rows` as a list of plain Python values (None for NULL).
-
-    Built column by column with numpy/pandas (no per-row dict), in the form the backend's
-    bulk path takes: timestamps as text in SQLAlchemy's SQLite format, attributes as JSON.
-    """
-    n = len(rows)
-
-    def text(name: str, default: str | None) -> list:
-        values = rows[name].astype(object) if name in rows else pd.Series([default] * n)
-        return values.where(values.notna(), default).tolist()
-
-    def number(name: str) -> list:
-        values = rows[name].to_numpy(dtype=float)
-        return np.where(np.isfinite(values), values, None).tolist()
-
-    when = pd.to_datetime(rows["occurred_at"])
-    when = (when.dt.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite"
-            else pd.Series(when.dt.to_pydatetime(), dtype=object))
-    if dialect == "postgresql":
-        from psycopg.types.json import Json
-
-        def encode(value):
-            return Json(value) if isinstance(value, dict) else None
-    else:
-        def encode(value):
-            return json.dumps(value, ensure_ascii=False, sort_keys=True) \
-                if isinstance(value, dict) else None
-    attributes = rows["attributes"].map(encode, na_action="ignore") \
-        if rows["attributes"].notna().any() else None
-    at_border = rows["at_border"].fillna(False).astype(bool).to_numpy()
-    return {
-        "dataset_id": rows["dataset_id"].astype(int).tolist(),
-        "import_id": rows["import_id"].astype(int).tolist(),
-        "source_id": text("source_id", None), "occurred_at": when.tolist(),
-        "precision": text("precision", "day"), "lat": number("lat"), "lon": number("lon"),
-        "type": text("type", ""), "count": rows["count"].astype(np.int64).tolist(),
-        "direction": text("direction", "unknown"), "description": text("description", ""),
-        "attributes": [None] * n if attributes is None else attributes.astype(object).where(
-            attributes.notna(), None).tolist(),
-        "admin1": text("admin1", None), "country": text("country", None),
-        "sector": text("sector", None), "border_mile": number("border_mile"),
-        "border_km": number("border_km"),
-        "at_border": (at_border.astype(int) if dialect == "sqlite" else at_border).tolist(),
-        "row_hash": rows["row_hash"].tolist(),
-    }
-
-
 def insert_rows(conn: sa.Connection, rows: pd.DataFrame) -> int:
-    """Bulk-insert validated rows: sqlite3 ``executemany`` or PostgreSQL ``COPY``.
-
-    The same columns and encodings as `storage.insert_incidents`, built column-wise so a
-    million rows take seconds rather than minutes.
-    """
-    if rows.empty:
-        return 0
-    dialect = conn.dialect.name
-    values = _column_values(rows, dialect)
-    names = list(storage.INCIDENT_COLUMNS)
-    # Rows are built lazily as the driver consumes them (no list of every tuple).
-    tuples = zip(*(values[c] for c in names))
-    raw = conn.connection.driver_connection
-    quoted = ", ".join(f'"{c}"' for c in names)
-    if dialect == "postgresql":
-        # Binary COPY: ~40 % faster than text COPY, no quoting or NULL-marker rules.
-        with raw.cursor() as cur, \
-                cur.copy(f"COPY incidents ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types([PG_TYPES[c] for c in names])
-            for row in tuples:
-                copy.write_row(row)
-    else:
-        marks = ", ".join("?" for _ in names)
-        cursor = raw.cursor()
-        try:
-            cursor.executemany(f"INSERT INTO incidents ({quoted}) VALUES ({marks})", tuples)
-        finally:
-            cursor.close()
-    return len(rows)
+    """Bulk-insert validated rows (storage's fast path; a seam the crash tests stall)."""
+    return storage.insert_incidents(conn, rows)
 
 
-PG_TYPES = {"dataset_id": "int4", "import_id": "int4", "source_id": "text",
-            "occurred_at": "timestamp", "precision": "text", "lat": "float8", "lon": "float8",
-            "type": "text", "count": "int4", "direction": "text", "description": "text",
-            "attributes": "json", "admin1": "text", "country": "text", "sector": "text",
-            "border_mile": "float8", "border_km": "float8", "at_border": "bool",
-            "row_hash": "text"}
 UPDATED_COLUMNS = tuple(c for c in storage.INCIDENT_COLUMNS if c not in ("dataset_id",))
 
 
 def _update(conn, rows: pd.DataFrame, ids: np.ndarray) -> None:
     """Rewrite changed incidents (same id) with their new content."""
-    values = _column_values(rows, "generic")
-    values["at_border"] = [bool(v) for v in values["at_border"]]
-    values["occurred_at"] = pd.to_datetime(rows["occurred_at"]).dt.to_pydatetime().tolist()
-    values["attributes"] = rows["attributes"].where(rows["attributes"].notna(), None).tolist()
+    values = storage.incident_values(rows, "generic")
     params = [{**{f"v_{k}": values[k][i] for k in UPDATED_COLUMNS}, "b_id": int(ident)}
               for i, ident in enumerate(ids)]
     c = db.incidents.c

@@ -234,14 +234,17 @@ def replace_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) ->
 # --- incidents --------------------------------------------------------------------------------
 
 def insert_incidents(conn: sa.Connection, frame: pd.DataFrame) -> int:
-    """Bulk-insert incidents (columns named as in the table) with the backend's fast path.
+    """Bulk-insert incidents with the backend's fast path: sqlite3 ``executemany`` or
+    PostgreSQL binary ``COPY``, built column by column (a million rows take seconds).
 
     Parameters
     ----------
     conn : sqlalchemy.Connection
         An open connection inside a transaction.
     frame : pandas.DataFrame
-        One row per incident; missing optional columns get their defaults.
+        One row per incident, columns named as in the table (``dataset_id``, ``occurred_at``,
+        ``lat``, ``lon`` and ``row_hash`` required); missing optional columns get their
+        defaults.
 
     Returns
     -------
@@ -250,53 +253,100 @@ def insert_incidents(conn: sa.Connection, frame: pd.DataFrame) -> int:
     """
     if frame.empty:
         return 0
-    records = _records(frame)
-    if conn.dialect.name == "postgresql":
-        _copy_postgres(conn, records)
+    dialect = conn.dialect.name
+    values = incident_values(frame, dialect)
+    names = list(INCIDENT_COLUMNS)
+    # Rows are built lazily as the driver consumes them (no list of every tuple).
+    tuples = zip(*(values[c] for c in names))
+    raw = conn.connection.driver_connection
+    quoted = ", ".join(f'"{c}"' for c in names)
+    if dialect == "postgresql":
+        # Binary COPY: ~40 % faster than text COPY, no quoting or NULL-marker rules.
+        with raw.cursor() as cur, \
+                cur.copy(f"COPY incidents ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([_PG_TYPES[c] for c in names])
+            for row in tuples:
+                copy.write_row(row)
     else:
-        conn.execute(sa.insert(db.incidents), records)
-    return len(records)
+        marks = ", ".join("?" for _ in names)
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO incidents ({quoted}) VALUES ({marks})", tuples)
+        finally:
+            cursor.close()
+    return len(frame)
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """Turn a frame into insert parameters with Python types and defaults filled in."""
-    defaults = {"import_id": None, "source_id": None, "precision": "day", "type": "",
-                "count": 1, "direction": "unknown", "description": "", "attributes": None,
-                "admin1": None, "country": None, "sector": None, "border_mile": None,
-                "border_km": None, "at_border": False}
-    out = frame.reindex(columns=list(INCIDENT_COLUMNS)).astype(object)
-    out = out.where(pd.notna(out), None)
-    records = out.to_dict("records")
-    for rec in records:
-        for key, default in defaults.items():
-            if rec[key] is None:
-                rec[key] = default
-        ts = rec["occurred_at"]
-        if isinstance(ts, pd.Timestamp):
-            rec["occurred_at"] = ts.to_pydatetime()
-        for key in ("lat", "lon", "border_mile", "border_km"):
-            if rec[key] is not None:
-                rec[key] = float(rec[key])
-        for key in ("count", "dataset_id"):
-            rec[key] = int(rec[key])
-        rec["at_border"] = bool(rec["at_border"])
-    return records
+_PG_TYPES = {"dataset_id": "int4", "import_id": "int4", "source_id": "text",
+             "occurred_at": "timestamp", "precision": "text", "lat": "float8", "lon": "float8",
+             "type": "text", "count": "int4", "direction": "text", "description": "text",
+             "attributes": "json", "admin1": "text", "country": "text", "sector": "text",
+             "border_mile": "float8", "border_km": "float8", "at_border": "bool",
+             "row_hash": "text"}
 
 
-def _copy_postgres(conn: sa.Connection, records: list[dict]) -> None:
-    """Write records with PostgreSQL COPY (the bulk path; executemany is ~10x slower)."""
+def incident_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
+    """Return each incident column of `rows` as a list of plain Python values (None for NULL).
+
+    Built column by column with numpy/pandas (no per-row dict), in the form the backend's
+    bulk path takes: timestamps as text in SQLAlchemy's SQLite format, attributes as JSON;
+    any other `dialect` gets datetimes and dicts as SQLAlchemy binds them.
+    """
     import json
 
-    raw = conn.connection.driver_connection
-    columns = ", ".join(f'"{c}"' for c in INCIDENT_COLUMNS)
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY incidents ({columns}) FROM STDIN") as copy:
-            for rec in records:
-                row = [rec[c] for c in INCIDENT_COLUMNS]
-                attrs_index = INCIDENT_COLUMNS.index("attributes")
-                if row[attrs_index] is not None:
-                    row[attrs_index] = json.dumps(row[attrs_index])
-                copy.write_row(row)
+    n = len(rows)
+
+    def text(name: str, default: str | None) -> list:
+        values = rows[name].astype(object) if name in rows else pd.Series([default] * n)
+        return values.where(values.notna(), default).tolist()
+
+    def number(name: str) -> list:
+        if name not in rows:
+            return [None] * n
+        values = rows[name].to_numpy(dtype=float)
+        return np.where(np.isfinite(values), values, None).tolist()
+
+    def integer(name: str, default: int | None) -> list:
+        if name not in rows:
+            return [default] * n
+        values = rows[name]
+        if values.notna().all():
+            return values.astype(np.int64).tolist()
+        return [default if pd.isna(v) else int(v) for v in values.tolist()]
+
+    when = pd.to_datetime(rows["occurred_at"])
+    if dialect == "sqlite":
+        when = when.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    else:
+        when = pd.Series(when.dt.to_pydatetime(), dtype=object)
+    if dialect == "postgresql":
+        from psycopg.types.json import Json
+
+        def encode(value):
+            return Json(value) if isinstance(value, dict) else None
+    elif dialect == "sqlite":
+        def encode(value):
+            return json.dumps(value, ensure_ascii=False, sort_keys=True) \
+                if isinstance(value, dict) else None
+    else:
+        def encode(value):
+            return value if isinstance(value, dict) else None
+    attributes = rows["attributes"] if "attributes" in rows else pd.Series([None] * n)
+    at_border = (rows["at_border"].fillna(False).astype(bool).to_numpy() if "at_border" in rows
+                 else np.zeros(n, dtype=bool))
+    return {
+        "dataset_id": integer("dataset_id", None), "import_id": integer("import_id", None),
+        "source_id": text("source_id", None), "occurred_at": when.tolist(),
+        "precision": text("precision", "day"), "lat": number("lat"), "lon": number("lon"),
+        "type": text("type", ""), "count": integer("count", 1),
+        "direction": text("direction", "unknown"), "description": text("description", ""),
+        "attributes": [encode(v) for v in attributes.tolist()],
+        "admin1": text("admin1", None), "country": text("country", None),
+        "sector": text("sector", None), "border_mile": number("border_mile"),
+        "border_km": number("border_km"),
+        "at_border": (at_border.astype(int) if dialect == "sqlite" else at_border).tolist(),
+        "row_hash": rows["row_hash"].tolist(),
+    }
 
 
 def incident_frame(conn: sa.Connection, dataset_id: int,
