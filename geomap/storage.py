@@ -412,11 +412,12 @@ def record_import(conn: sa.Connection, dataset_id: int, **fields: Any) -> int:
                         .returning(db.imports.c.id)).scalar_one()
 
 
-def get_import(conn: sa.Connection, import_id: int) -> dict:
-    """Return one import with its report."""
+def get_import(conn: sa.Connection, import_id: int, dataset: dict | None = None) -> dict:
+    """Return one import with its report; with `dataset`, it must belong to that dataset."""
     row = conn.execute(sa.select(db.imports).where(db.imports.c.id == import_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"no import {import_id}")
+    if row is None or (dataset is not None and row["dataset_id"] != dataset["id"]):
+        where = f" in dataset {dataset['slug']!r}" if dataset is not None else ""
+        raise NotFound(f"no import {import_id}{where}")
     return dict(row)
 
 

@@ -307,6 +307,15 @@ def _not_modified_response(etag: str, public_age: int | None) -> Response:
     return response
 
 
+def _conditional(slug: str, kind: str, *, public_age: int | None,
+                 keys=filters.PARAMS) -> tuple[dict, dict, str, int | None]:
+    """Read the dataset's version and the filters; return (head, params, ETag, max-age)."""
+    head = _dataset_head(slug)
+    params = filters.parse(request.args)
+    etag = _etag(kind, head, filters.canonical_query(params, keys=keys))
+    return head, params, etag, _age(head, public_age)
+
+
 def _layers() -> dict:
     return maps.display_layers(current_app.config.get("REGIONS_PATH"))
 
@@ -414,11 +423,7 @@ def _options(conn, dataset_id: int) -> dict:
 @bp.get("/maps/<slug>")
 def map_page(slug: str):
     """The full map page: map, filters, layer switch, embed snippet, table, chart, downloads."""
-    head = _dataset_head(slug)
-    params = filters.parse(request.args)
-    query = filters.canonical_query(params)
-    etag = _etag("page", head, query)
-    age = _age(head, None)
+    head, params, etag, age = _conditional(slug, "page", public_age=None)
     if _not_modified(etag):
         return _not_modified_response(etag, age)
 
@@ -454,11 +459,8 @@ def map_page(slug: str):
 @bp.get("/embed/<slug>")
 def embed(slug: str):
     """Minimal-chrome map for iframes: title, map, legend, credit, 'view larger' link."""
-    head = _dataset_head(slug)
-    params = filters.parse(request.args)
-    query = filters.canonical_query(params)
-    etag = _etag("embed", head, query)
-    age = _age(head, int(_setting("MAP_EMBED_MAX_AGE")))
+    head, params, etag, age = _conditional(slug, "embed",
+                                           public_age=int(_setting("MAP_EMBED_MAX_AGE")))
     if _not_modified(etag):
         return _not_modified_response(etag, age)
 
@@ -480,11 +482,9 @@ def embed(slug: str):
 @bp.get("/maps/<slug>.png")
 def map_png(slug: str):
     """A static image of the selection (regions plus heat) for og:image, print and no-JS."""
-    head = _dataset_head(slug)
-    params = filters.parse(request.args)
-    query = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
-    etag = _etag("png", head, query)
-    age = _age(head, int(_setting("MAP_EMBED_MAX_AGE")))
+    head, params, etag, age = _conditional(slug, "png",
+                                           public_age=int(_setting("MAP_EMBED_MAX_AGE")),
+                                           keys=filters.SELECTION_KEYS)
     if _not_modified(etag):
         return _not_modified_response(etag, age)
 

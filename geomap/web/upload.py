@@ -6,7 +6,7 @@ from flask import (Blueprint, current_app, g, redirect, render_template, request
 
 from .. import ingest, storage
 from ..db import get_db, get_engine
-from ..errors import BadRequest, GeomapError, NotFound
+from ..errors import BadRequest, GeomapError
 from .auth import login_required
 
 bp = Blueprint("upload", __name__)
@@ -101,9 +101,7 @@ def report(slug: str, import_id: int):
     """The report of one import: counts, regions, row-level errors and warnings."""
     conn = get_db()
     dataset = storage.get_dataset(conn, slug)
-    record = storage.get_import(conn, import_id)
-    if record["dataset_id"] != dataset["id"]:
-        raise NotFound(f"no import {import_id} in dataset {slug!r}")
+    record = storage.get_import(conn, import_id, dataset)
     has_rejected = ingest.rejected_path(current_app.config, import_id) is not None
     return render_template("upload/report.html", report=record["report"] or {}, record=record,
                            dataset=dataset, failed=None, has_rejected=has_rejected)
