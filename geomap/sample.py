@@ -175,7 +175,7 @@ def load(app, *, replace: bool = False) -> dict:
 def load_if_empty(app) -> bool:
     """Load the sample when the database holds no dataset at all; say whether it did."""
     with engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        if storage.list_datasets(conn, published_only=False):
+        if storage.has_datasets(conn):
             return False
     LOGGER.info("empty database: loading the illustrative sample dataset")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 from typing import Any, Iterable
 
 import numpy as np
@@ -68,19 +69,49 @@ def get_dataset(conn: sa.Connection, slug: str, *, missing_ok: bool = False,
     return dict(row)
 
 
-def list_datasets(conn: sa.Connection, *, published_only: bool = True) -> list[dict]:
-    """Return datasets (newest first) with their incident totals."""
-    totals = (sa.select(db.incidents.c.dataset_id,
-                        sa.func.count().label("incidents"),
-                        sa.func.coalesce(sa.func.sum(db.incidents.c["count"]), 0).label("people"))
-              .group_by(db.incidents.c.dataset_id).subquery())
-    query = (sa.select(db.datasets, sa.func.coalesce(totals.c.incidents, 0).label("incidents"),
-                       sa.func.coalesce(totals.c.people, 0).label("total_count"))
-             .outerjoin(totals, totals.c.dataset_id == db.datasets.c.id)
-             .order_by(db.datasets.c.updated_at.desc(), db.datasets.c.slug))
+def list_datasets(conn: sa.Connection, *, published_only: bool = True,
+                  slug: str | None = None) -> list[dict]:
+    """Return datasets (newest first), or the one with `slug`, with their incident totals."""
+    query = sa.select(db.datasets).order_by(db.datasets.c.updated_at.desc(), db.datasets.c.slug)
     if published_only:
         query = query.where(db.datasets.c.published.is_(True))
-    return [dict(r) for r in conn.execute(query).mappings()]
+    if slug is not None:
+        query = query.where(db.datasets.c.slug == slug)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    _attach_totals(conn, rows)
+    return rows
+
+
+# (database, dataset id) -> ((created_at, version), incidents, total count). Counting scans
+# every incident, and every change of incidents bumps the version, so totals are recounted
+# only then (created_at tells a re-created dataset that got the same id apart).
+_TOTALS: dict[tuple[str, int], tuple[tuple, int, int]] = {}
+_TOTALS_LOCK = threading.Lock()
+
+
+def _attach_totals(conn: sa.Connection, rows: list[dict]) -> None:
+    """Set ``incidents`` and ``total_count`` on dataset rows, counting only stale ones."""
+    database = conn.engine.url.render_as_string(hide_password=True)
+    with _TOTALS_LOCK:
+        cached = {r["id"]: _TOTALS.get((database, r["id"])) for r in rows}
+    stamps = {r["id"]: (r["created_at"], r["version"]) for r in rows}
+    stale = [ident for ident, hit in cached.items() if hit is None or hit[0] != stamps[ident]]
+    if stale:
+        c = db.incidents.c
+        counted = {row[0]: (row[1], row[2]) for row in conn.execute(
+            sa.select(c.dataset_id, sa.func.count(), sa.func.coalesce(sa.func.sum(c["count"]), 0))
+            .where(c.dataset_id.in_(stale)).group_by(c.dataset_id))}
+        with _TOTALS_LOCK:
+            for ident in stale:
+                n, total = counted.get(ident, (0, 0))
+                cached[ident] = _TOTALS[(database, ident)] = (stamps[ident], int(n), int(total))
+    for row in rows:
+        _stamp, row["incidents"], row["total_count"] = cached[row["id"]]
+
+
+def has_datasets(conn: sa.Connection) -> bool:
+    """Say whether the database holds any dataset at all."""
+    return conn.execute(sa.select(db.datasets.c.id).limit(1)).first() is not None
 
 
 def update_dataset(conn: sa.Connection, slug: str, **fields: Any) -> dict:

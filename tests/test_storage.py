@@ -104,3 +104,15 @@ def test_row_hash_ignores_computed_columns_and_sees_content():
     b.loc[0, "count"] = 3
     assert storage.row_hashes(a)[0] != storage.row_hashes(b)[0]
     assert storage.row_hashes(a)[1] == storage.row_hashes(b)[1]
+
+
+def test_list_datasets_totals_follow_the_version(conn):
+    ds = storage.create_dataset(conn, "tot", "Totals", published=True)
+    storage.create_dataset(conn, "other", "Other", published=True)
+    assert storage.list_datasets(conn, slug="tot")[0]["incidents"] == 0
+    storage.insert_incidents(conn, _frame(ds["id"]))
+    storage.bump_version(conn, ds["id"])  # every change of incidents bumps the version
+    [row] = storage.list_datasets(conn, slug="tot")
+    assert (row["incidents"], row["total_count"]) == (3, 7)
+    assert {r["slug"] for r in storage.list_datasets(conn)} == {"tot", "other"}
+    assert storage.has_datasets(conn)

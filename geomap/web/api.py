@@ -38,8 +38,8 @@ def dataset(slug: str):
     """Describe one published dataset with its imports."""
     conn = get_db()
     row = storage.get_dataset(conn, slug, published_only=True)
-    listed = {r["slug"]: r for r in storage.list_datasets(conn, published_only=True)}
-    out = dataset_json(listed.get(slug, row))
+    [listed] = storage.list_datasets(conn, published_only=True, slug=slug)
+    out = dataset_json(listed)
     # Readers see what changed and when; who uploaded which file is for editors only.
     private = {"stored_path"} if g.get("user_name") else {"stored_path", "user_name", "filename"}
     out["imports"] = [
