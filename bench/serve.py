@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import runpy
 import shutil
 import signal
 import statistics
@@ -125,7 +126,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", help="default: deploy/gunicorn.conf.py's")
+    parser.add_argument("--threads", type=int, help="default: deploy/gunicorn.conf.py's")
     args = parser.parse_args()
+    deploy = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    args.worker_class = args.worker_class or deploy["worker_class"]
+    args.threads = args.threads or deploy["threads"]
+    server_args = ["--workers", str(args.workers), "--worker-class", args.worker_class,
+                   "--threads", str(args.threads)]
     ensure_tools()
     print(f"# serving benchmark; load average at start {os.getloadavg()[0]:.1f}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="geomap-serve-"))
@@ -135,7 +143,7 @@ def main() -> None:
     venv_bin = Path(sys.executable).parent
     gunicorn = subprocess.Popen(
         [str(venv_bin / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-         "--workers", str(args.workers), "--bind", f"127.0.0.1:{APP_PORT}",
+         *server_args, "--bind", f"127.0.0.1:{APP_PORT}",
          "--access-logfile", "/dev/null", "--log-level", "warning", "wsgi:app"],
         cwd=ROOT, env=env)
     nginx = bare = None
@@ -159,7 +167,7 @@ def main() -> None:
         (tmp / "bare_wsgi.py").write_text(BARE_APP)
         bare = subprocess.Popen(
             [str(venv_bin / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-             "--workers", str(args.workers), "--bind", f"127.0.0.1:{BARE_PORT}",
+             *server_args, "--bind", f"127.0.0.1:{BARE_PORT}",
              "--chdir", str(tmp), "--pythonpath", str(ROOT),
              "--access-logfile", "/dev/null", "--log-level", "warning",
              "bare_wsgi:app"], cwd=tmp, env=env)
@@ -187,10 +195,19 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _has_h1c() -> bool:
+    try:
+        import gunicorn_h1c  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def report(results: dict, size: int, etag: str | None, args) -> None:
     print(f"embed page: {size / 1024:.1f} KB, ETag {'present' if etag else 'MISSING'}; "
           f"wrk -t2 -c32 -d{args.seconds}s, {args.rounds} rounds, gunicorn {args.workers} "
-          "sync workers; median of rounds")
+          f"{args.worker_class} workers x {args.threads} threads, HTTP parser "
+          f"{'gunicorn_h1c' if _has_h1c() else 'python'}; median of rounds")
     print(f"{'config':34} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7}")
     medians = {}
     for name, runs in results.items():

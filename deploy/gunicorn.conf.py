@@ -5,10 +5,16 @@ import os
 
 # Bind to loopback: nginx (deploy/nginx.conf) is the only client.
 bind = os.environ.get("GEOMAP_BIND", "127.0.0.1:8000")
-# Map rendering is CPU-bound, so one sync worker per core (plus one) keeps every core busy
-# without thrashing; 4 workers measured no faster than 2 on a 2-core machine.
+# Map rendering is CPU-bound, so one worker per core (plus one) keeps every core busy without
+# thrashing. Threaded workers keep connections alive (nginx's upstream keepalive pool, readers'
+# browsers): sync workers close every connection, and reconnecting cost half their throughput
+# on small embeds (bench/serve.py). Threads also overlap database waits; a render holds the GIL,
+# so more than a few per process buys nothing.
 workers = int(os.environ.get("GEOMAP_WORKERS", multiprocessing.cpu_count() + 1))
-worker_class = "sync"
+worker_class = os.environ.get("GEOMAP_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GEOMAP_THREADS", 4))
+# gunicorn_h1c (requirements.txt) parses HTTP in C; "auto" falls back to the Python parser.
+http_parser = "auto"
 # Large CSV imports (1M rows) take tens of seconds; readers' requests are far shorter.
 timeout = int(os.environ.get("GEOMAP_TIMEOUT", 300))
 graceful_timeout = 30

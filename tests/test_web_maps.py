@@ -266,7 +266,7 @@ def test_empty_form_fields_mean_no_filter(client, dataset):
     assert submitted.headers["ETag"] == plain.headers["ETag"]
 
 
-# --- revalidation without Flask (web_maps.Revalidator) -----------------------------------------
+# --- published embeds answered without Flask (web_maps.PublishedEmbeds) ------------------------
 
 def _lane_only(app):
     """The app's revalidation middleware with a Flask app behind it that must not be reached."""
@@ -275,22 +275,23 @@ def _lane_only(app):
         return [b""]
 
     lane = app.wsgi_app
-    assert isinstance(lane, web_maps.Revalidator)
-    return web_maps.Revalidator(unreachable, app)
+    assert isinstance(lane, web_maps.PublishedEmbeds)
+    return web_maps.PublishedEmbeds(unreachable, app)
 
 
-def _call(wsgi, path, query="", **headers):
+def _call(wsgi, path, query="", method="GET", body=False, **headers):
     from werkzeug.test import EnvironBuilder
 
-    environ = EnvironBuilder(path=path, query_string=query, headers=headers,
+    environ = EnvironBuilder(path=path, query_string=query, headers=headers, method=method,
                              base_url=headers.pop("base_url", "http://localhost/")).get_environ()
     seen = {}
 
     def start_response(status, response_headers, exc_info=None):
         seen["status"], seen["headers"] = status, dict(response_headers)
 
-    b"".join(wsgi(environ, start_response))
-    return int(seen["status"].split()[0]), seen["headers"]
+    content = b"".join(wsgi(environ, start_response))
+    result = int(seen["status"].split()[0]), seen["headers"]
+    return result + (content,) if body else result
 
 
 @pytest.mark.parametrize("base", ["http://localhost/", "https://maps.example.org:8443/"])
@@ -328,10 +329,58 @@ def test_revalidation_declines_what_the_view_must_answer(app, client, dataset):
                       headers={"If-None-Match": etag}).status_code == 400
 
 
+def test_a_published_embed_is_served_again_without_flask(app, client, dataset):
+    lane = _lane_only(app)
+    # Nothing kept yet: the view must render it.
+    assert _call(lane, "/embed/wa-bc", "layer=cluster")[0] == 599
+    first = client.get("/embed/wa-bc?layer=cluster")
+    assert first.status_code == 200
+    status, headers, body = _call(lane, "/embed/wa-bc", "layer=cluster", body=True)
+    assert status == 200 and body == first.get_data()
+    assert headers == dict(first.headers)  # CSP with script hashes, ETag, Cache-Control, ...
+    assert "frame-ancestors" in headers["Content-Security-Policy"]
+    # Same canonical query, different spelling; HEAD gets the headers only.
+    assert _call(lane, "/embed/wa-bc", "layer=cluster&from=", body=True)[2] == body
+    status, headers, body = _call(lane, "/embed/wa-bc", "layer=cluster", method="HEAD", body=True)
+    assert status == 200 and body == b"" and headers["ETag"] == first.headers["ETag"]
+    # Another host is another ETag (absolute links in the page): not served from this entry.
+    assert _call(lane, "/embed/wa-bc", "layer=cluster", base_url="https://news.example/")[0] \
+        == 599
+
+
+def test_a_kept_embed_expires_with_the_dataset_version(app, client, dataset):
+    lane = _lane_only(app)
+    old = client.get("/embed/wa-bc").get_data()
+    assert _call(lane, "/embed/wa-bc", body=True)[2] == old
+    add_incidents(app, dataset, incident_rows(5, seed=7))
+    assert _call(lane, "/embed/wa-bc")[0] == 599  # a new version: the view renders it
+    new = client.get("/embed/wa-bc")
+    assert new.get_data() != old and "65 incidents" in new.get_data(as_text=True)
+    assert _call(lane, "/embed/wa-bc", body=True)[2] == new.get_data()
+
+
+def test_only_public_answers_are_kept(app, client, dataset):
+    lane = _lane_only(app)
+    assert client.get("/embed/wa-bc?layer=nope").status_code == 400
+    assert _call(lane, "/embed/wa-bc", "layer=nope")[0] == 599
+    client.set_cookie("geomap_session", "x")
+    assert client.get("/embed/wa-bc?layer=heat").status_code == 200
+    assert _call(lane, "/embed/wa-bc", "layer=heat")[0] == 599  # not kept from a cookie request
+    client.delete_cookie("geomap_session")
+    with app.app_context():
+        web_maps.cache().clear()  # clearing the render cache forgets kept responses too
+    client.get("/embed/wa-bc?layer=heat")
+    assert _call(lane, "/embed/wa-bc", "layer=heat")[0] == 200
+    with app.app_context():
+        web_maps.cache().clear()
+    assert _call(lane, "/embed/wa-bc", "layer=heat")[0] == 599
+
+
 def test_revalidation_never_serves_drafts(app, client, layers):
     seed_dataset(app, "draft", published=False)
     assert client.get("/embed/draft", headers={"If-None-Match": "*"}).status_code == 404
     assert _call(_lane_only(app), "/embed/draft", **{"If-None-Match": "*"})[0] == 599
+    assert _call(_lane_only(app), "/embed/draft")[0] == 599
 
 
 def test_choropleth_per_border_mile_uses_the_regions_border_lengths(client, dataset, monkeypatch):

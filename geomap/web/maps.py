@@ -18,11 +18,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import (Blueprint, Response, current_app, g, render_template, request, session,
                    url_for)
-from werkzeug.datastructures import MultiDict
 from markupsafe import escape
+from werkzeug.datastructures import MultiDict
+from werkzeug.http import parse_etags
+from werkzeug.wsgi import get_host
 
 from .. import aggregate, filters, maps, regions, storage
-from ..db import get_db, get_engine
+from ..db import engine_for, get_db, get_engine
 from ..errors import BadRequest, GeomapError, NotFound
 
 bp = Blueprint("maps", __name__)
@@ -47,16 +49,22 @@ PNG_SIZE = (1200, 630)
 EMBED_HEIGHT = 500
 
 
-class Revalidator:
-    """WSGI middleware: answer the revalidation of a published embed with 304, without Flask.
+class PublishedEmbeds:
+    """WSGI middleware: answer readers of a published embed before Flask when it can.
 
-    ``GET /embed/<slug>?...`` with ``If-None-Match`` and no session cookie: parse the
-    parameters, read the dataset's version (one indexed lookup, every time, so a new import
-    in any process changes the answer at once), compute the ETag exactly as the view does and,
-    when it matches, answer 304 with the view's caching headers. Anything else (no match,
-    drafts, bad parameters, errors) goes to the Flask app, which stays the reference; this
-    only skips Flask's request machinery on the hottest path (nginx and browsers revalidate
-    every embed when max-age runs out).
+    ``GET``/``HEAD /embed/<slug>?...`` with no session cookie: parse the parameters, read the
+    dataset's version (one indexed lookup, every time, so a new import in any process changes
+    the answer at once) and compute the ETag exactly as the view does. Then
+
+    - ``If-None-Match`` matches: 304 with the view's caching headers;
+    - this process already served that ETag: the same 200 again (status, headers and body the
+      view produced, kept in the render cache under ``"wsgi:" + etag``);
+    - otherwise Flask answers, and a public 200 of a GET is kept for next time.
+
+    Anything unusual (drafts, bad parameters, unknown slugs, cookies, errors) goes to the
+    Flask app, which stays the reference; this only skips Flask's request machinery on the
+    hottest paths (a published embed read by many readers, and nginx or browsers revalidating
+    it when max-age runs out).
     """
 
     PREFIX = "/embed/"
@@ -66,25 +74,32 @@ class Revalidator:
         self.app = app
 
     def __call__(self, environ, start_response):
-        if (environ.get("HTTP_IF_NONE_MATCH")
-                and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
-                and environ.get("PATH_INFO", "").startswith(self.PREFIX)):
-            try:
-                headers = self._not_modified(environ)
-            except Exception:  # noqa: BLE001 - the Flask app answers (and reports) instead
-                LOGGER.debug("revalidation fast path declined", exc_info=True)
-                headers = None
-            if headers is not None:
-                start_response("304 NOT MODIFIED", headers)
-                return []
-        return self.wsgi_app(environ, start_response)
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD") or not environ.get("PATH_INFO", "").startswith(
+                self.PREFIX):
+            return self.wsgi_app(environ, start_response)
+        try:
+            etag = self._etag(environ)
+        except Exception:  # noqa: BLE001 - the Flask app answers (and reports) instead
+            LOGGER.debug("embed fast path declined", exc_info=True)
+            etag = None
+        if etag is None:
+            return self.wsgi_app(environ, start_response)
+        inm = environ.get("HTTP_IF_NONE_MATCH")
+        if inm and parse_etags(inm).contains(etag):
+            start_response("304 NOT MODIFIED", self._not_modified_headers(etag))
+            return []
+        stored = cache_for(self.app).get("wsgi:" + etag)
+        if stored is not None:
+            status, headers, body = stored
+            start_response(status, headers)
+            return [] if method == "HEAD" else [body]
+        if method == "HEAD":
+            return self.wsgi_app(environ, start_response)
+        return self._keep(environ, start_response, etag)
 
-    def _not_modified(self, environ) -> list[tuple[str, str]] | None:
-        from werkzeug.http import parse_etags
-        from werkzeug.wsgi import get_host
-
-        from ..db import engine_for
-
+    def _etag(self, environ) -> str | None:
+        """Return the ETag the view would give this request, or None if the view must decide."""
         config = self.app.config
         if config["SESSION_COOKIE_NAME"] in environ.get("HTTP_COOKIE", ""):
             return None  # maybe an editor: drafts and private caching are the view's business
@@ -97,9 +112,10 @@ class Revalidator:
         if row is None or not row[3]:
             return None
         host_url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}/"
-        etag = etag_for(config, "embed", slug, row[2], query, host_url)
-        if not parse_etags(environ["HTTP_IF_NONE_MATCH"]).contains(etag):
-            return None
+        return etag_for(config, "embed", slug, row[2], query, host_url)
+
+    def _not_modified_headers(self, etag: str) -> list[tuple[str, str]]:
+        config = self.app.config
         age = int(config.get("MAP_EMBED_MAX_AGE", DEFAULTS["MAP_EMBED_MAX_AGE"]))
         headers = [("ETag", f'"{etag}"'),
                    ("Cache-Control", f"public, max-age={age}" if age else "public, no-cache"),
@@ -109,10 +125,33 @@ class Revalidator:
             headers.append(("Strict-Transport-Security", "max-age=31536000"))
         return headers
 
+    def _keep(self, environ, start_response, etag: str):
+        """Let Flask answer; keep the response if it is the public 200 of this very ETag."""
+        seen: dict[str, Any] = {}
+
+        def recording_start_response(status, headers, exc_info=None):
+            seen["status"], seen["headers"] = status, list(headers)
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, recording_start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        names = {name.lower(): value for name, value in seen.get("headers", [])}
+        if (seen.get("status", "").startswith("200 ")
+                and names.get("etag") == f'"{etag}"'
+                and names.get("cache-control", "").startswith("public")
+                and "set-cookie" not in names and "vary" not in names):
+            cache_for(self.app).put("wsgi:" + etag, (seen["status"], seen["headers"], body))
+        return [body]
+
 
 @bp.record_once
-def _install_revalidator(state) -> None:
-    state.app.wsgi_app = Revalidator(state.app.wsgi_app, state.app)
+def _install_fast_path(state) -> None:
+    state.app.wsgi_app = PublishedEmbeds(state.app.wsgi_app, state.app)
 
 
 class LRU:
@@ -140,21 +179,39 @@ class LRU:
                 self._data.popitem(last=False)
         return value
 
+    def get(self, key: str) -> Any:
+        """Return the value for key (counted as a hit) or None (not counted)."""
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+                self.hits += 1
+            return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
 
 
-_caches: dict[int, LRU] = {}
-
-
 def cache() -> LRU:
     """Return this app's render cache."""
-    app = current_app._get_current_object()
-    key = id(app)
-    if key not in _caches:
-        _caches[key] = LRU(int(_setting("MAP_CACHE_SIZE")))
-    return _caches[key]
+    return cache_for(current_app._get_current_object())
+
+
+def cache_for(app) -> LRU:
+    """Return an app's render cache (kept on the app, sized by ``MAP_CACHE_SIZE``)."""
+    lru = app.extensions.get("geomap_render_cache")
+    if lru is None:
+        size = app.config.get("MAP_CACHE_SIZE", DEFAULTS["MAP_CACHE_SIZE"])
+        lru = app.extensions.setdefault("geomap_render_cache", LRU(int(size)))
+    return lru
 
 
 def _setting(name: str) -> Any:
