@@ -117,6 +117,24 @@ def load_sample_command(replace: bool) -> None:
                f"{summary['slug']} (published).")
 
 
+@click.command("prune-uploads")
+@click.option("--older-than", "hours", type=click.FloatRange(min=0), default=24.0,
+              show_default=True, help="Grace period in hours (previews still being looked at).")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@with_appcontext
+def prune_uploads_command(hours: float, dry_run: bool) -> None:
+    """Remove uploads no import refers to (never-imported previews, leftovers)."""
+    from . import uploads
+
+    with _engine().connect() as conn:
+        result = uploads.prune(conn, current_app.config["UPLOAD_FOLDER"],
+                               older_than_s=hours * 3600, dry_run=dry_run)
+    for path in result.removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
+    click.echo(f"{'Would remove' if dry_run else 'Removed'} {len(result.removed)} file(s), "
+               f"{result.removed_bytes:,} bytes; kept {result.kept}.")
+
+
 @click.command("build-regions")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=PROJECT_ROOT / "shapefiles", show_default=True)
@@ -130,7 +148,8 @@ def build_regions_command(out_dir: Path, cache_dir: Path) -> None:
 
 
 COMMANDS = (init_db_command, create_user_command, create_token_command, revoke_token_command,
-            publish_command, unpublish_command, load_sample_command, build_regions_command)
+            publish_command, unpublish_command, load_sample_command, prune_uploads_command,
+            build_regions_command)
 
 
 def init_app(app) -> None:

@@ -1,0 +1,94 @@
+"""The upload folder: files kept for the audit trail, and pruning what nothing refers to.
+
+An upload is stored as ``<sha256>.csv`` when it is previewed or imported; imports record that
+name (``imports.stored_path``) so the original file of every import stays downloadable.
+Previews that were never imported, rejected-row files of deleted imports and temporary files
+left by a killed process are referred to by nothing; `prune` removes them once they are
+older than a grace period (an editor may still be looking at a preview). This module never
+imports Flask.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from .db import imports
+
+_UPLOAD = re.compile(r"^[0-9a-f]{64}\.csv$")
+_REJECTED = re.compile(r"^([0-9]+)\.csv$")
+_TEMPORARY = re.compile(r"^tmp-[0-9a-f]{32}\.(part|csv)$")
+
+
+@dataclass
+class Pruned:
+    """What `prune` removed (or would remove) and kept."""
+
+    removed: list[Path] = field(default_factory=list)
+    removed_bytes: int = 0
+    kept: int = 0
+
+
+def prune(conn: sa.Connection, folder: str | Path, *, older_than_s: float,
+          dry_run: bool = False, now: float | None = None) -> Pruned:
+    """Remove upload-folder files no import refers to, if older than ``older_than_s``.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        Connection to the database whose imports refer to the files.
+    folder : path
+        The upload folder (``UPLOAD_FOLDER``).
+    older_than_s : float
+        Grace period in seconds, measured from each file's modification time.
+    dry_run : bool
+        List what would be removed without removing it.
+    now : float, optional
+        Current time (``time.time()``), for tests.
+
+    Returns
+    -------
+    Pruned
+        The removed paths and the number of files kept. Files whose names the service does
+        not write are never touched.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return Pruned()
+    cutoff = (time.time() if now is None else now) - older_than_s
+    stored = {name for (name,) in conn.execute(
+        sa.select(imports.c.stored_path).where(imports.c.stored_path.is_not(None)))}
+    import_ids = {str(i) for (i,) in conn.execute(sa.select(imports.c.id))}
+    result = Pruned()
+    for path, referenced in _candidates(folder, stored, import_ids):
+        stat = path.stat()
+        if referenced or stat.st_mtime > cutoff:
+            result.kept += 1
+            continue
+        result.removed.append(path)
+        result.removed_bytes += stat.st_size
+    if not dry_run:
+        for path in result.removed:
+            path.unlink(missing_ok=True)
+    return result
+
+
+def _candidates(folder: Path, stored: set[str], import_ids: set[str]):
+    """Yield (path, referenced) for every file of the service in the folder."""
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and _UPLOAD.match(path.name):
+            yield path, path.name in stored
+        elif path.is_file() and _TEMPORARY.match(path.name):
+            yield path, False
+    rejected = folder / "rejected"
+    if rejected.is_dir():
+        for path in sorted(rejected.iterdir()):
+            match = _REJECTED.match(path.name)
+            if path.is_file() and match:
+                yield path, match.group(1) in import_ids
+            elif path.is_file() and _TEMPORARY.match(path.name):
+                yield path, False
