@@ -58,7 +58,7 @@ def generate(n: int, seed: int = 1) -> pd.DataFrame:
         "count": rng.integers(1, 6, n), "direction": "northbound", "description": "",
         "admin1": admin1, "country": np.where(lat >= 49, "CA", "US"), "sector": "BLW",
         "border_mile": rng.uniform(0, 3987, n), "border_km": rng.normal(0, 5, n),
-        "at_border": False, "row_hash": [f"{seed}-{i}" for i in range(n)],
+        "at_border": False, "row_hash": np.arange(n) + seed * 10**9, "row_hash2": 0,
     })
 
 
@@ -88,7 +88,7 @@ def load(app, frame: pd.DataFrame) -> None:
         row = storage.create_dataset(conn, "bench", "Benchmark", published=True)
     cols = ["occurred_at", "precision", "lat", "lon", "type", "count", "direction",
             "description", "admin1", "country", "sector", "border_mile", "border_km",
-            "at_border", "row_hash"]
+            "at_border", "row_hash", "row_hash2"]
     chunk = 100_000
     for start in range(0, len(frame), chunk):
         part = frame.iloc[start:start + chunk]

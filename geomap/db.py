@@ -68,14 +68,20 @@ imports = sa.Table(
     sa.Column("report", sa.JSON, nullable=True),
 )
 
+# Migration 0003 made the bulk path cheaper for the server: no foreign keys on `incidents`
+# (each one cost a lookup per inserted row); deleting a dataset still deletes its incidents
+# in the same statement, by the trigger INCIDENTS_CASCADE_TRIGGER on `datasets`, and
+# `import_id` is an audit link to the import that last wrote the row (imports are only ever
+# deleted with their dataset). The content hash is two 64-bit integers (`row_hash`, indexed
+# only for rows without source_id, the only ones looked up by it; `row_hash2`), and on
+# PostgreSQL source_id compares bytewise (COLLATE "C"), as equality lookups need no locale.
 incidents = sa.Table(
     "incidents", metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
-              nullable=False),
-    sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id", ondelete="SET NULL"),
-              nullable=True),
-    sa.Column("source_id", sa.String(200), nullable=True),
+    sa.Column("dataset_id", sa.Integer, nullable=False),
+    sa.Column("import_id", sa.Integer, nullable=True),
+    sa.Column("source_id", sa.String(200).with_variant(sa.String(200, collation="C"),
+                                                       "postgresql"), nullable=True),
     sa.Column("occurred_at", sa.DateTime, nullable=False),
     sa.Column("precision", sa.String(8), nullable=False, server_default="day"),
     sa.Column("lat", sa.Float, nullable=False),
@@ -91,7 +97,8 @@ incidents = sa.Table(
     sa.Column("border_mile", sa.Float, nullable=True),
     sa.Column("border_km", sa.Float, nullable=True),
     sa.Column("at_border", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("row_hash", sa.String(32), nullable=False),
+    sa.Column("row_hash", sa.BigInteger, nullable=False),
+    sa.Column("row_hash2", sa.BigInteger, nullable=False),
     sa.Index("ix_incidents_dataset_date", "dataset_id", "occurred_at"),
     # Covering for stats filtered by region and dates (migration 0002; on SQLite the INCLUDE
     # columns are trailing key columns).
@@ -99,11 +106,16 @@ incidents = sa.Table(
              postgresql_include=["sector", "count"]),
     sa.Index("ix_incidents_dataset_sector", "dataset_id", "sector", "occurred_at",
              postgresql_include=["admin1", "count"]),
-    sa.Index("ix_incidents_dataset_hash", "dataset_id", "row_hash"),
+    sa.Index("ix_incidents_dataset_hash", "dataset_id", "row_hash",
+             sqlite_where=sa.text("source_id IS NULL"),
+             postgresql_where=sa.text("source_id IS NULL")),
     sa.Index("ux_incidents_dataset_source_id", "dataset_id", "source_id", unique=True,
              sqlite_where=sa.text("source_id IS NOT NULL"),
              postgresql_where=sa.text("source_id IS NOT NULL")),
 )
+
+#: Name of the trigger that deletes a dataset's incidents with the dataset (migration 0003).
+INCIDENTS_CASCADE_TRIGGER = "datasets_delete_incidents"
 
 # Grid rollup (migration 0002): per dataset, incidents counted per GRID_ROLLUP_CELL-degree cell
 # with the cell's exact bounds, rebuilt with every change of the dataset's incidents

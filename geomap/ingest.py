@@ -294,7 +294,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                     if hash_here and len(rows):
                         # PostgreSQL: the writer mostly waits for the server, so the
                         # content hash (no database needed) is computed on this thread.
-                        rows["row_hash"] = storage.row_hashes(rows).to_numpy()
+                        storage.add_row_hashes(rows)
                     writer.submit(_store_job(conn, dataset["id"], import_id, rows, batch,
                                              totals, _lines(warnings.frame(), batch),
                                              warning_parts, write))

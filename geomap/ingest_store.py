@@ -39,36 +39,59 @@ class Totals:
 
 
 class SeenKeys:
-    """What this import has already written: 64-bit key hashes and the line of each.
+    """What this import has already written: 64-bit keys (and optional check values), lines.
 
-    Kept as one sorted numpy array per block (16 bytes a row), so a multi-million-row file
-    costs tens of MB here, not a Python set of strings. A hit is only a candidate (64-bit
-    hashes may collide); callers confirm against the database where it matters.
+    Kept as one sorted numpy array per block (16-24 bytes a row), so a multi-million-row
+    file costs tens of MB here, not a Python set of strings. Without check values a hit is
+    only a candidate (64-bit key hashes may collide) that callers confirm against the
+    database where it matters; with them (the second half of the content hash) a hit means
+    the whole 128-bit hash matched.
     """
 
     def __init__(self):
         self.keys: list[np.ndarray] = []
+        self.checks: list[np.ndarray | None] = []
         self.lines: list[np.ndarray] = []
 
-    def find(self, keys: np.ndarray) -> np.ndarray:
+    def find(self, keys: np.ndarray, checks: np.ndarray | None = None) -> np.ndarray:
         """Return the line of each key's first occurrence, or -1 if not seen."""
         out = np.full(len(keys), -1, dtype=np.int64)
-        for seen, lines in zip(self.keys, self.lines):
-            pos = np.minimum(np.searchsorted(seen, keys), len(seen) - 1)
-            hit = (seen[pos] == keys) & (out < 0)
+        for seen, seen_checks, lines in zip(self.keys, self.checks, self.lines):
+            left = np.searchsorted(seen, keys, side="left")
+            right = np.searchsorted(seen, keys, side="right")
+            pos = np.minimum(left, len(seen) - 1)
+            hit = (right > left) & (out < 0)
+            if checks is not None and seen_checks is not None:
+                # Equal keys with another check value (a 64-bit collision, or the same key
+                # more than once) are resolved one by one; otherwise compare the one match.
+                several = hit & (right - left > 1)
+                single = hit & ~several
+                single &= seen_checks[pos] == checks
+                for i in np.flatnonzero(several):
+                    match = np.flatnonzero(seen_checks[left[i]:right[i]] == checks[i])
+                    if len(match):
+                        out[i] = lines[left[i] + match[0]]
+                hit = single
             out[hit] = lines[pos[hit]]
         return out
 
-    def add(self, keys: np.ndarray, lines: np.ndarray) -> None:
+    def add(self, keys: np.ndarray, lines: np.ndarray,
+            checks: np.ndarray | None = None) -> None:
         if len(keys):
             order = np.argsort(keys, kind="stable")
             self.keys.append(keys[order])
+            self.checks.append(None if checks is None else np.asarray(checks)[order])
             self.lines.append(np.asarray(lines, dtype=np.int64)[order])
 
 
 def _key64(values: pd.Series) -> np.ndarray:
     """Hash strings to uint64 (vectorised)."""
-    return pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy()
+    return pd.util.hash_array(values.astype(object).to_numpy(), categorize=False)
+
+
+def _pairs(rows: pd.DataFrame) -> pd.MultiIndex:
+    """Return each row's 128-bit content hash as (row_hash, row_hash2) index entries."""
+    return pd.MultiIndex.from_arrays([rows["row_hash"].to_numpy(), rows["row_hash2"].to_numpy()])
 
 
 def store(conn: sa.Connection, dataset_id: int, import_id: int, rows: pd.DataFrame,
@@ -76,8 +99,8 @@ def store(conn: sa.Connection, dataset_id: int, import_id: int, rows: pd.DataFra
     """Dedupe a block of accepted rows and write it: insert new rows, update changed ones."""
     if rows.empty:
         return
-    if "row_hash" not in rows:  # the caller may have hashed the block already
-        rows["row_hash"] = storage.row_hashes(rows).to_numpy()
+    if not all(name in rows for name in storage.HASH_COLUMNS):
+        storage.add_row_hashes(rows)  # unless the caller hashed the block already
     rows["dataset_id"] = dataset_id
     rows["import_id"] = import_id
     rows["line"] = lines[rows["record"].to_numpy()]
@@ -95,8 +118,11 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     later = rows.duplicated("source_id", keep="last").to_numpy()
     if later.any():
         dropped = rows[later]
-        kept_hash = rows[~later].set_index("source_id")["row_hash"]
-        same = (dropped["row_hash"].to_numpy() == kept_hash.loc[dropped["source_id"]].to_numpy())
+        kept = rows[~later].set_index("source_id")[list(storage.HASH_COLUMNS)]
+        kept = kept.loc[dropped["source_id"]]
+        same = np.ones(len(dropped), dtype=bool)
+        for name in storage.HASH_COLUMNS:
+            same &= dropped[name].to_numpy() == kept[name].to_numpy()
         totals.unchanged += int(same.sum())
         totals.updated += int((~same).sum())
         warnings.append(pd.DataFrame({
@@ -111,12 +137,16 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
         need = ids[totals.seen_sources.find(keys) >= 0].tolist()
     else:
         need = ids.tolist()
-    existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need) if need else {}
+    existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need)
     totals.seen_sources.add(keys, rows["line"].to_numpy())
-    old_id = rows["source_id"].map({k: v[0] for k, v in existing.items()})
-    old_hash = rows["source_id"].map({k: v[1] for k, v in existing.items()})
-    new = old_id.isna().to_numpy()
-    changed = ~new & (old_hash.to_numpy() != rows["row_hash"].to_numpy())
+    # Positions in `existing` (-1: new); hashes stay exact int64 (no NaN-padded floats).
+    pos = pd.Index(existing["key"]).get_indexer(ids.to_numpy())
+    new = pos < 0
+    changed = np.zeros(len(rows), dtype=bool)
+    if len(existing["id"]):
+        for name in storage.HASH_COLUMNS:
+            changed |= existing[name][pos] != rows[name].to_numpy()
+        changed &= ~new
     totals.imported += int(new.sum())
     totals.updated += int(changed.sum())
     totals.unchanged += int((~new & ~changed).sum())
@@ -124,29 +154,34 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
         _insert(conn, rows[new], totals)
         if changed.any():
             totals.grid = None  # a rewritten incident: the rollup is rebuilt from the table
-            _update(conn, rows[changed], old_id[changed].astype(int).to_numpy())
+            _update(conn, rows[changed], existing["id"][pos[changed]])
 
 
 def _store_unkeyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) -> None:
     if rows.empty:
         return
-    hashes = rows["row_hash"]
-    dup = hashes.duplicated(keep="first").to_numpy()
-    keys = _key64(hashes)
-    earlier_line = totals.seen_hashes.find(keys)
+    pairs = _pairs(rows)
+    dup = pairs.duplicated(keep="first")
+    keys = rows["row_hash"].to_numpy()
+    checks = rows["row_hash2"].to_numpy()
+    earlier_line = totals.seen_hashes.find(keys, checks)
     within = dup | (earlier_line >= 0)
     if within.any():
-        firsts = rows[~dup].set_index("row_hash")["line"]
+        firsts = pd.Series(rows["line"].to_numpy()[~dup], index=pairs[~dup])
         refs = np.where(earlier_line[within] >= 0, earlier_line[within],
-                        firsts.reindex(hashes[within]).to_numpy(dtype=float))
+                        firsts.reindex(pairs[within]).to_numpy(dtype=float))
         warnings.append(pd.DataFrame({
             "record": rows["record"].to_numpy()[within], "column": None, "value": None,
             "message": "same content as row {ref}; imported once", "ref": refs}))
     fresh = rows[~within]
-    totals.seen_hashes.add(keys[~within], fresh["line"].to_numpy())
-    existing = {} if totals.empty else _lookup(conn, dataset_id, db.incidents.c.row_hash,
-                                               fresh["row_hash"].tolist())
-    present = fresh["row_hash"].isin(list(existing)).to_numpy()
+    totals.seen_hashes.add(keys[~within], fresh["line"].to_numpy(), checks[~within])
+    present = np.zeros(len(fresh), dtype=bool)
+    if not totals.empty and len(fresh):
+        found = _lookup(conn, dataset_id, db.incidents.c.row_hash,
+                        fresh["row_hash"].tolist())
+        if len(found["id"]):
+            known = pd.MultiIndex.from_arrays([found["row_hash"], found["row_hash2"]])
+            present = _pairs(fresh).isin(known)
     totals.unchanged += int(within.sum()) + int(present.sum())
     totals.imported += int((~present).sum())
     if write:
@@ -159,18 +194,29 @@ def _insert(conn, rows: pd.DataFrame, totals: Totals) -> None:
         totals.grid.add(rows["lat"], rows["lon"], rows["count"])
 
 
-def _lookup(conn, dataset_id: int, column, values: list) -> dict:
-    """Return {value: (id, row_hash)} for the dataset's incidents whose `column` is in values."""
-    out: dict = {}
+def _lookup(conn, dataset_id: int, column, values: list) -> dict[str, np.ndarray]:
+    """Return the dataset's incidents whose `column` is in values: key, id and both hashes.
+
+    By source_id: keyed incidents (at most one per key); by row_hash: unkeyed incidents only
+    (``source_id IS NULL``, the rows its partial index holds), one entry per incident.
+    """
     c = db.incidents.c
+    found: list[tuple] = []
     unique = list(dict.fromkeys(values))
+    by_hash = column is c.row_hash
     for start in range(0, len(unique), _LOOKUP_SLICE):
         part = unique[start:start + _LOOKUP_SLICE]
-        result = conn.execute(sa.select(column, c.id, c.row_hash)
-                              .where(c.dataset_id == dataset_id, column.in_(part)))
-        for key, ident, row_hash in result:
-            out.setdefault(key, (ident, row_hash))
-    return out
+        where = [c.dataset_id == dataset_id, column.in_(part)]
+        if by_hash:
+            where.append(c.source_id.is_(None))
+        found.extend(conn.execute(sa.select(column, c.id, c.row_hash, c.row_hash2)
+                                  .where(*where)).all())
+    keys = np.empty(len(found), dtype=object)
+    keys[:] = [row[0] for row in found]
+    return {"key": keys,
+            "id": np.array([row[1] for row in found], dtype=np.int64),
+            "row_hash": np.array([row[2] for row in found], dtype=np.int64),
+            "row_hash2": np.array([row[3] for row in found], dtype=np.int64)}
 
 
 def insert_rows(conn: sa.Connection, rows: pd.DataFrame) -> int:

@@ -147,7 +147,7 @@ def load(app, *, replace: bool = False) -> dict:
                             at_border_m=app.config["AT_BORDER_M"],
                             max_border_km=app.config["MAX_BORDER_KM"])
     frame = pd.concat([frame, joined.drop(columns=["reason"])], axis=1)
-    frame["row_hash"] = storage.row_hashes(frame)
+    storage.add_row_hashes(frame)
     with write_connection(engine_for(app.config["DATABASE_URL"])) as conn, conn.begin():
         existing = storage.get_dataset(conn, SLUG, missing_ok=True)
         if existing is not None and not replace:

@@ -53,7 +53,7 @@ def incident_rows(n: int = 60, seed: int = 7, dataset_id: int = 1, **overrides) 
         "sector": "BLW",
         "border_mile": rng.uniform(0, 150, n),
         "border_km": (lat - 49) * 111,
-        "row_hash": [f"h{seed}-{i}" for i in range(n)],
+        "row_hash": np.arange(n) + seed * 10**6, "row_hash2": seed,
     })
     for key, value in overrides.items():
         frame[key] = value

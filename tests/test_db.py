@@ -1,8 +1,11 @@
 """Migrations and connections on each backend."""
 
+import pandas as pd
 import sqlalchemy as sa
 
-from geomap import db
+from db_helpers import migrate_to
+from geomap import db, storage
+from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
 
 def test_new_database_is_migrated_on_startup(any_app):
@@ -34,3 +37,94 @@ def test_get_db_is_per_request_and_closed(app):
         first = db.get_db()
         assert db.get_db() is first
     assert first.closed
+
+
+def _schema_differences(conn) -> list:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    diffs = compare_metadata(context, db.metadata)
+    if conn.dialect.name == "sqlite":
+        # SQLite has no INCLUDE: migration 0002 made the covering columns trailing key
+        # columns of these two indexes, which the metadata declares for PostgreSQL only.
+        covering = {"ix_incidents_dataset_admin1", "ix_incidents_dataset_sector"}
+        diffs = [d for d in diffs if not (d[0] in ("add_index", "remove_index")
+                                          and d[1].name in covering)]
+    return diffs
+
+
+def test_migrations_build_the_schema_the_code_declares(any_app):
+    with db.engine_for(any_app.config["DATABASE_URL"]).connect() as conn:
+        assert _schema_differences(conn) == []
+        inspector = sa.inspect(conn)
+        assert inspector.get_foreign_keys("incidents") == []
+        columns = {c["name"]: c for c in inspector.get_columns("incidents")}
+        assert isinstance(columns["row_hash"]["type"], sa.BigInteger)
+        if conn.dialect.name == "postgresql":
+            assert columns["source_id"]["type"].collation == "C"
+
+
+def _import(app, path, engine):
+    from geomap import ingest
+
+    return ingest.import_file(engine, path, dataset="mig", options=ingest.Options(),
+                              settings=dict(app.config), regions=None, user_name="tester")
+
+
+def _hashes(engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(sa.select(
+            db.incidents.c.id, db.incidents.c.source_id, db.incidents.c.row_hash,
+            db.incidents.c.row_hash2).order_by(db.incidents.c.id)).all())
+
+
+def test_0003_rehashes_existing_rows_so_a_reupload_still_dedupes(any_app, fake_regions,  # noqa: F811
+                                                                 tmp_path):
+    """Down to 0002 (hex hashes recomputed) and up again: same hashes, and the same file
+    uploaded after the upgrade changes nothing (keyed and unkeyed rows)."""
+    url = any_app.config["DATABASE_URL"]
+    engine = db.engine_for(url)
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "date,lat,lon,type,count,direction,description,incident_id,port\n"
+        "2025-01-05,49.001,-122.75,crossing,2,N,\"seen, twice\",A1,0007\n"
+        "2025-01-06,49.002,-122.74,crossing,1,S,,,0008\n"
+        "Jan 2025,45.01,-73.45,sighting,3,north,ünïcode note,,\n"
+        "2025-01-06 13:45,48.99,-122.7,,1,,,A2,\n"
+        "2025-01-06,49.002,-122.74,crossing,1,S,,,0008\n", encoding="utf-8")
+    first = _import(any_app, path, engine)
+    assert (first["rows_imported"], first["rows_unchanged"]) == (4, 1), first
+    before = _hashes(engine)
+    migrate_to(url, "0002", down=True)
+    with engine.connect() as conn:
+        assert db.current_revision(conn) == "0002"
+        old = conn.exec_driver_sql("SELECT row_hash FROM incidents").scalars().all()
+        assert all(isinstance(h, str) and len(h) == 32 for h in old)
+        assert sa.inspect(conn).get_foreign_keys("incidents")
+    db.migrate(url)
+    after = _hashes(engine)
+    pd.testing.assert_frame_equal(before, after)
+    with engine.connect() as conn:
+        assert _schema_differences(conn) == []
+    again = _import(any_app, path, engine)
+    assert (again["rows_imported"], again["rows_updated"], again["rows_unchanged"]) == (0, 0, 5)
+    assert len(_hashes(engine)) == 4
+
+
+def test_deleting_a_dataset_deletes_its_incidents_imports_and_rollup(conn):
+    """The trigger of migration 0003 does what the incidents' ON DELETE CASCADE did."""
+    from maps_fixtures import incident_rows
+
+    kept = storage.create_dataset(conn, "kept", "Kept")
+    gone = storage.create_dataset(conn, "gone", "Gone")
+    for dataset in (kept, gone):
+        import_id = storage.record_import(conn, dataset["id"], filename="a.csv")
+        storage.insert_incidents(conn, incident_rows(20, dataset_id=dataset["id"])
+                                 .assign(import_id=import_id))
+        storage.bump_version(conn, dataset["id"])
+    conn.execute(sa.delete(db.datasets).where(db.datasets.c.id == gone["id"]))
+    for table in (db.incidents, db.imports, db.incident_grid_cells, db.incident_grids):
+        left = conn.execute(sa.select(table.c.dataset_id).distinct()).scalars().all()
+        assert left == [kept["id"]], table.name
+    assert storage.count_incidents(conn, kept["id"]) == 20

@@ -13,6 +13,7 @@ from alembic.config import Config
 
 from geomap import aggregate, db, maps, storage
 
+from db_helpers import insert_before_0003
 from maps_fixtures import incident_rows
 
 
@@ -25,7 +26,7 @@ def wide_rows(n: int, dataset_id: int, *, span: float = 55.0, seed: int = 3) -> 
     # Points exactly on rollup and map cell lines, and at the extremes of the extent.
     frame.loc[:4, "lat"] = [49.0, 48.6, 48.8, 49.2, 49.4]
     frame.loc[:4, "lon"] = [-122.0, -121.8, -100.0, -95.2, -80.0]
-    frame["row_hash"] = [f"w{seed}-{i}" for i in range(n)]
+    frame["row_hash"] = np.arange(n) + seed * 10**6
     return frame
 
 
@@ -141,7 +142,7 @@ def test_upgrade_from_0001_keeps_data(database_url):
                                                    created_at=now, updated_at=now))
         dataset_id = conn.execute(sa.select(db.datasets.c.id)).scalar_one()
         frame = wide_rows(200, dataset_id)
-        storage.insert_incidents(conn, frame)
+        insert_before_0003(conn, frame)
     db.migrate(database_url)
     with engine.begin() as conn:
         assert db.current_revision(conn) == db.head_revision() != "0001"

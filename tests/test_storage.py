@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -25,8 +26,7 @@ def _frame(dataset_id, n=3):
         "border_mile": [10.5, 2500.25, 4400.0][:n], "border_km": [-0.02, -0.1, -0.3][:n],
         "at_border": [True, False, False][:n],
     })
-    frame["row_hash"] = storage.row_hashes(frame)
-    return frame
+    return storage.add_row_hashes(frame)
 
 
 def test_dataset_round_trip(conn):
@@ -66,6 +66,10 @@ def test_incident_round_trip_keeps_every_field(conn):
     assert list(back["at_border"]) == [True, False, False]
     assert back["lat"].iloc[0] == pytest.approx(49.0021)
     assert list(back["row_hash"]) == list(frame["row_hash"])
+    assert list(back["row_hash2"]) == list(frame["row_hash2"])
+    # What was stored hashes back to the stored hash (what migration 0003 relies on).
+    pd.testing.assert_frame_equal(storage.row_hashes(back), frame[["row_hash", "row_hash2"]],
+                                  check_index_type=False)
 
 
 def test_filters(conn):
@@ -100,10 +104,42 @@ def test_row_hash_ignores_computed_columns_and_sees_content():
     a = _frame(1)
     b = a.copy()
     b["admin1"] = "CA-BC"
-    assert list(storage.row_hashes(a)) == list(storage.row_hashes(b))
+    pd.testing.assert_frame_equal(storage.row_hashes(a), storage.row_hashes(b))
     b.loc[0, "count"] = 3
-    assert storage.row_hashes(a)[0] != storage.row_hashes(b)[0]
-    assert storage.row_hashes(a)[1] == storage.row_hashes(b)[1]
+    ha, hb = storage.row_hashes(a), storage.row_hashes(b)
+    assert (ha.iloc[0] != hb.iloc[0]).all()  # both halves change
+    assert (ha.iloc[1:] == hb.iloc[1:]).all().all()
+    assert list(ha.dtypes) == [np.int64, np.int64]
+
+
+def test_row_hash_is_the_same_for_any_dtype_of_equal_content():
+    a = _frame(1)
+    b = a.copy()
+    for name in ("source_id", "type", "direction", "precision", "description"):
+        b[name] = b[name].astype("string")
+    b["type"] = b["type"].astype("category")
+    b["count"] = b["count"].astype("int32")
+    pd.testing.assert_frame_equal(storage.row_hashes(a), storage.row_hashes(b))
+    # Missing text is the empty string; a value moved to another column is new content.
+    c = a.copy()
+    c.loc[0, "description"] = None
+    d = a.copy()
+    d.loc[0, "description"] = ""
+    pd.testing.assert_series_equal(storage.row_hashes(c)["row_hash"],
+                                   storage.row_hashes(d)["row_hash"])
+    e = a.copy()
+    e.loc[0, ["type", "direction"]] = [a.loc[0, "direction"], a.loc[0, "type"]]
+    assert storage.row_hashes(e)["row_hash"][0] != storage.row_hashes(a)["row_hash"][0]
+
+
+def test_insert_hashes_rows_that_come_without_hashes(conn):
+    ds = storage.create_dataset(conn, "nohash", "No hash")
+    frame = _frame(ds["id"]).drop(columns=["row_hash", "row_hash2"])
+    storage.insert_incidents(conn, frame)
+    back = storage.incident_frame(conn, ds["id"])
+    expected = storage.row_hashes(frame)
+    assert list(back["row_hash"]) == list(expected["row_hash"])
+    assert list(back["row_hash2"]) == list(expected["row_hash2"])
 
 
 def test_list_datasets_totals_follow_the_version(conn):

@@ -1,0 +1,41 @@
+"""Helpers for migration tests: databases at an older schema revision, holding data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from geomap import db, storage
+
+
+def alembic_config(url: str) -> Config:
+    """Return an Alembic config for geomap's migrations on `url`."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) the database at url to `revision`."""
+    cfg = alembic_config(url)
+    with db.engine_for(url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def insert_before_0003(conn: sa.Connection, frame: pd.DataFrame) -> None:
+    """Insert incidents into a database at revision 0001 or 0002 (32-hex-character row_hash).
+
+    The stored hashes are placeholders: migration 0003 recomputes every hash from content.
+    """
+    table = sa.Table("incidents", sa.MetaData(), autoload_with=conn)
+    frame = frame if "row_hash2" in frame else storage.add_row_hashes(frame.copy())
+    values = storage.incident_values(frame, "generic")
+    names = [name for name in storage.INCIDENT_COLUMNS
+             if name in table.c and name not in ("row_hash", "row_hash2")]
+    records = [{**{name: values[name][i] for name in names}, "row_hash": f"{i:032x}"}
+               for i in range(len(frame))]
+    conn.execute(sa.insert(table), records)
