@@ -476,7 +476,11 @@ def as_json_safe(value: Any) -> Any:
 
 
 
-HASHED_COLUMNS = ("source_id", "occurred_at", "precision", "lat", "lon", "type", "count",
+#: What the content hash covers. ``keyed`` (whether the row has a source_id) stands for the
+#: source_id itself: hashes are only ever compared between rows with the same source_id
+#: (upserts) or between rows without one (dedupe), so hashing a million unique ids twice
+#: would add nothing but time.
+HASHED_COLUMNS = ("keyed", "occurred_at", "precision", "lat", "lon", "type", "count",
                   "direction", "description", "attributes")
 #: Text columns with few distinct values: hashed once per distinct value (factorised first).
 _FEW_VALUES = frozenset({"precision", "type", "direction"})
@@ -487,9 +491,9 @@ def row_hashes(frame: pd.DataFrame) -> pd.DataFrame:
     """Return the 128-bit content hash of each incident as two signed 64-bit integer columns.
 
     The hash covers what an incident says (time, place rounded to 1e-6 degrees, type, count,
-    direction, description, extra attributes, source_id), not what the import computed from
-    it, so the same row uploaded twice hashes the same: it is the dedupe key of rows without
-    source_id, and tells an upsert whether a keyed row changed. ``row_hash`` (indexed) and
+    direction, description, extra attributes, and whether it has a source_id), not what the
+    import computed from it, so the same row uploaded twice hashes the same: it is the dedupe
+    key of rows without source_id, and tells an upsert whether a keyed row changed. ``row_hash`` (indexed) and
     ``row_hash2`` are two independently keyed hashes, so dedupe is as exact as a 128-bit
     digest while the index holds an 8-byte integer, and no Python string is made per row.
 
@@ -504,15 +508,16 @@ def row_hashes(frame: pd.DataFrame) -> pd.DataFrame:
         ``row_hash`` and ``row_hash2`` (int64), on the frame's index.
     """
     n = len(frame)
-    out = []
-    for key, seed in zip(_HASH_KEYS, _HASH_SEEDS):
-        acc = np.full(n, seed, dtype=np.uint64)
-        for position, column in enumerate(HASHED_COLUMNS):
-            # Position-dependent multipliers: the same value in two columns hashes differently.
-            acc ^= _column_hash(frame, column, key)
-            acc *= np.uint64(1000003 + 2 * position * 82520)
-        out.append(_mix(acc).view(np.int64))
-    return pd.DataFrame(dict(zip(HASH_COLUMNS, out)), index=frame.index)
+    accumulators = [np.full(n, seed, dtype=np.uint64) for seed in _HASH_SEEDS]
+    for position, column in enumerate(HASHED_COLUMNS):
+        values = _hash_column(frame, column)  # normalised once, hashed with both keys
+        # Position-dependent multipliers: the same value in two columns hashes differently.
+        multiplier = np.uint64(1000003 + 2 * position * 82520)
+        for acc, key in zip(accumulators, _HASH_KEYS):
+            acc ^= _column_hash(values, column, key)
+            acc *= multiplier
+    return pd.DataFrame({name: _mix(acc).view(np.int64)
+                         for name, acc in zip(HASH_COLUMNS, accumulators)}, index=frame.index)
 
 
 def add_row_hashes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -538,14 +543,12 @@ def _mix(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _column_hash(frame: pd.DataFrame, column: str, key: str) -> np.ndarray:
-    """Return a uint64 hash per row of one column, in a canonical form of its values.
+def _column_hash(values: pd.Series, column: str, key: str) -> np.ndarray:
+    """Return a uint64 hash per row of one normalised column (`_hash_column`).
 
-    Equal content hashes equal whatever the column's dtype (text is hashed as ``str``);
-    numbers are hashed by pandas' keyless mixer, so the second key re-mixes them to keep the
-    two halves of the hash independent.
+    Text is hashed with the key; numbers by pandas' keyless mixer, so the second key
+    re-mixes them to keep the two halves of the hash independent.
     """
-    values = _hash_column(frame, column)
     if values.dtype != object:
         hashed = pd.util.hash_array(values.to_numpy())
         return hashed if key == _HASH_KEYS[0] else _mix(hashed ^ np.uint64(0x5BD1E9955BD1E995))
@@ -560,6 +563,10 @@ def _hash_column(frame: pd.DataFrame, column: str) -> pd.Series:
     """Return one column in a canonical dtype, so equal content always hashes equal."""
     import json
 
+    if column == "keyed":
+        if "source_id" not in frame:
+            return pd.Series(0, index=frame.index, dtype=np.int64)
+        return frame["source_id"].notna().astype(np.int64)
     if column not in frame:
         return pd.Series("", index=frame.index, dtype=object)
     values = frame[column]
@@ -570,8 +577,14 @@ def _hash_column(frame: pd.DataFrame, column: str) -> pd.Series:
     if column == "occurred_at":
         return pd.to_datetime(values).astype("datetime64[s]").astype("int64")
     if column == "attributes":
-        return values.map(lambda v: json.dumps(v, sort_keys=True) if isinstance(v, dict) and v
-                          else "").astype(object)
+        # Only dicts with something in them count; most files have no extra columns at all.
+        out = np.full(len(values), "", dtype=object)
+        cells = values.to_numpy(dtype=object)
+        present = np.flatnonzero(pd.notna(cells))
+        if len(present):
+            out[present] = [json.dumps(v, sort_keys=True) if isinstance(v, dict) and v else ""
+                            for v in cells[present]]
+        return pd.Series(out, index=frame.index, dtype=object)
     values = values.astype(object)
     missing = values.isna().to_numpy()
     if missing.any():

@@ -12,7 +12,7 @@ Makes bulk imports cheaper for the database; every query and behaviour stays the
   here from its stored content, so a file uploaded before the upgrade still dedupes after it.
 - ``ix_incidents_dataset_hash`` covers only rows without ``source_id``: only they are looked
   up by hash (keyed rows are found through ``ux_incidents_dataset_source_id``, and their hash
-  includes the source_id, so it never equals an unkeyed row's). Each row now lands in one of
+  is only compared with the stored hash of the same source_id). Each row now lands in one of
   the two dedupe indexes, not both.
 - No foreign keys on ``incidents``: each cost the server a lookup per inserted row (about a
   fifth of a COPY). ``dataset_id``'s ``ON DELETE CASCADE`` becomes the trigger
