@@ -247,16 +247,15 @@ def replace_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) ->
     conn.execute(sa.delete(db.incident_grid_cells)
                  .where(db.incident_grid_cells.c.dataset_id == dataset_id))
     conn.execute(sa.delete(db.incident_grids).where(db.incident_grids.c.dataset_id == dataset_id))
-    cells = grid.cells().reset_index()
+    # In primary-key order: each index insert lands on the rightmost leaf (no random descent).
+    cells = grid.cells().sort_index().reset_index()
     if len(cells):
         values = {"dataset_id": [int(dataset_id)] * len(cells)}
         for name in ("gy", "gx", "n", "total"):
             values[name] = cells[name].astype(np.int64).tolist()
         for name in ("lat_min", "lat_max", "lon_min", "lon_max"):
             values[name] = cells[name].astype(float).tolist()
-        names = list(values)
-        conn.execute(sa.insert(db.incident_grid_cells),
-                     [dict(zip(names, row)) for row in zip(*values.values())])
+        _bulk_insert(conn, "incident_grid_cells", values, _PG_GRID_TYPES)
     conn.execute(sa.insert(db.incident_grids).values(
         dataset_id=dataset_id, cell=GRID_ROLLUP_CELL, cells=len(cells), built_at=utcnow()))
     return len(cells)
@@ -286,28 +285,37 @@ def insert_incidents(conn: sa.Connection, frame: pd.DataFrame) -> int:
         return 0
     if not all(name in frame for name in HASH_COLUMNS):
         frame = add_row_hashes(frame.copy())
-    dialect = conn.dialect.name
-    values = incident_values(frame, dialect)
-    names = list(INCIDENT_COLUMNS)
+    values = incident_values(frame, conn.dialect.name)
+    _bulk_insert(conn, "incidents", {name: values[name] for name in INCIDENT_COLUMNS},
+                 _PG_TYPES)
+    return len(frame)
+
+
+def _bulk_insert(conn: sa.Connection, table: str, values: dict[str, list],
+                 pg_types: dict[str, str]) -> None:
+    """Insert columns of plain values with the backend's fast path (binary COPY/executemany).
+
+    SQLAlchemy's executemany of one dict per row costs ~20 us a row; these paths a few.
+    """
+    names = list(values)
     # Rows are built lazily as the driver consumes them (no list of every tuple).
     tuples = zip(*(values[c] for c in names))
     raw = conn.connection.driver_connection
     quoted = ", ".join(f'"{c}"' for c in names)
-    if dialect == "postgresql":
+    if conn.dialect.name == "postgresql":
         # Binary COPY: ~40 % faster than text COPY, no quoting or NULL-marker rules.
         with raw.cursor() as cur, \
-                cur.copy(f"COPY incidents ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types([_PG_TYPES[c] for c in names])
+                cur.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([pg_types[c] for c in names])
             for row in tuples:
                 copy.write_row(row)
     else:
         marks = ", ".join("?" for _ in names)
         cursor = raw.cursor()
         try:
-            cursor.executemany(f"INSERT INTO incidents ({quoted}) VALUES ({marks})", tuples)
+            cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", tuples)
         finally:
             cursor.close()
-    return len(frame)
 
 
 _PG_TYPES = {"dataset_id": "int4", "import_id": "int4", "source_id": "text",
@@ -316,6 +324,9 @@ _PG_TYPES = {"dataset_id": "int4", "import_id": "int4", "source_id": "text",
              "attributes": "json", "admin1": "text", "country": "text", "sector": "text",
              "border_mile": "float8", "border_km": "float8", "at_border": "bool",
              "row_hash": "int8", "row_hash2": "int8"}
+_PG_GRID_TYPES = {"dataset_id": "int4", "gy": "int4", "gx": "int4", "n": "int8", "total": "int8",
+                  "lat_min": "float8", "lat_max": "float8", "lon_min": "float8",
+                  "lon_max": "float8"}
 
 
 def incident_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
