@@ -5,18 +5,23 @@ Run: ``.venv/bin/python bench/regions.py [N]`` (default N = 1,000,000).
 Points are generated with a fixed seed the way incidents are distributed: 70 % within
 50 km of the border (uniform along it, normal across it), 30 % uniform over the border
 region's bounding boxes.  Both joins use the same full-resolution ``admin1`` polygons
-from ``shapefiles/regions.gpkg`` (EPSG:4326).  Each variant is timed ``ROUNDS`` times,
-interleaved, warm (polygons already loaded and prepared once); the median is printed.
+from ``shapefiles/regions.gpkg`` (EPSG:4326).  ``assign`` is also timed on the exact path
+(the same layers without the lookup grids built at load: every point tested against the
+polygons, every border search from the coarsest level) and its output must be identical,
+column by column.  Each variant is timed ``ROUNDS`` times, interleaved, warm (polygons
+already loaded and prepared once); the median is printed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import statistics
 import sys
 import time
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
@@ -59,7 +64,10 @@ def main(n: int = 1_000_000) -> None:
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores; shared machine)")
     t_load, R = timed(lambda: rg.load())
-    print(f"load + prepare: {t_load:.2f} s")
+    grids = [g for g in (getattr(R, "_admin1_grid", None), getattr(R, "_sector_grid", None),
+                         getattr(R, "_border_grid", None)) if g is not None]
+    grid_mb = sum(a.nbytes for g in grids for a in (g.coarse, g.block_of, g.blocks)) / 1e6
+    print(f"load + prepare: {t_load:.2f} s (lookup grids: {grid_mb:.1f} MB)")
     lon, lat = generate(n, R)
     polys = gpd.GeoDataFrame(R.admin1[["code"]], geometry=R.admin1.geometry.values, crs=rg.CRS)
     verts = int(shapely.get_num_coordinates(polys.geometry.values).sum())
@@ -72,22 +80,31 @@ def main(n: int = 1_000_000) -> None:
         return j["code"].to_numpy(dtype=object)
 
     def run_lookup():
-        idx = R._admin1_index.lookup(lon, lat)
+        if hasattr(rg, "_lookup"):  # the grid, exact test only near boundaries
+            idx = rg._lookup(R._admin1_index, R._admin1_grid, lon, lat)
+        else:
+            idx = R._admin1_index.lookup(lon, lat)
         codes = R.admin1["code"].to_numpy(dtype=object)
         return np.where(idx >= 0, codes[np.maximum(idx, 0)], None)
 
     def run_assign():
         return rg.assign(lon, lat, R)
 
+    exact = dataclasses.replace(R, _admin1_grid=None, _sector_grid=None,
+                                _border_grid=None) if grids else R
+
+    def run_exact():
+        return rg.assign(lon, lat, exact)
+
     def run_border():
         return rg.border_position(lon, lat, R)
 
-    times = {"sjoin": [], "lookup": [], "assign": [], "border": []}
+    times = {"sjoin": [], "lookup": [], "assign": [], "exact": [], "border": []}
     results = {}
     run_lookup()  # warm: GEOS preparation happens on first use
     for _ in range(ROUNDS):
         for name, fn in (("sjoin", run_sjoin), ("lookup", run_lookup),
-                         ("assign", run_assign), ("border", run_border)):
+                         ("assign", run_assign), ("exact", run_exact), ("border", run_border)):
             dt, out = timed(fn)
             times[name].append(dt)
             results[name] = out
@@ -97,15 +114,24 @@ def main(n: int = 1_000_000) -> None:
     same = np.array_equal(s, results["lookup"]) and np.array_equal(
         s, results["assign"]["admin1"].to_numpy(dtype=object))
     print(f"gpd.sjoin(predicate='within'), points built from xy: {med['sjoin']:.2f} s")
-    print(f"admin1 lookup (prepared + bbox mask + contains_xy):   {med['lookup']:.2f} s "
+    print(f"admin1 lookup (grid; near boundaries prepared + bbox mask + contains_xy): "
+          f"{med['lookup']:.2f} s "
           f"({med['sjoin'] / med['lookup']:.1f}x faster)")
-    print(f"full assign (admin1, sector, border km/mile, flags):  {med['assign']:.2f} s")
+    print(f"full assign (admin1, sector, border km/mile, flags):  {med['assign']:.2f} s "
+          f"(goal < 1 s)")
+    print(f"full assign on the exact path (no lookup grids):     {med['exact']:.2f} s "
+          f"({med['exact'] / med['assign']:.1f}x the time)")
     print(f"border distance + mile only:                         {med['border']:.2f} s "
           f"(goal < 3 s)")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print(f"identical admin1 assignments: {same} "
           f"({np.count_nonzero(s != results['lookup'])} differ); "
           f"in a region: {np.count_nonzero(results['lookup'] != None):,}")  # noqa: E711
+    try:
+        pd.testing.assert_frame_equal(results["assign"], results["exact"], check_exact=True)
+        print("assign identical to the exact path in every column: True")
+    except AssertionError as exc:
+        print(f"assign identical to the exact path in every column: False ({exc})")
 
 
 if __name__ == "__main__":

@@ -212,8 +212,10 @@ class _Grid:
         fy = np.floor((y - self.y0) / self.fine)
         # NaN compares False, so non-finite points are off the grid too.
         inside = (fx >= 0) & (fx < nx * r) & (fy >= 0) & (fy < ny * r)
-        out = np.full(len(x), self.outside, dtype=np.int8)
-        ii = np.flatnonzero(inside)
+        if inside.all():  # the usual case: no subsetting
+            out, ii = None, slice(None)
+        else:
+            out, ii = np.full(len(x), self.outside, dtype=np.int8), np.flatnonzero(inside)
         ix, iy = fx[ii].astype(np.int64), fy[ii].astype(np.int64)
         cell = iy // r * nx + ix // r
         code = self.coarse.ravel()[cell]
@@ -221,6 +223,8 @@ class _Grid:
         if len(ref):
             block = self.block_of.ravel()[cell[ref]]
             code[ref] = self.blocks.ravel()[(block * r + iy[ref] % r) * r + ix[ref] % r]
+        if out is None:
+            return code
         out[ii] = code
         return out
 
@@ -332,6 +336,8 @@ class _LineIndex:
     seg_miles: np.ndarray  # geodesic length of each segment in miles
     seg_us_left: np.ndarray  # True where the US lies left of the segment's direction
     seg_sector: np.ndarray  # row in the sectors layer of the US side of each segment
+    # (5, n) start x, start y, dx, dy, dx² + dy² of each segment in SEARCH_CRS, for evaluate
+    seg_parts: np.ndarray
 
     @classmethod
     def build(cls, lines, to_search, sectors, sector_index, *, densify_m: float,
@@ -404,8 +410,10 @@ class _LineIndex:
             _, near = stree.query_nearest(shapely.points(mlon[miss], mlat[miss]),
                                           all_matches=False)
             hit[miss] = near
+        dx, dy = seg_xy[:, 2] - seg_xy[:, 0], seg_xy[:, 3] - seg_xy[:, 1]
+        parts = np.vstack([seg_xy[:, 0], seg_xy[:, 1], dx, dy, dx * dx + dy * dy])
         return cls(cKDTree(verts), vert_segs, seg_ll, seg_xy,
-                   mile0[src] + f0 * miles[src], (f1 - f0) * miles[src], seg_left, hit)
+                   mile0[src] + f0 * miles[src], (f1 - f0) * miles[src], seg_left, hit, parts)
 
     def nearest(self, px: np.ndarray, py: np.ndarray, k: int = K_VERTICES):
         """Return (segment, t along it, squared projected distance) per point."""
@@ -417,12 +425,12 @@ class _LineIndex:
         cand = self.vert_segs[vi].reshape(len(px), -1)
         valid = cand >= 0
         cand[~valid] = 0
-        # One row gather (n, c, 4) is much cheaper than four column gathers.
-        seg = self.seg_xy[cand]
-        ax, ay = seg[..., 0], seg[..., 1]
-        dx, dy = seg[..., 2] - ax, seg[..., 3] - ay
+        # Contiguous gathers of per-segment values computed once at load: the same
+        # arithmetic as from the coordinates (so the same results), half the time of one
+        # (n, c, 4) gather plus strided differences.
+        ax, ay, dx, dy, dd = (part[cand] for part in self.seg_parts)
         rx, ry = px[:, None] - ax, py[:, None] - ay
-        tt = (rx * dx + ry * dy) / (dx * dx + dy * dy)
+        tt = (rx * dx + ry * dy) / dd
         np.clip(tt, 0.0, 1.0, out=tt)
         rx -= tt * dx
         ry -= tt * dy
