@@ -1,0 +1,88 @@
+"""Dedupe and upsert in ingest_store: exact on the full 128-bit content hash, both backends."""
+
+import numpy as np
+import pandas as pd
+
+from geomap import ingest_store, storage
+
+from maps_fixtures import incident_rows
+
+
+def test_seen_keys_match_the_check_value_too():
+    seen = ingest_store.SeenKeys()
+    seen.add(np.array([5, 5, 7], dtype=np.int64), np.array([10, 11, 12]),
+             np.array([1, 2, 3], dtype=np.int64))
+    found = seen.find(np.array([5, 5, 5, 7, 8], dtype=np.int64),
+                      np.array([2, 1, 9, 3, 3], dtype=np.int64))
+    assert list(found) == [11, 10, -1, 12, -1]
+    # Without check values a key alone is a (candidate) hit.
+    keys = ingest_store.SeenKeys()
+    keys.add(np.array([3, 9], dtype=np.int64), np.array([4, 5]))
+    assert list(keys.find(np.array([9, 1, 3], dtype=np.int64))) == [5, -1, 4]
+
+
+def _block(dataset_id, hashes, source_ids=None):
+    """Rows as validation hands them to storage, with chosen content hashes."""
+    n = len(hashes)
+    rows = incident_rows(n, dataset_id=dataset_id)
+    rows["source_id"] = source_ids if source_ids is not None else [None] * n
+    rows["row_hash"] = np.array([h[0] for h in hashes], dtype=np.int64)
+    rows["row_hash2"] = np.array([h[1] for h in hashes], dtype=np.int64)
+    rows["record"] = np.arange(n)
+    return rows
+
+
+def _store(conn, dataset_id, import_id, blocks, empty):
+    totals = ingest_store.Totals(empty=empty)
+    warnings = []
+    first = 2
+    for rows in blocks:
+        lines = np.arange(first, first + len(rows))
+        ingest_store.store(conn, dataset_id, import_id, rows, lines, totals, warnings, True)
+        first += len(rows)
+    return totals, warnings
+
+
+def test_rows_whose_hashes_share_the_first_half_are_not_duplicates(conn):
+    ds = storage.create_dataset(conn, "collide", "Collisions")
+    import_id = storage.record_import(conn, ds["id"])
+    # (1, 1) and (1, 2) differ: both kept; (1, 2) again (next block) is a duplicate.
+    totals, warnings = _store(conn, ds["id"], import_id, [
+        _block(ds["id"], [(1, 1), (1, 2)]), _block(ds["id"], [(1, 2), (1, 3)])], empty=True)
+    assert (totals.imported, totals.unchanged) == (3, 1)
+    [warning] = warnings
+    assert list(warning["ref"]) == [3] and list(warning["record"]) == [0]
+    assert storage.count_incidents(conn, ds["id"]) == 3
+    # A second import looks the hashes up in the database: same first half, other second.
+    totals, _ = _store(conn, ds["id"], import_id, [_block(ds["id"], [(1, 1), (1, 4), (1, 4)])],
+                       empty=False)
+    assert (totals.imported, totals.unchanged) == (1, 2)
+    frame = storage.incident_frame(conn, ds["id"])
+    assert sorted(frame["row_hash2"]) == [1, 2, 3, 4]
+
+
+def test_upsert_compares_both_halves_of_the_hash(conn):
+    ds = storage.create_dataset(conn, "upsert", "Upsert")
+    import_id = storage.record_import(conn, ds["id"])
+    _store(conn, ds["id"], import_id, [_block(ds["id"], [(5, 6), (7, 8)], ["K", "L"])],
+           empty=True)
+    block = _block(ds["id"], [(5, 7), (7, 8), (9, 9)], ["K", "L", "M"])
+    block.loc[0, "count"] = 42
+    totals, _ = _store(conn, ds["id"], import_id, [block], empty=False)
+    assert (totals.imported, totals.updated, totals.unchanged) == (1, 1, 1)
+    frame = storage.incident_frame(conn, ds["id"]).set_index("source_id")
+    assert frame.loc["K", "count"] == 42 and frame.loc["K", "row_hash2"] == 7
+    assert len(frame) == 3
+
+
+def test_hash_columns_survive_a_round_trip_as_exact_integers(conn):
+    ds = storage.create_dataset(conn, "big", "Big hashes")
+    extreme = [(np.iinfo(np.int64).min, np.iinfo(np.int64).max), (-1, 2**62 + 1)]
+    import_id = storage.record_import(conn, ds["id"])
+    _store(conn, ds["id"], import_id, [_block(ds["id"], extreme)], empty=True)
+    frame = storage.incident_frame(conn, ds["id"])
+    assert sorted(zip(frame["row_hash"], frame["row_hash2"])) == sorted(extreme)
+    # Re-uploading them finds both (no float rounding of 64-bit values on the way).
+    totals, _ = _store(conn, ds["id"], import_id, [_block(ds["id"], extreme)], empty=False)
+    assert (totals.imported, totals.unchanged) == (0, 2)
+    assert pd.Series(frame["row_hash"]).dtype == np.int64
