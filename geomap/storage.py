@@ -384,7 +384,8 @@ def incident_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
         "precision": text("precision", "day"), "lat": number("lat"), "lon": number("lon"),
         "type": text("type", ""), "count": integer("count", 1),
         "direction": text("direction", "unknown"), "description": text("description", ""),
-        "attributes": [encode(v) for v in attributes.tolist()],
+        "attributes": ([None] * n if attributes.isna().all()  # no extra columns: no per-row call
+                       else [encode(v) for v in attributes.tolist()]),
         "admin1": text("admin1", None), "country": text("country", None),
         "sector": text("sector", None), "border_mile": number("border_mile"),
         "border_km": number("border_km"),
