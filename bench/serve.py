@@ -139,12 +139,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="geomap-serve-"))
     tmp.chmod(0o755)  # nginx workers run as an unprivileged user and must read the files
     env = dict(os.environ, GEOMAP_INSTANCE_PATH=str(tmp / "instance"), GEOMAP_TILES="none",
-               GEOMAP_SECRET_KEY="bench")
+               GEOMAP_SECRET_KEY="bench", GEOMAP_ACCESS_LOG="")  # as nginx's access_log off
     venv_bin = Path(sys.executable).parent
     gunicorn = subprocess.Popen(
         [str(venv_bin / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
          *server_args, "--bind", f"127.0.0.1:{APP_PORT}",
-         "--access-logfile", "/dev/null", "--log-level", "warning", "wsgi:app"],
+         "--log-level", "warning", "wsgi:app"],
         cwd=ROOT, env=env)
     nginx = bare = None
     try:
@@ -169,8 +169,7 @@ def main() -> None:
             [str(venv_bin / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
              *server_args, "--bind", f"127.0.0.1:{BARE_PORT}",
              "--chdir", str(tmp), "--pythonpath", str(ROOT),
-             "--access-logfile", "/dev/null", "--log-level", "warning",
-             "bare_wsgi:app"], cwd=tmp, env=env)
+             "--log-level", "warning", "bare_wsgi:app"], cwd=tmp, env=env)
         wait_for(f"http://127.0.0.1:{STATIC_PORT}/embed/index.html")
         wait_for(f"http://127.0.0.1:{CACHE_PORT}{path}")
         wait_for(f"http://127.0.0.1:{BARE_PORT}/")

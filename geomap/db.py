@@ -156,12 +156,52 @@ def engine_for(url: str) -> sa.Engine:
         return _ENGINES[url]
 
 
-def dispose_engine(url: str) -> None:
-    """Close the pooled connections of a URL's engine and forget it."""
+def reader_for(url: str) -> sa.Engine:
+    """Return the process-wide autocommit engine for one-statement reads on hot paths.
+
+    The main engine pings each connection on checkout and rolls it back on return: three
+    round trips on PostgreSQL for one SELECT (0.6 ms against 0.09 ms here). This one does
+    neither; its callers retry once on a fresh connection when a pooled one has died
+    (`read_one`).
+    """
+    key = "reader:" + url
     with _ENGINES_LOCK:
-        engine = _ENGINES.pop(url, None)
-    if engine is not None:
-        engine.dispose()
+        if key not in _ENGINES:
+            options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+            _ENGINES[key] = sa.create_engine(url, isolation_level="AUTOCOMMIT",
+                                             pool_reset_on_return=None, **options)
+        return _ENGINES[key]
+
+
+def read_one(url: str, sql: str, params: tuple) -> tuple | None:
+    """Run one read-only statement on the reader engine and return its first row (or None)."""
+    engine = reader_for(url)
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    for attempt in (1, 2):
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        except dbapi_error:
+            raw.invalidate()  # e.g. the server restarted: never hand this connection out again
+            if attempt == 2:
+                raise
+        finally:
+            raw.close()
+    return None
+
+
+def dispose_engine(url: str) -> None:
+    """Close the pooled connections of a URL's engines and forget them."""
+    with _ENGINES_LOCK:
+        engines = [_ENGINES.pop(key, None) for key in (url, "reader:" + url)]
+    for engine in engines:
+        if engine is not None:
+            engine.dispose()
 
 
 def reset_after_fork() -> None:

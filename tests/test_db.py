@@ -128,3 +128,27 @@ def test_deleting_a_dataset_deletes_its_incidents_imports_and_rollup(conn):
         left = conn.execute(sa.select(table.c.dataset_id).distinct()).scalars().all()
         assert left == [kept["id"]], table.name
     assert storage.count_incidents(conn, kept["id"]) == 20
+
+
+def test_read_one_is_autocommit_and_survives_a_dead_connection(any_app):
+    url = any_app.config["DATABASE_URL"]
+    with db.engine_for(url).begin() as conn:
+        storage.create_dataset(conn, "hot", "Hot path")
+    sql = "SELECT slug, version FROM datasets WHERE slug = " + (
+        "?" if url.startswith("sqlite") else "%s")
+    assert db.read_one(url, sql, ("hot",)) == ("hot", 1)
+    assert db.read_one(url, sql, ("nope",)) is None
+    with db.engine_for(url).begin() as conn:
+        storage.bump_version(conn, storage.get_dataset(conn, "hot")["id"])
+    # No snapshot is held between reads: the new version is seen at once.
+    assert db.read_one(url, sql, ("hot",)) == ("hot", 2)
+    if url.startswith("postgresql"):
+        # The server drops the pooled reader connection (a restart, a proxy timeout): the
+        # next read notices, discards it and retries on a new one.
+        pid = db.read_one(url, "SELECT pg_backend_pid() WHERE %s", (True,))[0]
+        with db.engine_for(url).begin() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        assert db.read_one(url, sql, ("hot",)) == ("hot", 2)
+        assert db.read_one(url, "SELECT pg_backend_pid() WHERE %s", (True,))[0] != pid
+    db.dispose_engine(url)
+    assert "reader:" + url not in db._ENGINES

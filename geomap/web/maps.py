@@ -24,7 +24,7 @@ from werkzeug.http import parse_etags
 from werkzeug.wsgi import get_host
 
 from .. import aggregate, filters, maps, regions, storage
-from ..db import engine_for, get_db, get_engine
+from ..db import get_db, read_one, reader_for
 from ..errors import BadRequest, GeomapError, NotFound
 
 bp = Blueprint("maps", __name__)
@@ -68,10 +68,13 @@ class PublishedEmbeds:
     """
 
     PREFIX = "/embed/"
+    #: Raw query strings remembered with their canonical form (embeds are read with a handful).
+    QUERIES = 4096
 
     def __init__(self, wsgi_app, app):
         self.wsgi_app = wsgi_app
         self.app = app
+        self._queries: dict[str, str] = {}
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
@@ -106,13 +109,23 @@ class PublishedEmbeds:
         slug = environ["PATH_INFO"][len(self.PREFIX):]
         if not slug or "/" in slug:
             return None
-        args = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-        query = filters.canonical_query(filters.parse(args))
-        row = _read_head(engine_for(config["DATABASE_URL"]), slug)
+        query = self._canonical(environ.get("QUERY_STRING", ""))
+        row = _read_head(config["DATABASE_URL"], slug)
         if row is None or not row[3]:
             return None
         host_url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}/"
         return etag_for(config, "embed", slug, row[2], query, host_url)
+
+    def _canonical(self, raw: str) -> str:
+        """Return the canonical query of a raw query string (BadRequest if invalid)."""
+        query = self._queries.get(raw)
+        if query is None:
+            args = MultiDict(parse_qsl(raw, keep_blank_values=True))
+            query = filters.canonical_query(filters.parse(args))
+            if len(self._queries) >= self.QUERIES:
+                self._queries.clear()  # bounded; refilled by the queries readers actually use
+            self._queries[raw] = query
+        return query
 
     def _not_modified_headers(self, etag: str) -> list[tuple[str, str]]:
         config = self.app.config
@@ -246,22 +259,13 @@ def _head_sql(dialect) -> str:
     return sql
 
 
-def _read_head(engine, slug: str):
+def _read_head(url: str, slug: str):
     """Return (id, slug, version, published) of a dataset, or None; one indexed lookup.
 
-    Through the pool's DBAPI connection directly: one statement, no SQLAlchemy execution
-    layer (the pool rolls back on return, as for any checkout).
+    A plain statement on the autocommit reader engine (`db.read_one`): one round trip, no
+    SQLAlchemy execution layer, no ping or rollback around it.
     """
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(_head_sql(engine.dialect), (slug,))
-            return cursor.fetchone()
-        finally:
-            cursor.close()
-    finally:
-        raw.close()
+    return read_one(url, _head_sql(reader_for(url).dialect), (slug,))
 
 
 def _dataset_head(slug: str) -> dict:
@@ -272,7 +276,7 @@ def _dataset_head(slug: str) -> dict:
     304 or a cached page for the dataset's current version. Drafts and unknown slugs go
     through `_dataset` (404 or an editor's view).
     """
-    row = _read_head(get_engine(), slug)
+    row = _read_head(current_app.config["DATABASE_URL"], slug)
     if row is not None and row[3]:
         return {"id": row[0], "slug": row[1], "version": row[2], "published": True}
     return _dataset(slug)
