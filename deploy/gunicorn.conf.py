@@ -41,4 +41,3 @@ def post_fork(server, worker):
     from geomap import db
 
     db.reset_after_fork()
-
