@@ -27,6 +27,7 @@ from typing import IO, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .errors import BadRequest, TooLarge, Unprocessable
@@ -424,10 +425,73 @@ def _arrow_reason(exc: Exception) -> str:
 # --- cell parsers (vectorised) ----------------------------------------------------------------
 
 _NUMBER_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+#: Longest cell (bytes) the Arrow fast path of `to_float` reads: at most 15 digits, which
+#: pandas' parser reads exactly (see `_plain_decimals`).
+PLAIN_DECIMAL_BYTES = 16
+#: Days of the years the Arrow fast path of `parse_dates` reads (1678..2261, where every
+#: representation of a timestamp agrees); other years take the general path.
+_ISO_DAY_RANGE = (np.datetime64("1678-01-01", "D").astype(np.int64),
+                  np.datetime64("2261-12-31", "D").astype(np.int64))
+
+
+def arrow_text(values: pd.Series) -> pa.Array | None:
+    """Return a column of text as one Arrow string array, or None if it is not all text.
+
+    pandas' Arrow-backed ``str`` columns (what `Reader` yields) convert without a copy.
+    """
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.null_count or not (pa.types.is_string(array.type)
+                                or pa.types.is_large_string(array.type)):
+        return None
+    return array
+
+
+def _plain_decimals(values: pd.Series) -> np.ndarray | None:
+    """Parse a column whose every cell is a plain decimal with Arrow, else return None.
+
+    The fast path of `to_float`, taken only where its result is provably the general path's:
+    cells of at most 15 digits without an exponent, which pandas' parser reads by exact
+    integer accumulation and one division by an exact power of ten (correctly rounded, as
+    Arrow's parser is), and no negative zero (pandas reads ``-0`` as an integer, 0.0).
+    Anything else (spaces, decimal commas, exponents, long digit strings, empty cells,
+    ``nan``/``inf``) sends the whole column down the general path, so results never depend
+    on which path ran.
+    """
+    array = arrow_text(values)
+    if array is None or not len(array):
+        return None
+    lengths = pc.binary_length(array)
+    longest = pc.max(lengths).as_py()
+    if longest > PLAIN_DECIMAL_BYTES:
+        return None
+    if longest == PLAIN_DECIMAL_BYTES and not pc.all(pc.or_(
+            pc.less(lengths, PLAIN_DECIMAL_BYTES),
+            pc.match_substring(array, "."))).as_py():
+        return None  # a 16-digit integer: pandas reads it another way
+    if pc.any(pc.match_substring(array, "e", ignore_case=True)).as_py():
+        return None
+    try:
+        out = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    if not np.isfinite(out).all() or np.signbit(out[out == 0]).any():
+        return None
+    return np.array(out, dtype=float)  # writable: callers swap and fill in place
 
 
 def to_float(values: pd.Series) -> np.ndarray:
     """Parse numbers (decimal point, or a lone decimal comma) to float; NaN where invalid."""
+    plain = _plain_decimals(values)
+    return plain if plain is not None else _general_float(values)
+
+
+def _general_float(values: pd.Series) -> np.ndarray:
+    """Parse any column of numbers with pandas (`to_float` without its fast path)."""
     numbers = pd.to_numeric(values, errors="coerce")
     out = np.array(numbers.to_numpy(dtype=float, na_value=np.nan), dtype=float)
     failed = np.flatnonzero(np.isnan(out))
@@ -525,6 +589,36 @@ def date_order(values: pd.Series) -> str | None:
     return "mdy"
 
 
+def parse_iso_days(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series] | None:
+    """Parse a column whose every cell is a valid ``YYYY-MM-DD`` date with Arrow, else None.
+
+    The common case of `parse_dates`, with the same result: day precision, no problems.
+    Arrow's date parser accepts exactly ten characters, digits and dashes in place, and a
+    real calendar day; anything else (times, zones, spaces, slashes, impossible days, years
+    outside 1678..2261) returns None and takes the general path.
+    """
+    array = arrow_text(values)
+    if array is None or not len(array):
+        return None
+    lengths = pc.min_max(pc.binary_length(array))
+    if lengths["min"].as_py() != 10 or lengths["max"].as_py() != 10:
+        return None
+    try:
+        days = pc.cast(array, pa.date32())
+    except pa.ArrowInvalid:
+        return None
+    bounds = pc.min_max(days.cast(pa.int32()))
+    low, high = _ISO_DAY_RANGE
+    if bounds["min"].as_py() < low or bounds["max"].as_py() > high:
+        return None
+    index = values.index
+    when = pd.Series(days.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False),
+                     index=index, dtype="datetime64[us]")
+    precision = pd.Series(np.full(len(index), "day", dtype=object), index=index, dtype=object)
+    problem = pd.Series(None, index=index, dtype=object)
+    return when, precision, problem
+
+
 def parse_dates(values: pd.Series, order: str = "mdy") -> tuple[pd.Series, pd.Series, pd.Series]:
     """Parse a column of dates as UTC.
 
@@ -540,6 +634,12 @@ def parse_dates(values: pd.Series, order: str = "mdy") -> tuple[pd.Series, pd.Se
         `when` naive UTC timestamps (NaT where unparsed), `precision` 'second', 'day' or
         'month', and `problem` a message where the value could not be read (else None).
     """
+    days = parse_iso_days(values)
+    return days if days is not None else _general_dates(values, order)
+
+
+def _general_dates(values: pd.Series, order: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse any column of dates (`parse_dates` without its fast path)."""
     text = values.astype("str").str.strip()
     when = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     precision = pd.Series("day", index=text.index, dtype=object)

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from . import csvfile
 from .errors import BadRequest, Unprocessable
@@ -223,23 +224,23 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
             for name in ("type", "description", "source_id")}
     for name, limit in LIMITS.items():
         if name in cols:
-            errors.add(text[name].str.len() > limit, cols[name], frame[cols[name]],
+            errors.add(_longer(text[name], limit), cols[name], frame[cols[name]],
                        f"{name} is longer than {limit} characters")
     bad = _rejected(errors, n)
-    joined, far = _join(lon, lat, bad, frame, ctx, errors, warnings)
+    joined = _join(lon, lat, bad, frame, ctx, errors, warnings)
     bad = _rejected(errors, n)
     rows = pd.DataFrame({
-        "record": np.arange(n), "source_id": text["source_id"].replace("", None),
+        "record": np.arange(n), "source_id": _blank_to_none(text["source_id"]),
         "occurred_at": when, "precision": precision, "lat": lat, "lon": lon,
         "type": text["type"], "count": count, "direction": direction,
         "description": text["description"], "attributes": _attributes(frame, ctx.columns.extra),
+        **joined,
     })
-    rows = pd.concat([rows, joined], axis=1)
     if "region" in cols:
         _declared_region(rows, frame[cols["region"]], cols["region"], bad, warnings)
-    rows = rows[~bad].reset_index(drop=True)
+    if bad.any():
+        rows = rows[~bad].reset_index(drop=True)
     rows["count"] = rows["count"].astype(np.int64)
-    del far
     return rows, errors, warnings
 
 
@@ -254,12 +255,33 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype("str").str.strip()
 
 
+def _longer(values: pd.Series, limit: int) -> np.ndarray | pd.Series:
+    """Return which cells of a text column have more than `limit` characters."""
+    array = csvfile.arrow_text(values)
+    if array is None:
+        return values.str.len() > limit
+    lengths = pc.utf8_length(array)
+    if not len(array) or pc.max(lengths).as_py() <= limit:
+        return np.zeros(len(values), dtype=bool)  # the usual case: skip the comparison
+    return lengths.to_numpy(zero_copy_only=False) > limit
+
+
+def _blank_to_none(values: pd.Series) -> pd.Series:
+    """Return a text column with empty cells as missing values."""
+    array = csvfile.arrow_text(values)
+    if array is not None and (not len(array) or pc.min(pc.binary_length(array)).as_py() > 0):
+        return values  # no empty cell (the usual case): nothing to replace
+    return values.replace("", None)
+
+
 def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
     cols = ctx.columns.fields
     if "lat" in cols:
         lat = csvfile.to_float(frame[cols["lat"]])
         lon = csvfile.to_float(frame[cols["lon"]])
         for name, values in (("lat", lat), ("lon", lon)):
+            if np.isfinite(values).all():
+                continue  # an empty cell would be NaN: nothing to report for this column
             raw = frame[cols[name]]
             empty = _text(raw) == ""
             label = "latitude" if name == "lat" else "longitude"
@@ -285,11 +307,16 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
 
 
 def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
-    """Assign regions; detect swapped lat/lon; reject rows outside the area; warn far ones."""
+    """Assign regions; detect swapped lat/lon; reject rows outside the area; warn far ones.
+
+    Returns the joined columns (admin1, country, sector, border_mile, border_km, at_border)
+    as arrays, one value per row of the block.
+    """
     n = len(lon)
-    out = pd.DataFrame({"admin1": None, "country": None, "sector": None,
-                        "border_mile": np.nan, "border_km": np.nan, "at_border": False},
-                       index=range(n))
+    # Column arrays filled in place (a DataFrame's .loc per column costs more than the rest).
+    out = {"admin1": np.full(n, None, dtype=object), "country": np.full(n, None, dtype=object),
+           "sector": np.full(n, None, dtype=object), "border_mile": np.full(n, np.nan),
+           "border_km": np.full(n, np.nan), "at_border": np.zeros(n, dtype=bool)}
     column = ctx.columns.fields.get("lat", ctx.columns.fields.get("location"))
     raw = frame[column]
     finite = ~bad & np.isfinite(lon) & np.isfinite(lat)
@@ -331,14 +358,16 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
         messages[outside] = [f"outside the area of interest: {r}" for r in reason[outside]]
         errors.add(outside, column, raw, pd.Series(messages))
     limit = float(ctx.settings.get("MAX_BORDER_KM", 100.0))
-    distance = np.abs(out["border_km"].to_numpy(dtype=float))
+    distance = np.abs(out["border_km"])
     far = in_range & ~outside & (distance > limit)
     if far.any():
         messages = np.full(n, None, dtype=object)
         messages[far] = [f"{d:.0f} km from the border, farther than {limit:g} km"
                          for d in distance[far]]
         (errors if ctx.options.strict else warnings).add(far, column, raw, pd.Series(messages))
-    return out, far
+    # Text columns stay object-typed (a bare array of strings would become pandas' str).
+    return {name: pd.Series(values, index=frame.index, dtype=object) if values.dtype == object
+            else values for name, values in out.items()}
 
 
 def _assign(lon, lat, ctx: Context) -> pd.DataFrame:
@@ -350,25 +379,30 @@ def _assign(lon, lat, ctx: Context) -> pd.DataFrame:
     return joined.reset_index(drop=True)
 
 
-def _put(out: pd.DataFrame, mask: np.ndarray, joined: pd.DataFrame) -> None:
+def _put(out: dict[str, np.ndarray], mask: np.ndarray, joined: pd.DataFrame) -> None:
     idx = np.flatnonzero(mask)
-    for name in ("admin1", "country", "sector", "border_mile", "border_km", "at_border"):
-        out.loc[idx, name] = joined[name].to_numpy()
+    for name, values in out.items():
+        values[idx] = joined[name].to_numpy()
 
 
 def _dates(frame: pd.DataFrame, ctx: Context, errors: Issues):
     column = ctx.columns.fields["occurred_at"]
     raw = frame[column]
-    if ctx.date_order is None:
-        maybe_slash = raw[raw.str.slice(4, 5) != "-"]
-        order = csvfile.date_order(maybe_slash) if len(maybe_slash) else None
-        if order is not None:
-            ctx.date_order = order
-            ctx.file_notes.append(_note(_order_note(raw, order), column))
-    when, precision, problem = csvfile.parse_dates(raw, ctx.date_order or "mdy")
+    # The common case first: every cell a YYYY-MM-DD date (no slash dates to order).
+    parsed = csvfile.parse_iso_days(raw)
+    if parsed is None:
+        if ctx.date_order is None:
+            maybe_slash = raw[raw.str.slice(4, 5) != "-"]
+            order = csvfile.date_order(maybe_slash) if len(maybe_slash) else None
+            if order is not None:
+                ctx.date_order = order
+                ctx.file_notes.append(_note(_order_note(raw, order), column))
+        parsed = csvfile.parse_dates(raw, ctx.date_order or "mdy")
+    when, precision, problem = parsed
     errors.add(problem.notna(), column, raw, problem)
-    month_start = when.dt.to_period("M").dt.start_time if (precision == "month").any() else when
-    future = np.where(precision == "month", month_start > ctx.now, when > ctx.now + FUTURE_SLACK)
+    monthly = (precision == "month").to_numpy()
+    month_start = when.dt.to_period("M").dt.start_time if monthly.any() else when
+    future = np.where(monthly, month_start > ctx.now, when > ctx.now + FUTURE_SLACK)
     errors.add(future & when.notna().to_numpy(), column, raw, "date is in the future")
     return when, precision
 
@@ -390,9 +424,9 @@ def _counts(frame: pd.DataFrame, column: str | None, errors: Issues) -> np.ndarr
     if column is None:
         return np.ones(len(frame), dtype=np.int64)
     raw = frame[column]
-    empty = (_text(raw) == "").to_numpy()
     value = csvfile.to_float(raw)
-    value[empty] = 1
+    if not np.isfinite(value).all():  # only then can a cell be empty (empty reads as NaN)
+        value[(_text(raw) == "").to_numpy()] = 1
     nan = ~np.isfinite(value)
     errors.add(nan, column, raw, "count is not a number")
     fractional = ~nan & (np.floor(np.where(nan, 0, value)) != np.where(nan, 0, value))
@@ -407,15 +441,30 @@ def _directions(frame: pd.DataFrame, column: str | None, warnings: Issues) -> pd
     if column is None:
         return pd.Series("unknown", index=frame.index, dtype=object)
     raw = frame[column]
-    # Few distinct values: normalise each once, then map the column.
-    table = {value: DIRECTION_MAP.get(re.sub(r"\s+", " ", str(value).strip().lower()))
-             for value in raw.unique()}
-    mapped = raw.map(table)
-    unknown = mapped.isna()
+    # Few distinct values: normalise each once, then map the column through the codes of
+    # its distinct values (Arrow's dictionary encoding, when the column is text).
+    array = csvfile.arrow_text(raw)
+    if array is not None:
+        encoded = array.dictionary_encode()
+        names = [_direction(v) for v in encoded.dictionary.to_pylist()]
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        known = np.array([name is not None for name in names], dtype=bool)
+        unknown = ~known[codes]
+        mapped = np.array([name or "unknown" for name in names], dtype=object)[codes]
+    else:  # not all text (missing cells): map the cells themselves
+        mapped = raw.map({value: _direction(value) for value in raw.unique()}).to_numpy(
+            dtype=object)
+        unknown = pd.isna(mapped)
+        mapped[unknown] = "unknown"
     warnings.add(unknown, column, raw,
                  "direction not recognised (use northbound/southbound, N/S, NB/SB); stored as "
                  "unknown")
-    return mapped.fillna("unknown").astype(object)
+    return pd.Series(mapped, index=frame.index, dtype=object)
+
+
+def _direction(value) -> str | None:
+    """Return the direction a cell names, or None if it names none."""
+    return DIRECTION_MAP.get(re.sub(r"\s+", " ", str(value).strip().lower()))
 
 
 def _attributes(frame: pd.DataFrame, extra: list[str]) -> pd.Series:
