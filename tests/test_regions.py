@@ -402,3 +402,18 @@ def test_grid_codes_off_the_grid(R):
     assert (codes == rg._EXACT).all()
     assert rg.assign(np.array([-100.0]), np.array([np.nan]), R).reason.iloc[0].startswith(
         "invalid coordinates")
+
+
+def test_grids_decide_most_points(R):
+    # Not a timing test: the grids must actually spare most points the exact work
+    # (a grid coding every cell "exact" would pass the identity test and be slow).
+    rng = np.random.default_rng(5)
+    lon, lat = np.column_stack(_border_points(R, rng, n=5_000)).T
+    lon = np.concatenate([lon, rng.uniform(-141, -60, 5_000)])
+    lat = np.concatenate([lat, rng.uniform(40, 62, 5_000)])
+    assert np.mean(R._admin1_grid.codes(lon, lat) == rg._EXACT) < 0.5
+    px, py = R._to_search.transform(lon, lat)
+    first = R._border_grid.codes(px, py)
+    near = slice(0, 5_000)  # within ~500 km of the line: most start past the coarsest level
+    assert np.mean(first[near] > 0) > 0.5
+    assert set(np.unique(first)) == {0, 1, 2, 3}
