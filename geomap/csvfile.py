@@ -455,12 +455,12 @@ def _plain_decimals(values: pd.Series) -> np.ndarray | None:
     """Parse a column whose every cell is a plain decimal with Arrow, else return None.
 
     The fast path of `to_float`, taken only where its result is provably the general path's:
-    cells of at most 15 digits without an exponent, which pandas' parser reads by exact
-    integer accumulation and one division by an exact power of ten (correctly rounded, as
-    Arrow's parser is), and no negative zero (pandas reads ``-0`` as an integer, 0.0).
-    Anything else (spaces, decimal commas, exponents, long digit strings, empty cells,
-    ``nan``/``inf``) sends the whole column down the general path, so results never depend
-    on which path ran.
+    cells of at most 15 digits, which pandas' parser accumulates exactly as an integer and
+    scales by one exact power of ten (at most 10**22 for values from 1e-7 to 1e7), so the
+    result is correctly rounded, as Arrow's is; and no negative zero (pandas reads ``-0`` as
+    an integer, 0.0). Anything else (spaces, decimal commas, long digit strings, values
+    beyond that range, empty cells, ``nan``/``inf``) sends the whole column down the general
+    path, so results never depend on which path ran.
     """
     array = arrow_text(values)
     if array is None or not len(array):
@@ -473,14 +473,13 @@ def _plain_decimals(values: pd.Series) -> np.ndarray | None:
             pc.less(lengths, PLAIN_DECIMAL_BYTES),
             pc.match_substring(array, "."))).as_py():
         return None  # a 16-digit integer: pandas reads it another way
-    if pc.any(pc.match_substring(array, "e", ignore_case=True)).as_py():
-        return None
     try:
         out = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
         return None
-    if not np.isfinite(out).all() or np.signbit(out[out == 0]).any():
-        return None
+    size = np.abs(out)
+    if not (((size >= 1e-7) & (size < 1e7)) | ((out == 0) & ~np.signbit(out))).all():
+        return None  # also NaN and infinities
     return np.array(out, dtype=float)  # writable: callers swap and fill in place
 
 

@@ -390,7 +390,9 @@ def _dates(frame: pd.DataFrame, ctx: Context, errors: Issues):
     raw = frame[column]
     # The common case first: every cell a YYYY-MM-DD date (no slash dates to order).
     parsed = csvfile.parse_iso_days(raw)
-    if parsed is None:
+    if parsed is not None:
+        monthly = np.zeros(len(raw), dtype=bool)  # all day precision
+    else:
         if ctx.date_order is None:
             maybe_slash = raw[raw.str.slice(4, 5) != "-"]
             order = csvfile.date_order(maybe_slash) if len(maybe_slash) else None
@@ -398,9 +400,9 @@ def _dates(frame: pd.DataFrame, ctx: Context, errors: Issues):
                 ctx.date_order = order
                 ctx.file_notes.append(_note(_order_note(raw, order), column))
         parsed = csvfile.parse_dates(raw, ctx.date_order or "mdy")
+        monthly = (parsed[1] == "month").to_numpy()
     when, precision, problem = parsed
     errors.add(problem.notna(), column, raw, problem)
-    monthly = (precision == "month").to_numpy()
     month_start = when.dt.to_period("M").dt.start_time if monthly.any() else when
     future = np.where(monthly, month_start > ctx.now, when > ctx.now + FUTURE_SLACK)
     errors.add(future & when.notna().to_numpy(), column, raw, "date is in the future")

@@ -43,6 +43,8 @@ PLAIN = st.one_of(
     st.builds(_decimal, st.sampled_from(["", "-"]),
               st.text("0123456789", min_size=14, max_size=19), st.one_of(st.none(),
                                                                        st.integers(1, 6))))
+EXPONENTS = st.builds(lambda mantissa, exponent: f"{mantissa}e{exponent}", PLAIN,
+                      st.integers(-330, 330))
 AWKWARD_NUMBERS = st.sampled_from([
     "", " ", " 49.1", "49.1 ", "49,1", "-0", "-0.0", "0", "+0", "1e5", "1E-3", "nan", "inf",
     "-inf", "NaN", "0x10", "1_000", "1234567890123456", "12345678901234567", "-", ".", "5.",
@@ -50,23 +52,24 @@ AWKWARD_NUMBERS = st.sampled_from([
 
 
 @SETTINGS
-@given(st.lists(st.one_of(PLAIN, PLAIN, AWKWARD_NUMBERS), min_size=1, max_size=40))
+@given(st.lists(st.one_of(PLAIN, PLAIN, EXPONENTS, AWKWARD_NUMBERS), min_size=1, max_size=40))
 def test_fast_numbers_equal_the_general_path(values):
     series = text(values)
     assert same_floats(csvfile.to_float(series), csvfile._general_float(series))
 
 
 @SETTINGS
-@given(st.lists(PLAIN, min_size=1, max_size=40))
+@given(st.lists(st.one_of(PLAIN, EXPONENTS), min_size=1, max_size=40))
 def test_plain_decimal_columns_equal_the_general_path(values):
     series = text(values)
     assert same_floats(csvfile.to_float(series), csvfile._general_float(series))
 
 
 def test_the_fast_number_path_takes_only_plain_columns():
-    assert csvfile._plain_decimals(text(["49.00021", "-122.75", "+3", "007"])) is not None
-    for awkward in ("1e5", "-0", " 49.1", "49,1", "", "nan", "1234567890123456",
-                    "-122.12345678901234"):
+    assert csvfile._plain_decimals(text(["49.00021", "-122.75", "+3", "007", "0", "4.9e1"])) \
+        is not None
+    for awkward in ("1e300", "1e-8", "12345678", "-0", " 49.1", "49,1", "", "nan", "inf",
+                    "1234567890123456", "-122.12345678901234"):
         assert csvfile._plain_decimals(text(["49.1", awkward])) is None, awkward
     assert csvfile._plain_decimals(text(["-122.12345678901"])) is not None  # 14 digits
     # Object columns (not what the Reader yields) still parse, by either path.
