@@ -104,12 +104,40 @@ def wait_for(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
-def wrk(url: str, seconds: int, headers: dict | None = None) -> dict:
-    """Run one bounded wrk load and return requests/s and latency percentiles in ms."""
+def _cpu_seconds(roots: list[int]) -> float:
+    """Return the user+system CPU time of these processes and their children (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1]
+                                               .split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    pids = set(roots) | {pid for pid, ppid in parents.items() if ppid in roots}
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, headers: dict | None = None, servers: list[int] = ()) -> dict:
+    """Run one bounded wrk load: requests/s, latency percentiles in ms, server CPU per request.
+
+    CPU per request (all processes of the servers answering, in microseconds) depends far
+    less on what else the machine is doing than requests per second do.
+    """
     cmd = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", url]
     for key, value in (headers or {}).items():
         cmd[1:1] = ["-H", f"{key}: {value}"]
+    cpu_before = _cpu_seconds(list(servers))
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = _cpu_seconds(list(servers)) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {}
     for pct in ("50", "90", "99"):
@@ -118,6 +146,7 @@ def wrk(url: str, seconds: int, headers: dict | None = None) -> dict:
         lat[pct] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": lat["50"], "p90": lat["90"], "p99": lat["99"],
+            "cpu_us": cpu / max(requests, 1) * 1e6,
             "errors": int(non2xx.group(1)) if non2xx else 0}
 
 
@@ -173,18 +202,21 @@ def main() -> None:
         wait_for(f"http://127.0.0.1:{STATIC_PORT}/embed/index.html")
         wait_for(f"http://127.0.0.1:{CACHE_PORT}{path}")
         wait_for(f"http://127.0.0.1:{BARE_PORT}/")
+        ng, app, ceiling = [nginx.pid], [gunicorn.pid], [bare.pid]
         configs = {
-            "a nginx static 200": (f"http://127.0.0.1:{STATIC_PORT}/embed/index.html", None),
-            "b nginx cache -> gunicorn 200": (f"http://127.0.0.1:{CACHE_PORT}{path}", None),
-            "c gunicorn 200": (f"http://127.0.0.1:{APP_PORT}{path}", None),
+            "a nginx static 200": (f"http://127.0.0.1:{STATIC_PORT}/embed/index.html", None,
+                                   ng),
+            "b nginx cache -> gunicorn 200": (f"http://127.0.0.1:{CACHE_PORT}{path}", None,
+                                              ng + app),
+            "c gunicorn 200": (f"http://127.0.0.1:{APP_PORT}{path}", None, app),
             "d gunicorn 304 (If-None-Match)": (f"http://127.0.0.1:{APP_PORT}{path}",
-                                               {"If-None-Match": etag} if etag else None),
-            "e bare WSGI app 200 (ceiling)": (f"http://127.0.0.1:{BARE_PORT}/", None),
+                                               {"If-None-Match": etag} if etag else None, app),
+            "e bare WSGI app 200 (ceiling)": (f"http://127.0.0.1:{BARE_PORT}/", None, ceiling),
         }
         results = {name: [] for name in configs}
         for _ in range(args.rounds):
-            for name, (url, headers) in configs.items():
-                results[name].append(wrk(url, args.seconds, headers))
+            for name, (url, headers, servers) in configs.items():
+                results[name].append(wrk(url, args.seconds, headers, servers))
         report(results, len(body), etag, args)
     finally:
         for proc in (nginx, bare, gunicorn):
@@ -207,14 +239,16 @@ def report(results: dict, size: int, etag: str | None, args) -> None:
           f"wrk -t2 -c32 -d{args.seconds}s, {args.rounds} rounds, gunicorn {args.workers} "
           f"{args.worker_class} workers x {args.threads} threads, HTTP parser "
           f"{'gunicorn_h1c' if _has_h1c() else 'python'}; median of rounds")
-    print(f"{'config':34} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'config':34} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+          f"{'CPU us/req':>10} {'errors':>7}")
     medians = {}
     for name, runs in results.items():
-        med = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p90", "p99")}
+        med = {k: statistics.median(r[k] for r in runs)
+               for k in ("rps", "p50", "p90", "p99", "cpu_us")}
         med["errors"] = sum(r["errors"] for r in runs)
         medians[name] = med
         print(f"{name:34} {med['rps']:9.0f} {med['p50']:8.2f} {med['p90']:8.2f} "
-              f"{med['p99']:8.2f} {med['errors']:7d}")
+              f"{med['p99']:8.2f} {med['cpu_us']:10.0f} {med['errors']:7d}")
     a = medians["a nginx static 200"]["rps"]
     b = medians["b nginx cache -> gunicorn 200"]["rps"]
     c = medians["c gunicorn 200"]["rps"]
@@ -224,6 +258,11 @@ def report(results: dict, size: int, etag: str | None, args) -> None:
           f"304 p99 = {p99:.1f} ms (goal < 30)")
     print(f"ceiling: (e)/(a) = {e / a:.3f}; (c)/(e) = {c / e:.2f} of what any app under these "
           f"gunicorn settings can serve here; load average {os.getloadavg()[0]:.1f}")
+    cpu = {key: medians[name]["cpu_us"] for key, name in zip("ace", (
+        "a nginx static 200", "c gunicorn 200", "e bare WSGI app 200 (ceiling)"))}
+    print(f"server CPU per request: (a) {cpu['a']:.0f} us, (c) {cpu['c']:.0f} us, (e) "
+          f"{cpu['e']:.0f} us; (a)/(c) = {cpu['a'] / cpu['c']:.3f}, the throughput ratio "
+          "(c)/(a) on a machine whose cores only the servers used")
 
 
 if __name__ == "__main__":
