@@ -257,15 +257,22 @@ def _polygon_grid(index: _PolygonIndex, extent=POLYGON_GRID[0], cell=POLYGON_GRI
     # piece (plus eps) spans at most two cells per axis: its four corners mark them all.
     rings = shapely.segmentize(shapely.get_rings(shapely.get_parts(index.geoms)), fine / 2)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
-    same = ring[1:] == ring[:-1]
-    a, b = xy[:-1][same], xy[1:][same]
     origin = np.array([grid.x0, grid.y0])
-    lo = np.floor((np.minimum(a, b) - _GRID_EPS - origin) / fine).astype(np.int64)
-    hi = np.floor((np.maximum(a, b) + _GRID_EPS - origin) / fine).astype(np.int64)
-    fx = np.concatenate([lo[:, 0], lo[:, 0], hi[:, 0], hi[:, 0]])
-    fy = np.concatenate([lo[:, 1], hi[:, 1], lo[:, 1], hi[:, 1]])
-    on = (fx >= 0) & (fx < nx * ratio) & (fy >= 0) & (fy < ny * ratio)
-    fx, fy = fx[on], fy[on]
+    marked = []
+    # In slices of coordinates (overlapping by one), so the temporaries stay a few MB.
+    step = 1 << 16
+    for start in range(0, max(len(xy) - 1, 0), step):
+        part, part_ring = xy[start:start + step + 1], ring[start:start + step + 1]
+        same = part_ring[1:] == part_ring[:-1]
+        a, b = part[:-1][same], part[1:][same]
+        lo = np.floor((np.minimum(a, b) - _GRID_EPS - origin) / fine).astype(np.int64)
+        hi = np.floor((np.maximum(a, b) + _GRID_EPS - origin) / fine).astype(np.int64)
+        for fx, fy in ((lo[:, 0], lo[:, 1]), (lo[:, 0], hi[:, 1]), (hi[:, 0], lo[:, 1]),
+                       (hi[:, 0], hi[:, 1])):
+            on = (fx >= 0) & (fx < nx * ratio) & (fy >= 0) & (fy < ny * ratio)
+            marked.append(np.unique(fy[on] * (nx * ratio) + fx[on]))
+    fy, fx = np.divmod(np.unique(np.concatenate(marked + [np.empty(0, np.int64)])),
+                       nx * ratio)
     coarse_cell = fy // ratio * nx + fx // ratio
     refined = np.unique(coarse_cell)
     grid.block_of.ravel()[refined] = np.arange(len(refined), dtype=np.int32)
