@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from geomap import csvfile, ingest_rows
 
@@ -181,3 +182,30 @@ def test_small_and_large_blocks_import_the_same(env, tmp_path, monkeypatch):
     assert a.loc["A3", ["lat", "precision", "direction"]].tolist() == [49.0007, "month",
                                                                        "unknown"]
     assert a.loc["C7", ["lat", "lon", "count"]].tolist() == [49.0007, -122.57, 3]
+
+
+# --- receiving --------------------------------------------------------------------------------
+
+PIECES = st.sampled_from([b"a", b"bc\n", "é".encode(), "€".encode(), "😀".encode(), b"\xff",
+                          b"\xc3", b"\x80", b"\xe2\x82", b"\xed\xa0\x80"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PIECES, max_size=16), st.integers(1, 8))
+@example(pieces=[b"\xc3", b"a", b"\x80"], chunk=1)  # an ASCII chunk inside a broken character
+def test_receive_checks_utf8_across_chunk_boundaries(tmp_path_factory, pieces, chunk):
+    data = b"".join(pieces)
+    try:
+        data.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    original = csvfile.COPY_CHUNK
+    csvfile.COPY_CHUNK = chunk  # multibyte characters split between chunks
+    try:
+        received = csvfile.receive(io.BytesIO(data), tmp_path_factory.mktemp("up"))
+    finally:
+        csvfile.COPY_CHUNK = original
+    csvfile.discard(received)
+    assert received.utf8 == valid
+    assert received.newlines == data.count(b"\n") and received.size == len(data)
