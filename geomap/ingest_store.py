@@ -189,6 +189,12 @@ def _store_unkeyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool
 
 
 def _insert(conn, rows: pd.DataFrame, totals: Totals) -> None:
+    # In time order (stable: equal times keep file order, so incident_frame's ORDER BY
+    # occurred_at, id is unchanged): the date index and, per state or sector, the two
+    # covering ones then take this block's keys in ascending runs instead of at random.
+    times = rows["occurred_at"].to_numpy()
+    if len(times) > 1 and (times[1:] < times[:-1]).any():
+        rows = rows.iloc[np.argsort(times, kind="stable")]
     insert_rows(conn, rows)
     if totals.grid is not None:
         totals.grid.add(rows["lat"], rows["lon"], rows["count"])

@@ -86,3 +86,15 @@ def test_hash_columns_survive_a_round_trip_as_exact_integers(conn):
     totals, _ = _store(conn, ds["id"], import_id, [_block(ds["id"], extreme)], empty=False)
     assert (totals.imported, totals.unchanged) == (0, 2)
     assert pd.Series(frame["row_hash"]).dtype == np.int64
+
+
+def test_rows_are_written_in_time_order_keeping_file_order_for_equal_times(conn):
+    ds = storage.create_dataset(conn, "order", "Order")
+    import_id = storage.record_import(conn, ds["id"])
+    block = _block(ds["id"], [(i, i) for i in range(5)], ["c", "a", "d", "b", "e"])
+    block["occurred_at"] = pd.to_datetime(["2025-03-01", "2025-01-01", "2025-03-01",
+                                           "2025-01-01", "2025-02-01"])
+    _store(conn, ds["id"], import_id, [block], empty=True)
+    frame = storage.incident_frame(conn, ds["id"])
+    assert list(frame["source_id"]) == ["a", "b", "e", "c", "d"]
+    assert list(frame["id"]) == sorted(frame["id"])  # ids follow time, then file order
