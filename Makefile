@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup assets browser bench clean
+.PHONY: run test setup assets test-tools bench clean
 
 run: $(VENV)/.runtime assets
 	$(VENV)/bin/flask --app geomap run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev assets browser
+test: $(VENV)/.dev assets test-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.dev assets
@@ -33,12 +33,13 @@ static/vendor/.built: package.json package-lock.json scripts/build-vendor.mjs
 	npm run --silent build
 	touch $@
 
-# Browser tests drive Debian's Chromium; install it when we can (root with apt), else they skip.
-browser:
-	@if [ -x /usr/bin/chromium ]; then :; \
+# Browser tests drive Debian's Chromium and the deploy tests run Debian's nginx; install them
+# when we can (root with apt), else those tests skip.
+test-tools:
+	@if [ -x /usr/bin/chromium ] && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "note: /usr/bin/chromium not found; browser tests will be skipped"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx-light >/dev/null; \
+	else echo "note: chromium or nginx not found; browser and deploy tests will be skipped"; fi
 
 bench: $(VENV)/.dev assets
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

@@ -58,9 +58,85 @@ def gunicorn(env: dict, workers: int = 2):
             time.sleep(0.2)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        _stop(proc, log)
+
+
+def _stop(proc: subprocess.Popen, log) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def nginx_binary() -> str | None:
+    """Return the nginx executable, or None when it is not installed."""
+    import shutil
+
+    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@contextmanager
+def nginx(app_base: str, folder: Path):
+    """Run deploy/nginx.conf (as shipped, paths and ports rewritten) in front of app_base.
+
+    The file is included inside an ``http {}`` block as the README says; only the cache
+    folder, the checkout path, the upstream port and the listening port are replaced.
+    Yields nginx's base URL.
+    """
+    binary = nginx_binary()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)  # nginx's workers may run as another user
+    port = free_port()
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    replacements = {"/var/cache/nginx/geomap": str(folder / "cache"),
+                    "/srv/geomap/": str(ROOT) + "/",
+                    "server 127.0.0.1:8000;": f"server {app_base.split('//', 1)[1]};",
+                    "listen 80;": f"listen 127.0.0.1:{port};"}
+    for old, new in replacements.items():
+        assert old in site, f"deploy/nginx.conf no longer contains {old!r}"
+        site = site.replace(old, new)
+    (folder / "geomap.conf").write_text(site)
+    mime = Path("/etc/nginx/mime.types")
+    (folder / "nginx.conf").write_text(f"""
+{"user root;" if os.geteuid() == 0 else ""}
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    {f"include {mime};" if mime.exists() else ""}
+    access_log {folder}/access.log;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    include {folder}/geomap.conf;
+}}
+""")
+    check = subprocess.run([binary, "-t", "-p", str(folder), "-c", str(folder / "nginx.conf")],
+                           capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"nginx -t failed: {check.stderr}")
+    log = open(folder / "stderr.log", "wb")
+    proc = subprocess.Popen([binary, "-p", str(folder), "-c", str(folder / "nginx.conf"),
+                             "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                http("GET", base + "/healthz", timeout=5)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"nginx did not start; see {log.name}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        _stop(proc, log)
