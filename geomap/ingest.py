@@ -272,8 +272,9 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 totals.empty = True
             else:
                 totals.empty = storage.count_incidents(conn, dataset["id"]) == 0
-            if totals.empty:
-                totals.grid = storage.GridAccumulator()
+            # Rollup of the rows written: the whole grid of an empty dataset, else what an
+            # append adds to the existing one (dropped if a row is rewritten).
+            totals.grid = storage.GridAccumulator(delta=not totals.empty)
             import_id = storage.record_import(
                 conn, dataset["id"], user_name=user_name, filename=options.filename[:300],
                 sha256=received.sha256, size_bytes=received.size, mode=options.mode)

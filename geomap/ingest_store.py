@@ -33,8 +33,8 @@ class Totals:
     empty: bool = False
     seen_hashes: "SeenKeys" = field(default_factory=lambda: SeenKeys())
     seen_sources: "SeenKeys" = field(default_factory=lambda: SeenKeys())
-    #: Rollup of the rows written, while they are all of the dataset's incidents (the
-    #: dataset started empty and no incident was rewritten); None otherwise.
+    #: Rollup of the rows written while no incident was rewritten: all of the dataset's
+    #: incidents if it started empty, else (``grid.delta``) what they add; None otherwise.
     grid: "storage.GridAccumulator | None" = None
 
 

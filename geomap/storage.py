@@ -134,9 +134,12 @@ def bump_version(conn: sa.Connection, dataset_id: int,
     """Increment a dataset's version after its incidents changed; return the new version.
 
     Also rebuilds the dataset's grid rollup (`refresh_grid`) in the same transaction, or,
-    when the caller accumulated every incident the dataset now holds (`grid`), writes that.
+    when the caller accumulated every incident the dataset now holds (`grid`), writes that,
+    or, when it accumulated only incidents it appended (``grid.delta``), adds those cells.
     """
-    if grid is not None:
+    if grid is not None and grid.delta:
+        merge_grid(conn, dataset_id, grid)
+    elif grid is not None:
         replace_grid(conn, dataset_id, grid)
     else:
         refresh_grid(conn, dataset_id)
@@ -202,13 +205,17 @@ class GridAccumulator:
     Gives exactly the cells `refresh_grid` would compute from the same incidents (same keys:
     floor((coordinate + shift) / cell + 1e-9) in IEEE doubles; exact counts, sums, minima and
     maxima), without scanning the table again. Valid only when the accumulated rows are all
-    of the dataset's incidents (an import into an empty dataset that rewrote none of them).
+    of the dataset's incidents (an import into an empty dataset that rewrote none of them),
+    or, with ``delta``, all the rows added to it (an append that rewrote none).
     Partial aggregates per block are merged as they come, so memory is a few rows per cell.
     """
 
     _COLUMNS = ["n", "total", "lat_min", "lat_max", "lon_min", "lon_max"]
 
-    def __init__(self):
+    def __init__(self, delta: bool = False):
+        #: The rows are appended to incidents the dataset already had: `bump_version`
+        #: merges these cells into the existing rollup (`merge_grid`) instead of replacing it.
+        self.delta = delta
         self._parts: list[pd.DataFrame] = []
         self._rows = 0
 
@@ -259,6 +266,56 @@ def replace_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) ->
     conn.execute(sa.insert(db.incident_grids).values(
         dataset_id=dataset_id, cell=GRID_ROLLUP_CELL, cells=len(cells), built_at=utcnow()))
     return len(cells)
+
+
+def merge_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) -> int:
+    """Add the cells of appended incidents to a dataset's grid rollup; return its cell count.
+
+    Counts and totals add up, bounds take the minimum and maximum, so the result is exactly
+    what `refresh_grid` would compute from the table, in time proportional to the appended
+    rows instead of the whole dataset. A dataset without a rollup yet gets `refresh_grid`.
+    """
+    g = db.incident_grids.c
+    if conn.execute(sa.select(g.dataset_id).where(g.dataset_id == dataset_id)).first() is None:
+        return refresh_grid(conn, dataset_id)
+    cells = grid.cells().sort_index().reset_index()
+    if len(cells):
+        values = {"dataset_id": [int(dataset_id)] * len(cells)}
+        for name in ("gy", "gx", "n", "total"):
+            values[name] = cells[name].astype(np.int64).tolist()
+        for name in ("lat_min", "lat_max", "lon_min", "lon_max"):
+            values[name] = cells[name].astype(float).tolist()
+        names = ", ".join(values)
+        postgresql = conn.dialect.name == "postgresql"
+        least, greatest = ("LEAST", "GREATEST") if postgresql else ("min", "max")
+        merge = ("ON CONFLICT (dataset_id, gy, gx) DO UPDATE SET "
+                 "n = incident_grid_cells.n + excluded.n, "
+                 "total = incident_grid_cells.total + excluded.total, "
+                 f"lat_min = {least}(incident_grid_cells.lat_min, excluded.lat_min), "
+                 f"lat_max = {greatest}(incident_grid_cells.lat_max, excluded.lat_max), "
+                 f"lon_min = {least}(incident_grid_cells.lon_min, excluded.lon_min), "
+                 f"lon_max = {greatest}(incident_grid_cells.lon_max, excluded.lon_max)")
+        if postgresql:
+            # COPY into a scratch table, then one set-based upsert (no statement per cell).
+            conn.exec_driver_sql("CREATE TEMPORARY TABLE grid_delta "
+                                 "(LIKE incident_grid_cells) ON COMMIT DROP")
+            _bulk_insert(conn, "grid_delta", values, _PG_GRID_TYPES)
+            conn.exec_driver_sql(f"INSERT INTO incident_grid_cells ({names}) "
+                                 f"SELECT {names} FROM grid_delta {merge}")
+            conn.exec_driver_sql("DROP TABLE grid_delta")
+        else:
+            marks = ", ".join("?" for _ in values)
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                cursor.executemany(f"INSERT INTO incident_grid_cells ({names}) "
+                                   f"VALUES ({marks}) {merge}", zip(*values.values()))
+            finally:
+                cursor.close()
+    count = conn.execute(sa.select(sa.func.count()).select_from(db.incident_grid_cells)
+                         .where(db.incident_grid_cells.c.dataset_id == dataset_id)).scalar_one()
+    conn.execute(sa.update(db.incident_grids).where(g.dataset_id == dataset_id)
+                 .values(cells=count, built_at=utcnow()))
+    return count
 
 
 # --- incidents --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import pandas as pd
 
 from geomap import ingest_store, storage
 
+from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import incident_rows
 
 
@@ -98,3 +99,46 @@ def test_rows_are_written_in_time_order_keeping_file_order_for_equal_times(conn)
     frame = storage.incident_frame(conn, ds["id"])
     assert list(frame["source_id"]) == ["a", "b", "e", "c", "d"]
     assert list(frame["id"]) == sorted(frame["id"])  # ids follow time, then file order
+
+
+def test_an_append_adds_its_cells_to_the_rollup(any_app, fake_regions, tmp_path,  # noqa: F811
+                                                monkeypatch):
+    """After each import the rollup equals a rebuild from the table: the first import writes
+    it whole, an append merges its cells, an upsert that rewrites a row rebuilds it."""
+    import sqlalchemy as sa
+
+    from geomap import db, ingest
+
+    engine = db.engine_for(any_app.config["DATABASE_URL"])
+
+    def run(text):
+        path = tmp_path / "upload.csv"
+        path.write_text("date,lat,lon,count,incident_id\n" + text, encoding="utf-8")
+        return ingest.import_file(engine, path, dataset="grid", options=ingest.Options(),
+                                  settings=dict(any_app.config), regions=None, user_name="t")
+
+    def rollup_is_exact():
+        with engine.begin() as conn:
+            dataset_id = storage.get_dataset(conn, "grid")["id"]
+            cells = db.incident_grid_cells
+            query = (sa.select(cells).where(cells.c.dataset_id == dataset_id)
+                     .order_by(cells.c.gy, cells.c.gx))
+            kept = conn.execute(query).all()
+            storage.refresh_grid(conn, dataset_id)
+            rebuilt = conn.execute(query).all()
+            conn.rollback()
+        return kept == rebuilt and len(kept) > 0
+
+    merged = []
+    real_merge = storage.merge_grid
+    monkeypatch.setattr(storage, "merge_grid", lambda *args: merged.append(1) or real_merge(*args))
+    run("2025-01-01,49.001,-122.75,2,A\n2025-01-02,49.0105,-122.7401,1,B\n")
+    assert rollup_is_exact()
+    # Same cell as A with a new minimum, a new cell, and B again (unchanged).
+    report = run("2025-01-03,49.0001,-122.7499,3,C\n2025-01-04,48.5,-120.0,1,D\n"
+                 "2025-01-02,49.0105,-122.7401,1,B\n")
+    assert (report["rows_imported"], report["rows_unchanged"]) == (2, 1)
+    assert rollup_is_exact() and merged == [1]
+    report = run("2025-01-04,48.7,-119.0,5,D\n")  # D moves: a rewrite
+    assert report["rows_updated"] == 1
+    assert rollup_is_exact() and merged == [1]

@@ -152,3 +152,49 @@ def test_list_datasets_totals_follow_the_version(conn):
     assert (row["incidents"], row["total_count"]) == (3, 7)
     assert {r["slug"] for r in storage.list_datasets(conn)} == {"tot", "other"}
     assert storage.has_datasets(conn)
+
+
+def _rollup(conn, dataset_id):
+    from geomap import db
+    import sqlalchemy as sa
+
+    cells = db.incident_grid_cells
+    rows = conn.execute(sa.select(cells).where(cells.c.dataset_id == dataset_id)
+                        .order_by(cells.c.gy, cells.c.gx)).all()
+    grid = conn.execute(sa.select(db.incident_grids.c.cells)
+                        .where(db.incident_grids.c.dataset_id == dataset_id)).scalar_one()
+    return [tuple(r) for r in rows], grid
+
+
+def test_merged_rollup_of_an_append_equals_a_rebuild(conn):
+    from maps_fixtures import incident_rows
+
+    ds = storage.create_dataset(conn, "merge", "Merge")
+    first = incident_rows(300, seed=1, dataset_id=ds["id"])
+    storage.insert_incidents(conn, first)
+    storage.bump_version(conn, ds["id"])  # full rebuild
+    # Appended rows: some in cells the rollup has (new extremes), some in new cells.
+    added = incident_rows(200, seed=2, dataset_id=ds["id"])
+    added.loc[:49, "lat"] = added.loc[:49, "lat"] + 1.5
+    added.loc[50:52, ["lat", "lon"]] = [[49.0, -122.0], [48.9, -122.7], [49.2, -121.9]]
+    grid = storage.GridAccumulator(delta=True)
+    grid.add(added["lat"], added["lon"], added["count"])
+    storage.insert_incidents(conn, added)
+    storage.bump_version(conn, ds["id"], grid=grid)
+    merged = _rollup(conn, ds["id"])
+    storage.refresh_grid(conn, ds["id"])
+    assert merged == _rollup(conn, ds["id"])
+    assert merged[1] == len(merged[0])
+
+
+def test_merge_without_a_rollup_rebuilds_it(conn):
+    from maps_fixtures import incident_rows
+
+    ds = storage.create_dataset(conn, "norollup", "No rollup")
+    rows = incident_rows(50, dataset_id=ds["id"])
+    storage.insert_incidents(conn, rows)
+    grid = storage.GridAccumulator(delta=True)  # saw none of the rows already there
+    assert storage.merge_grid(conn, ds["id"], grid) > 0
+    merged = _rollup(conn, ds["id"])
+    storage.refresh_grid(conn, ds["id"])
+    assert merged == _rollup(conn, ds["id"])
