@@ -454,8 +454,8 @@ def _directions(frame: pd.DataFrame, column: str | None, warnings: Issues) -> pd
         unknown = ~known[codes]
         mapped = np.array([name or "unknown" for name in names], dtype=object)[codes]
     else:  # not all text (missing cells): map the cells themselves
-        mapped = raw.map({value: _direction(value) for value in raw.unique()}).to_numpy(
-            dtype=object)
+        mapped = np.array(raw.map({value: _direction(value) for value in raw.unique()}),
+                          dtype=object)  # a writable copy
         unknown = pd.isna(mapped)
         mapped[unknown] = "unknown"
     warnings.add(unknown, column, raw,
@@ -473,9 +473,9 @@ def _attributes(frame: pd.DataFrame, extra: list[str]) -> pd.Series:
     """Return the other columns of each row as a dict of non-empty strings (None if none)."""
     if not extra:
         return pd.Series(None, index=frame.index, dtype=object)
-    sub = frame[extra].astype("str")
-    records = sub.to_dict("records")
-    out = [{k: v for k, v in rec.items() if v != ""} or None for rec in records]
+    # Plain lists zipped row by row: ~5x faster than DataFrame.to_dict("records").
+    cells = [frame[name].astype("str").tolist() for name in extra]
+    out = [{k: v for k, v in zip(extra, row) if v != ""} or None for row in zip(*cells)]
     return pd.Series(out, index=frame.index, dtype=object)
 
 
@@ -483,13 +483,22 @@ def _declared_region(rows: pd.DataFrame, raw: pd.Series, column: str, bad: np.nd
                      warnings: Issues) -> None:
     """Check a declared state/province against the computed one (SPEC §5)."""
     text = _text(raw)
-    uniques = {v: normalise_region(v) for v in text.unique() if v}
-    declared = text.map(lambda v: uniques.get(v) if v else None)
+    # Few distinct values: normalise each once (through Arrow's dictionary codes when the
+    # column is text), then spread the codes over the rows.
+    array = csvfile.arrow_text(text)
+    if array is not None:
+        encoded = array.dictionary_encode()
+        table = np.array([normalise_region(v) if v else None
+                          for v in encoded.dictionary.to_pylist()] + [None], dtype=object)
+        codes = table[encoded.indices.to_numpy(zero_copy_only=False)]
+    else:
+        uniques = {v: normalise_region(v) for v in text.unique() if v}
+        codes = text.map(lambda v: uniques.get(v) if v else None).to_numpy(dtype=object)
+    declared = pd.Series(codes, index=text.index, dtype=object)
     considered = ~bad & (text != "").to_numpy()
-    unknown = considered & declared.isna().to_numpy()
+    unknown = considered & pd.isna(codes)
     warnings.add(unknown, column, raw, "declared region not recognised; the computed one is used")
-    differs = considered & ~unknown & (declared.to_numpy(dtype=object) != rows["admin1"].to_numpy(
-        dtype=object))
+    differs = considered & ~unknown & (codes != rows["admin1"].to_numpy(dtype=object))
     at_border = rows["at_border"].fillna(False).to_numpy(dtype=bool)
     keep = differs & at_border
     if keep.any():
@@ -497,7 +506,9 @@ def _declared_region(rows: pd.DataFrame, raw: pd.Series, column: str, bad: np.nd
         rows.loc[keep, "country"] = declared[keep].str.slice(0, 2).to_numpy()
     conflict = differs & ~at_border
     if conflict.any():
-        message = pd.Series([
+        # Messages for the conflicting rows only (not one string per row of the block).
+        message = np.full(len(codes), None, dtype=object)
+        message[conflict] = [
             f"declared region {d} disagrees with the location, which is in {c or 'no region'}"
-            for d, c in zip(declared.to_numpy(dtype=object), rows["admin1"].to_numpy(dtype=object))])
-        warnings.add(conflict, column, raw, message)
+            for d, c in zip(codes[conflict], rows["admin1"].to_numpy(dtype=object)[conflict])]
+        warnings.add(conflict, column, raw, pd.Series(message))

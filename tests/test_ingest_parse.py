@@ -115,18 +115,68 @@ def test_the_fast_date_path_takes_only_plain_days():
 
 # --- directions -------------------------------------------------------------------------------
 
+def _both_paths(run):
+    """Return run() through Arrow's dictionary codes, and with the per-value fallback."""
+    fast = run()
+    original = csvfile.arrow_text
+    csvfile.arrow_text = lambda values: None  # as for a column with missing cells
+    try:
+        return fast, run()
+    finally:
+        csvfile.arrow_text = original
+
+
 @given(st.lists(st.sampled_from(["N", "nb", "North Bound", " S ", "southbound", "sud", "", "?",
                                  "sideways", "NORTH"]), min_size=1, max_size=30))
-def test_directions_are_the_same_from_text_and_object_columns(values):
-    results = []
-    for series in (text(values), pd.Series(values, dtype=object)):
+def test_directions_are_the_same_by_codes_and_by_value(values):
+    def run():
         warnings = ingest_rows.Issues()
-        mapped = ingest_rows._directions(pd.DataFrame({"d": series}), "d", warnings)
-        results.append((mapped, warnings.frame()))
-    (a, wa), (b, wb) = results
+        mapped = ingest_rows._directions(pd.DataFrame({"d": text(values)}), "d", warnings)
+        return mapped, warnings.frame().reset_index(drop=True)
+
+    (a, wa), (b, wb) = _both_paths(run)
     pd.testing.assert_series_equal(a, b)
     assert a.dtype == object
-    pd.testing.assert_frame_equal(wa.reset_index(drop=True), wb.reset_index(drop=True))
+    pd.testing.assert_frame_equal(wa, wb)
+
+
+def test_attributes_keep_non_empty_cells_in_column_order():
+    frame = pd.DataFrame({"b": text(["007", "", "x"]), "a": text(["", "", "y"])})
+    got = ingest_rows._attributes(frame, ["b", "a"])
+    assert got.dtype == object
+    assert got.tolist() == [{"b": "007"}, None, {"b": "x", "a": "y"}]
+    assert list(got[2]) == ["b", "a"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["WA", " wa ", "Washington", "BC", "zz", "", "US-MT"]),
+                          st.sampled_from(["US-WA", "CA-BC", None]), st.booleans()),
+                min_size=1, max_size=30))
+def test_declared_regions_are_the_same_by_codes_and_by_value(fake_normaliser, cases):
+    def run():
+        raw = text([c[0] for c in cases])
+        rows = pd.DataFrame({"admin1": pd.Series([c[1] for c in cases], dtype=object),
+                             "country": pd.Series([c[1] and c[1][:2] for c in cases],
+                                                  dtype=object),
+                             "at_border": [c[2] for c in cases]})
+        warnings = ingest_rows.Issues()
+        ingest_rows._declared_region(rows, raw, "state", np.zeros(len(cases), dtype=bool),
+                                     warnings)
+        return rows, warnings.frame().reset_index(drop=True)
+
+    (rows_a, warn_a), (rows_b, warn_b) = _both_paths(run)
+    pd.testing.assert_frame_equal(rows_a, rows_b)
+    pd.testing.assert_frame_equal(warn_a, warn_b)
+
+
+@pytest.fixture(scope="module")
+def fake_normaliser():
+    """The fake normaliser of ingest_helpers (module-wide: hypothesis reruns the test)."""
+    from ingest_helpers import fake_normalise
+
+    original = ingest_rows.normalise_region
+    ingest_rows.normalise_region = fake_normalise
+    yield
+    ingest_rows.normalise_region = original
 
 
 # --- whole imports: blocks that take different paths -----------------------------------------
