@@ -142,3 +142,17 @@ def test_an_append_adds_its_cells_to_the_rollup(any_app, fake_regions, tmp_path,
     report = run("2025-01-04,48.7,-119.0,5,D\n")  # D moves: a rewrite
     assert report["rows_updated"] == 1
     assert rollup_is_exact() and merged == [1]
+
+
+def test_a_big_import_leaves_planner_statistics_on_postgresql(conn):
+    import sqlalchemy as sa
+
+    ds = storage.create_dataset(conn, "stats", "Statistics")
+    storage.insert_incidents(conn, incident_rows(500, dataset_id=ds["id"]))
+    bulk = ingest_store.BulkIndexes(conn, ingest_store.BULK_MIN_ROWS, empty=False)
+    bulk.restore()  # inside the import's transaction
+    if conn.dialect.name == "postgresql":
+        tuples = conn.execute(sa.text(
+            "SELECT reltuples FROM pg_class WHERE relname = 'incidents'")).scalar_one()
+        assert tuples == 500  # the uncommitted rows of this transaction were sampled
+    assert storage.count_incidents(conn, ds["id"]) == 500
