@@ -431,8 +431,9 @@ _NUMBER_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 #: Longest cell (bytes) the Arrow fast path of `to_float` reads: at most 15 digits, which
 #: pandas' parser reads exactly (see `_plain_decimals`).
 PLAIN_DECIMAL_BYTES = 16
-#: Days of the years the Arrow fast path of `parse_dates` reads (1678..2261, where every
-#: representation of a timestamp agrees); other years take the general path.
+#: Days of the years the Arrow fast path of `parse_dates` reads (1678..2261, the span of
+#: nanosecond timestamps, where no unit or bounds question can arise); other years take the
+#: general path.
 _ISO_DAY_RANGE = (np.datetime64("1678-01-01", "D").astype(np.int64),
                   np.datetime64("2261-12-31", "D").astype(np.int64))
 
@@ -635,6 +636,11 @@ def parse_dates(values: pd.Series, order: str = "mdy") -> tuple[pd.Series, pd.Se
     (when, precision, problem) : tuple of pandas.Series
         `when` naive UTC timestamps (NaT where unparsed), `precision` 'second', 'day' or
         'month', and `problem` a message where the value could not be read (else None).
+
+    Notes
+    -----
+    A column of plain ``YYYY-MM-DD`` dates (the common case) is read by Arrow
+    (`parse_iso_days`); any other column by the general path, with the same results.
     """
     days = parse_iso_days(values)
     return days if days is not None else _general_dates(values, order)
