@@ -213,28 +213,38 @@ def _lookup(conn, dataset_id: int, column, values: list) -> dict[str, np.ndarray
     found: list[tuple] = []
     unique = list(dict.fromkeys(values))
     by_hash = column is c.row_hash
-    postgresql = conn.dialect.name == "postgresql"
-    # PostgreSQL: one array parameter (= ANY) per slice of 10k keys instead of 900 bound
-    # values to parse and plan per query; SQLite caps bound variables, so it keeps IN lists.
-    size = _PG_LOOKUP_SLICE if postgresql else _LOOKUP_SLICE
-    for start in range(0, len(unique), size):
-        part = unique[start:start + size]
-        if postgresql:
-            keys = sa.bindparam("keys", part, type_=postgresql_array(column.type))
-            matches = column == sa.any_(keys)
-        else:
-            matches = column.in_(part)
-        where = [c.dataset_id == dataset_id, matches]
-        if by_hash:
-            where.append(c.source_id.is_(None))
-        found.extend(conn.execute(sa.select(column, c.id, c.row_hash, c.row_hash2)
-                                  .where(*where)).all())
+    if conn.dialect.name == "postgresql":
+        # One array parameter (= ANY) per slice of 10k keys instead of 900 bound values to
+        # parse and plan per query.
+        for start in range(0, len(unique), _PG_LOOKUP_SLICE):
+            keys = sa.bindparam("keys", unique[start:start + _PG_LOOKUP_SLICE],
+                                type_=postgresql_array(column.type))
+            where = [c.dataset_id == dataset_id, column == sa.any_(keys)]
+            if by_hash:
+                where.append(c.source_id.is_(None))
+            found.extend(conn.execute(sa.select(column, c.id, c.row_hash, c.row_hash2)
+                                      .where(*where)).all())
+    else:
+        # SQLite caps bound variables: IN lists of 900, on the driver's cursor (the same
+        # connection and transaction) without rendering a statement per slice.
+        unkeyed = " AND source_id IS NULL" if by_hash else ""
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            for start in range(0, len(unique), _LOOKUP_SLICE):
+                part = unique[start:start + _LOOKUP_SLICE]
+                marks = ", ".join("?" * len(part))
+                cursor.execute(f"SELECT {column.name}, id, row_hash, row_hash2 FROM incidents "
+                               f"WHERE dataset_id = ? AND {column.name} IN ({marks}){unkeyed}",
+                               [dataset_id, *part])
+                found.extend(cursor.fetchall())
+        finally:
+            cursor.close()
+    columns = list(zip(*found)) if found else [(), (), (), ()]
     keys = np.empty(len(found), dtype=object)
-    keys[:] = [row[0] for row in found]
-    return {"key": keys,
-            "id": np.array([row[1] for row in found], dtype=np.int64),
-            "row_hash": np.array([row[2] for row in found], dtype=np.int64),
-            "row_hash2": np.array([row[3] for row in found], dtype=np.int64)}
+    keys[:] = columns[0]
+    return {"key": keys, "id": np.array(columns[1], dtype=np.int64),
+            "row_hash": np.array(columns[2], dtype=np.int64),
+            "row_hash2": np.array(columns[3], dtype=np.int64)}
 
 
 def insert_rows(conn: sa.Connection, rows: pd.DataFrame) -> int:
