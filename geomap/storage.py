@@ -257,15 +257,21 @@ def replace_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) ->
     # In primary-key order: each index insert lands on the rightmost leaf (no random descent).
     cells = grid.cells().sort_index().reset_index()
     if len(cells):
-        values = {"dataset_id": [int(dataset_id)] * len(cells)}
-        for name in ("gy", "gx", "n", "total"):
-            values[name] = cells[name].astype(np.int64).tolist()
-        for name in ("lat_min", "lat_max", "lon_min", "lon_max"):
-            values[name] = cells[name].astype(float).tolist()
+        values = _grid_values(dataset_id, cells)
         _bulk_insert(conn, "incident_grid_cells", values, _PG_GRID_TYPES)
     conn.execute(sa.insert(db.incident_grids).values(
         dataset_id=dataset_id, cell=GRID_ROLLUP_CELL, cells=len(cells), built_at=utcnow()))
     return len(cells)
+
+
+def _grid_values(dataset_id: int, cells: pd.DataFrame) -> dict[str, list]:
+    """Return rollup cells as column lists for `_bulk_insert` (plain ints and floats)."""
+    values = {"dataset_id": [int(dataset_id)] * len(cells)}
+    for name in ("gy", "gx", "n", "total"):
+        values[name] = cells[name].astype(np.int64).tolist()
+    for name in ("lat_min", "lat_max", "lon_min", "lon_max"):
+        values[name] = cells[name].astype(float).tolist()
+    return values
 
 
 def merge_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) -> int:
@@ -280,11 +286,7 @@ def merge_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) -> i
         return refresh_grid(conn, dataset_id)
     cells = grid.cells().sort_index().reset_index()
     if len(cells):
-        values = {"dataset_id": [int(dataset_id)] * len(cells)}
-        for name in ("gy", "gx", "n", "total"):
-            values[name] = cells[name].astype(np.int64).tolist()
-        for name in ("lat_min", "lat_max", "lon_min", "lon_max"):
-            values[name] = cells[name].astype(float).tolist()
+        values = _grid_values(dataset_id, cells)
         names = ", ".join(values)
         postgresql = conn.dialect.name == "postgresql"
         least, greatest = ("LEAST", "GREATEST") if postgresql else ("min", "max")
