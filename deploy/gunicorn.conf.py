@@ -13,8 +13,8 @@ bind = os.environ.get("GEOMAP_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GEOMAP_WORKERS", multiprocessing.cpu_count() + 1))
 worker_class = os.environ.get("GEOMAP_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GEOMAP_THREADS", 4))
-# gunicorn_h1c (requirements.txt) parses HTTP in C; "auto" falls back to the Python parser.
-http_parser = "auto"
+# HTTP is parsed in C by gunicorn_h1c (requirements.txt): gunicorn's default http_parser,
+# "auto", uses it when installed and falls back to the Python parser.
 # Large CSV imports (1M rows) take tens of seconds; readers' requests are far shorter.
 timeout = int(os.environ.get("GEOMAP_TIMEOUT", 300))
 graceful_timeout = 30

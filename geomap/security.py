@@ -33,6 +33,15 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+def common_headers(config) -> list[tuple[str, str]]:
+    """Headers every response gets, 304s included (also sent by the embed fast path)."""
+    headers = [("X-Content-Type-Options", "nosniff"),
+               ("Referrer-Policy", "strict-origin-when-cross-origin")]
+    if config.get("SESSION_COOKIE_SECURE"):
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    return headers
+
+
 def init_app(app: Flask) -> None:
     """Install CSRF protection, cookie sessions and the header policy."""
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -42,10 +51,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(response):
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        for name, value in common_headers(app.config):
+            headers.setdefault(name, value)
         if response.status_code == 304:
             # A 304 updates the headers a browser stored with the 200 (RFC 9111 4.3.4): a
             # default policy here would replace an embed's own CSP (frame-ancestors 'none').

@@ -135,7 +135,7 @@ def rejected(slug: str, import_id: int):
     """The rejected rows of one import, with the original cells, line number and reason."""
     conn = get_db()
     dataset = storage.get_dataset(conn, slug)
-    record = storage.get_import(conn, import_id, dataset)
+    storage.get_import(conn, import_id, dataset)  # 404 unless it is this dataset's import
     path = ingest.rejected_path(current_app.config, import_id)
     body = rejected_csv(path)
     response = Response(body, mimetype="text/csv")

@@ -20,8 +20,7 @@ CSV_TYPES = ("text/csv", "text/plain", "application/csv", "text/tab-separated-va
 
 def _options():
     """Merge query and form parameters into ingest options (query first, form overrides)."""
-    values = {k: v for k, v in request.args.items()}
-    values.update({k: v for k, v in request.form.items()})
+    values = {**request.args.to_dict(), **request.form.to_dict()}
     maps = request.args.getlist("map") + request.form.getlist("map")
     if maps:
         values["map"] = maps

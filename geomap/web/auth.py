@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import (Blueprint, g, redirect, render_template, request, session,
+from flask import (Blueprint, current_app, g, redirect, render_template, request, session,
                    url_for)
 from limits import parse_many
 from limits.storage import MemoryStorage
@@ -30,16 +30,12 @@ def _setup(state) -> None:
 
 def _login_allowed() -> bool:
     """Count one sign-in attempt from this address; say whether it is within the limits."""
-    from flask import current_app
-
     limiter = current_app.extensions["geomap.login_limiter"]
     address = request.remote_addr or "unknown"
     return all(limiter.hit(limit, "login", address) for limit in LOGIN_LIMITS)
 
 
 def _load_user() -> None:
-    from flask import current_app
-
     # Touching the session adds "Vary: Cookie", which stops shared caches from keeping public
     # pages; readers carry no session cookie, so for them it is never read.
     if current_app.config["SESSION_COOKIE_NAME"] in request.cookies:

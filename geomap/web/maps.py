@@ -23,8 +23,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_etags
 from werkzeug.wsgi import get_host
 
-from .. import aggregate, filters, maps, regions, storage
-from ..db import get_db, read_one, reader_for
+from .. import aggregate, filters, maps, regions, security, storage
+from ..db import get_db, read_one
 from ..errors import BadRequest, GeomapError, NotFound
 
 bp = Blueprint("maps", __name__)
@@ -128,15 +128,11 @@ class PublishedEmbeds:
         return query
 
     def _not_modified_headers(self, etag: str) -> list[tuple[str, str]]:
+        """The headers the view's 304 gets (caching, then the policy's common headers)."""
         config = self.app.config
         age = int(config.get("MAP_EMBED_MAX_AGE", DEFAULTS["MAP_EMBED_MAX_AGE"]))
-        headers = [("ETag", f'"{etag}"'),
-                   ("Cache-Control", f"public, max-age={age}" if age else "public, no-cache"),
-                   ("X-Content-Type-Options", "nosniff"),
-                   ("Referrer-Policy", "strict-origin-when-cross-origin")]
-        if config.get("SESSION_COOKIE_SECURE"):
-            headers.append(("Strict-Transport-Security", "max-age=31536000"))
-        return headers
+        return [("ETag", f'"{etag}"'), ("Cache-Control", _cache_control(age)),
+                *security.common_headers(config)]
 
     def _keep(self, environ, start_response, etag: str):
         """Let Flask answer; keep the response if it is the public 200 of this very ETag."""
@@ -185,11 +181,7 @@ class LRU:
                 return self._data[key]
         self.misses += 1
         value = make()
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+        self.put(key, value)
         return value
 
     def get(self, key: str) -> Any:
@@ -202,6 +194,7 @@ class LRU:
             return value
 
     def put(self, key: str, value: Any) -> None:
+        """Store a value, dropping the least recently used beyond ``size``."""
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
@@ -247,16 +240,9 @@ def _dataset(slug: str) -> dict:
     raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
 
 
-_HEAD_SQL: dict[str, str] = {}
-
-
-def _head_sql(dialect) -> str:
-    sql = _HEAD_SQL.get(dialect.name)
-    if sql is None:
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = _HEAD_SQL[dialect.name] = (
-            f"SELECT id, slug, version, published FROM datasets WHERE slug = {mark}")
-    return sql
+#: The version lookup in each driver's parameter style (sqlite3: qmark; psycopg: format).
+_HEAD_SQL = {mark: f"SELECT id, slug, version, published FROM datasets WHERE slug = {mark}"
+             for mark in ("?", "%s")}
 
 
 def _read_head(url: str, slug: str):
@@ -265,7 +251,7 @@ def _read_head(url: str, slug: str):
     A plain statement on the autocommit reader engine (`db.read_one`): one round trip, no
     SQLAlchemy execution layer, no ping or rollback around it.
     """
-    return read_one(url, _head_sql(reader_for(url).dialect), (slug,))
+    return read_one(url, _HEAD_SQL["?" if url.startswith("sqlite") else "%s"], (slug,))
 
 
 def _dataset_head(slug: str) -> dict:
@@ -354,12 +340,14 @@ def _respond(body: bytes, etag: str, *, mimetype: str, csp: str | None, public_a
 
 def _cache_headers(response: Response, etag: str, public_age: int | None) -> None:
     response.set_etag(etag)
-    if public_age == -1:  # an editor's view of a draft
-        response.headers["Cache-Control"] = "private, no-store"
-    elif public_age:
-        response.headers["Cache-Control"] = f"public, max-age={public_age}"
-    else:
-        response.headers["Cache-Control"] = "public, no-cache"
+    response.headers["Cache-Control"] = _cache_control(public_age)
+
+
+def _cache_control(public_age: int | None) -> str:
+    """Cache-Control of a rendering: -1 is an editor's view of a draft, 0/None revalidate."""
+    if public_age == -1:
+        return "private, no-store"
+    return f"public, max-age={public_age}" if public_age else "public, no-cache"
 
 
 def _not_modified_response(etag: str, public_age: int | None) -> Response:
