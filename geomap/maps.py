@@ -73,6 +73,8 @@ HEAT_GRADIENT = {0.2: "#2c7bb6", 0.4: "#00a6ca", 0.6: "#90eb9d", 0.8: "#f9d057",
 POPUP_CHARS = 280
 #: Characters of popup text shared by all cluster markers (keeps 5,000 markers under 200 KB).
 CLUSTER_TEXT_BUDGET = 40_000
+#: Below this many characters per popup, cluster descriptions are left out altogether.
+POPUP_MIN_CHARS = 40
 LAYER_LABELS = {"heat": "Heat map", "cluster": "Incidents", "choropleth": "Regions",
                 "time": "Over time"}
 BY_LABELS = {"admin1": "state or province", "sector": "Border Patrol sector",
@@ -717,13 +719,19 @@ def _cells_payload(agg: Aggregates) -> dict:
     return {"cells": data, "cell": agg.cell}
 
 
-def _cluster_payload(points: pd.DataFrame, budget: int | None = None) -> dict:
+def _popup_share(descriptions: pd.Series) -> int:
+    """Characters each cluster popup may keep: CLUSTER_TEXT_BUDGET shared among the markers
+    with a description, at most POPUP_CHARS (under POPUP_MIN_CHARS all text is left out)."""
+    with_text = int((descriptions.str.len() > 0).sum())
+    return min(POPUP_CHARS, CLUSTER_TEXT_BUDGET // with_text) if with_text else POPUP_CHARS
+
+
+def _cluster_payload(points: pd.DataFrame) -> dict:
     """Markers as compact rows: ``[lat, lon, count, type#, date#, direction#(, text)]``.
 
     Types, dates and directions are indexes into small tables, coordinates have 4 decimals
-    (about 10 m), and popup descriptions share a budget of `budget` characters (each cut to
-    at most POPUP_CHARS; left out when the share would be under 40), so 5,000 markers stay
-    well under 200 KB.
+    (about 10 m), and popup descriptions share CLUSTER_TEXT_BUDGET characters (see
+    `_popup_share`), so 5,000 markers stay well under 200 KB.
     """
     def column(name, default):
         return points[name] if name in points else pd.Series([default] * len(points))
@@ -738,10 +746,8 @@ def _cluster_payload(points: pd.DataFrame, budget: int | None = None) -> dict:
               (("types", types), ("dates", dates), ("directions", dirs))}
     index = {name: {v: i for i, v in enumerate(table)} for name, table in tables.items()}
     desc = column("description", "").fillna("").astype(str)
-    with_text = int((desc.str.len() > 0).sum())
-    budget = CLUSTER_TEXT_BUDGET if budget is None else budget
-    share = min(POPUP_CHARS, budget // with_text) if with_text else POPUP_CHARS
-    include_text = share >= 40
+    share = _popup_share(desc)
+    include_text = share >= POPUP_MIN_CHARS
     counts = column("count", 1).fillna(1).astype(int)
     rows = []
     for lat, lon, c, t, d, dr, text in zip(points["lat"], points["lon"], counts, types, dates,
@@ -751,7 +757,7 @@ def _cluster_payload(points: pd.DataFrame, budget: int | None = None) -> dict:
         if include_text and text:
             row.append(text if len(text) <= share else text[:share - 1] + "…")
         rows.append(row)
-    return {**tables, "rows": rows, "textOmitted": bool(with_text and not include_text)}
+    return {**tables, "rows": rows, "textOmitted": not include_text}
 
 
 def per_border_mile(spec: MapSpec) -> bool:
@@ -865,11 +871,10 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
     elif spec.layer == "cluster" and agg.points is not None:
         heading = "Individual incidents"
         unit = "numbers on clusters are incidents; marker size is the count"
-        if "description" in agg.points:
-            with_text = int((agg.points["description"].fillna("").astype(str).str.len() > 0).sum())
-            if with_text and CLUSTER_TEXT_BUDGET // with_text < 40:
-                notes.append("Descriptions are left out of the map at this many incidents; "
-                             "they are in the CSV and GeoJSON downloads.")
+        if "description" in agg.points and _popup_share(
+                agg.points["description"].fillna("").astype(str)) < POPUP_MIN_CHARS:
+            notes.append("Descriptions are left out of the map at this many incidents; "
+                         "they are in the CSV and GeoJSON downloads.")
     elif spec.layer == "cluster":
         heading = "Incidents, aggregated"
         unit = f"circle area is the sum of count per {_cell_label(agg.cell)}"
