@@ -430,11 +430,6 @@ class _LineIndex:
         return cls(cKDTree(verts), vert_segs, seg_ll, seg_xy,
                    mile0[src] + f0 * miles[src], (f1 - f0) * miles[src], seg_left, hit, parts)
 
-    def nearest(self, px: np.ndarray, py: np.ndarray, k: int = K_VERTICES):
-        """Return (segment, t along it, squared projected distance) per point."""
-        _, vi = self.tree.query(np.column_stack([px, py]), k=k, workers=-1)
-        return self.evaluate(px, py, vi)
-
     def evaluate(self, px: np.ndarray, py: np.ndarray, vi: np.ndarray):
         """Nearest of the segments adjacent to the given nearest vertices ``vi`` (n, k)."""
         cand = self.vert_segs[vi].reshape(len(px), -1)
@@ -607,16 +602,6 @@ def region_names(regions: Regions | None = None) -> dict[str, str]:
     names = dict(zip(regions.admin1["code"], regions.admin1["name"]))
     names.update(zip(regions.sectors["code"], regions.sectors["name"]))
     return names
-
-
-def default_area_of_interest() -> dict:
-    """Describe the project's default area of interest (for settings and help text)."""
-    return {
-        "kind": "border_distance",
-        "max_km": DEFAULT_AOI_KM,
-        "description": f"within {DEFAULT_AOI_KM:,.0f} km of the US–Canada border "
-                       "(lower 48 and Alaska)",
-    }
 
 
 def _local_distance(lon0, lat0, lon1, lat1) -> np.ndarray:
