@@ -318,20 +318,15 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                              .values(published=True))
                 changed = True
             # The grid rollup from the rows as written when they are the whole dataset
-            # (same cells as a rebuild from the table, without scanning it again).
-            grid = totals.grid
+            # or all it gained (same cells as a rebuild from the table, without scanning it).
             if changed and not created:
-                version = (storage.bump_version(conn, dataset["id"], grid=grid)
-                           if grid is not None else storage.bump_version(conn, dataset["id"]))
+                version = storage.bump_version(conn, dataset["id"], grid=totals.grid)
             else:
                 version = dataset["version"]
-                # A dataset this import created stays at version 1, but derived tables
-                # (the map grid rollup, when storage has one) must still be built with it.
-                refresh = getattr(storage, "refresh_grid", None)
-                if created and changed and grid is not None:
-                    storage.replace_grid(conn, dataset["id"], grid)
-                elif created and changed and refresh is not None:
-                    refresh(conn, dataset["id"])
+                if changed:
+                    # A dataset this import created stays at version 1, but its grid rollup
+                    # must still be built with it.
+                    storage.write_grid(conn, dataset["id"], totals.grid)
             report["version"] = version
             report["import_id"] = import_id
             if report["rows_total"] == 0:

@@ -133,16 +133,9 @@ def bump_version(conn: sa.Connection, dataset_id: int,
                  grid: "GridAccumulator | None" = None) -> int:
     """Increment a dataset's version after its incidents changed; return the new version.
 
-    Also rebuilds the dataset's grid rollup (`refresh_grid`) in the same transaction, or,
-    when the caller accumulated every incident the dataset now holds (`grid`), writes that,
-    or, when it accumulated only incidents it appended (``grid.delta``), adds those cells.
+    Also brings the dataset's grid rollup up to date in the same transaction (`write_grid`).
     """
-    if grid is not None and grid.delta:
-        merge_grid(conn, dataset_id, grid)
-    elif grid is not None:
-        replace_grid(conn, dataset_id, grid)
-    else:
-        refresh_grid(conn, dataset_id)
+    write_grid(conn, dataset_id, grid)
     conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset_id).values(
         version=db.datasets.c.version + 1, updated_at=utcnow()))
     return conn.execute(sa.select(db.datasets.c.version)
@@ -168,6 +161,21 @@ def grid_key(conn: sa.Connection, column, shift: float, cell: float = GRID_ROLLU
     if conn.dialect.name == "postgresql":
         return sa.cast(sa.func.floor(scaled), sa.Integer)
     return sa.cast(scaled, sa.Integer)  # SQLite truncates, which is floor for x >= 0
+
+
+def write_grid(conn: sa.Connection, dataset_id: int,
+               grid: "GridAccumulator | None" = None) -> int:
+    """Bring a dataset's grid rollup up to date after its incidents changed; return its cells.
+
+    Rebuilt from the table (`refresh_grid`), or, when the caller accumulated every incident
+    the dataset now holds (`grid`), replaced by that (`replace_grid`), or, when it
+    accumulated only incidents it appended (``grid.delta``), merged with it (`merge_grid`).
+    """
+    if grid is None:
+        return refresh_grid(conn, dataset_id)
+    if grid.delta:
+        return merge_grid(conn, dataset_id, grid)
+    return replace_grid(conn, dataset_id, grid)
 
 
 def refresh_grid(conn: sa.Connection, dataset_id: int) -> int:

@@ -534,8 +534,6 @@ def test_replace_with_only_bad_rows_keeps_the_dataset(any_env, tmp_path):
 
 
 def test_new_dataset_gets_its_derived_tables(any_env):
-    if not hasattr(storage, "refresh_grid") or not hasattr(db, "incident_grids"):
-        pytest.skip("storage has no grid rollup")
     report = any_env.run("basic.csv")
     assert report["version"] == 1
     with any_env.engine.connect() as conn:
@@ -552,8 +550,6 @@ def test_rollup_accumulated_by_an_import_equals_a_rebuild(any_env, tmp_path, mon
     the cells must be exactly those `refresh_grid` computes from the table, across blocks,
     cell edges, in-file duplicates, and upserts of rows written earlier in the same file
     (50 keys: the rollup is then rebuilt from the table)."""
-    if not hasattr(storage, "GridAccumulator"):
-        pytest.skip("storage has no grid rollup")
     from geomap import csvfile
 
     monkeypatch.setattr(csvfile, "BLOCK_SIZE", 4096)
@@ -592,8 +588,6 @@ def test_rollup_accumulated_by_an_import_equals_a_rebuild(any_env, tmp_path, mon
 
 def test_grid_accumulator_matches_refresh_grid_without_upserts(any_env, tmp_path):
     """A keyless file into a new dataset takes the accumulated path (no rewrite)."""
-    if not hasattr(storage, "GridAccumulator"):
-        pytest.skip("storage has no grid rollup")
     lines = ["lat,lon,date"] + [f"{49.0 + (i % 9) * 0.0025:.4f},{-122.75 + (i % 13) * 0.005:.4f},"
                                 f"2025-02-{1 + i % 27:02d}" for i in range(300)]
     path = tmp_path / "plain.csv"
