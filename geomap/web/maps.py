@@ -43,8 +43,6 @@ def _check_assets(state) -> None:
 
 #: Bump when the rendering changes, so cached pages and ETags from older code expire.
 RENDER_VERSION = "maps-1"
-DEFAULTS = {"MAP_CLUSTER_LIMIT": 5000, "MAP_HEAT_MAX_CELLS": 6000, "MAP_CACHE_SIZE": 256,
-            "MAP_EMBED_MAX_AGE": 300}
 PNG_SIZE = (1200, 630)
 EMBED_HEIGHT = 500
 
@@ -130,7 +128,7 @@ class PublishedEmbeds:
     def _not_modified_headers(self, etag: str) -> list[tuple[str, str]]:
         """The headers the view's 304 gets (caching, then the policy's common headers)."""
         config = self.app.config
-        age = int(config.get("MAP_EMBED_MAX_AGE", DEFAULTS["MAP_EMBED_MAX_AGE"]))
+        age = int(config["MAP_EMBED_MAX_AGE"])
         return [("ETag", f'"{etag}"'), ("Cache-Control", _cache_control(age)),
                 *security.common_headers(config)]
 
@@ -174,14 +172,12 @@ class LRU:
         self.misses = 0
 
     def get_or_make(self, key: str, make: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                self.hits += 1
-                return self._data[key]
-        self.misses += 1
-        value = make()
-        self.put(key, value)
+        """Return the cached value for key, or make, store and return it."""
+        value = self.get(key)
+        if value is None:
+            self.misses += 1
+            value = make()
+            self.put(key, value)
         return value
 
     def get(self, key: str) -> Any:
@@ -215,13 +211,13 @@ def cache_for(app) -> LRU:
     """Return an app's render cache (kept on the app, sized by ``MAP_CACHE_SIZE``)."""
     lru = app.extensions.get("geomap_render_cache")
     if lru is None:
-        size = app.config.get("MAP_CACHE_SIZE", DEFAULTS["MAP_CACHE_SIZE"])
-        lru = app.extensions.setdefault("geomap_render_cache", LRU(int(size)))
+        lru = app.extensions.setdefault("geomap_render_cache",
+                                        LRU(int(app.config["MAP_CACHE_SIZE"])))
     return lru
 
 
 def _setting(name: str) -> Any:
-    return current_app.config.get(name, DEFAULTS.get(name))
+    return current_app.config[name]  # every setting has its default in config.SETTINGS
 
 
 # --- shared request handling ------------------------------------------------------------------
@@ -569,6 +565,7 @@ def oembed():
     slug = segments[1]
     dataset = _dataset(slug)
     params = filters.parse(MultiDict(parse_qsl(parts.query)))
+    age = int(_setting("MAP_EMBED_MAX_AGE"))
     width = min(_dimension("maxwidth", 600), 2000)
     height = min(_dimension("maxheight", EMBED_HEIGHT), EMBED_HEIGHT)
     links = _links(slug, params)
@@ -579,9 +576,9 @@ def oembed():
             "title": dataset["title"], "author_name": dataset.get("source") or None,
             "html": html, "width": width, "height": height,
             "thumbnail_url": links["png"], "thumbnail_width": PNG_SIZE[0],
-            "thumbnail_height": PNG_SIZE[1], "cache_age": int(_setting("MAP_EMBED_MAX_AGE"))}
+            "thumbnail_height": PNG_SIZE[1], "cache_age": age}
     response = current_app.json.response({k: v for k, v in body.items() if v is not None})
-    response.headers["Cache-Control"] = f"public, max-age={int(_setting('MAP_EMBED_MAX_AGE'))}"
+    response.headers["Cache-Control"] = f"public, max-age={age}"
     return response
 
 
