@@ -245,14 +245,22 @@ def write_connection(engine: sa.Engine) -> sa.Connection:
     return engine.connect().execution_options(write=True)
 
 
-def migrate(url: str) -> None:
-    """Apply every Alembic migration to the database at url (idempotent)."""
-    from alembic import command
+def alembic_config(url: str | None = None):
+    """Return an Alembic config for geomap's migrations (on the database at `url`, if given)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str) -> None:
+    """Apply every Alembic migration to the database at url (idempotent)."""
+    from alembic import command
+
+    cfg = alembic_config(url)
     engine = engine_for(url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -261,12 +269,9 @@ def migrate(url: str) -> None:
 
 def head_revision() -> str:
     """Return the newest migration's revision (what `migrate` upgrades to)."""
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(conn: sa.Connection) -> str | None:

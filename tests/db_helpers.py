@@ -5,22 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
 from geomap import db, storage
 
 
-def alembic_config(url: str) -> Config:
-    """Return an Alembic config for geomap's migrations on `url`."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(db.MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
 def migrate_to(url: str, revision: str, *, down: bool = False) -> None:
     """Upgrade (or downgrade) the database at url to `revision`."""
-    cfg = alembic_config(url)
+    cfg = db.alembic_config(url)
     with db.engine_for(url).begin() as conn:
         cfg.attributes["connection"] = conn
         (command.downgrade if down else command.upgrade)(cfg, revision)
