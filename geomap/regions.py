@@ -74,6 +74,13 @@ _ALIASES = {
 }
 
 
+def geodesic_miles(lonlat) -> np.ndarray:
+    """Cumulative geodesic (WGS84) length in miles at each vertex of a lon/lat line (n, 2)."""
+    c = np.asarray(lonlat)
+    _, _, d = GEOD.inv(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1])
+    return np.concatenate([[0.0], np.cumsum(d)]) / METRES_PER_MILE
+
+
 def _norm(text: str) -> str:
     """Lower-case, strip accents and punctuation so 'Québec.' matches 'quebec'."""
     text = unicodedata.normalize("NFKD", text)
@@ -362,8 +369,7 @@ class _LineIndex:
 
         parts = {k: [] for k in ("ll", "mile0", "miles", "left", "line")}
         for line_no, (ll, offset, us_left) in enumerate(lines):
-            _, _, d = GEOD.inv(ll[:-1, 0], ll[:-1, 1], ll[1:, 0], ll[1:, 1])
-            cum = offset + np.concatenate([[0.0], np.cumsum(d)]) / METRES_PER_MILE
+            cum = offset + geodesic_miles(ll)
             keep = np.arange(len(ll))
             if simplify_m:
                 # Douglas-Peucker keeps a subset of the vertices, so their miles stay exact.

