@@ -13,6 +13,7 @@ Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them whe
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import runpy
@@ -227,11 +228,7 @@ def main() -> None:
 
 
 def _has_h1c() -> bool:
-    try:
-        import gunicorn_h1c  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("gunicorn_h1c") is not None
 
 
 def report(results: dict, size: int, etag: str | None, args) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import (Blueprint, current_app, g, redirect, render_template, request, url_for)
 
 from .. import ingest, storage
@@ -60,27 +62,30 @@ def submit():
             raise BadRequest("choose a dataset or give the new dataset a slug",
                              details={"field": "dataset"})
         storage.check_slug(values["slug"])
-        options = ingest.options_from(values)
+        options = ingest.options_from(values)  # bad options are reported before any reading
         if request.form.get("action") == "import":
             return _import(values, options)
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise BadRequest("choose a CSV file to upload", details={"field": "file"})
-        options = ingest.options_from({**values, "filename": upload.filename})
-        info = ingest.preview(upload.stream, options, settings)
+        info = ingest.preview(upload.stream, _named(options, upload.filename), settings)
     except GeomapError as error:
-        return _render_form(values, error, 422 if error.status == 422 else error.status)
+        return _render_form(values, error, error.status)
     values["filename"] = upload.filename
     values["sha256"] = info["sha256"]
     return render_template("upload/preview.html", info=info, values=values,
                            fields=FIELD_LABELS)
 
 
+def _named(options: ingest.Options, filename: str) -> ingest.Options:
+    """The options with the uploaded file's name (audit trail only; never used as a path)."""
+    return dataclasses.replace(options, filename=filename[:300])
+
+
 def _import(values: dict, options: ingest.Options):
     settings = current_app.config
     path = ingest.stored_upload(settings, request.form.get("sha256", ""))
-    filename = request.form.get("filename", "")[:300]
-    options = ingest.options_from({**values, "filename": filename})
+    options = _named(options, request.form.get("filename", ""))
     try:
         report = ingest.import_file(get_engine(), path, dataset=values["slug"], options=options,
                                     settings=settings,
