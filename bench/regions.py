@@ -64,8 +64,7 @@ def main(n: int = 1_000_000) -> None:
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores; shared machine)")
     t_load, R = timed(lambda: rg.load())
-    grids = [g for g in (getattr(R, "_admin1_grid", None), getattr(R, "_sector_grid", None),
-                         getattr(R, "_border_grid", None)) if g is not None]
+    grids = (R._admin1_grid, R._sector_grid, R._border_grid)
     grid_mb = sum(a.nbytes for g in grids for a in (g.coarse, g.block_of, g.blocks)) / 1e6
     print(f"load + prepare: {t_load:.2f} s (lookup grids: {grid_mb:.1f} MB)")
     lon, lat = generate(n, R)
@@ -80,18 +79,15 @@ def main(n: int = 1_000_000) -> None:
         return j["code"].to_numpy(dtype=object)
 
     def run_lookup():
-        if hasattr(rg, "_lookup"):  # the grid, exact test only near boundaries
-            idx = rg._lookup(R._admin1_index, R._admin1_grid, lon, lat)
-        else:
-            idx = R._admin1_index.lookup(lon, lat)
+        # The grid, with the exact test only near boundaries.
+        idx = rg._lookup(R._admin1_index, R._admin1_grid, lon, lat)
         codes = R.admin1["code"].to_numpy(dtype=object)
         return np.where(idx >= 0, codes[np.maximum(idx, 0)], None)
 
     def run_assign():
         return rg.assign(lon, lat, R)
 
-    exact = dataclasses.replace(R, _admin1_grid=None, _sector_grid=None,
-                                _border_grid=None) if grids else R
+    exact = dataclasses.replace(R, _admin1_grid=None, _sector_grid=None, _border_grid=None)
 
     def run_exact():
         return rg.assign(lon, lat, exact)

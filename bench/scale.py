@@ -44,7 +44,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geomap import create_app, db, filters, maps, storage  # noqa: E402
+from geomap import create_app, db, maps, storage  # noqa: E402
 from geomap.web import maps as web_maps  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -164,15 +164,6 @@ def build_rollup(url: str, dataset_id: int) -> None:
         cells = storage.refresh_grid(conn, dataset_id)
     print(f"  grid rollup (storage.refresh_grid, paid by every import): "
           f"{time.perf_counter() - t0:.1f} s, {cells:,} cells", flush=True)
-
-
-def median_ms(fn, rounds: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        out = fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), out
 
 
 def measure(app, rounds: int) -> None:
