@@ -107,11 +107,71 @@ def _indexes(new: bool) -> None:
                     unique=True, sqlite_where=keyed, postgresql_where=keyed)
 
 
-def _new_hashes(frame: pd.DataFrame) -> list[np.ndarray]:
-    from geomap import storage
+# Revision 0003's content hash (`storage.row_hashes` as of this revision), frozen here like
+# 0002's below: a migration must give the same result whatever the live code later becomes.
+# A change of the live hash needs a migration of its own that rehashes every row.
+_HASHED = ("keyed", "occurred_at", "precision", "lat", "lon", "type", "count", "direction",
+           "description", "attributes")
+_FEW_VALUES = frozenset({"precision", "type", "direction"})
+_KEYS = ("geomap-rowhash-1", "geomap-rowhash-2")
+_SEEDS = (0x345678, 0x9E3779B97F4A7C15)
 
-    hashes = storage.row_hashes(frame)
-    return [hashes["row_hash"].to_numpy(), hashes["row_hash2"].to_numpy()]
+
+def _new_hashes(frame: pd.DataFrame) -> list[np.ndarray]:
+    """Revision 0003's row_hash and row_hash2 (two independently keyed 64-bit hashes)."""
+    accumulators = [np.full(len(frame), seed, dtype=np.uint64) for seed in _SEEDS]
+    for position, column in enumerate(_HASHED):
+        values = _normalised(frame, column)
+        multiplier = np.uint64(1000003 + 2 * position * 82520)
+        for acc, key in zip(accumulators, _KEYS):
+            acc ^= _column_hash(values, column, key)
+            acc *= multiplier
+    return [_mix(acc).view(np.int64) for acc in accumulators]
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    values = values.copy()
+    values ^= values >> np.uint64(30)
+    values *= np.uint64(0xBF58476D1CE4E5B9)
+    values ^= values >> np.uint64(27)
+    values *= np.uint64(0x94D049BB133111EB)
+    values ^= values >> np.uint64(31)
+    return values
+
+
+def _column_hash(values: pd.Series, column: str, key: str) -> np.ndarray:
+    if values.dtype != object:
+        hashed = pd.util.hash_array(values.to_numpy())
+        return hashed if key == _KEYS[0] else _mix(hashed ^ np.uint64(0x5BD1E9955BD1E995))
+    if column in _FEW_VALUES:
+        codes, uniques = pd.factorize(values.to_numpy(), sort=False)
+        return pd.util.hash_array(np.asarray(uniques, dtype=object), hash_key=key,
+                                  categorize=False)[codes]
+    return pd.util.hash_array(values.to_numpy(), hash_key=key, categorize=False)
+
+
+def _normalised(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column == "keyed":
+        if "source_id" not in frame:
+            return pd.Series(0, index=frame.index, dtype=np.int64)
+        return frame["source_id"].notna().astype(np.int64)
+    if column not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    values = frame[column]
+    if column in ("lat", "lon"):
+        return values.astype(float).round(6)
+    if column == "count":
+        return values.astype("int64")
+    if column == "occurred_at":
+        return pd.to_datetime(values).astype("datetime64[s]").astype("int64")
+    if column == "attributes":
+        return pd.Series([json.dumps(v, sort_keys=True) if isinstance(v, dict) and v else ""
+                          for v in values], index=frame.index, dtype=object)
+    values = values.astype(object)
+    values = values.where(values.notna(), "")
+    if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
+        values = values.map(str)
+    return values
 
 
 def _old_hashes(frame: pd.DataFrame) -> list[np.ndarray]:
