@@ -443,25 +443,27 @@ def _directions(frame: pd.DataFrame, column: str | None, warnings: Issues) -> pd
     if column is None:
         return pd.Series("unknown", index=frame.index, dtype=object)
     raw = frame[column]
-    # Few distinct values: normalise each once, then map the column through the codes of
-    # its distinct values (Arrow's dictionary encoding, when the column is text).
-    array = csvfile.arrow_text(raw)
-    if array is not None:
-        encoded = array.dictionary_encode()
-        names = [_direction(v) for v in encoded.dictionary.to_pylist()]
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        known = np.array([name is not None for name in names], dtype=bool)
-        unknown = ~known[codes]
-        mapped = np.array([name or "unknown" for name in names], dtype=object)[codes]
-    else:  # not all text (missing cells): map the cells themselves
-        mapped = np.array(raw.map({value: _direction(value) for value in raw.unique()}),
-                          dtype=object)  # a writable copy
-        unknown = pd.isna(mapped)
-        mapped[unknown] = "unknown"
+    mapped = _per_distinct(raw, _direction)
+    unknown = pd.isna(mapped)
+    mapped[unknown] = "unknown"
     warnings.add(unknown, column, raw,
                  "direction not recognised (use northbound/southbound, N/S, NB/SB); stored as "
                  "unknown")
     return pd.Series(mapped, index=frame.index, dtype=object)
+
+
+def _per_distinct(values: pd.Series, function) -> np.ndarray:
+    """Return `function` of each cell (object array), calling it once per distinct value.
+
+    Columns have few distinct values: through Arrow's dictionary codes when the column is
+    all text, else through a dict of the column's unique values.
+    """
+    array = csvfile.arrow_text(values)
+    if array is not None:
+        encoded = array.dictionary_encode()
+        table = np.array([function(v) for v in encoded.dictionary.to_pylist()], dtype=object)
+        return table[encoded.indices.to_numpy(zero_copy_only=False)]
+    return np.array(values.map({v: function(v) for v in values.unique()}), dtype=object)
 
 
 def _direction(value) -> str | None:
@@ -483,17 +485,7 @@ def _declared_region(rows: pd.DataFrame, raw: pd.Series, column: str, bad: np.nd
                      warnings: Issues) -> None:
     """Check a declared state/province against the computed one (SPEC §5)."""
     text = _text(raw)
-    # Few distinct values: normalise each once (through Arrow's dictionary codes when the
-    # column is text), then spread the codes over the rows.
-    array = csvfile.arrow_text(text)
-    if array is not None:
-        encoded = array.dictionary_encode()
-        table = np.array([normalise_region(v) if v else None
-                          for v in encoded.dictionary.to_pylist()] + [None], dtype=object)
-        codes = table[encoded.indices.to_numpy(zero_copy_only=False)]
-    else:
-        uniques = {v: normalise_region(v) for v in text.unique() if v}
-        codes = text.map(lambda v: uniques.get(v) if v else None).to_numpy(dtype=object)
+    codes = _per_distinct(text, lambda v: normalise_region(v) if v else None)
     declared = pd.Series(codes, index=text.index, dtype=object)
     considered = ~bad & (text != "").to_numpy()
     unknown = considered & pd.isna(codes)
