@@ -186,9 +186,7 @@ def refresh_grid(conn: sa.Connection, dataset_id: int) -> int:
     number of cells.
     """
     c = db.incidents.c
-    conn.execute(sa.delete(db.incident_grid_cells)
-                 .where(db.incident_grid_cells.c.dataset_id == dataset_id))
-    conn.execute(sa.delete(db.incident_grids).where(db.incident_grids.c.dataset_id == dataset_id))
+    _drop_grid(conn, dataset_id)
     gy = grid_key(conn, c.lat, GRID_LAT_SHIFT)
     gx = grid_key(conn, c.lon, GRID_LON_SHIFT)
     select = (sa.select(c.dataset_id, gy, gx, sa.func.count(),
@@ -205,6 +203,13 @@ def refresh_grid(conn: sa.Connection, dataset_id: int) -> int:
     conn.execute(sa.insert(db.incident_grids).values(
         dataset_id=dataset_id, cell=GRID_ROLLUP_CELL, cells=cells, built_at=utcnow()))
     return cells
+
+
+def _drop_grid(conn: sa.Connection, dataset_id: int) -> None:
+    """Delete a dataset's grid rollup (its cells and its row in incident_grids)."""
+    conn.execute(sa.delete(db.incident_grid_cells)
+                 .where(db.incident_grid_cells.c.dataset_id == dataset_id))
+    conn.execute(sa.delete(db.incident_grids).where(db.incident_grids.c.dataset_id == dataset_id))
 
 
 class GridAccumulator:
@@ -259,9 +264,7 @@ class GridAccumulator:
 
 def replace_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) -> int:
     """Replace a dataset's grid rollup by accumulated cells (see `GridAccumulator`)."""
-    conn.execute(sa.delete(db.incident_grid_cells)
-                 .where(db.incident_grid_cells.c.dataset_id == dataset_id))
-    conn.execute(sa.delete(db.incident_grids).where(db.incident_grids.c.dataset_id == dataset_id))
+    _drop_grid(conn, dataset_id)
     # In primary-key order: each index insert lands on the rightmost leaf (no random descent).
     cells = grid.cells().sort_index().reset_index()
     if len(cells):
