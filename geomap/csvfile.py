@@ -643,11 +643,15 @@ def parse_dates(values: pd.Series, order: str = "mdy") -> tuple[pd.Series, pd.Se
     (`parse_iso_days`); any other column by the general path, with the same results.
     """
     days = parse_iso_days(values)
-    return days if days is not None else _general_dates(values, order)
+    return days if days is not None else parse_general_dates(values, order)
 
 
-def _general_dates(values: pd.Series, order: str) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse any column of dates (`parse_dates` without its fast path)."""
+def parse_general_dates(values: pd.Series,
+                        order: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse any column of dates (`parse_dates` without its fast path).
+
+    For callers that tried `parse_iso_days` themselves: `parse_dates` would try it again.
+    """
     text = values.astype("str").str.strip()
     when = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     precision = pd.Series("day", index=text.index, dtype=object)

@@ -399,7 +399,7 @@ def _dates(frame: pd.DataFrame, ctx: Context, errors: Issues):
             if order is not None:
                 ctx.date_order = order
                 ctx.file_notes.append(_note(_order_note(raw, order), column))
-        parsed = csvfile.parse_dates(raw, ctx.date_order or "mdy")
+        parsed = csvfile.parse_general_dates(raw, ctx.date_order or "mdy")
         monthly = (parsed[1] == "month").to_numpy()
     when, precision, problem = parsed
     errors.add(problem.notna(), column, raw, problem)

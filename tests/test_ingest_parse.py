@@ -101,7 +101,7 @@ AWKWARD_DATES = st.sampled_from([
 def test_fast_dates_equal_the_general_path(values, order):
     series = text(values)
     fast = csvfile.parse_dates(series, order)
-    general = csvfile._general_dates(series, order)
+    general = csvfile.parse_general_dates(series, order)
     for got, want in zip(fast, general):
         pd.testing.assert_series_equal(got, want)
 
