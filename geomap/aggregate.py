@@ -109,20 +109,6 @@ def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0:
     return frame
 
 
-def _cell_index(conn: sa.Connection, column, origin: float, cell: float):
-    """Return a SQL expression for floor((column - origin) / cell) (non-negative inputs).
-
-    Like the numpy path (`maps._grid_keys`), 1e-9 of a cell is added first, so a point on a
-    cell line (48.6 with 0.2-degree cells) lands in the cell above whatever the rounding of
-    the division.
-    """
-    scaled = (column - origin) / cell + 1e-9
-    if conn.dialect.name == "postgresql":
-        return sa.cast(sa.func.floor(scaled), sa.Integer)
-    # SQLite truncates toward zero on CAST; origin <= column keeps the value non-negative.
-    return sa.cast(scaled, sa.Integer)
-
-
 def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: float,
          lat0: float, lon0: float, period: str | None = None) -> pd.DataFrame:
     """Aggregate matching incidents to a grid.
@@ -143,8 +129,10 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         (sum of count) and ``period`` when asked for.
     """
     c = db.incidents.c
-    gy = _cell_index(conn, c.lat, lat0, cell).label("gy")
-    gx = _cell_index(conn, c.lon, lon0, cell).label("gx")
+    # floor((lat - lat0) / cell + 1e-9), as the rollup keys and the numpy path
+    # (`maps._grid_keys`) compute it: a point on a cell line lands in the cell above.
+    gy = storage.grid_key(conn, c.lat, -lat0, cell).label("gy")
+    gx = storage.grid_key(conn, c.lon, -lon0, cell).label("gx")
     keys = [gy, gx]
     if period:
         keys.append(period_expr(conn, period).label("period"))
