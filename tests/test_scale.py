@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
 from geomap import aggregate, db, maps, storage
 
@@ -121,17 +120,10 @@ def test_imports_build_the_rollup(any_app):
         assert n > ext["n"] and aggregate.rollup_extent(conn, dataset["id"])["n"] == n
 
 
-def _alembic(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(db.MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
 def test_upgrade_from_0001_keeps_data(database_url):
     """A database at revision 0001 holding data migrates to head with nothing lost."""
     engine = db.engine_for(database_url)
-    cfg = _alembic(database_url)
+    cfg = db.alembic_config(database_url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
