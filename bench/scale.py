@@ -158,11 +158,11 @@ def load(url: str, rows: int, base_n: int, seed: int = 7) -> int:
 
 
 def build_rollup(url: str, dataset_id: int) -> None:
-    """Rebuild the grid rollup as the end of every import does (storage.refresh_grid)."""
+    """Rebuild the grid rollup as the end of every import does (storage.refresh_rollups)."""
     t0 = time.perf_counter()
     with db.engine_for(url).begin() as conn:
-        cells = storage.refresh_grid(conn, dataset_id)
-    print(f"  grid rollup (storage.refresh_grid, paid by every import): "
+        cells = storage.refresh_rollups(conn, dataset_id)
+    print(f"  grid rollup (storage.refresh_rollups, paid by every import): "
           f"{time.perf_counter() - t0:.1f} s, {cells:,} cells", flush=True)
 
 

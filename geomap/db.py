@@ -99,13 +99,9 @@ incidents = sa.Table(
     sa.Column("at_border", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("row_hash", sa.BigInteger, nullable=False),
     sa.Column("row_hash2", sa.BigInteger, nullable=False),
+    # Stats filtered by region read the day rollup (`incident_days`), so there are no region
+    # indexes here (migration 0005): they were most of the cost of writing an import.
     sa.Index("ix_incidents_dataset_date", "dataset_id", "occurred_at"),
-    # Covering for stats filtered by region and dates (migration 0002; on SQLite the INCLUDE
-    # columns are trailing key columns).
-    sa.Index("ix_incidents_dataset_admin1", "dataset_id", "admin1", "occurred_at",
-             postgresql_include=["sector", "count"]),
-    sa.Index("ix_incidents_dataset_sector", "dataset_id", "sector", "occurred_at",
-             postgresql_include=["admin1", "count"]),
     sa.Index("ix_incidents_dataset_hash", "dataset_id", "row_hash",
              sqlite_where=sa.text("source_id IS NULL"),
              postgresql_where=sa.text("source_id IS NULL")),
@@ -114,13 +110,13 @@ incidents = sa.Table(
              postgresql_where=sa.text("source_id IS NOT NULL")),
 )
 
-#: Name of the trigger that deletes a dataset's incidents (migration 0003) and grid rollup
-#: cells (0004) with the dataset.
+#: Name of the trigger that deletes a dataset's incidents (migration 0003), grid rollup
+#: cells (0004) and day rollup (0005) with the dataset.
 INCIDENTS_CASCADE_TRIGGER = "datasets_delete_incidents"
 
 # Grid rollup (migration 0002): per dataset, incidents counted per GRID_ROLLUP_CELL-degree cell
 # with the cell's exact bounds, rebuilt with every change of the dataset's incidents
-# (`storage.refresh_grid`); unfiltered heat and cluster maps read it instead of the incidents.
+# (`storage.refresh_rollups`); unfiltered heat and cluster maps read it instead of the incidents.
 incident_grids = sa.Table(
     "incident_grids", metadata,
     sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
@@ -143,6 +139,27 @@ incident_grid_cells = sa.Table(
     sa.Column("lat_max", sa.Float, nullable=False),
     sa.Column("lon_min", sa.Float, nullable=False),
     sa.Column("lon_max", sa.Float, nullable=False),
+)
+
+
+# Day rollup (migration 0005): per dataset, incidents counted per UTC day and combination of
+# the columns filters select on, written with the grid rollup (`storage.refresh_rollups`).
+# Stats and choropleths by those columns, under any filter, sum these rows instead of
+# grouping the incidents. A day and combination may have several rows (appends add rows;
+# readers sum them), so there is no primary key; no foreign key either (the trigger
+# INCIDENTS_CASCADE_TRIGGER deletes them with their dataset).
+incident_days = sa.Table(
+    "incident_days", metadata,
+    sa.Column("dataset_id", sa.Integer, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("direction", sa.String(12), nullable=False),
+    sa.Column("country", sa.String(2), nullable=True),
+    sa.Column("admin1", sa.String(8), nullable=True),
+    sa.Column("sector", sa.String(20), nullable=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Index("ix_incident_days_dataset_day", "dataset_id", "day"),
 )
 
 

@@ -272,9 +272,9 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 totals.empty = True
             else:
                 totals.empty = storage.count_incidents(conn, dataset["id"]) == 0
-            # Rollup of the rows written: the whole grid of an empty dataset, else what an
-            # append adds to the existing one (dropped if a row is rewritten).
-            totals.grid = storage.GridAccumulator(delta=not totals.empty)
+            # Rollups of the rows written: the whole of an empty dataset's, else what an
+            # append adds to the existing ones (dropped if a row is rewritten).
+            totals.rollup = storage.RollupAccumulator(delta=not totals.empty)
             import_id = storage.record_import(
                 conn, dataset["id"], user_name=user_name, filename=options.filename[:300],
                 sha256=received.sha256, size_bytes=received.size, mode=options.mode)
@@ -317,16 +317,16 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
                              .values(published=True))
                 changed = True
-            # The grid rollup from the rows as written when they are the whole dataset
-            # or all it gained (same cells as a rebuild from the table, without scanning it).
+            # The rollups from the rows as written when they are the whole dataset or all
+            # it gained (the same as a rebuild from the table, without scanning it).
             if changed and not created:
-                version = storage.bump_version(conn, dataset["id"], grid=totals.grid)
+                version = storage.bump_version(conn, dataset["id"], rollup=totals.rollup)
             else:
                 version = dataset["version"]
                 if changed:
-                    # A dataset this import created stays at version 1, but its grid rollup
+                    # A dataset this import created stays at version 1, but its rollups
                     # must still be built with it.
-                    storage.write_grid(conn, dataset["id"], totals.grid)
+                    storage.write_rollups(conn, dataset["id"], totals.rollup)
             report["version"] = version
             report["import_id"] = import_id
             if report["rows_total"] == 0:

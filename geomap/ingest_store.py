@@ -36,9 +36,9 @@ class Totals:
     empty: bool = False
     seen_hashes: "SeenKeys" = field(default_factory=lambda: SeenKeys())
     seen_sources: "SeenKeys" = field(default_factory=lambda: SeenKeys())
-    #: Rollup of the rows written while no incident was rewritten: all of the dataset's
-    #: incidents if it started empty, else (``grid.delta``) what they add; None otherwise.
-    grid: "storage.GridAccumulator | None" = None
+    #: Rollups of the rows written while no incident was rewritten: all of the dataset's
+    #: incidents if it started empty, else (``rollup.delta``) what they add; None otherwise.
+    rollup: "storage.RollupAccumulator | None" = None
 
 
 class SeenKeys:
@@ -156,7 +156,7 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     if write:
         _insert(conn, rows[new], totals)
         if changed.any():
-            totals.grid = None  # a rewritten incident: the rollup is rebuilt from the table
+            totals.rollup = None  # a rewritten incident: rollups are rebuilt from the table
             _update(conn, rows[changed], existing["id"][pos[changed]])
 
 
@@ -199,8 +199,8 @@ def _insert(conn, rows: pd.DataFrame, totals: Totals) -> None:
     if len(times) > 1 and (times[1:] < times[:-1]).any():
         rows = rows.iloc[np.argsort(times, kind="stable")]
     insert_rows(conn, rows)
-    if totals.grid is not None:
-        totals.grid.add(rows["lat"], rows["lon"], rows["count"])
+    if totals.rollup is not None:
+        totals.rollup.add(rows)
 
 
 def _lookup(conn, dataset_id: int, column, values: list) -> dict[str, np.ndarray]:

@@ -169,6 +169,8 @@ def load(app, *, replace: bool = False) -> dict:
         storage.insert_incidents(conn, frame)
         if existing is not None:
             storage.bump_version(conn, dataset["id"])
+        else:
+            storage.write_rollups(conn, dataset["id"])
     return {"slug": SLUG, "incidents": len(frame), "created": True}
 
 

@@ -130,19 +130,24 @@ def set_published(conn: sa.Connection, slug: str, published: bool) -> dict:
 
 
 def bump_version(conn: sa.Connection, dataset_id: int,
-                 grid: "GridAccumulator | None" = None) -> int:
+                 rollup: "RollupAccumulator | None" = None) -> int:
     """Increment a dataset's version after its incidents changed; return the new version.
 
-    Also brings the dataset's grid rollup up to date in the same transaction (`write_grid`).
+    Also brings the dataset's rollups up to date in the same transaction (`write_rollups`).
     """
-    write_grid(conn, dataset_id, grid)
+    write_rollups(conn, dataset_id, rollup)
     conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset_id).values(
         version=db.datasets.c.version + 1, updated_at=utcnow()))
     return conn.execute(sa.select(db.datasets.c.version)
                         .where(db.datasets.c.id == dataset_id)).scalar_one()
 
 
-# --- grid rollup -----------------------------------------------------------------------------
+# --- rollups ---------------------------------------------------------------------------------
+# Two per dataset, rebuilt or updated in the transaction that changes its incidents, so
+# readers see incidents and rollups change together: the grid (incidents per 0.01-degree
+# cell, for unfiltered heat and cluster maps) and the days (incidents per day and value of
+# every filterable column, for stats and choropleths under any filter). A dataset's row in
+# `incident_grids` says both are built; without it, readers query the incidents.
 
 #: Cell size (degrees) of the grid rollup; every map cell size that is a multiple of it can
 #: be summed from the rollup (all of `maps.CELL_SIZES` except the finest).
@@ -150,6 +155,8 @@ GRID_ROLLUP_CELL = 0.01
 #: Rollup keys are shifted to be non-negative, so integer division is floor division on every
 #: backend: gy = floor((lat + 90) / cell), gx = floor((lon + 180) / cell).
 GRID_LAT_SHIFT, GRID_LON_SHIFT = 90.0, 180.0
+#: Columns of the day rollup besides the day: every column a filter selects on (`filters`).
+DAY_COLUMNS = ("type", "direction", "country", "admin1", "sector")
 
 
 def grid_key(conn: sa.Connection, column, shift: float, cell: float = GRID_ROLLUP_CELL):
@@ -163,30 +170,36 @@ def grid_key(conn: sa.Connection, column, shift: float, cell: float = GRID_ROLLU
     return sa.cast(scaled, sa.Integer)  # SQLite truncates, which is floor for x >= 0
 
 
-def write_grid(conn: sa.Connection, dataset_id: int,
-               grid: "GridAccumulator | None" = None) -> int:
-    """Bring a dataset's grid rollup up to date after its incidents changed; return its cells.
+def day_of(conn: sa.Connection, column):
+    """Return the SQL expression for the calendar day of a timestamp column (UTC)."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(column, sa.Date)
+    return sa.func.date(column)  # 'YYYY-MM-DD', as SQLAlchemy stores a Date on SQLite
 
-    Rebuilt from the table (`refresh_grid`), or, when the caller accumulated every incident
-    the dataset now holds (`grid`), replaced by that (`replace_grid`), or, when it
-    accumulated only incidents it appended (``grid.delta``), merged with it (`merge_grid`).
+
+def write_rollups(conn: sa.Connection, dataset_id: int,
+                  rollup: "RollupAccumulator | None" = None) -> int:
+    """Bring a dataset's rollups up to date after its incidents changed; return its grid cells.
+
+    Rebuilt from the table (`refresh_rollups`), or, when the caller accumulated every incident
+    the dataset now holds (`rollup`), replaced by that (`replace_rollups`), or, when it
+    accumulated only incidents it appended (``rollup.delta``), merged with it (`merge_rollups`).
     """
-    if grid is None:
-        return refresh_grid(conn, dataset_id)
-    if grid.delta:
-        return merge_grid(conn, dataset_id, grid)
-    return replace_grid(conn, dataset_id, grid)
+    if rollup is None:
+        return refresh_rollups(conn, dataset_id)
+    if rollup.delta:
+        return merge_rollups(conn, dataset_id, rollup)
+    return replace_rollups(conn, dataset_id, rollup)
 
 
-def refresh_grid(conn: sa.Connection, dataset_id: int) -> int:
-    """Rebuild a dataset's grid rollup from its incidents (one GROUP BY in SQL).
+def refresh_rollups(conn: sa.Connection, dataset_id: int) -> int:
+    """Rebuild a dataset's rollups from its incidents (two GROUP BYs in SQL); return its cells.
 
     Called inside the transaction that changed the incidents (`bump_version`, and the import
-    that creates a dataset), so readers see incidents and rollup change together. Returns the
-    number of cells.
+    that creates a dataset), so readers see incidents and rollups change together.
     """
     c = db.incidents.c
-    _drop_grid(conn, dataset_id)
+    _drop_rollups(conn, dataset_id)
     gy = grid_key(conn, c.lat, GRID_LAT_SHIFT)
     gx = grid_key(conn, c.lon, GRID_LON_SHIFT)
     select = (sa.select(c.dataset_id, gy, gx, sa.func.count(),
@@ -198,6 +211,13 @@ def refresh_grid(conn: sa.Connection, dataset_id: int) -> int:
     conn.execute(sa.insert(db.incident_grid_cells).from_select(
         [g.dataset_id, g.gy, g.gx, g.n, g.total, g.lat_min, g.lat_max, g.lon_min, g.lon_max],
         select))
+    day = day_of(conn, c.occurred_at)
+    keys = [c.dataset_id, day, *(c[name] for name in DAY_COLUMNS)]
+    d = db.incident_days.c
+    conn.execute(sa.insert(db.incident_days).from_select(
+        [d.dataset_id, d.day, *(d[name] for name in DAY_COLUMNS), d.n, d.total],
+        sa.select(*keys, sa.func.count(), sa.func.coalesce(sa.func.sum(c["count"]), 0))
+        .where(c.dataset_id == dataset_id).group_by(*keys)))
     cells = conn.execute(sa.select(sa.func.count()).select_from(db.incident_grid_cells)
                          .where(g.dataset_id == dataset_id)).scalar_one()
     conn.execute(sa.insert(db.incident_grids).values(
@@ -205,42 +225,47 @@ def refresh_grid(conn: sa.Connection, dataset_id: int) -> int:
     return cells
 
 
-def _drop_grid(conn: sa.Connection, dataset_id: int) -> None:
-    """Delete a dataset's grid rollup (its cells and its row in incident_grids)."""
-    conn.execute(sa.delete(db.incident_grid_cells)
-                 .where(db.incident_grid_cells.c.dataset_id == dataset_id))
-    conn.execute(sa.delete(db.incident_grids).where(db.incident_grids.c.dataset_id == dataset_id))
+def _drop_rollups(conn: sa.Connection, dataset_id: int) -> None:
+    """Delete a dataset's rollups (grid cells, days and its row in incident_grids)."""
+    for table in (db.incident_grid_cells, db.incident_days, db.incident_grids):
+        conn.execute(sa.delete(table).where(table.c.dataset_id == dataset_id))
 
 
-class GridAccumulator:
-    """The grid rollup of incidents computed in Python as they are written (bulk imports).
+class RollupAccumulator:
+    """A dataset's rollups computed in Python from incidents as they are written (imports).
 
-    Gives exactly the cells `refresh_grid` would compute from the same incidents (same keys:
-    floor((coordinate + shift) / cell + 1e-9) in IEEE doubles; exact counts, sums, minima and
-    maxima), without scanning the table again. Valid only when the accumulated rows are all
-    of the dataset's incidents (an import into an empty dataset that rewrote none of them),
-    or, with ``delta``, all the rows added to it (an append that rewrote none).
-    Partial aggregates per block are merged as they come, so memory is a few rows per cell.
+    Gives exactly the grid cells and day rows `refresh_rollups` would compute from the same
+    incidents (grid keys floor((coordinate + shift) / cell + 1e-9) in IEEE doubles; exact
+    counts, sums, minima and maxima; days and column values as stored), without scanning the
+    table again. Valid only when the accumulated rows are all of the dataset's incidents (an
+    import into an empty dataset that rewrote none of them), or, with ``delta``, all the rows
+    added to it (an append that rewrote none). Partial aggregates per block are merged as
+    they come, so memory is a few rows per cell and per day and value.
     """
 
     _COLUMNS = ["n", "total", "lat_min", "lat_max", "lon_min", "lon_max"]
+    _DAY_KEYS = ["day", *DAY_COLUMNS]
 
     def __init__(self, delta: bool = False):
         #: The rows are appended to incidents the dataset already had: `bump_version`
-        #: merges these cells into the existing rollup (`merge_grid`) instead of replacing it.
+        #: merges them into the existing rollups (`merge_rollups`) instead of replacing them.
         self.delta = delta
         self._parts: list[pd.DataFrame] = []
         self._rows = 0
+        self._day_parts: list[pd.DataFrame] = []
+        self._day_rows = 0
 
-    def add(self, lat, lon, count) -> None:
-        lat = np.asarray(lat, dtype=float)
-        lon = np.asarray(lon, dtype=float)
-        if not len(lat):
+    def add(self, rows: pd.DataFrame) -> None:
+        """Accumulate incidents (a frame with the incidents table's columns, as written)."""
+        if not len(rows):
             return
+        lat = rows["lat"].to_numpy(dtype=float)
+        lon = rows["lon"].to_numpy(dtype=float)
+        count = stored_counts(rows)
         frame = pd.DataFrame({
             "gy": np.floor((lat + GRID_LAT_SHIFT) / GRID_ROLLUP_CELL + 1e-9).astype(np.int64),
             "gx": np.floor((lon + GRID_LON_SHIFT) / GRID_ROLLUP_CELL + 1e-9).astype(np.int64),
-            "count": np.asarray(count, dtype=np.int64), "lat": lat, "lon": lon})
+            "count": count, "lat": lat, "lon": lon})
         part = frame.groupby(["gy", "gx"], sort=False).agg(
             n=("lat", "size"), total=("count", "sum"), lat_min=("lat", "min"),
             lat_max=("lat", "max"), lon_min=("lon", "min"), lon_max=("lon", "max"))
@@ -249,9 +274,20 @@ class GridAccumulator:
         if len(self._parts) > 1 and self._rows > 4 * len(self._parts[0]) + 100_000:
             self._parts = [self.cells()]
             self._rows = len(self._parts[0])
+        days = pd.DataFrame({"day": pd.to_datetime(rows["occurred_at"]).dt.normalize(),
+                             **{name: stored_text(rows, name) for name in DAY_COLUMNS},
+                             "count": count})
+        part = days.groupby(self._DAY_KEYS, sort=False, dropna=False)["count"].agg(
+            n="size", total="sum")
+        self._day_parts.append(part)
+        self._day_rows += len(part)
+        if len(self._day_parts) > 1 and \
+                self._day_rows > 4 * len(self._day_parts[0]) + 100_000:
+            self._day_parts = [self.days()]
+            self._day_rows = len(self._day_parts[0])
 
     def cells(self) -> pd.DataFrame:
-        """Return the merged cells, indexed by (gy, gx)."""
+        """Return the merged grid cells, indexed by (gy, gx)."""
         if not self._parts:
             index = pd.MultiIndex.from_arrays([[], []], names=["gy", "gx"])
             return pd.DataFrame({c: [] for c in self._COLUMNS}, index=index)
@@ -261,15 +297,27 @@ class GridAccumulator:
             {"n": "sum", "total": "sum", "lat_min": "min", "lat_max": "max",
              "lon_min": "min", "lon_max": "max"})
 
+    def days(self) -> pd.DataFrame:
+        """Return the merged day rows (``n``, ``total``), indexed by day and DAY_COLUMNS."""
+        if not self._day_parts:
+            index = pd.MultiIndex.from_arrays([[] for _ in self._DAY_KEYS],
+                                              names=self._DAY_KEYS)
+            return pd.DataFrame({"n": [], "total": []}, index=index)
+        if len(self._day_parts) == 1:
+            return self._day_parts[0]
+        return pd.concat(self._day_parts).groupby(
+            level=self._DAY_KEYS, sort=False, dropna=False).sum()
 
-def replace_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) -> int:
-    """Replace a dataset's grid rollup by accumulated cells (see `GridAccumulator`)."""
-    _drop_grid(conn, dataset_id)
+
+def replace_rollups(conn: sa.Connection, dataset_id: int, rollup: RollupAccumulator) -> int:
+    """Replace a dataset's rollups by accumulated ones (see `RollupAccumulator`)."""
+    _drop_rollups(conn, dataset_id)
     # In primary-key order: each index insert lands on the rightmost leaf (no random descent).
-    cells = grid.cells().sort_index().reset_index()
+    cells = rollup.cells().sort_index().reset_index()
     if len(cells):
         values = _grid_values(dataset_id, cells)
         _bulk_insert(conn, "incident_grid_cells", values, _PG_GRID_TYPES)
+    _insert_days(conn, dataset_id, rollup)
     conn.execute(sa.insert(db.incident_grids).values(
         dataset_id=dataset_id, cell=GRID_ROLLUP_CELL, cells=len(cells), built_at=utcnow()))
     return len(cells)
@@ -285,17 +333,35 @@ def _grid_values(dataset_id: int, cells: pd.DataFrame) -> dict[str, list]:
     return values
 
 
-def merge_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) -> int:
-    """Add the cells of appended incidents to a dataset's grid rollup; return its cell count.
+def _insert_days(conn: sa.Connection, dataset_id: int, rollup: RollupAccumulator) -> None:
+    """Write accumulated day rows (appended: readers sum them, so a day may have several)."""
+    days = rollup.days().reset_index()
+    if not len(days):
+        return
+    when = days["day"].dt
+    values = {"dataset_id": [int(dataset_id)] * len(days),
+              "day": (when.strftime("%Y-%m-%d") if conn.dialect.name == "sqlite"
+                      else pd.Series(when.date, dtype=object)).tolist()}
+    for name in DAY_COLUMNS:
+        column = days[name].astype(object)
+        values[name] = column.where(column.notna(), None).tolist()
+    values["n"] = days["n"].astype(np.int64).tolist()
+    values["total"] = days["total"].astype(np.int64).tolist()
+    _bulk_insert(conn, "incident_days", values, _PG_DAY_TYPES)
 
-    Counts and totals add up, bounds take the minimum and maximum, so the result is exactly
-    what `refresh_grid` would compute from the table, in time proportional to the appended
-    rows instead of the whole dataset. A dataset without a rollup yet gets `refresh_grid`.
+
+def merge_rollups(conn: sa.Connection, dataset_id: int, rollup: RollupAccumulator) -> int:
+    """Add appended incidents to a dataset's rollups; return its grid cell count.
+
+    Grid counts and totals add up, bounds take the minimum and maximum; day rows are appended
+    (readers sum them). The result answers exactly as `refresh_rollups` would from the table,
+    in time proportional to the appended rows instead of the whole dataset. A dataset
+    without rollups yet gets `refresh_rollups`.
     """
     g = db.incident_grids.c
     if conn.execute(sa.select(g.dataset_id).where(g.dataset_id == dataset_id)).first() is None:
-        return refresh_grid(conn, dataset_id)
-    cells = grid.cells().sort_index().reset_index()
+        return refresh_rollups(conn, dataset_id)
+    cells = rollup.cells().sort_index().reset_index()
     if len(cells):
         values = _grid_values(dataset_id, cells)
         names = ", ".join(values)
@@ -324,6 +390,7 @@ def merge_grid(conn: sa.Connection, dataset_id: int, grid: GridAccumulator) -> i
                                    f"VALUES ({marks}) {merge}", zip(*values.values()))
             finally:
                 cursor.close()
+    _insert_days(conn, dataset_id, rollup)
     count = conn.execute(sa.select(sa.func.count()).select_from(db.incident_grid_cells)
                          .where(db.incident_grid_cells.c.dataset_id == dataset_id)).scalar_one()
     conn.execute(sa.update(db.incident_grids).where(g.dataset_id == dataset_id)
@@ -397,6 +464,33 @@ _PG_TYPES = {"dataset_id": "int4", "import_id": "int4", "source_id": "text",
 _PG_GRID_TYPES = {"dataset_id": "int4", "gy": "int4", "gx": "int4", "n": "int8", "total": "int8",
                   "lat_min": "float8", "lat_max": "float8", "lon_min": "float8",
                   "lon_max": "float8"}
+_PG_DAY_TYPES = {"dataset_id": "int4", "day": "date", "type": "text", "direction": "text",
+                 "country": "text", "admin1": "text", "sector": "text", "n": "int8",
+                 "total": "int8"}
+
+
+#: What a text column stores when a row has no value (None: NULL).
+TEXT_DEFAULTS = {"source_id": None, "precision": "day", "type": "", "direction": "unknown",
+                 "description": "", "admin1": None, "country": None, "sector": None}
+
+
+def stored_text(rows: pd.DataFrame, name: str) -> np.ndarray:
+    """Return a text column as stored: objects, a missing value as the column's default."""
+    default = TEXT_DEFAULTS[name]
+    if name not in rows:
+        return np.full(len(rows), default, dtype=object)
+    values = rows[name].to_numpy(dtype=object)
+    return np.where(pd.isna(values), default, values)
+
+
+def stored_counts(rows: pd.DataFrame) -> np.ndarray:
+    """Return the ``count`` column as stored (int64; a missing count is 1)."""
+    if "count" not in rows:
+        return np.ones(len(rows), dtype=np.int64)
+    values = rows["count"]
+    if values.notna().all():
+        return values.to_numpy().astype(np.int64)
+    return np.array([1 if pd.isna(v) else int(v) for v in values.tolist()], dtype=np.int64)
 
 
 def incident_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
@@ -409,10 +503,6 @@ def incident_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
     import json
 
     n = len(rows)
-
-    def text(name: str, default: str | None) -> list:
-        values = rows[name].astype(object) if name in rows else pd.Series([default] * n)
-        return values.where(values.notna(), default).tolist()
 
     def number(name: str) -> list:
         if name not in rows:
@@ -448,21 +538,20 @@ def incident_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:
     attributes = rows["attributes"] if "attributes" in rows else pd.Series([None] * n)
     at_border = (rows["at_border"].fillna(False).astype(bool).to_numpy() if "at_border" in rows
                  else np.zeros(n, dtype=bool))
-    return {
+    values = {
         "dataset_id": integer("dataset_id", None), "import_id": integer("import_id", None),
-        "source_id": text("source_id", None), "occurred_at": when.tolist(),
-        "precision": text("precision", "day"), "lat": number("lat"), "lon": number("lon"),
-        "type": text("type", ""), "count": integer("count", 1),
-        "direction": text("direction", "unknown"), "description": text("description", ""),
+        "occurred_at": when.tolist(), "lat": number("lat"), "lon": number("lon"),
+        "count": stored_counts(rows).tolist(),
         "attributes": ([None] * n if attributes.isna().all()  # no extra columns: no per-row call
                        else [encode(v) for v in attributes.tolist()]),
-        "admin1": text("admin1", None), "country": text("country", None),
-        "sector": text("sector", None), "border_mile": number("border_mile"),
-        "border_km": number("border_km"),
+        "border_mile": number("border_mile"), "border_km": number("border_km"),
         "at_border": (at_border.astype(int) if dialect == "sqlite" else at_border).tolist(),
         "row_hash": rows["row_hash"].astype(np.int64).tolist(),
         "row_hash2": rows["row_hash2"].astype(np.int64).tolist(),
     }
+    for name in TEXT_DEFAULTS:
+        values[name] = stored_text(rows, name).tolist()
+    return values
 
 
 def incident_frame(conn: sa.Connection, dataset_id: int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import sqlalchemy as sa
 from alembic import command
@@ -30,3 +32,18 @@ def insert_before_0003(conn: sa.Connection, frame: pd.DataFrame) -> None:
     records = [{**{name: values[name][i] for name in names}, "row_hash": f"{i:032x}"}
                for i in range(len(frame))]
     conn.execute(sa.insert(table), records)
+
+
+def day_rollup(conn: sa.Connection, dataset_id: int) -> list[tuple]:
+    """Return a dataset's day rollup summed per day and values, in a stable order.
+
+    Appends add rows for days and values already present (readers sum them), so two rollups
+    answer the same when these sums are equal.
+    """
+    d = db.incident_days.c
+    keys = [d.day, *(d[name] for name in storage.DAY_COLUMNS)]
+    rows = conn.execute(sa.select(*keys, sa.func.sum(d.n), sa.func.sum(d.total))
+                        .where(d.dataset_id == dataset_id).group_by(*keys)).all()
+    out = [(r[0] if isinstance(r[0], dt.date) else dt.date.fromisoformat(r[0]), *r[1:-2],
+            int(r[-2]), int(r[-1])) for r in rows]
+    return sorted(out, key=lambda r: tuple("" if v is None else str(v) for v in r))

@@ -1,9 +1,11 @@
 """Migrations and connections on each backend."""
 
+import datetime as dt
+
 import pandas as pd
 import sqlalchemy as sa
 
-from db_helpers import migrate_to
+from db_helpers import day_rollup, migrate_to
 from geomap import db, storage
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
@@ -15,8 +17,9 @@ def test_new_database_is_migrated_on_startup(any_app):
         assert {"datasets", "incidents", "imports", "users", "api_tokens"} <= tables
         assert db.current_revision(conn) == db.head_revision()
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("incidents")}
-    assert {"ix_incidents_dataset_date", "ix_incidents_dataset_admin1",
-            "ix_incidents_dataset_sector"} <= indexes
+    assert "ix_incidents_dataset_date" in indexes
+    # Region stats read the day rollup (migration 0005), not indexes on incidents.
+    assert not {"ix_incidents_dataset_admin1", "ix_incidents_dataset_sector"} & indexes
 
 
 def test_migrate_is_idempotent(any_app):
@@ -44,14 +47,7 @@ def _schema_differences(conn) -> list:
     from alembic.migration import MigrationContext
 
     context = MigrationContext.configure(conn, opts={"compare_type": True})
-    diffs = compare_metadata(context, db.metadata)
-    if conn.dialect.name == "sqlite":
-        # SQLite has no INCLUDE: migration 0002 made the covering columns trailing key
-        # columns of these two indexes, which the metadata declares for PostgreSQL only.
-        covering = {"ix_incidents_dataset_admin1", "ix_incidents_dataset_sector"}
-        diffs = [d for d in diffs if not (d[0] in ("add_index", "remove_index")
-                                          and d[1].name in covering)]
-    return diffs
+    return compare_metadata(context, db.metadata)
 
 
 def test_migrations_build_the_schema_the_code_declares(any_app):
@@ -124,10 +120,42 @@ def test_deleting_a_dataset_deletes_its_incidents_imports_and_rollup(conn):
                                  .assign(import_id=import_id))
         storage.bump_version(conn, dataset["id"])
     conn.execute(sa.delete(db.datasets).where(db.datasets.c.id == gone["id"]))
-    for table in (db.incidents, db.imports, db.incident_grid_cells, db.incident_grids):
+    for table in (db.incidents, db.imports, db.incident_grid_cells, db.incident_days,
+                  db.incident_grids):
         left = conn.execute(sa.select(table.c.dataset_id).distinct()).scalars().all()
         assert left == [kept["id"]], table.name
     assert storage.count_incidents(conn, kept["id"]) == 20
+
+
+def test_0005_fills_the_day_rollup_and_drops_the_region_indexes(any_app, fake_regions,  # noqa: F811
+                                                                tmp_path):
+    """Up from 0004: every dataset's day rows equal a rebuild; down again: the covering
+    indexes are back and the table is gone."""
+    url = any_app.config["DATABASE_URL"]
+    engine = db.engine_for(url)
+    path = tmp_path / "days.csv"
+    path.write_text(
+        "date,lat,lon,type,count,direction,incident_id\n"
+        "2025-01-05,49.001,-122.75,crossing,2,N,A1\n"
+        "2025-01-05 23:59,49.002,-122.74,crossing,1,S,A2\n"
+        "Jan 2025,45.01,-73.45,sighting,3,north,A3\n"
+        "2025-01-06 00:00,48.99,-122.7,,,,A4\n", encoding="utf-8")
+    _import(any_app, path, engine)
+    with engine.connect() as conn:
+        dataset_id = storage.get_dataset(conn, "mig")["id"]
+        expected = day_rollup(conn, dataset_id)
+    assert [(r[0], r[-2], r[-1]) for r in expected] == [
+        (dt.date(2025, 1, 1), 1, 3), (dt.date(2025, 1, 5), 1, 2), (dt.date(2025, 1, 5), 1, 1),
+        (dt.date(2025, 1, 6), 1, 1)]
+    migrate_to(url, "0004", down=True)
+    with engine.connect() as conn:
+        names = {i["name"] for i in sa.inspect(conn).get_indexes("incidents")}
+        assert {"ix_incidents_dataset_admin1", "ix_incidents_dataset_sector"} <= names
+        assert not sa.inspect(conn).has_table("incident_days")
+    db.migrate(url)
+    with engine.connect() as conn:
+        assert _schema_differences(conn) == []
+        assert day_rollup(conn, dataset_id) == expected
 
 
 def test_read_one_is_autocommit_and_survives_a_dead_connection(any_app):

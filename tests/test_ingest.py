@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from db_helpers import day_rollup
 from geomap import db, ingest, storage
 from geomap.errors import BadRequest, Unprocessable
 
@@ -547,7 +548,7 @@ def test_new_dataset_gets_its_derived_tables(any_env):
 def test_rollup_accumulated_by_an_import_equals_a_rebuild(any_env, tmp_path, monkeypatch, mode,
                                                           keys):
     """Imports into an empty dataset write the rollup from the rows (no table scan):
-    the cells must be exactly those `refresh_grid` computes from the table, across blocks,
+    the cells must be exactly those `refresh_rollups` computes from the table, across blocks,
     cell edges, in-file duplicates, and upserts of rows written earlier in the same file
     (50 keys: the rollup is then rebuilt from the table)."""
     from geomap import csvfile
@@ -576,17 +577,18 @@ def test_rollup_accumulated_by_an_import_equals_a_rebuild(any_env, tmp_path, mon
                 .where(g.dataset_id == ds).order_by(g.gy, g.gx)).fetchall())
             meta = conn.execute(sa.select(db.incident_grids.c.cells)
                                 .where(db.incident_grids.c.dataset_id == ds)).scalar_one()
-            return frame, meta
+            return frame, meta, day_rollup(conn, ds)
 
-    written, written_count = cells()
+    written, written_count, written_days = cells()
     with any_env.engine.begin() as conn:
-        storage.refresh_grid(conn, any_env.dataset()["id"])
-    rebuilt, rebuilt_count = cells()
+        storage.refresh_rollups(conn, any_env.dataset()["id"])
+    rebuilt, rebuilt_count, rebuilt_days = cells()
     assert written_count == rebuilt_count == len(rebuilt) > 10
     pd.testing.assert_frame_equal(written, rebuilt)
+    assert written_days == rebuilt_days and len(rebuilt_days) > 10
 
 
-def test_grid_accumulator_matches_refresh_grid_without_upserts(any_env, tmp_path):
+def test_grid_accumulator_matches_refresh_rollups_without_upserts(any_env, tmp_path):
     """A keyless file into a new dataset takes the accumulated path (no rewrite)."""
     lines = ["lat,lon,date"] + [f"{49.0 + (i % 9) * 0.0025:.4f},{-122.75 + (i % 13) * 0.005:.4f},"
                                 f"2025-02-{1 + i % 27:02d}" for i in range(300)]
@@ -598,6 +600,6 @@ def test_grid_accumulator_matches_refresh_grid_without_upserts(any_env, tmp_path
         g = db.incident_grid_cells.c
         query = sa.select(g.gy, g.gx, g.n, g.total, g.lat_min, g.lat_max, g.lon_min,
                           g.lon_max).where(g.dataset_id == ds).order_by(g.gy, g.gx)
-        before = conn.execute(query).fetchall()
-        storage.refresh_grid(conn, ds)
-        assert conn.execute(query).fetchall() == before
+        before = conn.execute(query).fetchall(), day_rollup(conn, ds)
+        storage.refresh_rollups(conn, ds)
+        assert (conn.execute(query).fetchall(), day_rollup(conn, ds)) == before

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from db_helpers import day_rollup
 from geomap import ingest_store, storage
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
@@ -123,15 +124,15 @@ def test_an_append_adds_its_cells_to_the_rollup(any_app, fake_regions, tmp_path,
             cells = db.incident_grid_cells
             query = (sa.select(cells).where(cells.c.dataset_id == dataset_id)
                      .order_by(cells.c.gy, cells.c.gx))
-            kept = conn.execute(query).all()
-            storage.refresh_grid(conn, dataset_id)
-            rebuilt = conn.execute(query).all()
+            kept = conn.execute(query).all(), day_rollup(conn, dataset_id)
+            storage.refresh_rollups(conn, dataset_id)
+            rebuilt = conn.execute(query).all(), day_rollup(conn, dataset_id)
             conn.rollback()
-        return kept == rebuilt and len(kept) > 0
+        return kept == rebuilt and len(kept[0]) > 0 and len(kept[1]) > 0
 
     merged = []
-    real_merge = storage.merge_grid
-    monkeypatch.setattr(storage, "merge_grid", lambda *args: merged.append(1) or real_merge(*args))
+    real_merge = storage.merge_rollups
+    monkeypatch.setattr(storage, "merge_rollups", lambda *args: merged.append(1) or real_merge(*args))
     run("2025-01-01,49.001,-122.75,2,A\n2025-01-02,49.0105,-122.7401,1,B\n")
     assert rollup_is_exact()
     # Same cell as A with a new minimum, a new cell, and B again (unchanged).

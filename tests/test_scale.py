@@ -12,7 +12,7 @@ from alembic import command
 
 from geomap import aggregate, db, maps, storage
 
-from db_helpers import insert_before_0003
+from db_helpers import day_rollup, insert_before_0003
 from maps_fixtures import incident_rows
 
 
@@ -46,7 +46,7 @@ def test_rollup_grid_matches_the_direct_grid(conn, span, max_cells, layer):
     storage.insert_incidents(conn, frame)
     spec = maps.MapSpec(layer=layer, heat_max_cells=max_cells, cluster_limit=10)
     direct = maps.aggregate_db(conn, row["id"], {}, spec)
-    assert storage.refresh_grid(conn, row["id"]) > 0
+    assert storage.refresh_rollups(conn, row["id"]) > 0
     rolled = maps.aggregate_db(conn, row["id"], {}, spec)
     expected = maps.aggregate_frame(frame, spec)
     assert rolled.n == direct.n == expected.n == 400
@@ -60,7 +60,7 @@ def test_rollup_grid_matches_the_direct_grid(conn, span, max_cells, layer):
 def test_rollup_is_used_only_without_filters(conn):
     row = storage.create_dataset(conn, "wide", "Wide", published=True)
     storage.insert_incidents(conn, wide_rows(300, row["id"]))
-    storage.refresh_grid(conn, row["id"])
+    storage.refresh_rollups(conn, row["id"])
     ext = aggregate.rollup_extent(conn, row["id"])
     assert ext["n"] == 300 and ext["rollup_cell"] == storage.GRID_ROLLUP_CELL
     assert ext == {**aggregate.extent(conn, row["id"], None),
@@ -142,18 +142,24 @@ def test_upgrade_from_0001_keeps_data(database_url):
         total = conn.execute(sa.select(sa.func.sum(db.incidents.c["count"]))).scalar_one()
         assert total == int(frame["count"].sum())
         indexes = {ix["name"]: ix for ix in sa.inspect(conn).get_indexes("incidents")}
-        assert indexes["ix_incidents_dataset_sector"]["column_names"][:3] == [
-            "dataset_id", "sector", "occurred_at"]
-        assert indexes["ix_incidents_dataset_admin1"]["column_names"][:3] == [
-            "dataset_id", "admin1", "occurred_at"]
-        # No rollup yet: maps read the incidents until the next import builds one.
+        # 0002's covering indexes went with 0005 (the day rollup answers region stats).
+        assert "ix_incidents_dataset_date" in indexes
+        assert not {"ix_incidents_dataset_sector", "ix_incidents_dataset_admin1"} & set(indexes)
+        days = day_rollup(conn, dataset_id)
+        assert sum(r[-1] for r in days) == total and sum(r[-2] for r in days) == 200
+        # No grid rollup yet: maps and stats read the incidents until the next import
+        # builds the rollups.
         assert aggregate.rollup_extent(conn, dataset_id) is None
         spec = maps.MapSpec(layer="heat")
         before = maps.aggregate_db(conn, dataset_id, {}, spec)
+        by_state = aggregate.by_column(conn, dataset_id, {}, "admin1", period="week")
         storage.bump_version(conn, dataset_id)
         after = maps.aggregate_db(conn, dataset_id, {}, spec)
         assert before.n == after.n == 200
         pd.testing.assert_frame_equal(_cells(before), _cells(after), check_dtype=False)
+        pd.testing.assert_frame_equal(
+            by_state, aggregate.by_column(conn, dataset_id, {}, "admin1", period="week"))
+        assert day_rollup(conn, dataset_id) == days
     # And back down (the downgrade restores 0001's indexes and drops the rollup).
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

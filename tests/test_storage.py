@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from db_helpers import day_rollup
 from geomap import storage
 from geomap.errors import BadRequest, Conflict, NotFound
 
@@ -163,7 +164,7 @@ def _rollup(conn, dataset_id):
                         .order_by(cells.c.gy, cells.c.gx)).all()
     grid = conn.execute(sa.select(db.incident_grids.c.cells)
                         .where(db.incident_grids.c.dataset_id == dataset_id)).scalar_one()
-    return [tuple(r) for r in rows], grid
+    return [tuple(r) for r in rows], grid, day_rollup(conn, dataset_id)
 
 
 def test_merged_rollup_of_an_append_equals_a_rebuild(conn):
@@ -177,12 +178,12 @@ def test_merged_rollup_of_an_append_equals_a_rebuild(conn):
     added = incident_rows(200, seed=2, dataset_id=ds["id"])
     added.loc[:49, "lat"] = added.loc[:49, "lat"] + 1.5
     added.loc[50:52, ["lat", "lon"]] = [[49.0, -122.0], [48.9, -122.7], [49.2, -121.9]]
-    grid = storage.GridAccumulator(delta=True)
-    grid.add(added["lat"], added["lon"], added["count"])
+    rollup = storage.RollupAccumulator(delta=True)
+    rollup.add(added)
     storage.insert_incidents(conn, added)
-    storage.bump_version(conn, ds["id"], grid=grid)
+    storage.bump_version(conn, ds["id"], rollup=rollup)
     merged = _rollup(conn, ds["id"])
-    storage.refresh_grid(conn, ds["id"])
+    storage.refresh_rollups(conn, ds["id"])
     assert merged == _rollup(conn, ds["id"])
     assert merged[1] == len(merged[0])
 
@@ -193,8 +194,8 @@ def test_merge_without_a_rollup_rebuilds_it(conn):
     ds = storage.create_dataset(conn, "norollup", "No rollup")
     rows = incident_rows(50, dataset_id=ds["id"])
     storage.insert_incidents(conn, rows)
-    grid = storage.GridAccumulator(delta=True)  # saw none of the rows already there
-    assert storage.merge_grid(conn, ds["id"], grid) > 0
+    rollup = storage.RollupAccumulator(delta=True)  # saw none of the rows already there
+    assert storage.merge_rollups(conn, ds["id"], rollup) > 0
     merged = _rollup(conn, ds["id"])
-    storage.refresh_grid(conn, ds["id"])
+    storage.refresh_rollups(conn, ds["id"])
     assert merged == _rollup(conn, ds["id"])
