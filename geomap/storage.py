@@ -231,6 +231,29 @@ def _drop_rollups(conn: sa.Connection, dataset_id: int) -> None:
         conn.execute(sa.delete(table).where(table.c.dataset_id == dataset_id))
 
 
+class _ValueCodes:
+    """Small integer codes for one column's values, stable across blocks (-1: no value)."""
+
+    def __init__(self):
+        self._index: dict = {}
+        self.values: list = []
+
+    def _code(self, value) -> int:
+        code = self._index.get(value)
+        if code is None:
+            code = self._index[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+    def encode(self, values: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(values)  # vectorised; -1 for a missing value
+        table = np.array([self._code(v) for v in uniques] + [-1], dtype=np.int64)
+        return table[codes]  # code -1 picks the table's last entry, -1
+
+    def decode(self, codes: np.ndarray) -> list:
+        return np.array([*self.values, None], dtype=object)[codes].tolist()
+
+
 class RollupAccumulator:
     """A dataset's rollups computed in Python from incidents as they are written (imports).
 
@@ -252,6 +275,9 @@ class RollupAccumulator:
         self.delta = delta
         self._parts: list[pd.DataFrame] = []
         self._rows = 0
+        # Day rows are grouped on integer codes (days since 1970, codes of the values):
+        # grouping a million rows on five text columns cost seconds.
+        self._codes = {name: _ValueCodes() for name in DAY_COLUMNS}
         self._day_parts: list[pd.DataFrame] = []
         self._day_rows = 0
 
@@ -274,16 +300,25 @@ class RollupAccumulator:
         if len(self._parts) > 1 and self._rows > 4 * len(self._parts[0]) + 100_000:
             self._parts = [self.cells()]
             self._rows = len(self._parts[0])
-        days = pd.DataFrame({"day": pd.to_datetime(rows["occurred_at"]).dt.normalize(),
-                             **{name: stored_text(rows, name) for name in DAY_COLUMNS},
-                             "count": count})
-        part = days.groupby(self._DAY_KEYS, sort=False, dropna=False)["count"].agg(
-            n="size", total="sum")
+        self._add_days(rows, count)
+
+    def _add_days(self, rows: pd.DataFrame, count: np.ndarray) -> None:
+        when = pd.to_datetime(rows["occurred_at"]).to_numpy(dtype="datetime64[ns]")
+        keys = {"day": when.astype("datetime64[D]").astype(np.int64)}
+        for name in DAY_COLUMNS:
+            default = TEXT_DEFAULTS[name]
+            if name not in rows:
+                values = pd.Series(np.full(len(rows), default, dtype=object))
+            else:
+                values = rows[name] if default is None else rows[name].fillna(default)
+            keys[name] = self._codes[name].encode(values)
+        frame = pd.DataFrame({**keys, "count": count})
+        part = frame.groupby(self._DAY_KEYS, sort=False)["count"].agg(n="size", total="sum")
         self._day_parts.append(part)
         self._day_rows += len(part)
         if len(self._day_parts) > 1 and \
                 self._day_rows > 4 * len(self._day_parts[0]) + 100_000:
-            self._day_parts = [self.days()]
+            self._day_parts = [self._merged_days()]
             self._day_rows = len(self._day_parts[0])
 
     def cells(self) -> pd.DataFrame:
@@ -297,16 +332,24 @@ class RollupAccumulator:
             {"n": "sum", "total": "sum", "lat_min": "min", "lat_max": "max",
              "lon_min": "min", "lon_max": "max"})
 
-    def days(self) -> pd.DataFrame:
-        """Return the merged day rows (``n``, ``total``), indexed by day and DAY_COLUMNS."""
-        if not self._day_parts:
-            index = pd.MultiIndex.from_arrays([[] for _ in self._DAY_KEYS],
-                                              names=self._DAY_KEYS)
-            return pd.DataFrame({"n": [], "total": []}, index=index)
+    def _merged_days(self) -> pd.DataFrame:
         if len(self._day_parts) == 1:
             return self._day_parts[0]
-        return pd.concat(self._day_parts).groupby(
-            level=self._DAY_KEYS, sort=False, dropna=False).sum()
+        return pd.concat(self._day_parts).groupby(level=self._DAY_KEYS, sort=False).sum()
+
+    def days(self) -> dict[str, np.ndarray | list]:
+        """Return the merged day rows as columns: ``day`` (days since 1970), the values of
+        DAY_COLUMNS (None for none), ``n`` and ``total``."""
+        if not self._day_parts:
+            return {"day": np.array([], dtype=np.int64), **{name: [] for name in DAY_COLUMNS},
+                    "n": np.array([], dtype=np.int64), "total": np.array([], dtype=np.int64)}
+        merged = self._merged_days().reset_index()
+        out: dict[str, np.ndarray | list] = {"day": merged["day"].to_numpy(np.int64)}
+        for name in DAY_COLUMNS:
+            out[name] = self._codes[name].decode(merged[name].to_numpy(np.int64))
+        out["n"] = merged["n"].to_numpy(np.int64)
+        out["total"] = merged["total"].to_numpy(np.int64)
+        return out
 
 
 def replace_rollups(conn: sa.Connection, dataset_id: int, rollup: RollupAccumulator) -> int:
@@ -335,18 +378,17 @@ def _grid_values(dataset_id: int, cells: pd.DataFrame) -> dict[str, list]:
 
 def _insert_days(conn: sa.Connection, dataset_id: int, rollup: RollupAccumulator) -> None:
     """Write accumulated day rows (appended: readers sum them, so a day may have several)."""
-    days = rollup.days().reset_index()
-    if not len(days):
+    days = rollup.days()
+    if not len(days["day"]):
         return
-    when = days["day"].dt
-    values = {"dataset_id": [int(dataset_id)] * len(days),
-              "day": (when.strftime("%Y-%m-%d") if conn.dialect.name == "sqlite"
-                      else pd.Series(when.date, dtype=object)).tolist()}
+    dates = days["day"].astype("datetime64[D]")
+    values = {"dataset_id": [int(dataset_id)] * len(dates),
+              "day": (np.datetime_as_string(dates) if conn.dialect.name == "sqlite"
+                      else dates.astype(object)).tolist()}
     for name in DAY_COLUMNS:
-        column = days[name].astype(object)
-        values[name] = column.where(column.notna(), None).tolist()
-    values["n"] = days["n"].astype(np.int64).tolist()
-    values["total"] = days["total"].astype(np.int64).tolist()
+        values[name] = days[name]
+    values["n"] = days["n"].tolist()
+    values["total"] = days["total"].tolist()
     _bulk_insert(conn, "incident_days", values, _PG_DAY_TYPES)
 
 
