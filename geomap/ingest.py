@@ -283,7 +283,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
             # parses and validates the next block; the writer alone uses the connection
             # until it is closed, so the transaction and its order of writes are unchanged.
             hash_here = conn.dialect.name == "postgresql"
-            with _BlockWriter() as writer:
+            with storage.IncidentWriter(conn) as totals.writer, _BlockWriter() as writer:
                 for batch in reader:
                     rows, errors, warnings = validate(batch.frame, ctx)
                     errs = _lines(errors.frame(), batch)

@@ -36,6 +36,8 @@ class Totals:
     empty: bool = False
     seen_hashes: "SeenKeys" = field(default_factory=lambda: SeenKeys())
     seen_sources: "SeenKeys" = field(default_factory=lambda: SeenKeys())
+    #: Writes the rows (`storage.IncidentWriter`); flushed before any other statement.
+    writer: "storage.IncidentWriter | None" = None
     #: Rollups of the rows written while no incident was rewritten: all of the dataset's
     #: incidents if it started empty, else (``rollup.delta``) what they add; None otherwise.
     rollup: "storage.RollupAccumulator | None" = None
@@ -140,6 +142,8 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
         need = ids[totals.seen_sources.find(keys) >= 0].tolist()
     else:
         need = ids.tolist()
+    if need:
+        totals.writer.flush()
     existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need)
     totals.seen_sources.add(keys, rows["line"].to_numpy())
     # Positions in `existing` (-1: new); hashes stay exact int64 (no NaN-padded floats).
@@ -157,6 +161,7 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
         _insert(conn, rows[new], totals)
         if changed.any():
             totals.rollup = None  # a rewritten incident: rollups are rebuilt from the table
+            totals.writer.flush()
             _update(conn, rows[changed], existing["id"][pos[changed]])
 
 
@@ -180,6 +185,7 @@ def _store_unkeyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool
     totals.seen_hashes.add(keys[~within], fresh["line"].to_numpy(), checks[~within])
     present = np.zeros(len(fresh), dtype=bool)
     if not totals.empty and len(fresh):
+        totals.writer.flush()
         found = _lookup(conn, dataset_id, db.incidents.c.row_hash,
                         fresh["row_hash"].tolist())
         if len(found["id"]):
@@ -198,7 +204,7 @@ def _insert(conn, rows: pd.DataFrame, totals: Totals) -> None:
     times = rows["occurred_at"].to_numpy()
     if len(times) > 1 and (times[1:] < times[:-1]).any():
         rows = rows.iloc[np.argsort(times, kind="stable")]
-    insert_rows(conn, rows)
+    insert_rows(totals.writer, rows)
     if totals.rollup is not None:
         totals.rollup.add(rows)
 
@@ -247,9 +253,9 @@ def _lookup(conn, dataset_id: int, column, values: list) -> dict[str, np.ndarray
             "row_hash2": np.array(columns[3], dtype=np.int64)}
 
 
-def insert_rows(conn: sa.Connection, rows: pd.DataFrame) -> int:
+def insert_rows(writer: "storage.IncidentWriter", rows: pd.DataFrame) -> int:
     """Bulk-insert validated rows (storage's fast path; a seam the crash tests stall)."""
-    return storage.insert_incidents(conn, rows)
+    return writer.insert(rows)
 
 
 UPDATED_COLUMNS = tuple(c for c in storage.INCIDENT_COLUMNS if c not in ("dataset_id",))

@@ -101,8 +101,8 @@ KILL_SCRIPT = textwrap.dedent("""
     marker = pathlib.Path({marker!r})
     real_insert = ingest_store.insert_rows
 
-    def insert_then_stall(conn, rows):
-        n = real_insert(conn, rows)
+    def insert_then_stall(*args):
+        n = real_insert(*args)
         marker.write_text("written")
         time.sleep(60)
         return n

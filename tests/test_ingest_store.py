@@ -38,10 +38,11 @@ def _store(conn, dataset_id, import_id, blocks, empty):
     totals = ingest_store.Totals(empty=empty)
     warnings = []
     first = 2
-    for rows in blocks:
-        lines = np.arange(first, first + len(rows))
-        ingest_store.store(conn, dataset_id, import_id, rows, lines, totals, warnings, True)
-        first += len(rows)
+    with storage.IncidentWriter(conn) as totals.writer:
+        for rows in blocks:
+            lines = np.arange(first, first + len(rows))
+            ingest_store.store(conn, dataset_id, import_id, rows, lines, totals, warnings, True)
+            first += len(rows)
     return totals, warnings
 
 

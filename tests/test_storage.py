@@ -199,3 +199,33 @@ def test_merge_without_a_rollup_rebuilds_it(conn):
     merged = _rollup(conn, ds["id"])
     storage.refresh_rollups(conn, ds["id"])
     assert merged == _rollup(conn, ds["id"])
+
+
+def test_incident_writer_streams_blocks_and_flushes_before_other_statements(any_app):
+    """One COPY across blocks on PostgreSQL: rows are visible after `flush`, later blocks
+    go into a new COPY, and an error inside the block fails the COPY and the transaction."""
+    from maps_fixtures import incident_rows
+
+    from geomap import db
+
+    engine = db.engine_for(any_app.config["DATABASE_URL"])
+    with engine.begin() as conn:
+        ds = storage.create_dataset(conn, "stream", "Stream")
+        with storage.IncidentWriter(conn) as writer:
+            assert writer.insert(incident_rows(30, seed=1, dataset_id=ds["id"])) == 30
+            assert writer.insert(incident_rows(20, seed=2, dataset_id=ds["id"])) == 20
+            writer.flush()
+            assert storage.count_incidents(conn, ds["id"]) == 50
+            writer.insert(incident_rows(5, seed=3, dataset_id=ds["id"]))
+        assert storage.count_incidents(conn, ds["id"]) == 55
+        written = storage.incident_frame(conn, ds["id"])
+        expected = pd.concat([incident_rows(30, seed=1), incident_rows(20, seed=2),
+                              incident_rows(5, seed=3)])
+        assert sorted(written["row_hash"]) == sorted(expected["row_hash"])
+    with pytest.raises(ValueError, match="mid-import"):
+        with engine.begin() as conn:
+            with storage.IncidentWriter(conn) as writer:
+                writer.insert(incident_rows(10, seed=4, dataset_id=ds["id"]))
+                raise ValueError("mid-import")
+    with engine.connect() as conn:
+        assert storage.count_incidents(conn, ds["id"]) == 55
