@@ -30,6 +30,29 @@ def _frame(dataset_id, n=3):
     return storage.add_row_hashes(frame)
 
 
+def test_sqlite_columns_written_as_literals_store_what_binding_stores(conn, monkeypatch):
+    if conn.dialect.name != "sqlite":
+        pytest.skip("SQLite's bulk path")
+    columns = {"i": [7] * 3, "neg": [-3] * 3, "big": [2 ** 63 - 1] * 3, "absent": [None] * 3,
+               "quote": ["it's"] * 3, "empty": [""] * 3, "accents": ["ünï"] * 3,
+               "bools": [1, True, 1], "floaty": [1, 1.0, 1], "tenth": [0.1] * 3,
+               "varies": ["a", "b", "a"]}
+    names = ", ".join(f'"{c}"' for c in columns)
+    conn.exec_driver_sql(f"CREATE TEMP TABLE literal_check (tag, {names})")
+
+    def stored(tag):
+        storage._bulk_insert(conn, "literal_check", {"tag": [tag] * 3, **columns}, {})
+        probes = ", ".join(f'typeof("{c}"), quote("{c}")' for c in columns)
+        return conn.exec_driver_sql(f"SELECT {probes} FROM literal_check WHERE tag = '{tag}' "
+                                    "ORDER BY rowid").fetchall()
+
+    assert [storage._sqlite_literal(columns[c]) for c in columns] == [
+        "7", "-3", str(2 ** 63 - 1), "NULL", "'it''s'", "''", None, None, None, None, None]
+    literal = stored("literal")
+    monkeypatch.setattr(storage, "_sqlite_literal", lambda column: None)
+    assert stored("bound") == literal
+
+
 def test_dataset_round_trip(conn):
     created = storage.create_dataset(conn, "wa-bc", "WA → BC", description="d", source="RCMP",
                                      license="CC-BY-4.0")
