@@ -46,8 +46,12 @@ class Totals:
 class SeenKeys:
     """What this import has already written: 64-bit keys (and optional check values), lines.
 
-    Kept as one sorted numpy array per block (16-24 bytes a row), so a multi-million-row
-    file costs tens of MB here, not a Python set of strings. Without check values a hit is
+    Kept as sorted numpy arrays (16-24 bytes a row), so a multi-million-row file costs tens
+    of MB here, not a Python set of strings. A block's array is merged with the one before it
+    while that one is at most twice as long, so there are O(log blocks) arrays to search: one
+    array per block made `find` quadratic in the file (1.5 s for 8 blocks of 133k keys, 14 s
+    for 24). Merges are stable: equal keys stay in the order they were added, so the first
+    occurrence is still found first. Without check values a hit is
     only a candidate (64-bit key hashes may collide) that callers confirm against the
     database where it matters; with them (the second half of the content hash) a hit means
     the whole 128-bit hash matched.
@@ -60,6 +64,12 @@ class SeenKeys:
 
     def find(self, keys: np.ndarray, checks: np.ndarray | None = None) -> np.ndarray:
         """Return the line of each key's first occurrence, or -1 if not seen."""
+        # Searched in key order: random probes into arrays of millions of keys miss the CPU
+        # cache at every step, ascending ones walk them (several times faster).
+        order = np.argsort(keys)
+        keys = keys[order]
+        if checks is not None:
+            checks = np.asarray(checks)[order]
         out = np.full(len(keys), -1, dtype=np.int64)
         for seen, seen_checks, lines in zip(self.keys, self.checks, self.lines):
             left = np.searchsorted(seen, keys, side="left")
@@ -78,7 +88,9 @@ class SeenKeys:
                         out[i] = lines[left[i] + match[0]]
                 hit = single
             out[hit] = lines[pos[hit]]
-        return out
+        result = np.empty_like(out)
+        result[order] = out
+        return result
 
     def add(self, keys: np.ndarray, lines: np.ndarray,
             checks: np.ndarray | None = None) -> None:
@@ -87,6 +99,18 @@ class SeenKeys:
             self.keys.append(keys[order])
             self.checks.append(None if checks is None else np.asarray(checks)[order])
             self.lines.append(np.asarray(lines, dtype=np.int64)[order])
+        while (len(self.keys) > 1 and len(self.keys[-2]) <= 2 * len(self.keys[-1])
+               and (self.checks[-2] is None) == (self.checks[-1] is None)):
+            self._merge_last()
+
+    def _merge_last(self) -> None:
+        """Merge the newest array into the one before it (after any equal keys there)."""
+        keys, checks, lines = self.keys.pop(), self.checks.pop(), self.lines.pop()
+        at = np.searchsorted(self.keys[-1], keys, side="right")
+        self.keys[-1] = np.insert(self.keys[-1], at, keys)
+        self.lines[-1] = np.insert(self.lines[-1], at, lines)
+        if checks is not None:
+            self.checks[-1] = np.insert(self.checks[-1], at, checks)
 
 
 def _key64(values: pd.Series) -> np.ndarray:
@@ -147,7 +171,9 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need)
     totals.seen_sources.add(keys, rows["line"].to_numpy())
     # Positions in `existing` (-1: new); hashes stay exact int64 (no NaN-padded floats).
-    pos = pd.Index(existing["key"]).get_indexer(ids.to_numpy())
+    # Nothing found (a new dataset): no index of the block's ids to build (~50 ms a block).
+    pos = (pd.Index(existing["key"]).get_indexer(ids.to_numpy()) if len(existing["id"])
+           else np.full(len(rows), -1, dtype=np.intp))
     new = pos < 0
     changed = np.zeros(len(rows), dtype=bool)
     if len(existing["id"]):

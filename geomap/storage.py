@@ -585,7 +585,10 @@ def _sqlite_literal(column: list) -> str | None:
     # Cheap probes first: most columns differ between their first, middle and last rows.
     if column[-1] != first or column[len(column) // 2] != first:
         return None
-    if column.count(first) != len(column) or set(map(type, column)) != {kind}:
+    if column.count(first) != len(column):
+        return None
+    # Floats and bools can equal an int; text equals only text, None only None.
+    if kind is int and set(map(type, column)) != {int}:
         return None
     return text
 

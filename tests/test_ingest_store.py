@@ -23,6 +23,31 @@ def test_seen_keys_match_the_check_value_too():
     assert list(keys.find(np.array([9, 1, 3], dtype=np.int64))) == [5, -1, 4]
 
 
+def test_seen_keys_over_many_blocks_find_the_first_occurrence():
+    # Blocks of uneven sizes get merged; small key and check ranges make repeats and
+    # collisions (same key, other check) within and across blocks.
+    rng = np.random.default_rng(3)
+    seen, plain = ingest_store.SeenKeys(), ingest_store.SeenKeys()
+    first_line, first_key_line = {}, {}
+    line = 0
+    for size in [50, 7, 30, 30, 1, 0, 64, 12, 90, 5]:
+        keys = rng.integers(0, 40, size).astype(np.int64)
+        checks = rng.integers(0, 3, size).astype(np.int64)
+        queries = rng.integers(0, 45, 60).astype(np.int64)
+        query_checks = rng.integers(0, 3, 60).astype(np.int64)
+        assert list(seen.find(queries, query_checks)) == [
+            first_line.get((k, c), -1) for k, c in zip(queries.tolist(), query_checks.tolist())]
+        assert list(plain.find(queries)) == [first_key_line.get(k, -1) for k in queries.tolist()]
+        lines = np.arange(line, line + size)
+        seen.add(keys, lines, checks)
+        plain.add(keys, lines)
+        for k, c, n in zip(keys.tolist(), checks.tolist(), lines.tolist()):
+            first_line.setdefault((k, c), n)
+            first_key_line.setdefault(k, n)
+        line += size
+    assert len(seen.keys) < 4
+
+
 def _block(dataset_id, hashes, source_ids=None):
     """Rows as validation hands them to storage, with chosen content hashes."""
     n = len(hashes)
