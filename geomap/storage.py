@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import re
+import sqlite3
 import threading
 from typing import Any, Iterable
 
@@ -529,6 +531,11 @@ class IncidentWriter:
         self._end(exc_type, exc, tb)
 
 
+#: Rows per INSERT statement of the SQLite bulk path (fewer if the bound values would exceed
+#: SQLite's limit on parameters).
+SQLITE_ROWS_PER_INSERT = 64
+
+
 def _bulk_insert(conn: sa.Connection, table: str, values: dict[str, list],
                  pg_types: dict[str, str]) -> None:
     """Insert columns of plain values with the backend's fast path (binary COPY/executemany).
@@ -536,8 +543,6 @@ def _bulk_insert(conn: sa.Connection, table: str, values: dict[str, list],
     SQLAlchemy's executemany of one dict per row costs ~20 us a row; these paths a few.
     """
     names = list(values)
-    # Rows are built lazily as the driver consumes them (no list of every tuple).
-    tuples = zip(*(values[c] for c in names))
     raw = conn.connection.driver_connection
     quoted = ", ".join(f'"{c}"' for c in names)
     if conn.dialect.name == "postgresql":
@@ -545,7 +550,8 @@ def _bulk_insert(conn: sa.Connection, table: str, values: dict[str, list],
         with raw.cursor() as cur, \
                 cur.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types([pg_types[c] for c in names])
-            for row in tuples:
+            # Rows are built lazily as the driver consumes them (no list of every tuple).
+            for row in zip(*(values[c] for c in names)):
                 copy.write_row(row)
     else:
         # Binding costs sqlite3 about half a microsecond per value, so a column that holds one
@@ -553,12 +559,23 @@ def _bulk_insert(conn: sa.Connection, table: str, values: dict[str, list],
         # written into the statement instead.
         literals = {c: _sqlite_literal(values[c]) for c in names}
         bound = [c for c in names if literals[c] is None]
-        if len(bound) < len(names):
-            tuples = zip(*(values[c] for c in bound)) if bound else ((),) * len(values[names[0]])
-        marks = ", ".join(literals[c] or "?" for c in names)
+        row = "(" + ", ".join(literals[c] or "?" for c in names) + ")"
+        insert = f"INSERT INTO {table} ({quoted}) VALUES "
+        n = len(values[names[0]])
+        # Several rows per statement: sqlite3 releases and retakes the GIL around every
+        # statement it steps, and while the import's other thread runs Python each retake
+        # waits for it; per row, that made the writer crawl whenever validation ran.
+        per = min(SQLITE_ROWS_PER_INSERT,
+                  raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // max(len(bound), 1))
+        full = n - n % per if bound and per > 1 else 0
         cursor = raw.cursor()
         try:
-            cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", tuples)
+            if full:
+                flat = itertools.chain.from_iterable(zip(*(values[c][:full] for c in bound)))
+                cursor.executemany(insert + ", ".join([row] * per),
+                                   zip(*[flat] * (per * len(bound))))
+            rest = zip(*(values[c][full:] for c in bound)) if bound else ((),) * n
+            cursor.executemany(insert + row, rest)
         finally:
             cursor.close()
 

@@ -53,6 +53,25 @@ def test_sqlite_columns_written_as_literals_store_what_binding_stores(conn, monk
     assert stored("bound") == literal
 
 
+def test_sqlite_rows_inserted_several_per_statement_keep_their_order(conn, monkeypatch):
+    if conn.dialect.name != "sqlite":
+        pytest.skip("SQLite's bulk path")
+    conn.exec_driver_sql("CREATE TEMP TABLE multi_check (tag, i, x, s)")
+    n = 2 * storage.SQLITE_ROWS_PER_INSERT + 3
+    values = {"i": list(range(n)), "x": [i / 7 for i in range(n)],
+              "s": [None if i % 5 else f"r{i}" for i in range(n)]}
+
+    def stored(tag):
+        storage._bulk_insert(conn, "multi_check", {"tag": [tag] * n, **values}, {})
+        return conn.exec_driver_sql("SELECT rowid - min(rowid) OVER (), i, x, s FROM "
+                                    f"multi_check WHERE tag = '{tag}' ORDER BY rowid").fetchall()
+
+    several = stored("several")
+    monkeypatch.setattr(storage, "SQLITE_ROWS_PER_INSERT", 1)
+    assert stored("one") == several
+    assert [row[:2] for row in several] == [(i, i) for i in range(n)]
+
+
 def test_dataset_round_trip(conn):
     created = storage.create_dataset(conn, "wa-bc", "WA → BC", description="d", source="RCMP",
                                      license="CC-BY-4.0")
