@@ -635,7 +635,9 @@ def stored_text(rows: pd.DataFrame, name: str) -> np.ndarray:
     if name not in rows:
         return np.full(len(rows), default, dtype=object)
     values = rows[name].to_numpy(dtype=object)
-    return np.where(pd.isna(values), default, values)
+    # The Series knows its missing values without a pass over the objects (Arrow strings).
+    missing = rows[name].isna().to_numpy()
+    return np.where(missing, default, values) if missing.any() else values
 
 
 def stored_counts(rows: pd.DataFrame) -> np.ndarray:
