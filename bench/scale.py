@@ -158,11 +158,11 @@ def load(url: str, rows: int, base_n: int, seed: int = 7) -> int:
 
 
 def build_rollup(url: str, dataset_id: int) -> None:
-    """Rebuild the grid rollup as the end of every import does (storage.refresh_rollups)."""
+    """Rebuild the grid and day rollups as an import that rewrites rows does (refresh_rollups)."""
     t0 = time.perf_counter()
     with db.engine_for(url).begin() as conn:
         cells = storage.refresh_rollups(conn, dataset_id)
-    print(f"  grid rollup (storage.refresh_rollups, paid by every import): "
+    print(f"  grid and day rollups (storage.refresh_rollups, GROUP BY over the table): "
           f"{time.perf_counter() - t0:.1f} s, {cells:,} cells", flush=True)
 
 
