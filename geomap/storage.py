@@ -884,11 +884,16 @@ def _column_hash(values: pd.Series, column: str, key: str) -> np.ndarray:
     if values.dtype != object:
         hashed = pd.util.hash_array(values.to_numpy())
         return hashed if key == _HASH_KEYS[0] else _mix(hashed ^ np.uint64(0x5BD1E9955BD1E995))
+    cells = values.to_numpy()
+    if len(cells) and (cells == cells[0]).all():
+        # One value in every row (an absent description or attributes column): hash it once.
+        one = pd.util.hash_array(cells[:1], hash_key=key, categorize=False)
+        return np.full(len(cells), one[0], dtype=np.uint64)
     if column in _FEW_VALUES:
-        codes, uniques = pd.factorize(values.to_numpy(), sort=False)
+        codes, uniques = pd.factorize(cells, sort=False)
         return pd.util.hash_array(np.asarray(uniques, dtype=object), hash_key=key,
                                   categorize=False)[codes]
-    return pd.util.hash_array(values.to_numpy(), hash_key=key, categorize=False)
+    return pd.util.hash_array(cells, hash_key=key, categorize=False)
 
 
 def _hash_column(frame: pd.DataFrame, column: str) -> pd.Series:

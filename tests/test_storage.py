@@ -271,3 +271,23 @@ def test_incident_writer_streams_blocks_and_flushes_before_other_statements(any_
                 raise ValueError("mid-import")
     with engine.connect() as conn:
         assert storage.count_incidents(conn, ds["id"]) == 55
+
+
+def test_row_hashes_of_constant_columns_equal_the_frozen_reference():
+    """Columns with one value in every row are hashed once and broadcast; the hashes must be
+    those of migration 0003's frozen per-row copy (what existing rows were hashed with)."""
+    import importlib
+
+    from maps_fixtures import incident_rows
+
+    frozen = importlib.import_module(
+        "geomap.migrations.versions.0003_integer_hash_no_incident_fks")
+    frame = incident_rows(50, seed=4).drop(columns=["row_hash", "row_hash2"])
+    frame["description"] = "same everywhere"
+    frame["source_id"] = None
+    for variant in (frame, frame.drop(columns=["description"]),
+                    frame.assign(type="crossing", direction="northbound")):
+        expected = frozen._new_hashes(variant)
+        got = storage.row_hashes(variant)
+        assert (got["row_hash"].to_numpy() == expected[0]).all()
+        assert (got["row_hash2"].to_numpy() == expected[1]).all()
