@@ -57,9 +57,8 @@ def rollup_extent(conn: sa.Connection, dataset_id: int) -> dict[str, Any] | None
 
     Exact (the rollup keeps each cell's count, total and lat/lon bounds).
     """
-    built = conn.execute(sa.select(db.incident_grids.c.cell)
-                         .where(db.incident_grids.c.dataset_id == dataset_id)).first()
-    if built is None:
+    cell = storage.rollup_cell(conn, dataset_id)
+    if cell is None:
         return None
     g = db.incident_grid_cells.c
     row = conn.execute(sa.select(
@@ -71,7 +70,7 @@ def rollup_extent(conn: sa.Connection, dataset_id: int) -> dict[str, Any] | None
     out = dict(row)
     out["n"] = int(out["n"] or 0)
     out["total"] = int(out["total"] or 0)
-    out["rollup_cell"] = float(built.cell)
+    out["rollup_cell"] = float(cell)
     return out
 
 
@@ -196,9 +195,7 @@ def _day_rollup_where(conn: sa.Connection, dataset_id: int, filters: dict | None
     for key in storage.DAY_COLUMNS:
         if filters.get(key):
             where.append(d[key].in_(list(filters[key])))
-    built = conn.execute(sa.select(db.incident_grids.c.dataset_id)
-                         .where(db.incident_grids.c.dataset_id == dataset_id)).first()
-    return where if built is not None else None
+    return where if storage.rollup_cell(conn, dataset_id) is not None else None
 
 
 def _counted(conn: sa.Connection, dataset_id: int, filters: dict | None, *, rollup: bool = True):

@@ -36,7 +36,7 @@ class Totals:
     empty: bool = False
     seen_hashes: "SeenKeys" = field(default_factory=lambda: SeenKeys())
     seen_sources: "SeenKeys" = field(default_factory=lambda: SeenKeys())
-    #: Writes the rows (`storage.IncidentWriter`); flushed before any other statement.
+    #: Writes the rows (`storage.IncidentWriter`; its COPY ends before any other statement).
     writer: "storage.IncidentWriter | None" = None
     #: Rollups of the rows written while no incident was rewritten: all of the dataset's
     #: incidents if it started empty, else (``rollup.delta``) what they add; None otherwise.
@@ -166,8 +166,6 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
         need = ids[totals.seen_sources.find(keys) >= 0].tolist()
     else:
         need = ids.tolist()
-    if need:
-        totals.writer.flush()
     existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need)
     totals.seen_sources.add(keys, rows["line"].to_numpy())
     # Positions in `existing` (-1: new); hashes stay exact int64 (no NaN-padded floats).
@@ -187,7 +185,6 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
         _insert(conn, rows[new], totals)
         if changed.any():
             totals.rollup = None  # a rewritten incident: rollups are rebuilt from the table
-            totals.writer.flush()
             _update(conn, rows[changed], existing["id"][pos[changed]])
 
 
@@ -211,7 +208,6 @@ def _store_unkeyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool
     totals.seen_hashes.add(keys[~within], fresh["line"].to_numpy(), checks[~within])
     present = np.zeros(len(fresh), dtype=bool)
     if not totals.empty and len(fresh):
-        totals.writer.flush()
         found = _lookup(conn, dataset_id, db.incidents.c.row_hash,
                         fresh["row_hash"].tolist())
         if len(found["id"]):

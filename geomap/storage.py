@@ -180,6 +180,12 @@ def day_of(conn: sa.Connection, column):
     return sa.func.date(column)  # 'YYYY-MM-DD', as SQLAlchemy stores a Date on SQLite
 
 
+def rollup_cell(conn: sa.Connection, dataset_id: int) -> float | None:
+    """Return the grid cell size of a dataset's rollups, or None when they are not built."""
+    g = db.incident_grids.c
+    return conn.execute(sa.select(g.cell).where(g.dataset_id == dataset_id)).scalar()
+
+
 def write_rollups(conn: sa.Connection, dataset_id: int,
                   rollup: "RollupAccumulator | None" = None) -> int:
     """Bring a dataset's rollups up to date after its incidents changed; return its grid cells.
@@ -257,6 +263,31 @@ class _ValueCodes:
         return np.array([*self.values, None], dtype=object)[codes].tolist()
 
 
+class _Partials:
+    """Partial aggregates of blocks, merged (by `merge` of their concatenation) as they grow.
+
+    Memory stays a few rows per key instead of one part per block.
+    """
+
+    def __init__(self, merge):
+        self._merge = merge
+        self._parts: list[pd.DataFrame] = []
+        self._rows = 0
+
+    def add(self, part: pd.DataFrame) -> None:
+        self._parts.append(part)
+        self._rows += len(part)
+        if len(self._parts) > 1 and self._rows > 4 * len(self._parts[0]) + 100_000:
+            self._parts = [self.merged()]
+            self._rows = len(self._parts[0])
+
+    def merged(self) -> pd.DataFrame | None:
+        """Return the parts merged into one frame, or None before any was added."""
+        if len(self._parts) <= 1:
+            return self._parts[0] if self._parts else None
+        return self._merge(pd.concat(self._parts))
+
+
 class RollupAccumulator:
     """A dataset's rollups computed in Python from incidents as they are written (imports).
 
@@ -276,13 +307,14 @@ class RollupAccumulator:
         #: The rows are appended to incidents the dataset already had: `bump_version`
         #: merges them into the existing rollups (`merge_rollups`) instead of replacing them.
         self.delta = delta
-        self._parts: list[pd.DataFrame] = []
-        self._rows = 0
+        self._cells = _Partials(lambda parts: parts.groupby(level=["gy", "gx"], sort=False).agg(
+            {"n": "sum", "total": "sum", "lat_min": "min", "lat_max": "max",
+             "lon_min": "min", "lon_max": "max"}))
         # Day rows are grouped on integer codes (days since 1970, codes of the values):
         # grouping a million rows on five text columns cost seconds.
         self._codes = {name: _ValueCodes() for name in DAY_COLUMNS}
-        self._day_parts: list[pd.DataFrame] = []
-        self._day_rows = 0
+        self._days = _Partials(
+            lambda parts: parts.groupby(level=self._DAY_KEYS, sort=False).sum())
 
     def add(self, rows: pd.DataFrame) -> None:
         """Accumulate incidents (a frame with the incidents table's columns, as written)."""
@@ -295,14 +327,9 @@ class RollupAccumulator:
             "gy": np.floor((lat + GRID_LAT_SHIFT) / GRID_ROLLUP_CELL + 1e-9).astype(np.int64),
             "gx": np.floor((lon + GRID_LON_SHIFT) / GRID_ROLLUP_CELL + 1e-9).astype(np.int64),
             "count": count, "lat": lat, "lon": lon})
-        part = frame.groupby(["gy", "gx"], sort=False).agg(
+        self._cells.add(frame.groupby(["gy", "gx"], sort=False).agg(
             n=("lat", "size"), total=("count", "sum"), lat_min=("lat", "min"),
-            lat_max=("lat", "max"), lon_min=("lon", "min"), lon_max=("lon", "max"))
-        self._parts.append(part)
-        self._rows += len(part)
-        if len(self._parts) > 1 and self._rows > 4 * len(self._parts[0]) + 100_000:
-            self._parts = [self.cells()]
-            self._rows = len(self._parts[0])
+            lat_max=("lat", "max"), lon_min=("lon", "min"), lon_max=("lon", "max")))
         self._add_days(rows, count)
 
     def _add_days(self, rows: pd.DataFrame, count: np.ndarray) -> None:
@@ -316,37 +343,25 @@ class RollupAccumulator:
                 values = rows[name] if default is None else rows[name].fillna(default)
             keys[name] = self._codes[name].encode(values)
         frame = pd.DataFrame({**keys, "count": count})
-        part = frame.groupby(self._DAY_KEYS, sort=False)["count"].agg(n="size", total="sum")
-        self._day_parts.append(part)
-        self._day_rows += len(part)
-        if len(self._day_parts) > 1 and \
-                self._day_rows > 4 * len(self._day_parts[0]) + 100_000:
-            self._day_parts = [self._merged_days()]
-            self._day_rows = len(self._day_parts[0])
+        self._days.add(
+            frame.groupby(self._DAY_KEYS, sort=False)["count"].agg(n="size", total="sum"))
 
     def cells(self) -> pd.DataFrame:
         """Return the merged grid cells, indexed by (gy, gx)."""
-        if not self._parts:
+        cells = self._cells.merged()
+        if cells is None:
             index = pd.MultiIndex.from_arrays([[], []], names=["gy", "gx"])
             return pd.DataFrame({c: [] for c in self._COLUMNS}, index=index)
-        if len(self._parts) == 1:
-            return self._parts[0]
-        return pd.concat(self._parts).groupby(level=["gy", "gx"], sort=False).agg(
-            {"n": "sum", "total": "sum", "lat_min": "min", "lat_max": "max",
-             "lon_min": "min", "lon_max": "max"})
-
-    def _merged_days(self) -> pd.DataFrame:
-        if len(self._day_parts) == 1:
-            return self._day_parts[0]
-        return pd.concat(self._day_parts).groupby(level=self._DAY_KEYS, sort=False).sum()
+        return cells
 
     def days(self) -> dict[str, np.ndarray | list]:
         """Return the merged day rows as columns: ``day`` (days since 1970), the values of
         DAY_COLUMNS (None for none), ``n`` and ``total``."""
-        if not self._day_parts:
+        merged = self._days.merged()
+        if merged is None:
             return {"day": np.array([], dtype=np.int64), **{name: [] for name in DAY_COLUMNS},
                     "n": np.array([], dtype=np.int64), "total": np.array([], dtype=np.int64)}
-        merged = self._merged_days().reset_index()
+        merged = merged.reset_index()
         out: dict[str, np.ndarray | list] = {"day": merged["day"].to_numpy(np.int64)}
         for name in DAY_COLUMNS:
             out[name] = self._codes[name].decode(merged[name].to_numpy(np.int64))
@@ -403,8 +418,7 @@ def merge_rollups(conn: sa.Connection, dataset_id: int, rollup: RollupAccumulato
     in time proportional to the appended rows instead of the whole dataset. A dataset
     without rollups yet gets `refresh_rollups`.
     """
-    g = db.incident_grids.c
-    if conn.execute(sa.select(g.dataset_id).where(g.dataset_id == dataset_id)).first() is None:
+    if rollup_cell(conn, dataset_id) is None:
         return refresh_rollups(conn, dataset_id)
     cells = rollup.cells().sort_index().reset_index()
     if len(cells):
@@ -438,7 +452,7 @@ def merge_rollups(conn: sa.Connection, dataset_id: int, rollup: RollupAccumulato
     _insert_days(conn, dataset_id, rollup)
     count = conn.execute(sa.select(sa.func.count()).select_from(db.incident_grid_cells)
                          .where(db.incident_grid_cells.c.dataset_id == dataset_id)).scalar_one()
-    conn.execute(sa.update(db.incident_grids).where(g.dataset_id == dataset_id)
+    conn.execute(sa.update(db.incident_grids).where(db.incident_grids.c.dataset_id == dataset_id)
                  .values(cells=count, built_at=utcnow()))
     return count
 
@@ -465,12 +479,16 @@ def insert_incidents(conn: sa.Connection, frame: pd.DataFrame) -> int:
     """
     if frame.empty:
         return 0
+    _bulk_insert(conn, "incidents", _written_values(frame, conn.dialect.name), _PG_TYPES)
+    return len(frame)
+
+
+def _written_values(frame: pd.DataFrame, dialect: str) -> dict[str, list]:
+    """Return the INCIDENT_COLUMNS of incidents to write, hashing them if not hashed yet."""
     if not all(name in frame for name in HASH_COLUMNS):
         frame = add_row_hashes(frame.copy())
-    values = incident_values(frame, conn.dialect.name)
-    _bulk_insert(conn, "incidents", {name: values[name] for name in INCIDENT_COLUMNS},
-                 _PG_TYPES)
-    return len(frame)
+    values = incident_values(frame, dialect)
+    return {name: values[name] for name in INCIDENT_COLUMNS}
 
 
 class IncidentWriter:
@@ -480,8 +498,10 @@ class IncidentWriter:
     while the client waited, then the client prepared the next while the server idled. One
     open COPY lets the server load a block while the caller validates and prepares the next
     (psycopg's queued writer sends the data from its own thread). Nothing else may run on
-    the connection while the COPY is open: call `flush` before any other statement. As a
-    context manager the COPY ends on exit, or fails (and the transaction with it) on an error.
+    the connection while the COPY is open (psycopg holds its lock): any statement executed
+    through the SQLAlchemy connection inside the ``with`` block ends the COPY first (`flush`,
+    from a connection event); code using the driver connection directly must call `flush`
+    itself. On exit the COPY ends, or fails (and the transaction with it) on an error.
     SQLite: `insert_incidents` per block.
     """
 
@@ -494,11 +514,9 @@ class IncidentWriter:
         """Insert incidents as `insert_incidents` does; return the number of rows written."""
         if self.conn.dialect.name != "postgresql" or frame.empty:
             return insert_incidents(self.conn, frame)
-        if not all(name in frame for name in HASH_COLUMNS):
-            frame = add_row_hashes(frame.copy())
-        values = incident_values(frame, "postgresql")
+        values = _written_values(frame, "postgresql")
         copy = self._copy or self._open()
-        for row in zip(*(values[name] for name in INCIDENT_COLUMNS)):
+        for row in zip(*values.values()):
             copy.write_row(row)
         return len(frame)
 
@@ -507,13 +525,13 @@ class IncidentWriter:
 
         stack = contextlib.ExitStack()
         cur = stack.enter_context(self.conn.connection.driver_connection.cursor())
-        quoted = ", ".join(f'"{c}"' for c in INCIDENT_COLUMNS)
-        self._copy = stack.enter_context(cur.copy(
-            f"COPY incidents ({quoted}) FROM STDIN (FORMAT BINARY)",
-            writer=QueuedLibpqWriter(cur)))
-        self._copy.set_types([_PG_TYPES[c] for c in INCIDENT_COLUMNS])
+        self._copy = stack.enter_context(_pg_copy(cur, "incidents", INCIDENT_COLUMNS, _PG_TYPES,
+                                                  writer=QueuedLibpqWriter(cur)))
         self._stack = stack
         return self._copy
+
+    def _before_statement(self, *_args, **_kwargs) -> None:
+        self.flush()
 
     def flush(self) -> None:
         """End the open COPY (waits until the server has loaded every row sent)."""
@@ -525,10 +543,15 @@ class IncidentWriter:
             stack.__exit__(*exc_info)
 
     def __enter__(self) -> "IncidentWriter":
+        # Listening for the whole block (removing a listener while it runs is not allowed).
+        sa.event.listen(self.conn, "before_cursor_execute", self._before_statement)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._end(exc_type, exc, tb)
+        try:
+            self._end(exc_type, exc, tb)
+        finally:
+            sa.event.remove(self.conn, "before_cursor_execute", self._before_statement)
 
 
 #: Rows per INSERT statement of the SQLite bulk path (fewer if the bound values would exceed
@@ -544,12 +567,8 @@ def _bulk_insert(conn: sa.Connection, table: str, values: dict[str, list],
     """
     names = list(values)
     raw = conn.connection.driver_connection
-    quoted = ", ".join(f'"{c}"' for c in names)
     if conn.dialect.name == "postgresql":
-        # Binary COPY: ~40 % faster than text COPY, no quoting or NULL-marker rules.
-        with raw.cursor() as cur, \
-                cur.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types([pg_types[c] for c in names])
+        with raw.cursor() as cur, _pg_copy(cur, table, names, pg_types) as copy:
             # Rows are built lazily as the driver consumes them (no list of every tuple).
             for row in zip(*(values[c] for c in names)):
                 copy.write_row(row)
@@ -560,6 +579,7 @@ def _bulk_insert(conn: sa.Connection, table: str, values: dict[str, list],
         literals = {c: _sqlite_literal(values[c]) for c in names}
         bound = [c for c in names if literals[c] is None]
         row = "(" + ", ".join(literals[c] or "?" for c in names) + ")"
+        quoted = ", ".join(f'"{c}"' for c in names)
         insert = f"INSERT INTO {table} ({quoted}) VALUES "
         n = len(values[names[0]])
         # Several rows per statement: sqlite3 releases and retakes the GIL around every
@@ -578,6 +598,16 @@ def _bulk_insert(conn: sa.Connection, table: str, values: dict[str, list],
             cursor.executemany(insert + row, rest)
         finally:
             cursor.close()
+
+
+@contextlib.contextmanager
+def _pg_copy(cur, table: str, names, pg_types: dict[str, str], writer=None):
+    """Open a binary COPY into table's columns `names` on a psycopg cursor, types set."""
+    quoted = ", ".join(f'"{c}"' for c in names)
+    # Binary COPY: ~40 % faster than text COPY, no quoting or NULL-marker rules.
+    with cur.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)", writer=writer) as copy:
+        copy.set_types([pg_types[c] for c in names])
+        yield copy
 
 
 def _sqlite_literal(column: list) -> str | None:
