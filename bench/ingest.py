@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/ingest.py [--rows 1000000] [--pg URL] [--rounds 1]
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--pg URL] [--rounds 1] [--floor]
 
 For each backend (SQLite always; PostgreSQL with ``--pg`` or ``GEOMAP_TEST_DATABASE_URL``) it
 runs, in the same process and interleaved: ``pyarrow.csv.read_csv`` of the file (the
@@ -10,6 +10,9 @@ baseline) and ``ingest.import_file`` of the same file into a fresh database (par
 region join, border measures, dedupe, write, commit). It prints both times, the ratio
 (goals: <= 25x on SQLite, <= 30x on PostgreSQL) and the peak RSS of a separate process that
 only imports the file into SQLite (goal < 1 GB; ``--memory-only`` measures just that).
+It also prints the CPU seconds each import used (this process, and the local PostgreSQL
+server's processes) and what that work allows on this machine's cores; ``--floor`` times
+bare sqlite3 inserting as many rows as wide as incidents, with no index, and committing.
 The region layers are the real ones (``GEOMAP_REGIONS_PATH``, default shapefiles/regions.gpkg),
 loaded once before timing, as a server process would have them.
 """
@@ -69,6 +72,7 @@ def generate(path: Path, rows: int, seed: int = 1) -> None:
 
 
 STAGES: dict[str, float] = {}
+CPU: dict[str, float] = {}
 
 
 def _timed(owner, name: str, label: str) -> None:
@@ -102,18 +106,81 @@ def parse_time(path: Path) -> float:
     return time.perf_counter() - start
 
 
+def _own_cpu() -> float:
+    """CPU seconds (user + system) this process has used, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _postgres_cpu() -> float | None:
+    """CPU seconds used so far by the local PostgreSQL server's live processes (Linux /proc).
+
+    Only meaningful when the server runs on this machine (as in CI); None without /proc.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, seen = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.find("(") + 1:text.rfind(")")]
+        if name.startswith("postgres"):
+            fields = text[text.rfind(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            seen = True
+    return total / ticks if seen else None
+
+
 def import_time(path: Path, url: str, workdir: Path, regions_obj) -> tuple[float, dict]:
     db.migrate(url)
     engine = db.engine_for(url)
     settings = {"UPLOAD_FOLDER": str(workdir / "uploads"), "AT_BORDER_M": 100.0,
                 "MAX_BORDER_KM": 100.0}
     STAGES.clear()
+    server = _postgres_cpu() if url.startswith("postgresql") else None
+    cpu = _own_cpu()
     start = time.perf_counter()
     report = ingest.import_file(engine, path, dataset="bench", options=ingest.Options(),
                                 settings=settings, regions=regions_obj, user_name="bench")
     elapsed = time.perf_counter() - start
+    CPU["client"] = _own_cpu() - cpu
+    # Read before the engine is disposed: the import's backend process is still alive.
+    after = _postgres_cpu() if server is not None else None
+    CPU["server"] = after - server if after is not None else 0.0
     db.dispose_engine(url)
     return elapsed, report
+
+
+def sqlite_floor(rows: int, workdir: Path) -> tuple[float, float]:
+    """Seconds for bare sqlite3 to insert `rows` rows as wide as incidents, and to commit.
+
+    The same pragmas and transaction as an import, a table with the incidents table's
+    columns and no index, values already Python tuples: what writing alone costs, before
+    any validation, join, hashing or index.
+    """
+    import sqlite3
+
+    columns = [c.name for c in db.incidents.columns if c.name != "id"]
+    rng = np.random.default_rng(2)
+    data = [rng.random(rows).tolist() if i % 3 else
+            [f"v{i}-{j % 1000:04d}" for j in range(rows)] for i in range(len(columns))]
+    tuples = list(zip(*data))
+    del data
+    con = sqlite3.connect(workdir / "floor.sqlite", isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL",
+                   f"cache_size=-{ingest_store.SQLITE_CACHE_KB}"):
+        con.execute(f"PRAGMA {pragma}")
+    con.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, {', '.join(columns)})")
+    con.execute("BEGIN")
+    start = time.perf_counter()
+    con.executemany(f"INSERT INTO t ({', '.join(columns)}) VALUES "
+                    f"({', '.join('?' * len(columns))})", tuples)
+    inserted = time.perf_counter()
+    con.execute("COMMIT")
+    committed = time.perf_counter()
+    con.close()
+    return inserted - start, committed - inserted
 
 
 def _pg_database(base: str) -> tuple[str, sa.Engine, str]:
@@ -158,6 +225,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--memory-only", action="store_true",
                         help="only measure the peak RSS of an import process (SQLite)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time bare sqlite3 writing as many rows as wide (no index)")
     parser.add_argument("--pg", default=os.environ.get("GEOMAP_TEST_DATABASE_URL"))
     parser.add_argument("--regions", default=os.environ.get(
         "GEOMAP_REGIONS_PATH", str(config.PROJECT_ROOT / "shapefiles" / "regions.gpkg")))
@@ -206,6 +275,15 @@ def main() -> None:
                       f"{report['rows_rejected']:,} rejected, "
                       f"{args.rows / elapsed / 1e6:.2f} M rows/s)")
                 print("  stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in STAGES.items()))
+                # Work done, wherever it ran: with every core busy all the time the import
+                # could not take less than this divided by the cores.
+                work = CPU["client"] + CPU["server"]
+                floor = work / (os.cpu_count() or 1)
+                print(f"  cpu: import process {CPU['client']:.1f} s"
+                      + (f", PostgreSQL server {CPU['server']:.1f} s" if backend != "sqlite"
+                         else "")
+                      + f"; on {os.cpu_count()} cores no less than {floor:.1f} s "
+                      f"({floor / parse:.0f}x the parse) without less work")
         goals = {"sqlite": 25, "postgresql": 30}
         for backend, runs in results.items():
             parse = float(np.median([p for p, _e in runs]))
@@ -219,6 +297,10 @@ def main() -> None:
         peak = import_rss(path, workdir, args.regions)
         print(f"import process peak RSS: {peak:.0f} MB "
               f"({'meets' if peak < 1024 else 'MISSES'} the < 1 GB goal)")
+        if args.floor:
+            insert, commit = sqlite_floor(args.rows, workdir)
+            print(f"bare sqlite3, {args.rows:,} rows x {len(db.incidents.columns) - 1} "
+                  f"columns, no index: executemany {insert:.2f} s, commit {commit:.2f} s")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
