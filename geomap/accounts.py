@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import db
@@ -14,6 +15,8 @@ from .storage import utcnow
 
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "gm_"
+#: Sign-in attempts allowed per client address: (window in seconds, attempts per window).
+LOGIN_LIMITS = ((60, 10), (3600, 50))
 
 
 def create_user(conn: sa.Connection, name: str, password: str) -> int:
@@ -36,6 +39,30 @@ def check_login(conn: sa.Connection, name: str, password: str) -> dict | None:
     if row is None or not check_password_hash(row["password_hash"], password or ""):
         return None
     return dict(row)
+
+
+def count_login_attempt(conn: sa.Connection, address: str, now: float,
+                        limits=LOGIN_LIMITS) -> bool:
+    """Count one sign-in attempt from address; return whether it is within every limit.
+
+    Windows are fixed (aligned to multiples of their length), so a burst straddling a
+    boundary can reach twice a limit. Counters older than the longest window are deleted.
+    """
+    table = db.login_attempts
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    address = (address or "unknown")[:64]
+    allowed = True
+    for span, limit in limits:
+        start = int(now) // span * span
+        upsert = dialect.insert(table).values(address=address, span=span, window_start=start,
+                                              hits=1)
+        hits = conn.execute(upsert.on_conflict_do_update(
+            index_elements=[table.c.address, table.c.span, table.c.window_start],
+            set_={"hits": table.c.hits + 1}).returning(table.c.hits)).scalar_one()
+        allowed = allowed and hits <= limit
+    longest = max(span for span, _limit in limits)
+    conn.execute(sa.delete(table).where(table.c.window_start < int(now) - longest))
+    return allowed
 
 
 def _digest(token: str) -> str:

@@ -163,7 +163,20 @@ incident_days = sa.Table(
 )
 
 
+# Sign-in attempts per client address and fixed window (migration 0006), in the database so
+# that every worker process and app server counts against the same limit.
+login_attempts = sa.Table(
+    "login_attempts", metadata,
+    sa.Column("address", sa.String(64), primary_key=True),
+    sa.Column("span", sa.Integer, primary_key=True),           # window length, seconds
+    sa.Column("window_start", sa.BigInteger, primary_key=True),  # Unix seconds
+    sa.Column("hits", sa.Integer, nullable=False),
+)
+
+
 _ENGINES: dict[str, sa.Engine] = {}
+#: How long a SQLite statement waits for another connection's lock before failing.
+SQLITE_BUSY_MS = 30_000
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -246,7 +259,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -34,3 +34,29 @@ def test_token_hashed_checked_and_revoked(conn):
     assert accounts.check_token(conn, token + "x") is None
     assert accounts.revoke_token(conn, "script") == 1
     assert accounts.check_token(conn, token) is None
+
+
+def _attempts(conn):
+    t = db.login_attempts.c
+    return {(r.span, r.window_start): r.hits for r in conn.execute(
+        sa.select(t.span, t.window_start, t.hits).where(t.address == "203.0.113.7"))}
+
+
+def test_login_attempts_counted_per_fixed_window(conn):
+    now = 1_800_000_000 + 5  # 5 s into a minute (and an hour)
+    results = [accounts.count_login_attempt(conn, "203.0.113.7", now + i) for i in range(11)]
+    assert results == [True] * 10 + [False]
+    assert accounts.count_login_attempt(conn, "198.51.100.1", now)  # another address
+    # The next minute starts a new minute window; the hour keeps counting.
+    assert accounts.count_login_attempt(conn, "203.0.113.7", now + 60)
+    assert _attempts(conn) == {(60, now - 5): 11, (60, now + 55): 1, (3600, now - 5): 12}
+
+
+def test_login_attempts_hourly_limit_and_expiry(conn):
+    start = 1_800_000_000
+    allowed = [accounts.count_login_attempt(conn, "203.0.113.7", start + 60 * (i // 5))
+               for i in range(51)]  # 5 a minute: never over the minute limit
+    assert allowed == [True] * 50 + [False]
+    # Two hours later the old windows are gone and the address may sign in again.
+    assert accounts.count_login_attempt(conn, "203.0.113.7", start + 7200)
+    assert _attempts(conn) == {(60, start + 7200): 1, (3600, start + 7200): 1}

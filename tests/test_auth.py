@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import sqlalchemy as sa
 from flask import Blueprint, g
 
 from geomap import accounts, db
@@ -105,3 +106,48 @@ def test_token_required(guarded):
     with db.engine_for(application.config["DATABASE_URL"]).begin() as conn:
         accounts.revoke_token(conn, "script")
     assert client.post("/api/write", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_login_limit_is_shared_by_app_servers(tmp_path, database_url):
+    """Two app processes on one database count one address's attempts together."""
+    from conftest import make_app
+
+    one = make_app(tmp_path / "one", DATABASE_URL=database_url)
+    two = make_app(tmp_path / "two", DATABASE_URL=database_url)
+    with db.engine_for(database_url).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+    clients = [one.test_client(), two.test_client()]
+    statuses = [clients[i % 2].post("/auth/login", data={"name": "editor", "password": "x"})
+                .status_code for i in range(11)]
+    assert statuses == [401] * 10 + [429]
+    # Only the address is limited: another one may still sign in on either server.
+    ok = clients[1].post("/auth/login", data={"name": "editor", "password": "s3cret-pass"},
+                         environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert ok.status_code == 302
+
+
+def test_login_counts_in_process_while_sqlite_is_locked(app, editor, monkeypatch, caplog):
+    """A long import holding SQLite's write lock makes sign-in count locally, not fail."""
+    import sqlite3
+
+    from geomap.web import auth
+
+    monkeypatch.setattr(auth, "COUNTER_WAIT_MS", 50)
+    holder = sqlite3.connect(app.config["DATABASE_URL"].removeprefix("sqlite:///"),
+                             isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        client = app.test_client()
+        statuses = [client.post("/auth/login", data={"name": "editor", "password": "x"})
+                    .status_code for _ in range(11)]
+        assert statuses == [401] * 10 + [429]
+        assert "login counter busy" in caplog.text
+    finally:
+        holder.rollback()
+        holder.close()
+    with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.login_attempts)
+                            ).scalar() == 0
+    # With the lock gone the busy timeout is back to normal on the pooled connections.
+    with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.SQLITE_BUSY_MS

@@ -2,37 +2,66 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import time
 
 from flask import (Blueprint, current_app, g, redirect, render_template, request, session,
                    url_for)
-from limits import parse_many
+import sqlalchemy as sa
+from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter
 
-from .. import accounts
-from ..db import get_db, get_engine
+from .. import accounts, db
+from ..db import get_db, get_engine, write_connection
 from ..errors import TooManyRequests, Unauthorized
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-# Failed and successful sign-in attempts per client address. The limit is checked only by the
-# login view, so reading pages pays nothing for it. Counters live in each process's memory:
-# with N app servers an address gets at most N times the limit.
-LOGIN_LIMITS = parse_many("10 per minute;50 per hour")
+#: How long a sign-in waits for SQLite's write lock (held by a long import) before it is
+#: counted in this process only.
+COUNTER_WAIT_MS = 3000
 
 
 @bp.record_once
 def _setup(state) -> None:
     app = state.app
-    app.extensions["geomap.login_limiter"] = MovingWindowRateLimiter(MemoryStorage())
+    app.extensions["geomap.login_limiter"] = FixedWindowRateLimiter(MemoryStorage())
     app.before_request(_load_user)
 
 
 def _login_allowed() -> bool:
-    """Count one sign-in attempt from this address; say whether it is within the limits."""
-    limiter = current_app.extensions["geomap.login_limiter"]
+    """Count one sign-in attempt from this address; say whether it is within the limits.
+
+    Attempts are counted in the database, shared by every worker and app server, and only by
+    the login view, so reading pages pays nothing for it.
+    """
     address = request.remote_addr or "unknown"
-    return all(limiter.hit(limit, "login", address) for limit in LOGIN_LIMITS)
+    try:
+        with _counter_connection() as conn, conn.begin():
+            return accounts.count_login_attempt(conn, address, time.time())
+    except sa.exc.OperationalError:
+        # SQLite's write lock held past the wait (a multi-million-row import): count the
+        # attempt in this process rather than fail the sign-in or let it through uncounted.
+        current_app.logger.warning("login counter busy; counting %s in this process", address)
+        limiter = current_app.extensions["geomap.login_limiter"]
+        return all(limiter.hit(RateLimitItemPerSecond(limit, span), "login", address)
+                   for span, limit in accounts.LOGIN_LIMITS)
+
+
+@contextlib.contextmanager
+def _counter_connection():
+    conn = write_connection(get_engine())
+    # On the DBAPI connection: a statement through SQLAlchemy would begin its transaction.
+    raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+    try:
+        if raw is not None:
+            raw.execute(f"PRAGMA busy_timeout={COUNTER_WAIT_MS}")
+        yield conn
+    finally:
+        if raw is not None:
+            raw.execute(f"PRAGMA busy_timeout={db.SQLITE_BUSY_MS}")
+        conn.close()
 
 
 def _load_user() -> None:
