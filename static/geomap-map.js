@@ -23,6 +23,18 @@
     return Math.abs(a.y - b.y);
   }
 
+  // On a narrow map the attribution wraps and would cover the scale bar and the time
+  // control in the bottom-left corner: lift that corner above it, only when they overlap.
+  function clearAttribution(map) {
+    var corner = map.getContainer().querySelector(".leaflet-bottom.leaflet-left");
+    var credit = map.attributionControl && map.attributionControl.getContainer();
+    if (!corner || !credit) return;
+    corner.style.bottom = "";
+    var a = credit.getBoundingClientRect();
+    var c = corner.getBoundingClientRect();
+    if (a.width && c.width && a.left < c.right) corner.style.bottom = Math.ceil(a.height) + "px";
+  }
+
   var GeomapLayers = {
     setup: function (map, opts) {
       var container = map.getContainer();
@@ -94,6 +106,8 @@
     },
 
     done: function (map) {
+      clearAttribution(map);
+      map.on("resize", function () { clearAttribution(map); });
       // Time from navigation start until every layer of this map was added (benchmarks).
       map.getContainer().setAttribute("data-gm-script-ms", String(Math.round(performance.now())));
     },

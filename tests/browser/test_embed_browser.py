@@ -169,6 +169,8 @@ def test_embeds_draw_in_an_article_on_another_origin(servers, browser, width):
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1, f"{layer}: embed is {overflow}px wider than its frame"
         assert "Test source" in frame.locator(".gm-credit").inner_text()
+        # Scale bar (and time control) stay clear of the attribution, however it wraps.
+        assert not handle.evaluate(OVERLAP), (layer, width)
         assert "<b>" in frame.locator("h1.gm-title").inner_text()  # shown as text, not markup
         # The host script resized the iframe from the embed's height message.
         page.wait_for_function(
@@ -229,6 +231,14 @@ def test_embeds_draw_in_an_article_on_another_origin(servers, browser, width):
     context.close()
 
 
+OVERLAP = """() => {
+    const a = document.querySelector(".leaflet-control-attribution").getBoundingClientRect();
+    return [...document.querySelectorAll(".leaflet-bottom.leaflet-left .leaflet-control")]
+        .map(c => c.getBoundingClientRect())
+        .some(c => c.left < a.right && a.left < c.right && c.top < a.bottom && a.top < c.bottom);
+}"""
+
+
 def test_map_page_draws_and_copies(servers, browser):
     geomap_origin, _host = servers
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -251,6 +261,7 @@ def test_map_page_draws_and_copies(servers, browser):
     page.locator(".folium-map[data-gm-ready]").wait_for(timeout=15000)
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"page is {overflow}px wider than a 375px phone"
+    assert not page.evaluate(OVERLAP), "scale bar under the attribution at 375px"
     page.screenshot(path=str(ARTIFACTS / "map-page-375.png"))
     page.goto(f"{geomap_origin}/embed/browser?layer=choropleth&theme=dark", wait_until="load")
     page.locator(".folium-map[data-gm-ready]").wait_for(timeout=15000)
