@@ -167,6 +167,7 @@ class Layout:
     header: bool
     notes: list[str] = field(default_factory=list)
     sample: list[list[str]] = field(default_factory=list)
+    sample_lines: list[int] = field(default_factory=list)  # line in the file of each record
 
 
 def refuse_binary(head: bytes, size: int) -> None:
@@ -220,26 +221,31 @@ def sniff(head: bytes, encoding: str, *, header: bool = True) -> Layout:
     # The last line of a 64 KB sample may be cut short; sniff whole lines only.
     complete = "".join(lines[:-1] if len(lines) > 1 and len(head) >= SNIFF_BYTES else lines)
     delimiter = _sniff_delimiter(complete)
+    records, starts = [], []
     try:
-        records = [r for r in csv.reader(io.StringIO(complete, newline=""), delimiter=delimiter)
-                   if r]
+        reader = csv.reader(io.StringIO(complete, newline=""), delimiter=delimiter)
+        previous = 0
+        for record in reader:
+            # Blank lines give no record; a quoted field can span lines, so a record's line
+            # is the one after where the previous one ended (the report counts the same way).
+            if record:
+                records.append(record)
+                starts.append(previous + 1)
+            previous = reader.line_num
     except csv.Error as exc:
         raise Unprocessable(f"the file could not be read as CSV: {exc}") from None
     if not records:
         raise Unprocessable("the file is empty")
     width = max(len(r) for r in records[:50])
-    if header:
-        names = [n.strip() for n in records[0]]
-        sample = records[1:11]
-    else:
-        names = []
-        sample = records[:10]
+    first = 1 if header else 0
+    names = [n.strip() for n in records[0]] if header else []
+    sample, sample_lines = records[first:first + 10], starts[first:first + 10]
     while len(names) < width:
         names.append("")
     notes = []
     names = _unique_names(names)
     return Layout(encoding=encoding, delimiter=delimiter, columns=names, header=header,
-                  notes=notes, sample=sample)
+                  notes=notes, sample=sample, sample_lines=sample_lines)
 
 
 def _sniff_delimiter(text: str) -> str:

@@ -216,7 +216,8 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
     -------
     dict
         ``sha256``, ``encoding``, ``delimiter``, ``columns`` (names), ``fields`` (FIELD ->
-        column), ``notes`` and ``rows`` (the first records as lists of strings).
+        column), ``notes``, ``rows`` (the first records as lists of strings) and ``lines``
+        (each one's line number in the file, as the report's ``row`` counts).
     """
     options = check_options(options)
     received = csvfile.receive(source, settings["UPLOAD_FOLDER"])
@@ -232,7 +233,8 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
             "delimiter": csvfile.DELIMITER_NAMES.get(layout.delimiter, layout.delimiter),
             "columns": layout.columns, "fields": columns.fields,
             "notes": [n["message"] for n in columns.notes],
-            "rows": [r[:len(layout.columns)] for r in layout.sample[:rows]]}
+            "rows": [r[:len(layout.columns)] for r in layout.sample[:rows]],
+            "lines": layout.sample_lines[:rows]}
 
 
 def _safe_columns(received, options) -> list[str]:

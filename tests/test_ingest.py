@@ -496,6 +496,18 @@ def test_preview_describes_without_importing(env):
         ingest.stored_upload(env.settings, "../etc/passwd")
 
 
+@pytest.mark.parametrize("name, lines, bad", [
+    ("quoted_newlines.csv", [2, 5, 6], 5),  # the first record spans lines 2-4
+    ("blank_lines.csv", [3, 5], 5),
+])
+def test_preview_numbers_rows_by_line_as_the_report_does(env, name, lines, bad):
+    info = ingest.preview(DATA / name, ingest.Options(), env.settings)
+    assert info["lines"] == lines and len(info["rows"]) == len(lines)
+    report = env.run(ingest.stored_upload(env.settings, info["sha256"]))
+    assert [e["row"] for e in report["errors"]] == [bad]
+    assert info["rows"][lines.index(bad)][2] in ("not-a-date", "bad")
+
+
 def test_large_file_in_many_blocks_dedupes_across_blocks(env, tmp_path, monkeypatch):
     from geomap import csvfile
 

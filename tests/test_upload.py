@@ -54,6 +54,8 @@ def test_preview_then_import_then_report(app, editor):
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200
     assert "comma-separated" in html and "first line" in html
+    # Rows are numbered by line in the file, as the report numbers them.
+    assert re.findall(r"<tr><td>(\d+)</td><td>4", html) == ["2", "5", "6"]
     fields = _hidden(html)
     assert fields["action"] == "import" and len(fields["sha256"]) == 64
     response = editor.post("/upload", data=fields)
