@@ -214,11 +214,12 @@ def measure(app, rounds: int) -> None:
         engine = db.engine_for(app.config["DATABASE_URL"])
         with engine.connect() as conn:
             dataset = storage.get_dataset(conn, "bench")
+            layers = maps.display_layers(app.config["REGIONS_PATH"])
             for layer, by in (("heat", "admin1"), ("time", "admin1"), ("cluster", "admin1"),
                               ("choropleth", "admin1"), ("choropleth", "border_segment")):
                 spec = maps.MapSpec(layer=layer, by=by, tiles="none", embed=True, title="b")
                 row(f"SQL only: maps.aggregate_db {layer} {by if layer == 'choropleth' else ''}",
-                    lambda spec=spec: maps.aggregate_db(conn, dataset["id"], None, spec))
+                    lambda spec=spec: maps.aggregate_db(conn, dataset["id"], None, spec, layers))
 
 
 def main() -> None:

@@ -65,6 +65,13 @@ class TooManyRequests(GeomapError):
     code = "too_many_requests"
 
 
+class Unavailable(GeomapError):
+    """Something the answer needs (a data file, a layer) is missing on this server."""
+
+    status = 503
+    code = "unavailable"
+
+
 class ConfigError(GeomapError):
     """A setting has a value the service cannot use."""
 

@@ -6,7 +6,7 @@ document):
 * `aggregate_frame` (from an incident DataFrame, numpy) and `aggregate_db` (SQL GROUP BY via
   `geomap.aggregate`) reduce any number of incidents to what a layer draws: grid cells fitted
   to the selection's extent and capped at ``heat_max_cells``, at most ``cluster_limit`` points,
-  counts per region, border mile or period. Cells and regions with fewer than
+  counts per region, border segment or period. Cells and regions with fewer than
   ``min_public_count`` incidents are dropped (public views).
 * `build_map` makes a `folium.Map` whose elements call the small layer library
   ``static/geomap-map.js``; every script and stylesheet comes from ``static/`` (folium's
@@ -123,7 +123,7 @@ class Aggregates:
     cells: pd.DataFrame | None = None        # lat, lon, n, total (heat, cluster fallback)
     points: pd.DataFrame | None = None       # cluster markers
     regions: pd.DataFrame | None = None      # key, n, total (choropleth by admin1/sector)
-    miles: pd.DataFrame | None = None        # mile, n, total (choropleth by border segment)
+    segments: pd.DataFrame | None = None     # aggregate.by_border_segment (choropleth)
     frames: pd.DataFrame | None = None       # lat, lon, period, n, total (time)
     periods: list[str] = field(default_factory=list)
     hidden: int = 0                          # cells/regions hidden by min_public_count
@@ -258,7 +258,8 @@ def _bounds(lat_min, lat_max, lon_min, lon_max) -> list[list[float]] | None:
 
 # --- aggregation ------------------------------------------------------------------------------
 
-def aggregate_frame(frame: pd.DataFrame, spec: MapSpec) -> Aggregates:
+def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
+                    layers: Mapping[str, Any] | None = None) -> Aggregates:
     """Reduce an incident DataFrame (columns of the incidents table) for spec's layer.
 
     Parameters
@@ -267,6 +268,9 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec) -> Aggregates:
         Needs ``lat``, ``lon``; uses ``count`` (default 1), ``occurred_at`` (time layer),
         ``admin1``/``sector``/``border_mile`` (choropleth) and popup columns (cluster).
     spec : MapSpec
+    layers : mapping, optional
+        Display layers (see `display_layers`); a border-segment choropleth counts per
+        segment of ``layers["border_segment"]`` (none without it).
 
     Returns
     -------
@@ -299,11 +303,9 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec) -> Aggregates:
         return agg
     if layer == "choropleth":
         if spec.by == "border_segment":
-            miles = frame.loc[frame["border_mile"].notna()]
-            mile = np.floor(miles["border_mile"].to_numpy(dtype=float)).astype(np.int64)
-            mcount = counts[frame["border_mile"].notna().to_numpy()]
-            table = pd.DataFrame({"mile": mile, "n": 1, "total": mcount})
-            agg.miles = table.groupby("mile", as_index=False)[["n", "total"]].sum()
+            segments = _segment_layer(layers)
+            if segments is not None:
+                agg.segments = aggregate.by_border_segment_frame(frame, segments)
         else:
             table = pd.DataFrame({"key": frame[spec.by], "n": 1, "total": counts})
             agg.regions = (table.groupby("key", as_index=False, dropna=False)[["n", "total"]]
@@ -343,11 +345,11 @@ def _finish_time(agg: Aggregates, fine: pd.DataFrame, periods: list[str], cell: 
 
 
 def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
-                 spec: MapSpec) -> Aggregates:
+                 spec: MapSpec, layers: Mapping[str, Any] | None = None) -> Aggregates:
     """Reduce a dataset's matching incidents for spec's layer with SQL GROUP BY.
 
-    Same result shape as `aggregate_frame`; only cluster maps with at most
-    ``spec.cluster_limit`` incidents load rows.
+    Same result shape as `aggregate_frame` (with the same `layers`); only cluster maps with
+    at most ``spec.cluster_limit`` incidents load rows.
     """
     # A whole dataset's extent and heat/cluster grid come from its grid rollup when it has
     # one (thousands of rows instead of millions); a selection always reads the incidents.
@@ -364,9 +366,7 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
         elif layer in ("heat", "cluster"):
             agg.cells = pd.DataFrame(columns=["lat", "lon", "n", "total"])
             agg.cell = fit_cell(None)
-        elif spec.by == "border_segment":
-            agg.miles = pd.DataFrame(columns=["mile", "n", "total"])
-        else:
+        elif spec.by != "border_segment":
             agg.regions = pd.DataFrame(columns=["key", "n", "total"])
         return agg
     if layer == "cluster" and agg.n <= spec.cluster_limit and spec.min_public_count <= 1:
@@ -391,13 +391,21 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
             _finish_cells(agg, fine, cell, lat0, lon0, spec)
         return agg
     if spec.by == "border_segment":
-        agg.miles = aggregate.by_border_mile(conn, dataset_id, filters)
+        segments = _segment_layer(layers)
+        if segments is not None:
+            agg.segments = aggregate.by_border_segment(conn, dataset_id, filters, segments)
     else:
         agg.regions = aggregate.by_column(conn, dataset_id, filters, spec.by)
     return agg
 
 
 # --- region layers ----------------------------------------------------------------------------
+
+def _segment_layer(layers: Mapping[str, Any] | None):
+    """Return the border segments layer, or None when there is none (nothing to draw)."""
+    gdf = (layers or {}).get("border_segment")
+    return None if gdf is None or gdf.empty else gdf
+
 
 @functools.lru_cache(maxsize=8)
 def _read_display_layers(path: str, _mtime: float) -> "DisplayLayers":
@@ -770,23 +778,20 @@ def _choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any
     """Region or border-segment features with their counts and fill colours."""
     min_count = spec.min_public_count
     if spec.by == "border_segment":
-        gdf = layers.get("border_segment")
-        miles = agg.miles if agg.miles is not None else pd.DataFrame(columns=["mile", "n",
-                                                                              "total"])
-        if gdf is None or gdf.empty:
+        gdf = _segment_layer(layers)
+        if gdf is None:
             return {"features": {"type": "FeatureCollection", "features": []}, "lines": True}
-        gdf = gdf.sort_values("mile_from").reset_index(drop=True)
-        starts = gdf["mile_from"].to_numpy(dtype=float)
-        idx = np.searchsorted(starts, miles["mile"].to_numpy(dtype=float), side="right") - 1
-        idx = np.clip(idx, 0, len(gdf) - 1)
-        n = np.bincount(idx, weights=miles["n"].to_numpy(dtype=float), minlength=len(gdf))
-        total = np.bincount(idx, weights=miles["total"].to_numpy(dtype=float), minlength=len(gdf))
-        length = np.maximum(gdf["mile_to"].to_numpy(dtype=float) - starts, 0.1)
+        counts = agg.segments
+        if counts is None:
+            counts = aggregate.segment_steps(gdf).table.assign(n=0, total=0)
+        # The row of incidents in no segment (code None) is counted in agg.n, drawn nowhere.
+        keys = [str(code) for code in gdf["code"]]
+        table = counts.loc[counts["code"].notna()].set_index("code").reindex(keys)
+        n = table["n"].to_numpy(dtype=float)
+        total = table["total"].to_numpy(dtype=float)
+        length = np.maximum((table["mile_to"] - table["mile_from"]).to_numpy(dtype=float), 0.1)
         values = total / length
-        names = [f"Border miles {a:,.0f}–{b:,.0f}" for a, b in
-                 zip(starts, gdf["mile_to"].to_numpy(dtype=float))]
-        keys = [str(i) for i in range(len(gdf))]
-        geo_source = gdf.assign(code=keys, name=names)
+        geo_source = gdf.assign(name=table["name"].to_numpy(dtype=object))
         per = "per border mile"
     else:
         gdf = layers.get(spec.by)
@@ -958,7 +963,7 @@ def render_map(frame: pd.DataFrame, spec: MapSpec, layers: Mapping[str, Any] | N
     The document's only inline script is the map script; a server should send
     ``script-src 'self' <MapHtml.script_hash>`` with it.
     """
-    agg = aggregate_frame(frame, spec)
+    agg = aggregate_frame(frame, spec, layers)
     m = build_map(agg, spec, layers)
     parts = render_parts(m)
     info = legend(agg, spec)

@@ -28,7 +28,9 @@ def display_layers() -> maps.DisplayLayers:
                               crs="EPSG:4326")
     edges = np.linspace(-125, -104, 8)
     segments = gpd.GeoDataFrame(
-        {"mile_from": np.arange(7) * 100.0, "mile_to": np.arange(1, 8) * 100.0},
+        {"code": [f"L48-{k:03d}" for k in range(1, 8)],
+         "name": [f"Border miles {k * 100}–{k * 100 + 100}" for k in range(7)],
+         "mile_from": np.arange(7) * 100.0, "mile_to": np.arange(1, 8) * 100.0},
         geometry=[LineString([(a, 49), (b, 49)]) for a, b in zip(edges[:-1], edges[1:])],
         crs="EPSG:4326")
     return maps.DisplayLayers(admin1=admin1, sector=sectors, border=border,

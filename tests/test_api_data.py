@@ -7,11 +7,18 @@ import io
 import json
 from pathlib import Path
 
-import pytest
+import re
+from urllib.parse import parse_qsl
 
-from geomap import accounts, db, ingest, storage
+import numpy as np
+import pytest
+import shapely
+from werkzeug.datastructures import MultiDict
+
+from geomap import accounts, db, filters, ingest, maps, storage
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from maps_fixtures import display_layers, incident_rows, seed_dataset
 
 DATA = Path(__file__).parent / "data" / "ingest"
 
@@ -84,15 +91,84 @@ def test_stats_by_border_segment_and_threshold(loaded):
     app, _report = loaded
     client = app.test_client()
     out = client.get("/api/datasets/data/stats?by=border_segment").json
-    assert all(g["mile_to"] - g["mile_from"] == 25 for g in out["groups"])
-    assert sum(g["n"] for g in out["groups"]) == 4
+    # The fake regions put the Blaine rows at miles 11 and 23, the Quebec one at 2,230.
+    assert [(g["key"], g["n"]) for g in out["groups"]] == [("L48-001", 3), ("L48-090", 1)]
+    first = out["groups"][0]
+    assert first["name"] == "Border miles 0–25 (lower 48)"
+    assert (first["mile_from"], first["mile_to"]) == (0.0, 24.996)
+    assert out["n"] == 4 and out["total"] == 7 and "hidden" not in out
     assert client.get("/api/datasets/data/stats?by=colour").status_code == 400
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         storage.update_dataset(conn, "data", min_public_count=2)
     out = client.get("/api/datasets/data/stats?by=admin1").json
     assert out["groups"] == [{"key": "CA-BC", "n": 2, "total": 3}]
     assert out["hidden"] == {"groups": 2, "min_public_count": 2}
+    out = client.get("/api/datasets/data/stats?by=border_segment").json
+    assert [g["key"] for g in out["groups"]] == ["L48-001"]
+    assert out["hidden"] == {"groups": 1, "min_public_count": 2} and out["n"] == 3
     assert client.get("/api/datasets/data/incidents.csv").status_code == 403
+
+
+def _around_boundaries(segments) -> "pd.DataFrame":
+    """Incidents either side of segment ends, at mile 0, at the lower-48/Alaska join and beyond."""
+    by_code = segments.set_index("code")
+    ends = [by_code.loc[code, "mile_to"] for code in ("L48-001", "L48-050", "AK-010")]
+    dixon = shapely.get_coordinates(by_code.loc["AK-001"].geometry)[0]
+    atlantic = shapely.get_coordinates(by_code.loc["L48-162"].geometry)[-1]
+    join = by_code.loc["AK-001", "mile_from"]
+    places = [(0.0, -123.0, 49.0), (join - 0.0004, *dixon), (join - 0.0004, *atlantic),
+              (6000.0, -141.0, 69.6), (np.nan, -123.0, 49.0)]
+    for end in ends:
+        places += [(np.nextafter(end, -np.inf), -110.0, 49.0), (end, -110.0, 49.0)]
+    places = places * 3
+    frame = incident_rows(len(places))
+    frame["border_mile"], frame["lon"], frame["lat"] = zip(*places)
+    return frame
+
+
+@pytest.mark.parametrize("query", ["", "type=crossing", "direction=northbound&country=US"])
+def test_stats_by_border_segment_are_the_maps_segments(any_app, query):
+    layers = maps.display_layers(any_app.config["REGIONS_PATH"])
+    dataset = seed_dataset(any_app, "edges", frame=_around_boundaries(layers["border_segment"]))
+    client = any_app.test_client()
+    out = client.get(f"/api/datasets/edges/stats?by=border_segment&{query}").json
+    api = {g["key"]: (g["n"], g["total"]) for g in out["groups"]}
+    selection = filters.selection(filters.parse(MultiDict(parse_qsl(query))))
+    spec = maps.MapSpec(layer="choropleth", by="border_segment")
+    with db.engine_for(any_app.config["DATABASE_URL"]).connect() as conn:
+        agg = maps.aggregate_db(conn, dataset["id"], selection, spec, layers)
+    drawn = {code: (int(n), int(t)) for code, n, t in
+             zip(agg.segments["code"], agg.segments["n"], agg.segments["total"]) if n}
+    assert api == drawn and out["n"] == agg.n       # incidents in no segment: key None
+    if query:
+        assert out["n"] < client.get("/api/datasets/edges/stats?by=border_segment").json["n"]
+    else:
+        assert {"L48-001", "L48-002", "L48-162", "AK-001", None} <= set(api)
+        assert api["L48-001"][0] == 6 and api["AK-001"][0] == 3 and api["L48-162"][0] == 3
+    page = client.get(f"/maps/edges?layer=choropleth&by=border_segment&{query}")
+    payload = json.loads(re.search(r"GeomapLayers\.regions\(map_\w+, (.*)\);\n",
+                                   page.get_data(as_text=True)).group(1))
+    features = payload["features"]["features"]
+    assert features
+    for feature in features:
+        props = feature["properties"]
+        assert props["n"] == api.get(props["code"], (0, 0))[0], props["code"]
+    db.dispose_engine(any_app.config["DATABASE_URL"])
+
+
+def test_stats_by_border_segment_without_the_layer_is_unavailable(app, tmp_path):
+    seed_dataset(app, "data")
+    client = app.test_client()
+    app.config["REGIONS_PATH"] = str(tmp_path / "missing.gpkg")
+    response = client.get("/api/datasets/data/stats?by=border_segment")
+    assert response.status_code == 503 and response.json["error"]["code"] == "unavailable"
+    assert "border_segments" in response.json["error"]["message"]
+    assert client.get("/api/datasets/data/stats?by=admin1").status_code == 200
+    partial = tmp_path / "partial.gpkg"
+    display_layers()["border"].to_file(partial, layer="border")
+    app.config["REGIONS_PATH"] = str(partial)
+    assert client.get("/api/datasets/data/stats?by=border_segment").status_code == 503
+    assert client.get("/api/datasets/nope/stats?by=border_segment").status_code == 404
 
 
 def test_rejected_rows_download(loaded):

@@ -159,6 +159,20 @@ def test_choropleth_per_border_mile():
     assert "per border mile" in html
 
 
+def test_border_segments_count_by_the_exact_mile_not_the_whole_mile():
+    layers = display_layers()
+    layers["border_segment"] = layers["border_segment"].assign(
+        mile_from=[0.0, 24.996, 49.992, 74.989, 99.985, 124.981, 149.977],
+        mile_to=[24.996, 49.992, 74.989, 99.985, 124.981, 149.977, 174.973])
+    frame = _frame(5).assign(border_mile=[24.995, 24.996, 24.999, 174.973, 180.0], count=1,
+                             lon=np.linspace(-124, -105, 5))
+    data = _payload(_html(frame, layers, layer="choropleth", by="border_segment"), "regions")
+    props = {f["properties"]["code"]: f["properties"] for f in data["features"]["features"]}
+    assert props["L48-001"]["n"] == 1 and props["L48-002"]["n"] == 2
+    assert props["L48-007"]["n"] == 1  # the last segment is closed at its end; mile 180 is in none
+    assert props["L48-002"]["name"] == "Border miles 100–200"  # the layer's own name
+
+
 def test_region_choropleth_per_border_mile_divides_by_each_regions_border():
     frame = _frame(40).assign(admin1=["US-WA"] * 30 + ["CA-BC"] * 10, count=2,
                               lon=np.linspace(-124, -105, 40))
@@ -290,8 +304,8 @@ def seeded(conn):
 def test_sql_aggregates_match_frame_aggregates(conn, seeded, layer, by):
     row, frame = seeded
     spec = maps.MapSpec(layer=layer, by=by, cluster_limit=50)
-    from_db = maps.aggregate_db(conn, row["id"], {}, spec)
-    from_frame = maps.aggregate_frame(frame, spec)
+    from_db = maps.aggregate_db(conn, row["id"], {}, spec, display_layers())
+    from_frame = maps.aggregate_frame(frame, spec, display_layers())
     assert from_db.n == from_frame.n == 120 and from_db.total == from_frame.total
     if layer in ("heat", "cluster"):
         cols = ["lat", "lon", "n", "total"]
@@ -302,7 +316,8 @@ def test_sql_aggregates_match_frame_aggregates(conn, seeded, layer, by):
         assert from_db.periods == from_frame.periods
         assert from_db.frames["total"].sum() == from_frame.frames["total"].sum()
     elif by == "border_segment":
-        assert from_db.miles["total"].sum() == from_frame.miles["total"].sum()
+        pd.testing.assert_frame_equal(from_db.segments, from_frame.segments)
+        assert from_db.segments["n"].sum() == 120
     else:
         a = dict(zip(from_db.regions["key"], from_db.regions["total"]))
         b = dict(zip(from_frame.regions["key"], from_frame.regions["total"]))

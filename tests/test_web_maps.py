@@ -17,7 +17,7 @@ EVIL = "<script>alert(1)</script>\"'&"
 @pytest.fixture
 def layers(monkeypatch):
     fixture = display_layers()
-    monkeypatch.setattr(web_maps, "_layers", lambda: fixture)
+    monkeypatch.setattr(web_maps, "region_layers", lambda: fixture)
     return fixture
 
 

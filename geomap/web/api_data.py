@@ -9,8 +9,9 @@ from flask import Blueprint, Response, current_app, g, request, stream_with_cont
 
 from .. import aggregate, exporting, filters, ingest, storage
 from ..db import get_db, get_engine
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
+from . import maps as web_maps
 from .auth import token_required
 
 bp = Blueprint("api_data", __name__, url_prefix="/api")
@@ -18,7 +19,6 @@ csrf.exempt(bp)
 
 MAX_LIMIT = 100_000
 STATS_BY = ("admin1", "sector", "month", "border_segment")
-SEGMENT_MILES = 25
 
 
 def _visible_dataset(conn, slug: str) -> dict:
@@ -87,9 +87,10 @@ def incidents(slug: str, fmt: str):
 def stats(slug: str):
     """Counts of incidents (``n``) and of people/events (``total``) per group.
 
-    ``by``: admin1 (default), sector, month or border_segment (25-mile pieces of the border,
-    counted from the Pacific). Groups with fewer incidents than the dataset's public threshold
-    are merged into one ``hidden`` line.
+    ``by``: admin1 (default), sector, month or border_segment (the segments of the
+    ``border_segments`` layer that border-segment maps colour, with their code as ``key``).
+    Groups with fewer incidents than the dataset's public threshold are merged into one
+    ``hidden`` line.
     """
     by = (request.args.get("by") or "admin1").strip().lower()
     if by not in STATS_BY:
@@ -104,16 +105,12 @@ def stats(slug: str):
         rows = [{"key": r.period, "n": int(r.n), "total": int(r.total)}
                 for r in frame.itertuples()]
     elif by == "border_segment":
-        frame = aggregate.by_border_mile(conn, dataset["id"], selection)
-        groups: dict[int, list[int]] = {}
-        for r in frame.itertuples():
-            start = int(r.mile) // SEGMENT_MILES * SEGMENT_MILES
-            cell = groups.setdefault(start, [0, 0])
-            cell[0] += int(r.n)
-            cell[1] += int(r.total)
-        rows = [{"key": f"{s}-{s + SEGMENT_MILES}", "mile_from": s,
-                 "mile_to": s + SEGMENT_MILES, "n": n, "total": t}
-                for s, (n, t) in sorted(groups.items())]
+        frame = aggregate.by_border_segment(conn, dataset["id"], selection, _segments())
+        rows = [{"key": r.code, "name": r.name,
+                 "mile_from": None if r.code is None else float(r.mile_from),
+                 "mile_to": None if r.code is None else float(r.mile_to),
+                 "n": int(r.n), "total": int(r.total)}
+                for r in frame.itertuples() if r.n > 0]
     else:
         frame = aggregate.by_column(conn, dataset["id"], selection, by)
         rows = [{"key": r.key, "n": int(r.n), "total": int(r.total)} for r in frame.itertuples()]
@@ -127,6 +124,19 @@ def stats(slug: str):
     if hidden:
         out["hidden"] = {"groups": len(hidden), "min_public_count": threshold}
     return out
+
+
+def _segments() -> aggregate.SegmentSteps:
+    """Return the border segments maps colour; 503 when the regions file has none."""
+    gdf = web_maps.region_layers().get("border_segment")
+    try:
+        if gdf is None:
+            raise ValueError("no border_segments layer")
+        return aggregate.segment_steps(gdf)
+    except ValueError as exc:
+        raise Unavailable("border segments are not available on this server: the regions "
+                          "file (GEOMAP_REGIONS_PATH) has no usable border_segments layer",
+                          details={"reason": str(exc)}) from None
 
 
 @bp.get("/datasets/<slug>/imports/<int:import_id>/rejected.csv")

@@ -42,7 +42,7 @@ def _check_assets(state) -> None:
                        static, ", ".join(missing))
 
 #: Bump when the rendering changes, so cached pages and ETags from older code expire.
-RENDER_VERSION = "maps-1"
+RENDER_VERSION = "maps-2"
 PNG_SIZE = (1200, 630)
 EMBED_HEIGHT = 500
 
@@ -361,15 +361,16 @@ def _conditional(slug: str, kind: str, *, public_age: int | None,
     return head, params, etag, _age(head, public_age)
 
 
-def _layers() -> dict:
+def region_layers() -> dict:
+    """Return the display layers of the configured regions file (empty when it is missing)."""
     return maps.display_layers(current_app.config.get("REGIONS_PATH"))
 
 
 def _map_bundle(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> dict:
     """Aggregate, build and render the map for one request (the expensive part)."""
     selection = filters.selection(params)
-    layers = _layers()
-    agg = maps.aggregate_db(conn, dataset["id"], selection, spec)
+    layers = region_layers()
+    agg = maps.aggregate_db(conn, dataset["id"], selection, spec, layers)
     built = maps.build_map(agg, spec, layers)
     parts = maps.render_parts(built)
     info = maps.legend(agg, spec)
@@ -538,7 +539,7 @@ def map_png(slug: str):
         dataset = _full(head)
         spec = _spec(dataset, dict(params, layer="heat"), embed=False)
         agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec)
-        return maps.render_png(agg, spec, _layers(), size=PNG_SIZE,
+        return maps.render_png(agg, spec, region_layers(), size=PNG_SIZE,
                                subtitle=filters.describe(params))
 
     body = cache().get_or_make("png:" + etag, make)
