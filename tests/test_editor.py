@@ -56,3 +56,16 @@ def test_bad_edit_is_400_and_changes_nothing(app, signed_in, field, value, messa
 
 def test_unknown_dataset_is_404(signed_in):
     assert signed_in.get("/editor/datasets/nope").status_code == 404
+
+
+def test_imports_link_to_their_reports(app, signed_in):
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        dataset = storage.get_dataset(conn, "draft-one")
+        import_id = storage.record_import(conn, dataset["id"], user_name="editor",
+                                          filename="<b>crossings</b>.csv", rows_total=3,
+                                          report={"dataset": "draft-one", "rows_total": 3,
+                                                  "errors": [], "warnings": []})
+    html = signed_in.get("/editor/datasets/draft-one").get_data(as_text=True)
+    link = f'href="/upload/draft-one/imports/{import_id}"'
+    assert link in html and "&lt;b&gt;crossings&lt;/b&gt;.csv" in html
+    assert signed_in.get(f"/upload/draft-one/imports/{import_id}").status_code == 200
