@@ -366,6 +366,14 @@ def region_layers() -> dict:
     return maps.display_layers(current_app.config.get("REGIONS_PATH"))
 
 
+def admin1_names() -> dict[str, str]:
+    """Return state and province names by code from the display layers (empty without them)."""
+    layer = region_layers().get("admin1")
+    if layer is None or "name" not in layer:
+        return {}
+    return {str(code): str(name) for code, name in zip(layer["code"], layer["name"])}
+
+
 def _map_bundle(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> dict:
     """Aggregate, build and render the map for one request (the expensive part)."""
     selection = filters.selection(params)
@@ -418,9 +426,10 @@ def _table(conn, dataset: dict, params: dict, min_count: int) -> dict:
         row["n"] += int(n)
         row["total"] += int(total)
     body = []
+    names = admin1_names()
     for label in sorted(rows):
         row = rows[label]
-        body.append({"label": label, "cells": [row["cells"].get(m, "0") for m in months],
+        body.append({"label": label, "name": names.get(label), "cells": [row["cells"].get(m, "0") for m in months],
                      "total": _shown(row["n"], row["total"], min_count)})
     per_month = aggregate.by_period(conn, dataset["id"], selection, "month")
     chart = [{"period": str(p), "total": int(t), "hidden": int(n) < min_count}
@@ -494,7 +503,7 @@ def map_page(slug: str):
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
             filter_values=_form_values(params), layers=filters.LAYERS,
             layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,
-            sector_names=filters.SECTORS,
+            sector_names=filters.SECTORS, admin1_names=admin1_names(),
             script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=False)
 
