@@ -171,6 +171,28 @@ def test_stats_by_border_segment_without_the_layer_is_unavailable(app, tmp_path)
     assert client.get("/api/datasets/nope/stats?by=border_segment").status_code == 404
 
 
+def test_import_report_json_twin(loaded):
+    app, report = loaded
+    client = app.test_client()
+    url = f"/api/datasets/data/imports/{report['import_id']}"
+    assert client.get(url).status_code == 401
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+    client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass"})
+    response = client.get(url)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "private, no-store"
+    body = response.json
+    assert body["report"] == report  # the report as the import returned it
+    assert body["import"]["id"] == report["import_id"] and body["import"]["mode"] == "append"
+    assert body["import"]["rows_rejected"] == report["rows_rejected"] == 1
+    assert body["rejected_csv"] == f"{url}/rejected.csv"
+    # The HTML report links its JSON twin.
+    page = client.get(f"/upload/data/imports/{report['import_id']}").get_data(as_text=True)
+    assert f'href="{url}"' in page
+    assert client.get(f"/api/datasets/data/imports/{report['import_id'] + 99}").status_code == 404
+    assert client.get(f"/api/datasets/nope/imports/{report['import_id']}").status_code == 404
+
+
 def test_rejected_rows_download(loaded):
     app, report = loaded
     client = app.test_client()

@@ -1,11 +1,12 @@
-"""Read API for incident data: downloads (CSV, GeoJSON), statistics, rejected rows of an import."""
+"""Read API for incident data: downloads (CSV, GeoJSON), statistics, import reports and rejected rows."""
 
 from __future__ import annotations
 
 import hashlib
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from flask import (Blueprint, Response, current_app, g, jsonify, request, stream_with_context,
+                   url_for)
 
 from .. import aggregate, exporting, filters, ingest, storage
 from ..db import get_db, get_engine
@@ -137,6 +138,25 @@ def _segments() -> aggregate.SegmentSteps:
         raise Unavailable("border segments are not available on this server: the regions "
                           "file (GEOMAP_REGIONS_PATH) has no usable border_segments layer",
                           details={"reason": str(exc)}) from None
+
+
+@bp.get("/datasets/<slug>/imports/<int:import_id>")
+@token_required
+def import_report(slug: str, import_id: int):
+    """One import as recorded: who, when, which file, its counts and its full report."""
+    conn = get_db()
+    dataset = storage.get_dataset(conn, slug)
+    record = storage.get_import(conn, import_id, dataset)
+    fields = ("id", "created_at", "user_name", "filename", "sha256", "size_bytes", "mode",
+              "rows_total", "rows_imported", "rows_updated", "rows_unchanged", "rows_rejected")
+    has_rejected = ingest.rejected_path(current_app.config, import_id) is not None
+    body = {"dataset": slug, "import": storage.as_json_safe({k: record[k] for k in fields}),
+            "report": record["report"],
+            "rejected_csv": url_for("api_data.rejected", slug=slug, import_id=import_id)
+            if has_rejected else None}
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/datasets/<slug>/imports/<int:import_id>/rejected.csv")
