@@ -47,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
     _register_blueprints(app)
+    _trust_proxies(app)
     if app.config["LOAD_SAMPLE"]:
         from . import sample
 
@@ -60,6 +61,16 @@ def _derived_flask_settings(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_NAME"] = "geomap_session"
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Take the client's address and scheme from the PROXY_HOPS proxies in front, if any."""
+    hops = int(app.config["PROXY_HOPS"])
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, after the blueprints' own middleware, so everything sees the client.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def _register_blueprints(app: Flask) -> None:

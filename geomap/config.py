@@ -83,6 +83,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Rendered maps (HTML and PNG) kept per process in the in-memory LRU cache.", int),
     Setting("MAP_EMBED_MAX_AGE", 300,
             "Cache-Control max-age in seconds for published embeds, PNGs and oEmbed.", int),
+    Setting("PROXY_HOPS", 0,
+            "Reverse proxies in front of the app whose X-Forwarded-For and X-Forwarded-Proto "
+            "headers are trusted (1 behind the nginx of deploy/). With 0 they are ignored, so "
+            "a client cannot choose the address sign-in attempts are counted against; behind "
+            "a proxy without it every client shares the proxy's address.", int),
     Setting("SESSION_COOKIE_SECURE", False,
             "Send the session cookie only over HTTPS (turn on behind an HTTPS proxy).", _bool),
 )

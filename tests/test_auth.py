@@ -151,3 +151,29 @@ def test_login_counts_in_process_while_sqlite_is_locked(app, editor, monkeypatch
     # With the lock gone the busy timeout is back to normal on the pooled connections.
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.SQLITE_BUSY_MS
+
+
+def _attempts_from(client, forwarded_for, n):
+    return [client.post("/auth/login", data={"name": "editor", "password": "x"},
+                        headers={"X-Forwarded-For": forwarded_for}).status_code
+            for _ in range(n)]
+
+
+def test_behind_a_proxy_each_client_has_its_own_limit(app_factory):
+    application = app_factory(PROXY_HOPS=1)
+    with db.engine_for(application.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+    client = application.test_client()
+    assert _attempts_from(client, "203.0.113.7", 11) == [401] * 10 + [429]
+    assert _attempts_from(client, "198.51.100.9", 1) == [401]  # another reader of the proxy
+    # Only the proxy's own hop is trusted: a forged first entry does not change the address.
+    assert _attempts_from(client, "192.0.2.1, 203.0.113.7", 1) == [429]
+
+
+def test_without_proxy_hops_forwarded_for_is_ignored(app_factory):
+    application = app_factory()
+    with db.engine_for(application.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+    client = application.test_client()
+    statuses = [_attempts_from(client, f"203.0.113.{i}", 1)[0] for i in range(11)]
+    assert statuses == [401] * 10 + [429]  # forged addresses do not reset the limit

@@ -21,7 +21,7 @@ def stack(tmp_path, app_factory):
     env = {"GEOMAP_DATABASE_URL": app.config["DATABASE_URL"], "GEOMAP_SECRET_KEY": "deploy",
            "GEOMAP_LOAD_SAMPLE": "false", "GEOMAP_TILES": "none",
            "GEOMAP_MAP_EMBED_MAX_AGE": "1", "GEOMAP_ACCESS_LOG": "",
-           "GEOMAP_INSTANCE_PATH": str(tmp_path / "instance")}
+           "GEOMAP_PROXY_HOPS": "1", "GEOMAP_INSTANCE_PATH": str(tmp_path / "instance")}
     with gunicorn(env, workers=2) as app_base, nginx(app_base, tmp_path / "nginx") as front:
         yield app, published, front
 
