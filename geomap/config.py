@@ -89,7 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
             "a client cannot choose the address sign-in attempts are counted against; behind "
             "a proxy without it every client shares the proxy's address.", int),
     Setting("SESSION_COOKIE_SECURE", False,
-            "Send the session cookie only over HTTPS (turn on behind an HTTPS proxy).", _bool),
+            "Always mark the session cookie Secure and send Strict-Transport-Security (turn on "
+            "when the site is served only over HTTPS); without it the cookie is still Secure "
+            "on requests that came over HTTPS.", _bool),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

@@ -23,6 +23,8 @@ def frame_ancestors(app: Flask) -> str:
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, without building the signer for cookie-less requests.
 
+    The cookie is marked Secure on every HTTPS request, SESSION_COOKIE_SECURE or not.
+
     Readers (embeds, maps, the API) carry no session cookie; Flask would still derive the
     signing key on every request. Same result (an empty session), less work on the hot path.
     """
@@ -31,6 +33,11 @@ class CookieSessions(SecureCookieSessionInterface):
         if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
+
+    def get_cookie_secure(self, app):
+        # Secure whenever the request came over HTTPS (directly or, with PROXY_HOPS or
+        # gunicorn's forwarded headers, through the proxy), not only when configured.
+        return super().get_cookie_secure(app) or request.is_secure
 
 
 def common_headers(config) -> list[tuple[str, str]]:

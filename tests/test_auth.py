@@ -177,3 +177,21 @@ def test_without_proxy_hops_forwarded_for_is_ignored(app_factory):
     client = application.test_client()
     statuses = [_attempts_from(client, f"203.0.113.{i}", 1)[0] for i in range(11)]
     assert statuses == [401] * 10 + [429]  # forged addresses do not reset the limit
+
+
+def test_session_cookie_is_secure_over_https(app_factory):
+    """Secure follows the request's scheme, including the scheme a trusted proxy forwards."""
+    application = app_factory(PROXY_HOPS=1)
+    with db.engine_for(application.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+    form = {"name": "editor", "password": "s3cret-pass"}
+
+    def cookie(**kwargs):
+        response = application.test_client().post("/auth/login", data=form, **kwargs)
+        assert response.status_code == 302
+        return response.headers["Set-Cookie"]
+
+    assert "Secure" not in cookie()
+    assert "Secure" in cookie(base_url="https://localhost")
+    assert "Secure" in cookie(headers={"X-Forwarded-Proto": "https"})
+    assert "HttpOnly" in cookie() and "SameSite=Lax" in cookie()
