@@ -473,6 +473,11 @@ def by_border_segment(conn: sa.Connection, dataset_id: int, filters: dict | None
     """
     steps = segments if isinstance(segments, SegmentSteps) else segment_steps(segments)
     c = db.incidents.c
+    if conn.dialect.name == "postgresql":
+        # PostgreSQL's JIT compiles the CASE (hundreds of branches) for a large table, which
+        # took longer than running it: 2.8 s of a 3.2 s query at 5M incidents. For the rest
+        # of this transaction only.
+        conn.exec_driver_sql("SET LOCAL jit = off")
     # Grouped by an outer query: PostgreSQL would not match a GROUP BY that repeats the CASE
     # (its bound parameters get new placeholders) with the select's.
     inner = (sa.select(_segment_sql(steps, c.border_mile, c.lon, c.lat).label("row"),

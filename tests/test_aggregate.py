@@ -165,6 +165,21 @@ def test_by_border_segment_counts_exactly_in_sql(conn, stored):
     pd.testing.assert_frame_equal(got, aggregate.by_border_segment_frame(frame, stored[0]))
 
 
+def test_by_border_segment_turns_jit_off_for_its_transaction_only(pg_url):
+    """PostgreSQL's JIT spent longer compiling the segment CASE than running it (benchmarks)."""
+    db.migrate(pg_url)
+    engine = db.engine_for(pg_url)
+    with engine.connect() as conn:
+        default = conn.exec_driver_sql("SHOW jit").scalar()
+        conn.rollback()
+        with conn.begin():
+            ds = storage.create_dataset(conn, "jit", "JIT")
+            aggregate.by_border_segment(conn, ds["id"], {}, _segments_every_100_miles())
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+        # The pooled connection's next transaction has the server's setting again.
+        assert conn.exec_driver_sql("SHOW jit").scalar() == default
+
+
 def _segments_every_100_miles():
     return pd.DataFrame({"code": [f"L48-{k:03d}" for k in range(1, 8)],
                          "mile_from": np.arange(7) * 100.0,
