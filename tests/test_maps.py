@@ -324,6 +324,19 @@ def test_sql_aggregates_match_frame_aggregates(conn, seeded, layer, by):
         assert a == b
 
 
+@pytest.mark.parametrize("period", ["month", "week"])
+def test_sql_time_layer_matches_the_frame(conn, seeded, period):
+    row, frame = seeded
+    spec = maps.MapSpec(layer="time", period=period)
+    from_db = maps.aggregate_db(conn, row["id"], {}, spec)
+    from_frame = maps.aggregate_frame(frame, spec)
+    assert from_db.periods == from_frame.periods and len(from_db.periods) > 1
+    cols = ["lat", "lon", "pidx", "n", "total"]
+    a = from_db.frames[cols].sort_values(cols).reset_index(drop=True)
+    b = from_frame.frames[cols].sort_values(cols).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+
+
 def test_sql_filters_and_periods(conn, seeded):
     row, frame = seeded
     filters = {"from": dt.datetime(2025, 2, 1), "to": dt.datetime(2025, 3, 1),
