@@ -23,6 +23,10 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 COUNTER_WAIT_MS = 3000
 
 
+#: Seconds since the epoch for the sign-in counters' windows (tests pin it).
+clock = time.time
+
+
 @bp.record_once
 def _setup(state) -> None:
     app = state.app
@@ -39,7 +43,7 @@ def _login_allowed() -> bool:
     address = request.remote_addr or "unknown"
     try:
         with _counter_connection() as conn, conn.begin():
-            return accounts.count_login_attempt(conn, address, time.time())
+            return accounts.count_login_attempt(conn, address, clock())
     except sa.exc.OperationalError:
         # SQLite's write lock held past the wait (a multi-million-row import): count the
         # attempt in this process rather than fail the sign-in or let it through uncounted.
