@@ -54,7 +54,7 @@ def test_map_page_renders_each_layer(client, dataset, layer):
     assert 'property="og:image" content="http://localhost/maps/wa-bc.png"' in html
     assert "<table" in html and "2025-01" in html and "<svg" in html
     # Regions by name (with their code) in the table and the filter form.
-    assert '<th scope="row">Washington <span class="gm-code">US-WA</span></th>' in html
+    assert '<th scope="row" title="US-WA">Washington</th>' in html
     assert '<option value="US-WA">Washington</option>' in html
     assert "Source: RCMP" in html and "Licence: CC-BY-4.0" in html and "Updated" in html
     assert "<noscript><img" in html
