@@ -979,9 +979,32 @@ def render_map(frame: pd.DataFrame, spec: MapSpec, layers: Mapping[str, Any] | N
         + credit_html(spec) + Markup("\n") + parts.script_tag + Markup("\n</body>\n</html>\n"))
 
 
+def _png_choropleth(ax, agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]) -> None:
+    """Draw the choropleth's regions (or border segments) in its colours, and its legend."""
+    import geopandas as gpd
+    from matplotlib.patches import Patch
+
+    payload = _choropleth_payload(agg, spec, layers)
+    features = payload["features"]["features"]
+    if features:
+        shapes = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326")
+        colours = [f["properties"].get("fill") or EMPTY_COLOR for f in features]
+        if payload["lines"]:
+            shapes.plot(ax=ax, aspect=None, color=colours, linewidth=4)
+        else:
+            shapes.plot(ax=ax, aspect=None, color=colours, edgecolor="#8a8272",
+                        linewidth=0.6)
+    info = legend(agg, spec)  # after the payload, which sets the class breaks
+    handles = [Patch(facecolor=colour, edgecolor="#8a8272", label=label)
+               for colour, label in info["items"]]
+    ax.legend(handles=handles, loc="upper right", fontsize=9, title_fontsize=10,
+              title=f"{info['heading']} ({info['unit']})", framealpha=0.9)
+
+
 def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None = None, *,
                size: tuple[int, int] = (1200, 630), subtitle: str = "") -> bytes:
-    """Draw a static PNG of the selection: land and border from the layers plus the heat grid.
+    """Draw a static PNG of the selection: land and border from the layers, and the heat grid
+    or, for a choropleth spec, its coloured regions or border segments with their legend.
 
     Uses matplotlib's object API (no pyplot state), so it is safe in threaded servers. Cells
     below ``spec.min_public_count`` are already absent from `agg`.
@@ -1019,8 +1042,12 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
     tolerance = width_deg / size[0]  # about a pixel
     for key, style in (("admin1", {"color": "#f3efe6", "edgecolor": "#b3ab9c",
                                    "linewidth": 0.5}),
+                       ("choropleth", None),
                        ("border", {"color": "#6b5b95", "linewidth": 1.2, "linestyle": "--"})):
-        if key in layers:
+        if key == "choropleth":
+            if spec.layer == "choropleth":
+                _png_choropleth(ax, agg, spec, layers)
+        elif key in layers:
             part = layers[key].cx[x0:x1, y0:y1]
             if len(part):
                 part.set_geometry(part.geometry.simplify(tolerance)).plot(ax=ax, aspect=None,

@@ -51,7 +51,8 @@ def test_map_page_renders_each_layer(client, dataset, layer):
     assert "/api/datasets/wa-bc/incidents.geojson" in html
     assert "Copy embed code" in html and "&lt;iframe src=" in html
     assert 'type="application/json+oembed"' in html
-    assert 'property="og:image" content="http://localhost/maps/wa-bc.png"' in html
+    image = "wa-bc.png?layer=choropleth" if layer == "choropleth" else "wa-bc.png"
+    assert f'property="og:image" content="http://localhost/maps/{image}"' in html
     assert "<table" in html and "2025-01" in html and "<svg" in html
     # Regions by name (with their code) in the table and the filter form.
     assert '<th scope="row" title="US-WA">Washington</th>' in html
@@ -213,6 +214,24 @@ def test_png(client, dataset):
     assert response.data[:4] == b"\x89PNG"
     assert client.get("/maps/wa-bc.png", headers={"If-None-Match": response.headers["ETag"]}
                       ).status_code in (200, 304)
+
+
+def test_png_follows_the_choropleth_and_draws_other_layers_as_heat(client, dataset):
+    def etag(query):
+        response = client.get("/maps/wa-bc.png" + query)
+        assert response.status_code == 200 and response.mimetype == "image/png"
+        return response.headers["ETag"], response.data
+
+    heat = etag("")
+    assert etag("?layer=time&by=sector") == heat == etag("?layer=cluster")  # one image
+    sectors = etag("?layer=choropleth&by=sector")
+    assert sectors[0] != heat[0] and sectors[1] != heat[1]
+    assert etag("?layer=choropleth&by=admin1")[0] not in (heat[0], sectors[0])
+    # Each page's static image (og:image, <noscript>) is the one it draws.
+    page = client.get("/maps/wa-bc?layer=choropleth&by=sector").get_data(as_text=True)
+    assert 'src="http://localhost/maps/wa-bc.png?layer=choropleth&amp;by=sector"' in page
+    time_page = client.get("/embed/wa-bc?layer=time").get_data(as_text=True)
+    assert 'src="http://localhost/maps/wa-bc.png"' in time_page
 
 
 def test_oembed(client, dataset):

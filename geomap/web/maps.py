@@ -352,13 +352,29 @@ def _not_modified_response(etag: str, public_age: int | None) -> Response:
     return response
 
 
-def _conditional(slug: str, kind: str, *, public_age: int | None,
-                 keys=filters.PARAMS) -> tuple[dict, dict, str, int | None]:
-    """Read the dataset's version and the filters; return (head, params, ETag, max-age)."""
+def _conditional(slug: str, kind: str, *, public_age: int | None, keys=filters.PARAMS,
+                 adjust=None) -> tuple[dict, dict, str, int | None]:
+    """Read the dataset's version and the filters; return (head, params, ETag, max-age).
+
+    `adjust` maps the parsed filters to what the view draws, before they key the ETag.
+    """
     head = _dataset_head(slug)
     params = filters.parse(request.args)
+    if adjust is not None:
+        params = adjust(params)
     etag = _etag(kind, head, filters.canonical_query(params, keys=keys))
     return head, params, etag, _age(head, public_age)
+
+
+#: What keys a static image: the selection, and how a choropleth is drawn.
+PNG_KEYS = filters.SELECTION_KEYS + ("layer", "by", "per")
+
+
+def png_params(params: dict) -> dict:
+    """Return the filters a static image draws: a choropleth as such, any other layer as heat."""
+    if params.get("layer") == "choropleth":
+        return params
+    return dict(params, layer="heat", by=filters.DEFAULTS["by"], per=filters.DEFAULTS["per"])
 
 
 def region_layers() -> dict:
@@ -394,7 +410,8 @@ def _links(slug: str, params: dict) -> dict:
     embed = url_for("maps.embed", slug=slug, _external=True) + suffix(query)
     return {
         "page": page, "embed": embed,
-        "png": url_for("maps.map_png", slug=slug, _external=True) + suffix(selection),
+        "png": url_for("maps.map_png", slug=slug, _external=True) + suffix(
+            filters.canonical_query(png_params(params), keys=PNG_KEYS)),
         "oembed": url_for("maps.oembed", _external=True) + "?" + urlencode({"url": page}),
         "csv": f"/api/datasets/{slug}/incidents.csv" + suffix(selection),
         "geojson": f"/api/datasets/{slug}/incidents.geojson" + suffix(selection),
@@ -536,19 +553,24 @@ def embed(slug: str):
 
 @bp.get("/maps/<slug>.png")
 def map_png(slug: str):
-    """A static image of the selection (regions plus heat) for og:image, print and no-JS."""
+    """A static image of the selection for og:image, print and no-JS.
+
+    A choropleth is drawn as one (``layer=choropleth`` with its ``by`` and ``per``); every
+    other layer as its heat grid.
+    """
     head, params, etag, age = _conditional(slug, "png",
                                            public_age=int(_setting("MAP_EMBED_MAX_AGE")),
-                                           keys=filters.SELECTION_KEYS)
+                                           keys=PNG_KEYS, adjust=png_params)
     if _not_modified(etag):
         return _not_modified_response(etag, age)
 
     def make():
         conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = _full(head)
-        spec = _spec(dataset, dict(params, layer="heat"), embed=False)
-        agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec)
-        return maps.render_png(agg, spec, region_layers(), size=PNG_SIZE,
+        spec = _spec(dataset, params, embed=False)
+        layers = region_layers()
+        agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec, layers)
+        return maps.render_png(agg, spec, layers, size=PNG_SIZE,
                                subtitle=filters.describe(params))
 
     body = cache().get_or_make("png:" + etag, make)
