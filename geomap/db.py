@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import logging
 from pathlib import Path
@@ -268,6 +269,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def _sqlite_begin(conn: sa.Connection) -> None:
     immediate = conn.get_execution_options().get("write", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextlib.contextmanager
+def sqlite_pragmas(conn: sa.Connection, **values: int):
+    """Set SQLite pragmas on conn for the with-block, then restore them; no-op elsewhere.
+
+    Set on the DBAPI connection: a statement through SQLAlchemy would begin its transaction.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    previous = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in values}
+    for name, value in values.items():
+        raw.execute(f"PRAGMA {name}={int(value)}")
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            raw.execute(f"PRAGMA {name}={int(value)}")
 
 
 def write_connection(engine: sa.Engine) -> sa.Connection:

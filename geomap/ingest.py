@@ -612,6 +612,17 @@ def rejected_path(settings: Mapping[str, Any], import_id: int) -> Path | None:
     return path if path.is_file() else None
 
 
+def recorded_import(conn, settings: Mapping[str, Any], slug: str,
+                    import_id: int) -> tuple[dict, dict, Path | None]:
+    """Return an import's dataset, its record (with the report) and its rejected-rows file.
+
+    NotFound unless the dataset exists and the import is one of its imports.
+    """
+    dataset = storage.get_dataset(conn, slug)
+    record = storage.get_import(conn, import_id, dataset)
+    return dataset, record, rejected_path(settings, import_id)
+
+
 def report_json(report: dict) -> dict:
     """Return the report with every value JSON-serialisable."""
     return storage.as_json_safe(replace_none(report))

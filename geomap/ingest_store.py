@@ -6,7 +6,6 @@ ones (sqlite3 ``executemany``, PostgreSQL binary ``COPY``), built column by colu
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -336,24 +335,11 @@ class BulkIndexes:
             self.analyze = False
 
 
-@contextlib.contextmanager
 def big_cache(conn: sa.Connection):
     """Give SQLite a page cache big enough for index inserts in bulk, for this import only.
 
     With the default 2 MB cache, inserting a million rows into the incidents indexes thrashes
-    (random row_hash keys); 128 MB keeps the hot index pages resident. PostgreSQL: no-op.
+    (random row_hash keys); 128 MB keeps the hot index pages resident. Helper threads sort
+    for CREATE INDEX and GROUP BY (index rebuild, rollups). PostgreSQL: no-op.
     """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    raw = conn.connection.driver_connection  # pragmas outside SQLAlchemy's transaction
-    previous = raw.execute("PRAGMA cache_size").fetchone()[0]
-    threads = raw.execute("PRAGMA threads").fetchone()[0]
-    raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
-    # Helper threads for the sorts of CREATE INDEX and GROUP BY (index rebuild, grid rollup).
-    raw.execute(f"PRAGMA threads={SQLITE_SORT_THREADS}")
-    try:
-        yield
-    finally:
-        raw.execute(f"PRAGMA cache_size={int(previous)}")
-        raw.execute(f"PRAGMA threads={int(threads)}")
+    return db.sqlite_pragmas(conn, cache_size=-SQLITE_CACHE_KB, threads=SQLITE_SORT_THREADS)

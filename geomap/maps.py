@@ -303,9 +303,9 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
         return agg
     if layer == "choropleth":
         if spec.by == "border_segment":
-            segments = _segment_layer(layers)
-            if segments is not None:
-                agg.segments = aggregate.by_border_segment_frame(frame, segments)
+            steps = segment_steps(layers)
+            if steps is not None:
+                agg.segments = aggregate.by_border_segment_frame(frame, steps)
         else:
             table = pd.DataFrame({"key": frame[spec.by], "n": 1, "total": counts})
             agg.regions = (table.groupby("key", as_index=False, dropna=False)[["n", "total"]]
@@ -391,9 +391,9 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
             _finish_cells(agg, fine, cell, lat0, lon0, spec)
         return agg
     if spec.by == "border_segment":
-        segments = _segment_layer(layers)
-        if segments is not None:
-            agg.segments = aggregate.by_border_segment(conn, dataset_id, filters, segments)
+        steps = segment_steps(layers)
+        if steps is not None:
+            agg.segments = aggregate.by_border_segment(conn, dataset_id, filters, steps)
     else:
         agg.regions = aggregate.by_column(conn, dataset_id, filters, spec.by)
     return agg
@@ -401,10 +401,15 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
 
 # --- region layers ----------------------------------------------------------------------------
 
-def _segment_layer(layers: Mapping[str, Any] | None):
-    """Return the border segments layer, or None when there is none (nothing to draw)."""
+def segment_steps(layers: Mapping[str, Any] | None) -> "aggregate.SegmentSteps | None":
+    """Return the border segments as `aggregate.segment_steps`, cached with the layers.
+
+    None when there is no segments layer (nothing to draw); ValueError when it is unusable.
+    """
     gdf = (layers or {}).get("border_segment")
-    return None if gdf is None or gdf.empty else gdf
+    if gdf is None or gdf.empty:
+        return None
+    return _cached(layers, ("segment_steps",), lambda: aggregate.segment_steps(gdf))
 
 
 @functools.lru_cache(maxsize=8)
@@ -778,12 +783,13 @@ def _choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any
     """Region or border-segment features with their counts and fill colours."""
     min_count = spec.min_public_count
     if spec.by == "border_segment":
-        gdf = _segment_layer(layers)
-        if gdf is None:
+        steps = segment_steps(layers)
+        if steps is None:
             return {"features": {"type": "FeatureCollection", "features": []}, "lines": True}
+        gdf = layers["border_segment"]
         counts = agg.segments
         if counts is None:
-            counts = aggregate.segment_steps(gdf).table.assign(n=0, total=0)
+            counts = steps.table.assign(n=0, total=0)
         # The row of incidents in no segment (code None) is counted in agg.n, drawn nowhere.
         keys = [str(code) for code in gdf["code"]]
         table = counts.loc[counts["code"].notna()].set_index("code").reindex(keys)
@@ -1040,18 +1046,18 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
     ax.set_axis_off()
     fig.patch.set_facecolor("#d7e6f2")  # water, also around the axes
     tolerance = width_deg / size[0]  # about a pixel
-    for key, style in (("admin1", {"color": "#f3efe6", "edgecolor": "#b3ab9c",
-                                   "linewidth": 0.5}),
-                       ("choropleth", None),
-                       ("border", {"color": "#6b5b95", "linewidth": 1.2, "linestyle": "--"})):
-        if key == "choropleth":
-            if spec.layer == "choropleth":
-                _png_choropleth(ax, agg, spec, layers)
-        elif key in layers:
+
+    def draw(key: str, **style) -> None:
+        if key in layers:
             part = layers[key].cx[x0:x1, y0:y1]
             if len(part):
                 part.set_geometry(part.geometry.simplify(tolerance)).plot(ax=ax, aspect=None,
                                                                          **style)
+
+    draw("admin1", color="#f3efe6", edgecolor="#b3ab9c", linewidth=0.5)
+    if spec.layer == "choropleth":
+        _png_choropleth(ax, agg, spec, layers)  # over the land, under the border line
+    draw("border", color="#6b5b95", linewidth=1.2, linestyle="--")
     # Limits after plotting (plotting autoscales); they already have the axes' shape.
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import (Blueprint, Response, current_app, g, jsonify, request, stream_with_context,
                    url_for)
 
-from .. import aggregate, exporting, filters, ingest, storage
+from .. import aggregate, exporting, filters, ingest, maps, storage
 from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
@@ -129,31 +129,30 @@ def stats(slug: str):
 
 def _segments() -> aggregate.SegmentSteps:
     """Return the border segments maps colour; 503 when the regions file has none."""
-    gdf = web_maps.region_layers().get("border_segment")
     try:
-        if gdf is None:
-            raise ValueError("no border_segments layer")
-        return aggregate.segment_steps(gdf)
+        steps = maps.segment_steps(web_maps.region_layers())
+        reason = "no border_segments layer"
     except ValueError as exc:
+        steps, reason = None, str(exc)
+    if steps is None:
         raise Unavailable("border segments are not available on this server: the regions "
                           "file (GEOMAP_REGIONS_PATH) has no usable border_segments layer",
-                          details={"reason": str(exc)}) from None
+                          details={"reason": reason})
+    return steps
 
 
 @bp.get("/datasets/<slug>/imports/<int:import_id>")
 @token_required
 def import_report(slug: str, import_id: int):
     """One import as recorded: who, when, which file, its counts and its full report."""
-    conn = get_db()
-    dataset = storage.get_dataset(conn, slug)
-    record = storage.get_import(conn, import_id, dataset)
+    _dataset, record, rejected_file = ingest.recorded_import(get_db(), current_app.config,
+                                                             slug, import_id)
     fields = ("id", "created_at", "user_name", "filename", "sha256", "size_bytes", "mode",
               "rows_total", "rows_imported", "rows_updated", "rows_unchanged", "rows_rejected")
-    has_rejected = ingest.rejected_path(current_app.config, import_id) is not None
     body = {"dataset": slug, "import": storage.as_json_safe({k: record[k] for k in fields}),
             "report": record["report"],
             "rejected_csv": url_for("api_data.rejected", slug=slug, import_id=import_id)
-            if has_rejected else None}
+            if rejected_file is not None else None}
     response = jsonify(body)
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -163,10 +162,8 @@ def import_report(slug: str, import_id: int):
 @token_required
 def rejected(slug: str, import_id: int):
     """The rejected rows of one import, with the original cells, line number and reason."""
-    conn = get_db()
-    dataset = storage.get_dataset(conn, slug)
-    storage.get_import(conn, import_id, dataset)  # 404 unless it is this dataset's import
-    path = ingest.rejected_path(current_app.config, import_id)
+    _dataset, _record, path = ingest.recorded_import(get_db(), current_app.config, slug,
+                                                     import_id)
     body = rejected_csv(path)
     response = Response(body, mimetype="text/csv")
     response.headers["Content-Disposition"] = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
 
@@ -14,7 +13,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
 from .. import accounts, db
-from ..db import get_db, get_engine, write_connection
+from ..db import get_db, get_engine
 from ..errors import TooManyRequests, Unauthorized
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -42,7 +41,8 @@ def _login_allowed() -> bool:
     """
     address = request.remote_addr or "unknown"
     try:
-        with _counter_connection() as conn, conn.begin():
+        with db.write_connection(get_engine()) as conn, \
+                db.sqlite_pragmas(conn, busy_timeout=COUNTER_WAIT_MS), conn.begin():
             return accounts.count_login_attempt(conn, address, clock())
     except sa.exc.OperationalError:
         # SQLite's write lock held past the wait (a multi-million-row import): count the
@@ -51,21 +51,6 @@ def _login_allowed() -> bool:
         limiter = current_app.extensions["geomap.login_limiter"]
         return all(limiter.hit(RateLimitItemPerSecond(limit, span), "login", address)
                    for span, limit in accounts.LOGIN_LIMITS)
-
-
-@contextlib.contextmanager
-def _counter_connection():
-    conn = write_connection(get_engine())
-    # On the DBAPI connection: a statement through SQLAlchemy would begin its transaction.
-    raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
-    try:
-        if raw is not None:
-            raw.execute(f"PRAGMA busy_timeout={COUNTER_WAIT_MS}")
-        yield conn
-    finally:
-        if raw is not None:
-            raw.execute(f"PRAGMA busy_timeout={db.SQLITE_BUSY_MS}")
-        conn.close()
 
 
 def _load_user() -> None:

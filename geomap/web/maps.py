@@ -382,7 +382,7 @@ def region_layers() -> dict:
     return maps.display_layers(current_app.config.get("REGIONS_PATH"))
 
 
-def admin1_names() -> dict[str, str]:
+def _admin1_names() -> dict[str, str]:
     """Return state and province names by code from the display layers (empty without them)."""
     layer = region_layers().get("admin1")
     if layer is None or "name" not in layer:
@@ -430,7 +430,7 @@ def embed_snippet(title: str, embed_url: str, embed_js: str) -> str:
 
 # --- tables and chart -------------------------------------------------------------------------
 
-def _table(conn, dataset: dict, params: dict, min_count: int) -> dict:
+def _table(conn, dataset: dict, params: dict, min_count: int, names: dict[str, str]) -> dict:
     """Counts by region and month (total count; cells under the public threshold hidden)."""
     selection = filters.selection(params)
     frame = aggregate.by_column(conn, dataset["id"], selection, "admin1", period="month")
@@ -443,10 +443,10 @@ def _table(conn, dataset: dict, params: dict, min_count: int) -> dict:
         row["n"] += int(n)
         row["total"] += int(total)
     body = []
-    names = admin1_names()
     for label in sorted(rows):
         row = rows[label]
-        body.append({"label": label, "name": names.get(label), "cells": [row["cells"].get(m, "0") for m in months],
+        body.append({"label": label, "name": names.get(label),
+                     "cells": [row["cells"].get(m, "0") for m in months],
                      "total": _shown(row["n"], row["total"], min_count)})
     per_month = aggregate.by_period(conn, dataset["id"], selection, "month")
     chart = [{"period": str(p), "total": int(t), "hidden": int(n) < min_count}
@@ -505,12 +505,13 @@ def map_page(slug: str):
         spec = _spec(dataset, params, embed=False)
         bundle = _map_bundle(conn, dataset, params, spec)
         links = _links(slug, params)
+        names = _admin1_names()
         # The table depends on the selection only and the form options on the version only,
         # so switching layers or themes reuses them.
         selection_key = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
         table = cache().get_or_make(
             f"table:{dataset['slug']}:{dataset['version']}:{selection_key}",
-            lambda: _table(conn, dataset, params, spec.min_public_count))
+            lambda: _table(conn, dataset, params, spec.min_public_count, names))
         options = cache().get_or_make(f"options:{dataset['slug']}:{dataset['version']}",
                                       lambda: _options(conn, dataset["id"]))
         html = render_template(
@@ -520,7 +521,7 @@ def map_page(slug: str):
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
             filter_values=_form_values(params), layers=filters.LAYERS,
             layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,
-            sector_names=filters.SECTORS, admin1_names=admin1_names(),
+            sector_names=filters.SECTORS, admin1_names=names,
             script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=False)
 

@@ -104,9 +104,7 @@ def _import(values: dict, options: ingest.Options):
 @login_required
 def report(slug: str, import_id: int):
     """The report of one import: counts, regions, row-level errors and warnings."""
-    conn = get_db()
-    dataset = storage.get_dataset(conn, slug)
-    record = storage.get_import(conn, import_id, dataset)
-    has_rejected = ingest.rejected_path(current_app.config, import_id) is not None
+    dataset, record, rejected_file = ingest.recorded_import(get_db(), current_app.config,
+                                                            slug, import_id)
     return render_template("upload/report.html", report=record["report"] or {}, record=record,
-                           dataset=dataset, failed=None, has_rejected=has_rejected)
+                           dataset=dataset, failed=None, has_rejected=rejected_file is not None)

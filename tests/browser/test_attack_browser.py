@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from attack import SLUG, seed  # noqa: E402
 from chromium import MARKS, browser  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
+from servers import ThreadedServer  # noqa: E402
 
 
 pytestmark = MARKS
@@ -47,12 +47,9 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("attack")
     app = make_app(tmp, TILES="none")
     seed(app, app.test_client())
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=10)
+    server = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
+    yield server.origin
+    server.stop()
 
 
 

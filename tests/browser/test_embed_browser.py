@@ -9,7 +9,6 @@ embed's height message. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import http.server
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,29 +20,12 @@ from werkzeug.serving import make_server
 from chromium import MARKS, browser  # noqa: F401 (fixture)
 from conftest import make_app
 from maps_fixtures import display_layers, incident_rows, seed_dataset
+from servers import ThreadedServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAYERS = ("heat", "cluster", "choropleth", "time")
 
 pytestmark = MARKS
-
-
-class _Thread:
-    """Serve a WSGI app or a static handler on 127.0.0.1 in a daemon thread."""
-
-    def __init__(self, server):
-        self.server = server
-        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
 
 def _frame() -> pd.DataFrame:
@@ -76,7 +58,7 @@ def servers(tmp_path_factory):
     app = make_app(tmp, TILES="none", REGIONS_PATH=str(gpkg))
     seed_dataset(app, "browser", frame=_frame(), title="Crossings <b>& more</b>",
                  source="Test source", license="CC-BY-4.0")
-    geomap = _Thread(make_server("127.0.0.1", 0, app, threaded=True))
+    geomap = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
 
     embeds = "\n".join(
         f'<h2>{layer}</h2><iframe id="map-{layer}" src="{geomap.origin}/embed/browser?'
@@ -99,7 +81,7 @@ def servers(tmp_path_factory):
         def log_message(self, *args):
             pass
 
-    host = _Thread(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Article))
+    host = ThreadedServer(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Article))
     yield geomap.origin, host.origin
     host.stop()
     geomap.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from werkzeug.serving import make_server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chromium import MARKS, browser  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
+from servers import ThreadedServer  # noqa: E402
 
 from geomap import accounts, db, storage  # noqa: E402
 
@@ -27,12 +27,9 @@ def server(tmp_path_factory):
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
         storage.create_dataset(conn, "existing", "Existing", published=True)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=10)
+    server = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
+    yield server.origin
+    server.stop()
     db.dispose_engine(app.config["DATABASE_URL"])
 
 
