@@ -17,7 +17,8 @@ LOGGER = logging.getLogger(__name__)
 STATIC_FOLDER = settings.PROJECT_ROOT / "static"
 
 # Blueprints in geomap.web, registered in this order; each module exposes `bp`.
-BLUEPRINTS = ("pages", "maps", "api", "upload", "auth", "editor", "api_write", "api_data")
+BLUEPRINTS = ("pages", "maps", "api", "upload", "auth", "editor", "account", "api_write",
+              "api_data")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

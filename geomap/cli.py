@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import accounts, db, storage
+from . import access, accounts, db, storage
 from .config import PROJECT_ROOT
 from .errors import GeomapError
 
@@ -31,27 +31,98 @@ def init_db_command() -> None:
         click.echo(f"Database at revision {db.current_revision(conn)}.")
 
 
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _run(action, done: str) -> None:
+    """Run action(conn) in one transaction; print done, or the error without a traceback."""
+    try:
+        with _engine().begin() as conn:
+            action(conn)
+    except GeomapError as exc:
+        _fail(exc)
+    click.echo(done)
+
+
 @click.command("create-user")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--admin", is_flag=True, help="Make an admin (users, tokens, every dataset); "
+              "without it, an editor of the datasets they own or collaborate on.")
 @with_appcontext
-def create_user_command(name: str, password_stdin: bool) -> None:
-    """Create an editor account."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        with _engine().begin() as conn:
-            accounts.create_user(conn, name, password)
-    except GeomapError as exc:
-        _fail(exc)
-    click.echo(f"Created user {name}.")
+def create_user_command(name: str, password_stdin: bool, admin: bool) -> None:
+    """Create a user account (an editor unless --admin)."""
+    password = _password(password_stdin)
+    role = "admin" if admin else "editor"
+    _run(lambda conn: accounts.create_user(conn, name, password, role=role),
+         f"Created {role} {name}.")
+
+
+@click.command("set-role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(access.ROLES))
+@with_appcontext
+def set_role_command(name: str, role: str) -> None:
+    """Make a user an admin or an editor."""
+    _run(lambda conn: accounts.set_role(conn, name, role), f"{name} is now {role}.")
+
+
+@click.command("disable-user")
+@click.argument("name")
+@with_appcontext
+def disable_user_command(name: str) -> None:
+    """Disable a user: no sign-in, their sessions end and their tokens stop working."""
+    _run(lambda conn: accounts.set_disabled(conn, name, True), f"Disabled {name}.")
+
+
+@click.command("enable-user")
+@click.argument("name")
+@with_appcontext
+def enable_user_command(name: str) -> None:
+    """Enable a disabled user again (their unrevoked tokens work again)."""
+    _run(lambda conn: accounts.set_disabled(conn, name, False), f"Enabled {name}.")
+
+
+@click.command("set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def set_password_command(name: str, password_stdin: bool) -> None:
+    """Change a user's password; their sessions end."""
+    password = _password(password_stdin)
+    _run(lambda conn: accounts.set_password(conn, name, password),
+         f"Changed the password of {name}; their sessions have ended.")
+
+
+@click.command("add-collaborator")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--owner", is_flag=True, help="Add as an owner (also manages the members).")
+@with_appcontext
+def add_collaborator_command(slug: str, name: str, owner: bool) -> None:
+    """Let a user write a dataset, as a collaborator or (--owner) an owner."""
+    role = "owner" if owner else "collaborator"
+    _run(lambda conn: access.set_member(conn, access.OPERATOR, slug, name, role),
+         f"{name} is now {role} of {slug}.")
+
+
+@click.command("remove-collaborator")
+@click.argument("slug")
+@click.argument("name")
+@with_appcontext
+def remove_collaborator_command(slug: str, name: str) -> None:
+    """Remove a user from a dataset's owners and collaborators."""
+    _run(lambda conn: access.remove_member(conn, access.OPERATOR, slug, name),
+         f"{name} may no longer write {slug}.")
 
 
 @click.command("create-token")
 @click.argument("name")
-@click.option("--user", "user_name", help="Editor the token acts for (recorded on imports).")
+@click.option("--user", "user_name", help="User the token acts for (may do what they may); "
+              "without it the token acts for the operator, as an admin.")
 @with_appcontext
 def create_token_command(name: str, user_name: str | None) -> None:
     """Create an API token; it is printed once, alone on the last line."""
@@ -147,7 +218,9 @@ def build_regions_command(out_dir: Path, cache_dir: Path) -> None:
     build_regions(out_dir, cache_dir, log=click.echo)
 
 
-COMMANDS = (init_db_command, create_user_command, create_token_command, revoke_token_command,
+COMMANDS = (init_db_command, create_user_command, set_role_command, disable_user_command,
+            enable_user_command, set_password_command, add_collaborator_command,
+            remove_collaborator_command, create_token_command, revoke_token_command,
             publish_command, unpublish_command, load_sample_command, prune_uploads_command,
             build_regions_command)
 

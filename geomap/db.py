@@ -37,6 +37,25 @@ users = sa.Table(
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(300), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # Migration 0007: "admin" (users, tokens, every dataset) or "editor" (the datasets they
+    # own or collaborate on, see dataset_members); disabled users cannot sign in and their
+    # tokens stop working; a session is valid only while it carries the user's current
+    # session generation (advanced by logout, password change and disabling).
+    sa.Column("role", sa.String(10), nullable=False, server_default="editor"),
+    sa.Column("disabled_at", sa.DateTime, nullable=True),
+    sa.Column("session_generation", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Who may write a dataset besides admins (migration 0007): its owners (who also manage its
+# members) and collaborators.
+dataset_members = sa.Table(
+    "dataset_members", metadata,
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
+              primary_key=True, index=True),
+    sa.Column("role", sa.String(12), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
 api_tokens = sa.Table(

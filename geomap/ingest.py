@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import csvfile, db, ingest_store, storage
+from . import access, csvfile, db, ingest_store, storage
 from .errors import BadRequest, Conflict, GeomapError, Unprocessable
 from .ingest_rows import (ALIASES, FIELDS, Columns, Context, load_regions, resolve_columns,
                           transformer_for, validate, _note)
@@ -145,7 +145,8 @@ def check_options(options: Options) -> Options:
 
 def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dataset: str,
                 options: Options, settings: Mapping[str, Any], regions: Any,
-                user_name: str | None = None) -> dict:
+                user_name: str | None = None, actor: access.Actor | None = access.OPERATOR
+                ) -> dict:
     """Import a CSV file of incidents into a dataset, in one transaction.
 
     Parameters
@@ -163,6 +164,11 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
         The loaded region layers (`load_regions`).
     user_name : str, optional
         Recorded on the import.
+    actor : access.Actor, optional
+        Who imports: they must be allowed to write an existing dataset (checked in the
+        import's transaction, `access.claim_import`) and own a dataset the import creates.
+        The default is the operator (command line, sample); web views pass their user, and
+        None (nobody signed in) is refused.
 
     Returns
     -------
@@ -187,7 +193,7 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
                       transformer=transformer_for(options.crs) if options.crs else None,
                       now=storage.utcnow(), file_notes=list(columns.notes))
         try:
-            report = _run(engine, received, layout, ctx, dataset, user_name)
+            report = _run(engine, received, layout, ctx, dataset, user_name, actor)
         except sa.exc.OperationalError as exc:
             if "locked" not in str(exc).lower():
                 raise
@@ -257,7 +263,7 @@ def stored_upload(settings: Mapping[str, Any], sha256: str) -> Path:
     return path
 
 
-def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
+def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) -> dict:
     options = ctx.options
     reader = csvfile.Reader(received, layout)
     totals = ingest_store.Totals()
@@ -268,6 +274,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
         with db.write_connection(engine) as conn, ingest_store.big_cache(conn), \
                 conn.begin():
             dataset, created = _lock_dataset(conn, slug, options)
+            access.claim_import(conn, actor, dataset, created)
             removed = 0
             if options.mode == "replace":
                 removed = storage.delete_incidents(conn, dataset["id"])

@@ -15,7 +15,7 @@ import pytest
 import shapely
 from werkzeug.datastructures import MultiDict
 
-from geomap import accounts, db, filters, ingest, maps, storage
+from geomap import access, accounts, db, filters, ingest, maps, storage
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import display_layers, incident_rows, seed_dataset
@@ -179,6 +179,9 @@ def test_import_report_json_twin(loaded):
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
     client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass"})
+    assert client.get(url).status_code == 403  # reports are for the dataset's writers
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        access.set_member(conn, access.OPERATOR, "data", "editor", "collaborator")
     response = client.get(url)
     assert response.status_code == 200 and response.headers["Cache-Control"] == "private, no-store"
     body = response.json
@@ -201,6 +204,10 @@ def test_rejected_rows_download(loaded):
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
         token = accounts.create_token(conn, "t", "editor")
+    response = client.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403 and "may not write" in response.json["error"]["message"]
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        access.set_member(conn, access.OPERATOR, "data", "editor", "collaborator")
     response = client.get(url, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))

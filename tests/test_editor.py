@@ -2,14 +2,16 @@
 
 import pytest
 
-from geomap import accounts, db, storage
+from geomap import access, accounts, db, storage
 
 
 @pytest.fixture
 def signed_in(app, client):
+    """An editor signed in, owner of the draft "draft-one"."""
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
         storage.create_dataset(conn, "draft-one", "Draft one", source="RCMP")
+        access.set_member(conn, access.OPERATOR, "draft-one", "editor", "owner")
     client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass"})
     return client
 

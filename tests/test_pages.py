@@ -86,16 +86,22 @@ def test_footer_links_to_sources_and_licences(client):
 
 
 def test_api_dataset_imports_hide_editors_and_file_names_from_readers(app, client):
-    from geomap import accounts
+    from geomap import access, accounts
 
     dataset = _add(app, "hist", title="History")
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         storage.record_import(conn, dataset["id"], filename="leak.csv", user_name="ana",
                               sha256="ab" * 32, rows_total=3, rows_imported=3)
         accounts.create_user(conn, "ana", "s3cret-pass")
+        accounts.create_user(conn, "bo", "s3cret-pass")
+        access.set_member(conn, access.OPERATOR, "hist", "ana", "collaborator")
     [public] = client.get("/api/datasets/hist").json["imports"]
     assert public["rows_imported"] == 3 and public["sha256"] == "ab" * 32
     assert "filename" not in public and "user_name" not in public
+    # Who uploaded which file is for the dataset's writers, not every signed-in editor.
+    other = app.test_client()
+    other.post("/auth/login", data={"name": "bo", "password": "s3cret-pass"})
+    assert "filename" not in other.get("/api/datasets/hist").json["imports"][0]
     client.post("/auth/login", data={"name": "ana", "password": "s3cret-pass"})
     [private] = client.get("/api/datasets/hist").json["imports"]
     assert private["filename"] == "leak.csv" and private["user_name"] == "ana"

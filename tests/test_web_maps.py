@@ -260,10 +260,19 @@ def test_oembed_errors_are_json(client, dataset, query, status):
 
 
 def test_editor_previews_a_draft_privately(app, client, layers):
+    from geomap import access, accounts, db
+
     seed_dataset(app, "draft", published=False, title="Draft map")
     assert client.get("/maps/draft").status_code == 404
-    with client.session_transaction() as session:
-        session["user_name"] = "editor"
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+        accounts.create_user(conn, "other", "s3cret-pass")
+        access.set_member(conn, access.OPERATOR, "draft", "editor", "collaborator")
+    # An editor who may not write the draft does not see it either.
+    other = app.test_client()
+    other.post("/auth/login", data={"name": "other", "password": "s3cret-pass"})
+    assert other.get("/maps/draft").status_code == 404
+    client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass"})
     for url in ("/maps/draft", "/embed/draft", "/maps/draft.png"):
         response = client.get(url)
         assert response.status_code == 200, url

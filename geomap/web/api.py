@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, url_for
+from flask import Blueprint, g, jsonify, url_for
 
-from .. import storage
+from .. import access, storage
 from ..db import get_db
+from ..errors import NotFound
 from ..security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -35,15 +36,22 @@ def datasets():
 
 @bp.get("/datasets/<slug>")
 def dataset(slug: str):
-    """Describe one published dataset with its imports."""
+    """Describe one dataset with its imports: published ones to everybody, drafts to whoever
+    may write them (signed in or with a bearer token), else 404."""
     conn = get_db()
-    row = storage.get_dataset(conn, slug, published_only=True)
-    [listed] = storage.list_datasets(conn, published_only=True, slug=slug)
+    row = storage.get_dataset(conn, slug)
+    privileged = access.can_write(conn, g.get("user"), row)
+    if not (row["published"] or privileged):
+        raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
+    [listed] = storage.list_datasets(conn, published_only=False, slug=slug)
     out = dataset_json(listed)
-    # Readers see what changed and when; who uploaded which file is for editors only.
-    private = {"stored_path"} if g.get("user_name") else {"stored_path", "user_name", "filename"}
+    # Readers see what changed and when; who uploaded which file is for its writers only.
+    private = {"stored_path"} if privileged else {"stored_path", "user_name", "filename"}
     out["imports"] = [
         {k: storage.as_json_safe(v) for k, v in imp.items() if k not in private}
         for imp in storage.list_imports(conn, row["id"])
     ]
-    return out
+    response = jsonify(out)
+    if privileged:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import (Blueprint, Response, current_app, g, jsonify, request, stream_with_context,
                    url_for)
 
-from .. import aggregate, exporting, filters, ingest, maps, storage
+from .. import access, aggregate, exporting, filters, ingest, maps, storage
 from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
@@ -22,9 +22,18 @@ MAX_LIMIT = 100_000
 STATS_BY = ("admin1", "sector", "month", "border_segment")
 
 
-def _visible_dataset(conn, slug: str) -> dict:
-    """Return a published dataset (editors signed in also see drafts)."""
-    return storage.get_dataset(conn, slug, published_only=not g.get("user_name"))
+def _visible_dataset(conn, slug: str) -> tuple[dict, bool]:
+    """Return a dataset the request may read and whether it sees everything in it.
+
+    Published datasets are public; drafts, exact counts below the public threshold and
+    the full download are for whoever may write the dataset (`access.can_write`: its
+    owners and collaborators, admins, and their tokens). Others get 404 for a draft.
+    """
+    dataset = storage.get_dataset(conn, slug)
+    privileged = access.can_write(conn, g.get("user"), dataset)
+    if not (dataset["published"] or privileged):
+        raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
+    return dataset, privileged
 
 
 def _paging() -> tuple[int | None, int]:
@@ -53,15 +62,15 @@ def incidents(slug: str, fmt: str):
     selection = filters.selection(filters.parse(request.args))
     limit, offset = _paging()
     conn = get_db()
-    dataset = _visible_dataset(conn, slug)
+    dataset, privileged = _visible_dataset(conn, slug)
     threshold = int(dataset.get("min_public_count") or 1)
-    if threshold > 1 and not g.get("user_name"):
+    if threshold > 1 and not privileged:
         raise Forbidden(f"this dataset is published only as totals of at least {threshold} "
                         f"incidents; use /api/datasets/{slug}/stats",
                         details={"min_public_count": threshold})
     total = storage.count_incidents(conn, dataset["id"], selection)
     engine = get_engine()
-    published_only = not g.get("user_name")
+    published_only = not privileged
 
     def generate():
         with engine.connect() as reader:
@@ -73,8 +82,9 @@ def incidents(slug: str, fmt: str):
     response = Response(stream_with_context(generate()), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{slug}.{fmt}"'
     response.headers["X-Total-Count"] = str(total)
-    response.headers["Cache-Control"] = "public, max-age=60" if dataset["published"] else \
-        "private, no-store"
+    # A privileged download may hold what the public one hides: never in a shared cache.
+    response.headers["Cache-Control"] = "public, max-age=60" \
+        if dataset["published"] and not privileged else "private, no-store"
     digest = hashlib.sha256(request.query_string).hexdigest()[:16]
     response.headers["ETag"] = f'"{slug}-v{dataset["version"]}-{digest}"'
     if limit is not None and offset + limit < total:
@@ -100,7 +110,7 @@ def stats(slug: str):
     params = {k: v for k, v in request.args.lists() if k != "by"}
     selection = filters.selection(filters.parse(params))
     conn = get_db()
-    dataset = _visible_dataset(conn, slug)
+    dataset, privileged = _visible_dataset(conn, slug)
     if by == "month":
         frame = aggregate.by_period(conn, dataset["id"], selection, "month")
         rows = [{"key": r.period, "n": int(r.n), "total": int(r.total)}
@@ -115,7 +125,7 @@ def stats(slug: str):
     else:
         frame = aggregate.by_column(conn, dataset["id"], selection, by)
         rows = [{"key": r.key, "n": int(r.n), "total": int(r.total)} for r in frame.itertuples()]
-    threshold = 1 if g.get("user_name") else int(dataset.get("min_public_count") or 1)
+    threshold = 1 if privileged else int(dataset.get("min_public_count") or 1)
     hidden = [r for r in rows if r["n"] < threshold]
     rows = [r for r in rows if r["n"] >= threshold]
     out = {"dataset": slug, "version": dataset["version"], "by": by,
@@ -145,8 +155,10 @@ def _segments() -> aggregate.SegmentSteps:
 @token_required
 def import_report(slug: str, import_id: int):
     """One import as recorded: who, when, which file, its counts and its full report."""
-    _dataset, record, rejected_file = ingest.recorded_import(get_db(), current_app.config,
-                                                             slug, import_id)
+    conn = get_db()
+    dataset, record, rejected_file = ingest.recorded_import(conn, current_app.config, slug,
+                                                            import_id)
+    access.require_write(conn, g.user, dataset)
     fields = ("id", "created_at", "user_name", "filename", "sha256", "size_bytes", "mode",
               "rows_total", "rows_imported", "rows_updated", "rows_unchanged", "rows_rejected")
     body = {"dataset": slug, "import": storage.as_json_safe({k: record[k] for k in fields}),
@@ -162,8 +174,9 @@ def import_report(slug: str, import_id: int):
 @token_required
 def rejected(slug: str, import_id: int):
     """The rejected rows of one import, with the original cells, line number and reason."""
-    _dataset, _record, path = ingest.recorded_import(get_db(), current_app.config, slug,
-                                                     import_id)
+    conn = get_db()
+    dataset, _record, path = ingest.recorded_import(conn, current_app.config, slug, import_id)
+    access.require_write(conn, g.user, dataset)
     body = rejected_csv(path)
     response = Response(body, mimetype="text/csv")
     response.headers["Content-Disposition"] = (

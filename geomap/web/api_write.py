@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from .. import ingest
-from ..db import get_engine
+from .. import access, ingest
+from ..db import get_db, get_engine
 from ..errors import BadRequest
 from ..security import csrf
 from .auth import token_required
@@ -36,6 +36,7 @@ def post_incidents(slug: str):
     map_<field>=<column> or map=<field>=<column> (repeatable). Returns the import report:
     201 when incidents were added or changed, 200 when nothing changed.
     """
+    access.check_import_target(get_db(), g.user, slug)  # 403 before reading the body
     upload = request.files.get("file")
     if upload is not None:
         source, filename = upload.stream, upload.filename or "upload.csv"
@@ -52,6 +53,6 @@ def post_incidents(slug: str):
     report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
                                 settings=settings,
                                 regions=ingest.load_regions(settings["REGIONS_PATH"]),
-                                user_name=g.get("user_name"))
+                                user_name=g.user.name, actor=g.user)
     changed = report["rows_imported"] + report["rows_updated"] > 0
     return report, 201 if changed else 200

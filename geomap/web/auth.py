@@ -1,4 +1,4 @@
-"""Editors' login and logout, and the guards for views that write."""
+"""Sign-in and sign-out, who the request acts for (session or token), and the view guards."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
-from .. import accounts, db
-from ..db import get_db, get_engine
+from .. import access, accounts, db
+from ..db import get_db, get_engine, write_connection
 from ..errors import TooManyRequests, Unauthorized
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -54,12 +54,33 @@ def _login_allowed() -> bool:
 
 
 def _load_user() -> None:
+    """Set g.user (an `access.Actor` or None) and g.user_name for this request.
+
+    A bearer token acts for its user (a wrong one is refused here, before any view); other
+    Authorization schemes (a proxy's Basic auth) are left to the views that need a token.
+    A session cookie names a user and a session generation, checked against the database on
+    every request that carries it, so a copied cookie stops working at logout.
+    """
+    g.user = None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # Short-lived connections: a request's own (get_db) would stay in a transaction through
+    # a long import on the write API.
+    if scheme.lower() == "bearer":
+        with get_engine().connect() as conn:
+            row = accounts.check_token(conn, token.strip())
+        if row is None:
+            raise Unauthorized("the API token is missing, wrong, revoked or its user is "
+                               "disabled", details={"header": "Authorization: Bearer <token>"})
+        g.user = accounts.token_actor(row)
     # Touching the session adds "Vary: Cookie", which stops shared caches from keeping public
     # pages; readers carry no session cookie, so for them it is never read.
-    if current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
-        g.user_name = session.get("user_name")
-    else:
-        g.user_name = None
+    elif current_app.config["SESSION_COOKIE_NAME"] in request.cookies and "user_id" in session:
+        with get_engine().connect() as conn:
+            g.user = accounts.session_actor(conn, session.get("user_id"),
+                                            session.get("generation"))
+        if g.user is None:
+            session.clear()  # ended elsewhere (logout, password change, disabled)
+    g.user_name = g.user.name if g.user else None
 
 
 def _safe_next(target: str | None) -> str:
@@ -80,7 +101,8 @@ def login():
                                     request.form.get("password", ""))
         if user is not None:
             session.clear()
-            session["user_name"] = user["name"]
+            session["user_id"] = user["id"]
+            session["generation"] = user["session_generation"]
             session.permanent = False
             return redirect(_safe_next(request.form.get("next")))
         return render_template("auth/login.html", next=request.form.get("next", ""),
@@ -90,41 +112,58 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out (POST with CSRF token, so another site cannot log editors out)."""
+    """Sign out (POST with CSRF token, so another site cannot log editors out).
+
+    Ends every session of the user, on every device: a copy of this cookie would otherwise
+    keep working (signed cookies cannot be revoked one by one).
+    """
+    if g.user is not None and g.user.id is not None and "user_id" in session:
+        with write_connection(get_engine()) as conn, conn.begin():
+            accounts.end_sessions(conn, g.user.id)
     session.clear()
     return redirect(url_for("pages.index"))
 
 
 def login_required(view):
-    """Let signed-in editors through; send everyone else to the login form."""
+    """Let signed-in users through; send everyone else to the login form."""
 
     @functools.wraps(view)
     def wrapped(**kwargs):
-        if not g.get("user_name"):
+        if g.get("user") is None:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return view(**kwargs)
 
     return wrapped
 
 
+def admin_required(view):
+    """Let signed-in admins through (403 for other users, login form for anonymous)."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(**kwargs):
+        access.require_admin(g.user)
+        return view(**kwargs)
+
+    return wrapped
+
+
 def token_required(view):
-    """Let through a valid bearer token or a signed-in editor; otherwise 401 JSON."""
+    """Let through a valid bearer token or a signed-in user; otherwise 401 JSON.
+
+    The token itself is checked by `_load_user`; which datasets its user may write is
+    `access.require_write`'s to say.
+    """
 
     @functools.wraps(view)
     def wrapped(**kwargs):
-        header = request.headers.get("Authorization", "")
-        if header:
-            scheme, _, token = header.partition(" ")
-            with get_engine().connect() as conn:
-                row = accounts.check_token(conn, token.strip()) if scheme.lower() == "bearer" \
-                    else None
-            if row is None:
+        if g.get("user") is None:
+            if request.headers.get("Authorization"):
                 raise Unauthorized("the API token is missing, wrong or revoked",
                                    details={"header": "Authorization: Bearer <token>"})
-            g.user_name = row["user_name"] or f"token:{row['name']}"
-        elif not g.get("user_name"):
             raise Unauthorized("writing needs an API token: send Authorization: Bearer <token> "
-                               "(create one with flask --app geomap create-token NAME)")
+                               "(create one on the Tokens page or with flask --app geomap "
+                               "create-token NAME --user USER)")
         return view(**kwargs)
 
     return wrapped

@@ -1,12 +1,12 @@
-"""Editors' pages: all datasets (drafts included), editing a dataset, publishing."""
+"""Editors' pages: the datasets one may write (drafts included), editing, publishing, members."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from .. import storage
+from .. import access, storage
 from ..db import get_db, get_engine, write_connection
-from ..errors import BadRequest
+from ..errors import BadRequest, Conflict, NotFound
 from .auth import login_required
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
@@ -18,8 +18,9 @@ TEXT_LIMITS = {"title": 300, "source": 500, "license": 200, "description": 10_00
 @bp.get("/")
 @login_required
 def datasets():
-    """List every dataset, drafts included."""
-    rows = storage.list_datasets(get_db(), published_only=False)
+    """List the datasets the user may write (admins: all), drafts included."""
+    conn = get_db()
+    rows = access.writable(conn, g.user, storage.list_datasets(conn, published_only=False))
     return render_template("editor/datasets.html", datasets=rows)
 
 
@@ -49,15 +50,42 @@ def edit(slug: str):
     """Edit a dataset's title, credit, licence, description, correction note and state."""
     conn = get_db()
     dataset = storage.get_dataset(conn, slug)
+    access.require_write(conn, g.user, dataset)
     if request.method == "POST":
         try:
             fields = _form_fields(request.form)
         except BadRequest as error:
             flash(error.message, "error")
-            return render_template("editor/edit.html", dataset={**dataset, **request.form}), 400
+            return _render_edit(conn, {**dataset, **request.form}), 400
         with write_connection(get_engine()) as writer, writer.begin():
+            # Checked again in the writing transaction: access may have changed meanwhile.
+            access.require_write(writer, g.user, storage.get_dataset(writer, slug))
             storage.update_dataset(writer, slug, **fields)
         flash("Saved. Maps and embeds show the change now.", "info")
         return redirect(url_for("editor.edit", slug=slug))
-    imports = storage.list_imports(conn, dataset["id"])
-    return render_template("editor/edit.html", dataset=dataset, imports=imports)
+    return _render_edit(conn, dataset)
+
+
+def _render_edit(conn, dataset: dict):
+    return render_template("editor/edit.html", dataset=dataset,
+                           imports=storage.list_imports(conn, dataset["id"]),
+                           members=access.list_members(conn, dataset["id"]),
+                           may_manage=access.can_manage_members(conn, g.user, dataset))
+
+
+@bp.post("/datasets/<slug>/members")
+@login_required
+def members(slug: str):
+    """Add a collaborator or owner (``action=add``) or remove a member (``action=remove``)."""
+    name = request.form.get("user_name", "").strip()
+    storage.get_dataset(get_db(), slug)  # 404 for a missing dataset, not a flash
+    try:
+        with write_connection(get_engine()) as writer, writer.begin():
+            if request.form.get("action") == "remove":
+                access.remove_member(writer, g.user, slug, name)
+            else:
+                access.set_member(writer, g.user, slug, name,
+                                  request.form.get("role", "collaborator"))
+    except (BadRequest, Conflict, NotFound) as error:
+        flash(error.message, "error")
+    return redirect(url_for("editor.edit", slug=slug))

@@ -16,14 +16,14 @@ from collections import OrderedDict
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import (Blueprint, Response, current_app, g, render_template, request, session,
+from flask import (Blueprint, Response, current_app, g, render_template, request,
                    url_for)
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_etags
 from werkzeug.wsgi import get_host
 
-from .. import aggregate, filters, maps, regions, security, storage
+from .. import access, aggregate, filters, maps, regions, security, storage
 from ..db import get_db, read_one
 from ..errors import BadRequest, GeomapError, NotFound
 
@@ -223,15 +223,16 @@ def _setting(name: str) -> Any:
 # --- shared request handling ------------------------------------------------------------------
 
 def _dataset(slug: str) -> dict:
-    """Return the dataset: published ones to everybody, drafts only to a logged-in editor.
+    """Return the dataset: published ones to everybody, drafts only to whoever may write it.
 
-    Anonymous readers get 404 for drafts. A draft's responses are marked private (see
-    `_respond`), so no shared cache keeps them.
+    Others get 404 for drafts (`access.can_write`: owners, collaborators, admins). A draft's
+    responses are marked private (see `_respond`), so no shared cache keeps them.
     """
-    dataset = storage.get_dataset(get_db(), slug)
+    conn = get_db()
+    dataset = storage.get_dataset(conn, slug)
     if dataset["published"]:
         return dataset  # the session is not read: public responses do not vary by cookie
-    if g.get("user_name") or session.get("user_name"):
+    if access.can_write(conn, g.get("user"), dataset):
         return dataset
     raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
 

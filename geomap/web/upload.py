@@ -6,7 +6,7 @@ import dataclasses
 
 from flask import (Blueprint, current_app, g, redirect, render_template, request, url_for)
 
-from .. import ingest, storage
+from .. import access, ingest, storage
 from ..db import get_db, get_engine
 from ..errors import BadRequest, GeomapError
 from .auth import login_required
@@ -37,7 +37,7 @@ def _form_values() -> dict:
 def _render_form(values: dict | None = None, error: GeomapError | None = None,
                  status: int = 200):
     conn = get_db()
-    datasets = storage.list_datasets(conn, published_only=False)
+    datasets = access.writable(conn, g.user, storage.list_datasets(conn, published_only=False))
     return render_template("upload/form.html", datasets=datasets, values=values or {},
                            error=error, fields=FIELD_LABELS), status
 
@@ -62,6 +62,7 @@ def submit():
             raise BadRequest("choose a dataset or give the new dataset a slug",
                              details={"field": "dataset"})
         storage.check_slug(values["slug"])
+        access.check_import_target(get_db(), g.user, values["slug"])  # before reading the file
         options = ingest.options_from(values)  # bad options are reported before any reading
         if request.form.get("action") == "import":
             return _import(values, options)
@@ -90,7 +91,7 @@ def _import(values: dict, options: ingest.Options):
         report = ingest.import_file(get_engine(), path, dataset=values["slug"], options=options,
                                     settings=settings,
                                     regions=ingest.load_regions(settings["REGIONS_PATH"]),
-                                    user_name=g.get("user_name"))
+                                    user_name=g.user.name, actor=g.user)
     except GeomapError as error:
         if isinstance(error.details, dict) and "rows_total" in error.details:
             return render_template("upload/report.html", report=error.details,
@@ -104,7 +105,9 @@ def _import(values: dict, options: ingest.Options):
 @login_required
 def report(slug: str, import_id: int):
     """The report of one import: counts, regions, row-level errors and warnings."""
-    dataset, record, rejected_file = ingest.recorded_import(get_db(), current_app.config,
+    conn = get_db()
+    dataset, record, rejected_file = ingest.recorded_import(conn, current_app.config,
                                                             slug, import_id)
+    access.require_write(conn, g.user, dataset)
     return render_template("upload/report.html", report=record["report"] or {}, record=record,
                            dataset=dataset, failed=None, has_rejected=rejected_file is not None)
