@@ -208,3 +208,50 @@ def test_session_cookie_is_secure_over_https(app_factory):
     assert "Secure" in cookie(base_url="https://localhost")
     assert "Secure" in cookie(headers={"X-Forwarded-Proto": "https"})
     assert "HttpOnly" in cookie() and "SameSite=Lax" in cookie()
+
+
+COOKIE = "geomap_session"
+
+
+def _copied_session(app, name="editor", password="s3cret-pass"):
+    """Sign in; return the client and a second client holding a copy of its cookie."""
+    client = app.test_client()
+    assert client.post("/auth/login", data={"name": name, "password": password}
+                       ).status_code == 302
+    thief = app.test_client()
+    thief.set_cookie(COOKIE, client.get_cookie(COOKIE).value)
+    assert thief.get("/editor/").status_code == 200  # the copy works while signed in
+    return client, thief
+
+
+def test_signout_ends_the_session_copied_cookie_is_anonymous(app, editor):
+    client, thief = _copied_session(app)
+    other_device, _ = _copied_session(app)
+    client.post("/auth/logout")
+    for replayed in (thief, other_device):  # logout ends every session of the user
+        response = replayed.get("/editor/")
+        assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+        assert "Sign out" not in replayed.get("/").get_data(as_text=True)
+        assert replayed.post("/editor/datasets/x", data={}).status_code == 302
+    # Signing in again gives a new session that works.
+    fresh, _ = _copied_session(app)
+    assert fresh.get("/editor/").status_code == 200
+
+
+def test_signout_password_change_and_disabling_end_sessions(app, editor, runner):
+    _client, thief = _copied_session(app)
+    result = runner.invoke(args=["set-password", "editor", "--password-stdin"],
+                           input="new-pass-word\n")
+    assert result.exit_code == 0, result.output
+    assert thief.get("/editor/").status_code == 302
+    _client, thief = _copied_session(app, password="new-pass-word")
+    assert runner.invoke(args=["disable-user", "editor"]).exit_code == 0
+    assert thief.get("/editor/").status_code == 302
+
+
+def test_signout_cookie_without_generation_is_anonymous(app, editor):
+    """A cookie from before session generations (name only) no longer signs anyone in."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["user_name"] = "editor"
+    assert client.get("/editor/").status_code == 302

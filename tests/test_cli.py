@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from geomap import accounts, db, storage
+from geomap import access, accounts, db, storage
 
 
 def _conn(app):
@@ -74,3 +74,58 @@ def test_build_regions_passes_paths(runner, monkeypatch, tmp_path):
                                  "--cache", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     assert calls == [(tmp_path / "o", tmp_path / "c")]
+
+
+def _role(app, name):
+    with _conn(app) as conn:
+        return {u["name"]: u for u in accounts.list_users(conn)}[name]
+
+
+def test_roles_and_ownership_cli_users(app, runner):
+    assert runner.invoke(args=["create-user", "ed", "--password-stdin"],
+                         input="long enough pw\n").exit_code == 0
+    assert _role(app, "ed")["role"] == "editor"  # editors by default
+    result = runner.invoke(args=["create-user", "ad", "--admin", "--password-stdin"],
+                           input="long enough pw\n")
+    assert result.exit_code == 0 and "Created admin ad" in result.output
+    assert _role(app, "ad")["role"] == "admin"
+    assert runner.invoke(args=["set-role", "ed", "admin"]).exit_code == 0
+    assert _role(app, "ed")["role"] == "admin"
+    bad = runner.invoke(args=["set-role", "ed", "root"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert runner.invoke(args=["disable-user", "ed"]).exit_code == 0
+    with _conn(app) as conn:
+        assert accounts.check_login(conn, "ed", "long enough pw") is None
+    assert runner.invoke(args=["enable-user", "ed"]).exit_code == 0
+    with _conn(app) as conn:
+        assert accounts.check_login(conn, "ed", "long enough pw")
+    missing = runner.invoke(args=["disable-user", "nobody"])
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
+
+
+def test_roles_and_ownership_cli_collaborators(app, runner):
+    with _conn(app) as conn:
+        accounts.create_user(conn, "ed", "long enough pw")
+        dataset = storage.create_dataset(conn, "d", "D")
+    assert runner.invoke(args=["add-collaborator", "d", "ed"]).exit_code == 0
+    with _conn(app) as conn:
+        assert access.list_members(conn, dataset["id"]) == [
+            {"user_name": "ed", "role": "collaborator"}]
+    assert runner.invoke(args=["add-collaborator", "d", "ed", "--owner"]).exit_code == 0
+    with _conn(app) as conn:
+        assert access.list_members(conn, dataset["id"])[0]["role"] == "owner"
+    assert runner.invoke(args=["remove-collaborator", "d", "ed"]).exit_code == 0
+    again = runner.invoke(args=["remove-collaborator", "d", "ed"])
+    assert again.exit_code == 1 and "not a member" in again.output
+    nope = runner.invoke(args=["add-collaborator", "nope", "ed"])
+    assert nope.exit_code == 1 and "no dataset 'nope'" in nope.output
+
+
+def test_create_token_for_a_user_acts_for_them(app, runner):
+    with _conn(app) as conn:
+        accounts.create_user(conn, "ed", "long enough pw")
+    result = runner.invoke(args=["create-token", "ci", "--user", "ed"])
+    token = result.output.strip().splitlines()[-1]
+    with _conn(app) as conn:
+        row = accounts.check_token(conn, token)
+    assert accounts.token_actor(row) == access.Actor(id=row["user_id"], name="ed", role="editor")

@@ -180,3 +180,48 @@ def test_read_one_is_autocommit_and_survives_a_dead_connection(any_app):
         assert db.read_one(url, "SELECT pg_backend_pid() WHERE %s", (True,))[0] != pid
     db.dispose_engine(url)
     assert "reader:" + url not in db._ENGINES
+
+
+def test_0007_roles_and_ownership_upgrade_and_downgrade_keep_users_and_tokens(any_app):
+    """Up from 0006 with data: every user becomes an admin, a dataset's first importer (when
+    a user) its owner; down again: users and tokens are kept, the new parts are gone."""
+    from geomap import access, accounts
+
+    url = any_app.config["DATABASE_URL"]
+    engine = db.engine_for(url)
+    migrate_to(url, "0006", down=True)
+    with engine.begin() as conn:
+        assert "role" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}
+        for name in ("ana", "bo"):
+            conn.execute(sa.insert(db.users).values(name=name, password_hash="x",
+                                                    created_at=storage.utcnow()))
+        token = accounts.create_token(conn, "script", "ana")
+        ids = {}
+        for slug, importers in (("by-ana", ["ana", "bo"]), ("by-gone", ["gone", "ana"]),
+                                ("no-imports", [])):
+            ids[slug] = storage.create_dataset(conn, slug, slug)["id"]
+            for name in importers:
+                storage.record_import(conn, ids[slug], user_name=name, filename="a.csv")
+    db.migrate(url)
+    with engine.connect() as conn:
+        assert _schema_differences(conn) == []
+        users = {u["name"]: u for u in accounts.list_users(conn)}
+        assert {u["role"] for u in users.values()} == {"admin"}
+        assert all(u["disabled_at"] is None for u in users.values())
+        members = {slug: access.list_members(conn, ident) for slug, ident in ids.items()}
+        assert members == {"by-ana": [{"user_name": "ana", "role": "owner"}],
+                           "by-gone": [], "no-imports": []}
+        assert accounts.check_token(conn, token)["role"] == "admin"
+        assert conn.execute(sa.select(db.users.c.session_generation)).scalars().all() == [0, 0]
+    migrate_to(url, "0006", down=True)
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        assert not inspector.has_table("dataset_members")
+        assert {c["name"] for c in inspector.get_columns("users")} == {
+            "id", "name", "password_hash", "created_at"}
+        assert conn.execute(sa.text("SELECT name FROM users ORDER BY name")).scalars().all() \
+            == ["ana", "bo"]
+        assert conn.execute(sa.text("SELECT count(*) FROM api_tokens")).scalar() == 1
+    db.migrate(url)
+    with engine.connect() as conn:
+        assert _schema_differences(conn) == []
