@@ -71,3 +71,15 @@ def test_imports_link_to_their_reports(app, signed_in):
     link = f'href="/upload/draft-one/imports/{import_id}"'
     assert link in html and "&lt;b&gt;crossings&lt;/b&gt;.csv" in html
     assert signed_in.get(f"/upload/draft-one/imports/{import_id}").status_code == 200
+
+
+def test_rejected_edit_never_shows_another_datasets_imports(app, signed_in):
+    """Form fields named id or slug do not select whose imports and members are shown."""
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        other = storage.create_dataset(conn, "others", "Others")
+        storage.record_import(conn, other["id"], user_name="x", filename="secret-file.csv")
+    response = signed_in.post("/editor/datasets/draft-one", data={
+        "title": "", "id": str(other["id"]), "slug": "others"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "secret-file.csv" not in html
+    assert "/upload/others/" not in html and "draft-one" in html

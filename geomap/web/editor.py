@@ -56,7 +56,7 @@ def edit(slug: str):
             fields = _form_fields(request.form)
         except BadRequest as error:
             flash(error.message, "error")
-            return _render_edit(conn, {**dataset, **request.form}), 400
+            return _render_edit(conn, dataset, request.form), 400
         with write_connection(get_engine()) as writer, writer.begin():
             # Checked again in the writing transaction: access may have changed meanwhile.
             access.require_write(writer, g.user, storage.get_dataset(writer, slug))
@@ -66,8 +66,12 @@ def edit(slug: str):
     return _render_edit(conn, dataset)
 
 
-def _render_edit(conn, dataset: dict):
-    return render_template("editor/edit.html", dataset=dataset,
+def _render_edit(conn, dataset: dict, form=None):
+    """The edit page; a rejected form's values are shown again (only the editable fields:
+    the dataset's id and slug, which select its imports and members, never come from it)."""
+    typed = {k: form[k] for k in (*TEXT_LIMITS, "min_public_count", "published")
+             if form is not None and k in form}
+    return render_template("editor/edit.html", dataset={**dataset, **typed},
                            imports=storage.list_imports(conn, dataset["id"]),
                            members=access.list_members(conn, dataset["id"]),
                            may_manage=access.can_manage_members(conn, g.user, dataset))
