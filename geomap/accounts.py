@@ -100,6 +100,15 @@ def set_password(conn: sa.Connection, name: str, password: str) -> None:
     end_sessions(conn, user["id"])
 
 
+def change_own_password(conn: sa.Connection, actor: Actor, current: str, new: str) -> None:
+    """A user changes their own password, proving the current one; all sessions end."""
+    u = db.users.c
+    stored = conn.execute(sa.select(u.password_hash).where(u.id == actor.id)).scalar()
+    if stored is None or not check_password_hash(stored, current or ""):
+        raise BadRequest("the current password is wrong", details={"field": "current"})
+    set_password(conn, actor.name, new)
+
+
 def _not_self(actor: Actor, user: dict, what: str) -> None:
     # An admin locking themselves out from the web would leave nobody to undo it there.
     if actor.id is not None and actor.id == user["id"]:

@@ -255,3 +255,16 @@ def test_signout_cookie_without_generation_is_anonymous(app, editor):
     with client.session_transaction() as session:
         session["user_name"] = "editor"
     assert client.get("/editor/").status_code == 302
+
+
+def test_signout_on_own_password_change(app, editor):
+    client, thief = _copied_session(app)
+    wrong = client.post("/editor/password", data={"current": "nope", "new": "new-pass-word"},
+                        follow_redirects=True)
+    assert "the current password is wrong" in wrong.get_data(as_text=True)
+    assert thief.get("/editor/").status_code == 200  # nothing changed
+    changed = client.post("/editor/password", data={"current": "s3cret-pass",
+                                                    "new": "new-pass-word"})
+    assert changed.status_code == 302 and "/auth/login" in changed.headers["Location"]
+    assert thief.get("/editor/").status_code == 302 and client.get("/editor/").status_code == 302
+    _copied_session(app, password="new-pass-word")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from .. import accounts
 from ..db import get_db, get_engine, write_connection
@@ -77,3 +77,19 @@ def revoke_token(token_id: int):
         accounts.revoke_token_id(conn, g.user, token_id)
     flash("Token revoked.", "info")
     return redirect(url_for("account.tokens"))
+
+
+@bp.post("/password")
+@login_required
+def change_password():
+    """Change one's own password; every session of the user ends, this one included."""
+    try:
+        with write_connection(get_engine()) as conn, conn.begin():
+            accounts.change_own_password(conn, g.user, request.form.get("current", ""),
+                                         request.form.get("new", ""))
+    except FORM_ERRORS as error:
+        flash(error.message, "error")
+        return redirect(url_for("account.tokens"))
+    session.clear()
+    flash("Password changed: sign in again with the new one.", "info")
+    return redirect(url_for("auth.login"))
