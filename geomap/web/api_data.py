@@ -28,16 +28,9 @@ def _visible_dataset(conn, slug: str) -> dict:
 
 
 def _paging() -> tuple[int | None, int]:
-    def number(name: str, low: int, high: int) -> int | None:
-        raw = request.args.get(name, "").strip()
-        if raw == "":
-            return None
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise BadRequest(f"parameter {name!r} must be a whole number from {low} to {high}",
-                             details={"parameter": name, "value": raw})
-        return int(raw)
-
-    return number("limit", 1, MAX_LIMIT), number("offset", 0, 10**12) or 0
+    limit = filters.whole_number("limit", request.args.get("limit"), low=1, high=MAX_LIMIT)
+    offset = filters.whole_number("offset", request.args.get("offset"), low=0, high=10**12)
+    return limit, offset or 0
 
 
 @bp.get("/datasets/<slug>/incidents.<fmt>")
