@@ -169,9 +169,9 @@ def rejected_csv(path) -> str:
     """Return a rejected-rows file as formula-safe CSV text (a header only if none)."""
     import pandas as pd
 
-    from ..csvfile import neutralise_frame
+    from ..csvfile import LINE_END, safe_csv
 
     if path is None:
-        return "row,reason\n"
+        return "row,reason" + LINE_END
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return neutralise_frame(frame).to_csv(index=False)
+    return safe_csv(frame)
