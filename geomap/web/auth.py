@@ -17,6 +17,7 @@ from limits.strategies import FixedWindowRateLimiter
 from .. import accounts, db
 from ..db import get_db, get_engine
 from ..errors import TooManyRequests, Unauthorized
+from ..security import require_csrf_token
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 #: How long a sign-in waits for SQLite's write lock (held by a long import) before it is
@@ -157,7 +158,10 @@ def login_required(view):
 
 
 def token_required(view):
-    """Let through a valid bearer token or a signed-in editor; otherwise 401 JSON."""
+    """Let through a valid bearer token or a signed-in editor; otherwise 401 JSON.
+
+    An editor's writes (POST and the like) also need the CSRF token (403 JSON without it).
+    """
 
     @functools.wraps(view)
     def wrapped(**kwargs):
@@ -174,6 +178,10 @@ def token_required(view):
         elif not g.get("user_name"):
             raise Unauthorized("writing needs an API token: send Authorization: Bearer <token> "
                                "(create one with flask --app geomap create-token NAME)")
+        else:
+            # The session cookie comes with any request the browser sends to this site, the
+            # forged ones included; a bearer token never does.
+            require_csrf_token()
         return view(**kwargs)
 
     return wrapped
