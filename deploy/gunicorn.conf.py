@@ -3,7 +3,9 @@
 import multiprocessing
 import os
 
-# Bind to loopback: nginx (deploy/nginx.conf) is the only client.
+# Bind to loopback: nginx (deploy/nginx.conf) is the only client. Facing clients directly,
+# a few slow-header connections hold every worker thread (each waits for a whole request
+# header); nginx absorbs them. Bind elsewhere (GEOMAP_BIND) only behind another such proxy.
 bind = os.environ.get("GEOMAP_BIND", "127.0.0.1:8000")
 # Map rendering is CPU-bound, so one worker per core (plus one) keeps every core busy without
 # thrashing. Threaded workers keep connections alive (nginx's upstream keepalive pool, readers'

@@ -55,6 +55,11 @@ class TooLarge(GeomapError):
     code = "too_large"
 
 
+class UnsupportedMediaType(GeomapError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Unprocessable(GeomapError):
     status = 422
     code = "unprocessable"

@@ -5,7 +5,6 @@ Used by ``flask export`` and the download endpoints. Never imports Flask.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Iterator
@@ -64,13 +63,10 @@ def csv_chunks(frames: Iterator[pd.DataFrame]) -> Iterator[str]:
     """Yield CSV text (header first) with spreadsheet formulas neutralised."""
     header = True
     for frame in frames:
-        out = csvfile.neutralise_frame(_tidy(frame))
-        buffer = io.StringIO()
-        out.to_csv(buffer, index=False, header=header)
+        yield csvfile.safe_csv(_tidy(frame), header=header)
         header = False
-        yield buffer.getvalue()
     if header:
-        yield ",".join(("id",) + COLUMNS) + "\n"
+        yield ",".join(("id",) + COLUMNS) + csvfile.LINE_END
 
 
 def geojson_chunks(frames: Iterator[pd.DataFrame], meta: dict | None = None) -> Iterator[str]:

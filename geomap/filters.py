@@ -51,12 +51,24 @@ SELECTION_KEYS = ("from", "to") + LIST_KEYS
 
 _ADMIN1_RE = re.compile(r"^(US|CA)-[A-Z]{2}$")
 _SECTOR_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,19}$")
-_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# ASCII digits only: str patterns match any Unicode digit by default ("２０２５" would pass).
+_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", re.ASCII)
+_NUMBER_RE = re.compile(r"^\d{1,15}$", re.ASCII)
+#: Years a ``from``/``to`` date may name. Incidents are never in the future (ingest rejects
+#: them), so the range is generous for real data, yet it keeps every date and its exclusive
+#: end (``to=2199`` ends at 2200-01-01) far from the edges of Python's calendar (year 1 to
+#: 9999: ``to=9999-12-31`` would end in year 10000), of pandas' timestamps (1677 to 2262) and
+#: of the databases. A date outside it is a 400 naming the range, not clamped: ``to=9999``
+#: silently meaning "no end" while ``to=10000`` is refused would be two rules, and a typo such
+#: as ``from=0225-01-01`` deserves a message rather than an empty or unfiltered map.
+MIN_YEAR, MAX_YEAR = 1900, 2199
 _MAX_VALUES = 50
 _MAX_TYPE_LEN = 100
 
 
 def _bad(param: str, value: Any, expected: str) -> BadRequest:
+    if isinstance(value, str) and len(value) > 100:
+        value = value[:100] + "…"  # enough to recognise it; a megabyte is not echoed back
     return BadRequest(f"parameter {param!r} has value {value!r}; expected {expected}",
                       details={"parameter": param, "value": value, "expected": expected})
 
@@ -89,10 +101,13 @@ def _single(args: Any, key: str) -> str | None:
 def _parse_date(param: str, text: str, *, end: bool) -> dt.datetime:
     """Parse YYYY, YYYY-MM or YYYY-MM-DD (an end date is inclusive: returns the next start)."""
     match = _DATE_RE.match(text)
-    expected = "a date as YYYY-MM-DD, YYYY-MM or YYYY"
+    expected = (f"a date from {MIN_YEAR}-01-01 to {MAX_YEAR}-12-31 as YYYY-MM-DD, YYYY-MM "
+                "or YYYY")
     if not match:
         raise _bad(param, text, expected)
     year, month, day = match.group(1), match.group(2), match.group(3)
+    if not MIN_YEAR <= int(year) <= MAX_YEAR:
+        raise _bad(param, text, expected)
     try:
         start = dt.datetime(int(year), int(month or 1), int(day or 1))
     except ValueError:
@@ -104,6 +119,42 @@ def _parse_date(param: str, text: str, *, end: bool) -> dt.datetime:
     if month:
         return dt.datetime(start.year + (start.month == 12), start.month % 12 + 1, 1)
     return dt.datetime(start.year + 1, 1, 1)
+
+
+def whole_number(param: str, raw: str | None, *, low: int, high: int, unit: str = ""
+                 ) -> int | None:
+    """Parse a whole-number query parameter within [low, high]; None when absent or empty.
+
+    Parameters
+    ----------
+    param : str
+        The parameter's name, for the message.
+    raw : str or None
+        Its value as sent (surrounding spaces are ignored).
+    low, high : int
+        The accepted range, both included.
+    unit : str
+        What the number counts ("pixels"), for the message.
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    geomap.errors.BadRequest
+        For anything but ASCII digits in range: signs, decimals, ``nan``/``inf``, other
+        scripts' digits (``str.isdigit`` accepts "²", which ``int`` then refuses) and
+        numbers too long for ``int`` (over 4300 digits) are all refused with one message.
+    """
+    text = (raw or "").strip()
+    if text == "":
+        return None
+    value = int(text) if _NUMBER_RE.match(text) else None
+    if value is None or not low <= value <= high:
+        what = f" {unit}" if unit else ""
+        raise _bad(param, text, f"a whole number{what} from {low} to {high}")
+    return value
 
 
 def _list(args: Any, key: str, normalise) -> tuple[str, ...]:

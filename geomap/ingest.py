@@ -583,7 +583,9 @@ class _RejectedWriter:
         sub.insert(1, "_real", 0)
         sub["reason"] = reasons.to_numpy()
         with self._open() as handle:
-            sub.to_csv(handle, header=False, index=False)
+            # CRLF like csv.writer above: a cell holding a bare CR is quoted, so reading the
+            # file back in finish() keeps it in its row (with "\n" it split the row in two).
+            sub.to_csv(handle, header=False, index=False, lineterminator=csvfile.LINE_END)
 
     def add_raw(self, line, text: str, message: str, delimiter: str) -> None:
         fields = next(csv.reader([text], delimiter=delimiter), [])
@@ -603,7 +605,7 @@ class _RejectedWriter:
             frame.loc[prov, "row"] = real(frame.loc[prov, "row"].astype(np.int64)).astype(str)
         frame = frame.drop(columns=["_real"]).sort_values(
             "row", kind="stable", key=lambda s: pd.to_numeric(s, errors="coerce"))
-        frame.to_csv(self.tmp, index=False)
+        frame.to_csv(self.tmp, index=False, lineterminator=csvfile.LINE_END)
         os.replace(self.tmp, target)
         self.tmp = None
 

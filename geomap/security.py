@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from .errors import Forbidden
 
 csrf = CSRFProtect()
+#: Methods that never write, so never need the token.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
 # Pages that set their own policy (maps and embeds need hashes for folium's inline scripts)
 # keep it; everything else gets this one.
 DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def require_csrf_token() -> None:
+    """Refuse a cookie-authenticated write without the session's CSRF token (403 JSON).
+
+    Blueprints that scripts call with bearer tokens are exempt from the blanket check that
+    guards every form; an editor's browser sends its session cookie to them too, and SameSite
+    does not stop a page on a sibling subdomain or another port of the same site. So the
+    guard that lets a cookie through (`auth.token_required`) calls this. The token is read
+    like the forms' one (field ``csrf_token`` or header ``X-CSRFToken``; every editor page
+    carries it in ``<meta name="csrf-token">``), by Flask-WTF's own check.
+    """
+    if request.method in SAFE_METHODS or not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    try:
+        csrf.protect()
+    except CSRFError as exc:
+        raise Forbidden(
+            "writing with a signed-in session needs the CSRF token: send it in the "
+            "X-CSRFToken header (or the csrf_token form field), or authenticate with "
+            "Authorization: Bearer <token> instead of the cookie",
+            details={"reason": exc.description, "header": "X-CSRFToken",
+                     "field": "csrf_token"}) from None
 
 
 def frame_ancestors(app: Flask) -> str:

@@ -88,7 +88,7 @@ def test_bad_requests(api):
     client, auth = api
     response = client.post("/api/datasets/api-test/incidents", data="{}",
                            headers={**auth, "Content-Type": "application/json"})
-    assert response.status_code == 400 and "text/csv" in response.json["error"]["message"]
+    assert response.status_code == 415 and "text/csv" in response.json["error"]["message"]
     response = client.post("/api/datasets/Bad Slug/incidents", data=b"lat,lon,date\n",
                            headers={**auth, "Content-Type": "text/csv"})
     assert response.status_code == 400

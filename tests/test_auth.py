@@ -2,6 +2,7 @@
 
 import re
 import time
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -268,3 +269,68 @@ def test_signout_on_own_password_change(app, editor):
     assert changed.status_code == 302 and "/auth/login" in changed.headers["Location"]
     assert thief.get("/editor/").status_code == 302 and client.get("/editor/").status_code == 302
     _copied_session(app, password="new-pass-word")
+
+#: Open-redirect payloads: each is, or becomes in some browser, a URL on another host.
+OPEN_REDIRECTS = [
+    "//evil.example", "///evil.example", "https://evil.example/", "https:evil.example",
+    "http:/evil.example", "javascript:alert(1)", "java\tscript:alert(1)", "\\\\evil.example",
+    "/\\evil.example", "\\/evil.example", "/\t/evil.example", "/\n/evil.example",
+    "/\r/evil.example", "/\r\n/evil.example", "/ /evil.example", "/\x00/evil.example",
+    "/\x0b/evil.example", "/\x0c/evil.example", "/\u00a0/evil.example", "/\u3000/evil.example",
+    "/\u200b/evil.example", "/\ufeff/evil.example", "/\u2028/evil.example",
+    "/%09/evil.example", "/%0a/evil.example", "/%2F/evil.example", "/%5Cevil.example",
+    " //evil.example", "\t//evil.example", "evil.example", "./evil", "",
+    "/" + "a" * 3000,
+    # Characters read as slashes after decoding or NFKC normalisation by some clients.
+    "/\uff0fevil.example", "/\u2215evil.example", "/\u2044evil.example",
+    "/\u29f8evil.example", "/\uff3cevil.example", "/\ufe68evil.example",
+]
+
+
+def _browser_reading(location: str) -> str:
+    """The URL a browser follows: tabs and newlines dropped, backslashes read as slashes."""
+    return "".join(ch for ch in location if ch not in "\t\n\r").replace("\\", "/")
+
+
+def _assert_on_site(location: str) -> None:
+    seen = _browser_reading(location)
+    parts = urlsplit(seen)
+    assert not parts.scheme and not parts.netloc and seen.startswith("/") \
+        and not seen.startswith("//"), location
+    assert location.isascii() and location.isprintable(), location
+
+
+@pytest.mark.parametrize("target", OPEN_REDIRECTS)
+def test_redirects_stay_on_the_site(client, editor, target):
+    response = client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass",
+                                                "next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    page = client.get("/auth/login?next=" + quote(target, safe="")).get_data(as_text=True)
+    assert re.search(r'name="next" value="/"', page)
+
+
+@pytest.mark.parametrize("target", ["/maps/wa-bc?from=2025-01&type=crossing",
+                                    "/editor/datasets/wa-bc", "/upload/", "/a%20b",
+                                    "/maps/wa-bc?type=caf\u00e9"])
+def test_redirects_stay_on_the_site_local_paths_are_kept(client, editor, target):
+    response = client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass",
+                                                "next": target})
+    assert response.status_code == 302
+    assert unquote(response.headers["Location"]) == unquote(target)
+    _assert_on_site(response.headers["Location"])
+
+
+@pytest.mark.parametrize("target", ["/a\nb", "/a\rb", "/a\r\nSet-Cookie: x=1", "\n", "/\x7f",
+                                    "/a\x00b", "/\u0085x"])
+def test_control_chars_in_next_are_not_a_500(client, editor, target):
+    page = client.get("/auth/login?next=" + quote(target, safe=""))
+    assert page.status_code == 200
+    assert 'name="next" value="/"' in page.get_data(as_text=True)
+    wrong = client.post("/auth/login", data={"name": "editor", "password": "x", "next": target})
+    assert wrong.status_code == 401
+    assert 'name="next" value="/"' in wrong.get_data(as_text=True)
+    response = client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass",
+                                                "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "Set-Cookie: x" not in str(response.headers)

@@ -1,20 +1,26 @@
 """deploy/: nginx (as shipped) in front of gunicorn (deploy/gunicorn.conf.py) caches what it should."""
 
+import re
+import runpy
+import socket
+import subprocess
 import time
+from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 
 from maps_fixtures import add_incidents, incident_rows, seed_dataset
-from servers import gunicorn, http, nginx, nginx_binary
+from servers import ROOT, gunicorn, http, nginx, nginx_binary
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(nginx_binary() is None,
-                                 reason="nginx not installed (make test installs it as root)")]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
 def stack(tmp_path, app_factory):
     """gunicorn with the deploy settings on a seeded SQLite database, nginx in front."""
+    if nginx_binary() is None:
+        pytest.skip("nginx not installed (make test installs it as root)")
     app = app_factory(MAP_EMBED_MAX_AGE=1)
     published = seed_dataset(app, "open")
     seed_dataset(app, "draft", published=False)
@@ -96,3 +102,108 @@ def test_static_files_come_from_disk(stack):
     status, _, _, body = _get(front + "/static/" + str(vendor.relative_to(ROOT / "static")))
     assert status == 200 and body == vendor.read_bytes()
 
+
+
+# --- serving without a proxy: loopback by default, slow clients stop at nginx ---------------
+
+#: Slow-header clients: twice the threads of the test's gunicorn (2 workers x 4 threads).
+SLOW_CLIENTS = 16
+
+
+@contextmanager
+def _slow_headers(base: str, n: int = SLOW_CLIENTS):
+    """Open n connections to base that each start a request header and never finish it.
+
+    Yields a function that sends one more header line on every connection (a slow-loris
+    keeps the server waiting that way). Every connection is closed at the end.
+    """
+    parts = urlsplit(base)
+    assert parts.hostname == "127.0.0.1"  # all traffic stays on loopback
+    socks = []
+    try:
+        for _ in range(n):
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            socks.append(sock)
+
+        def trickle():
+            for sock in socks:
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass  # nginx may drop a slow client: that is the point
+
+        yield trickle
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _healthz_seconds(base: str, timeout: float) -> float:
+    started = time.monotonic()
+    status, _headers, body = http("GET", base + "/healthz", timeout=timeout)
+    assert status == 200 and b'"status"' in body
+    return time.monotonic() - started
+
+
+def test_serving_without_a_proxy_nginx_absorbs_slow_headers(stack):
+    _app, _dataset, front = stack
+    with _slow_headers(front) as trickle:
+        trickle()
+        for _ in range(4):  # bounded: about 2 s of slow clients
+            time.sleep(0.5)
+            trickle()
+            assert _healthz_seconds(front, timeout=10) < 2.0
+
+
+def test_serving_without_a_proxy_gunicorn_alone_is_starved(tmp_path, app_factory):
+    """The control: the same clients straight at gunicorn hold its every thread."""
+    app = app_factory()
+    env = {"GEOMAP_DATABASE_URL": app.config["DATABASE_URL"], "GEOMAP_SECRET_KEY": "deploy",
+           "GEOMAP_LOAD_SAMPLE": "false", "GEOMAP_ACCESS_LOG": "",
+           "GEOMAP_INSTANCE_PATH": str(tmp_path / "instance")}
+    with gunicorn(env, workers=1) as app_base:  # 4 threads, so 16 clients hold all of them
+        with _slow_headers(app_base) as trickle:
+            trickle()
+            time.sleep(0.5)
+            with pytest.raises(OSError):  # timed out: no thread left to read the request
+                http("GET", app_base + "/healthz", timeout=3)
+        # Once they are gone it answers again.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert _healthz_seconds(app_base, timeout=2) < 2.0
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not recover"
+
+
+def test_serving_without_a_proxy_binds_loopback_by_default(monkeypatch):
+    monkeypatch.delenv("GEOMAP_BIND", raising=False)
+    assert runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))["bind"] == "127.0.0.1:8000"
+    procfile = (ROOT / "Procfile").read_text()
+    bind = re.search(r'--bind\s+("[^"]*"|\S+)', procfile).group(1)
+    for env, expected in (({}, "127.0.0.1:8000"), ({"PORT": "5000"}, "127.0.0.1:5000"),
+                          ({"GEOMAP_BIND": "10.0.0.5:80"}, "10.0.0.5:80")):
+        shown = subprocess.run(["sh", "-c", f"printf %s {bind}"], env=env, capture_output=True,
+                               text=True, check=True).stdout
+        assert shown == expected, (env, shown)
+    assert "0.0.0.0" not in procfile
+    for name in ("geomap.service", "geomap.env.example", "gunicorn.conf.py"):
+        assert "0.0.0.0" not in (ROOT / "deploy" / name).read_text(), name
+
+
+def test_serving_without_a_proxy_nginx_times_out_slow_clients():
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+
+    def seconds(name: str) -> int:
+        match = re.search(rf"^\s*{name}\s+(\d+)s;", site, flags=re.M)
+        assert match, f"deploy/nginx.conf sets no {name}"
+        return int(match.group(1))
+
+    assert seconds("client_header_timeout") <= 15
+    assert seconds("client_body_timeout") <= 60
+    assert seconds("send_timeout") <= 60
+    assert seconds("keepalive_timeout") <= 75
+    assert re.search(r"^\s*reset_timedout_connection on;", site, flags=re.M)
+    assert not re.search(r"^\s*proxy_request_buffering off;", site, flags=re.M)

@@ -47,6 +47,9 @@ def test_edit_publishes_and_bumps_version(app, signed_in):
 @pytest.mark.parametrize("field,value,message", [
     ("title", "", "title must not be empty"),
     ("min_public_count", "-4", "min_public_count must be a whole number"),
+    ("min_public_count", "\u00b2", "min_public_count must be a whole number"),
+    ("min_public_count", "9" * 5000, "min_public_count must be a whole number"),
+    ("min_public_count", "\u0661\u0662", "min_public_count must be a whole number"),
     ("source", "x" * 501, "source is 501 characters long"),
 ])
 def test_bad_edit_is_400_and_changes_nothing(app, signed_in, field, value, message):

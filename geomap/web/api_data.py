@@ -37,16 +37,9 @@ def _visible_dataset(conn, slug: str) -> tuple[dict, bool]:
 
 
 def _paging() -> tuple[int | None, int]:
-    def number(name: str, low: int, high: int) -> int | None:
-        raw = request.args.get(name, "").strip()
-        if raw == "":
-            return None
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise BadRequest(f"parameter {name!r} must be a whole number from {low} to {high}",
-                             details={"parameter": name, "value": raw})
-        return int(raw)
-
-    return number("limit", 1, MAX_LIMIT), number("offset", 0, 10**12) or 0
+    limit = filters.whole_number("limit", request.args.get("limit"), low=1, high=MAX_LIMIT)
+    offset = filters.whole_number("offset", request.args.get("offset"), low=0, high=10**12)
+    return limit, offset or 0
 
 
 @bp.get("/datasets/<slug>/incidents.<fmt>")
@@ -189,9 +182,9 @@ def rejected_csv(path) -> str:
     """Return a rejected-rows file as formula-safe CSV text (a header only if none)."""
     import pandas as pd
 
-    from ..csvfile import neutralise_frame
+    from ..csvfile import LINE_END, safe_csv
 
     if path is None:
-        return "row,reason\n"
+        return "row,reason" + LINE_END
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return neutralise_frame(frame).to_csv(index=False)
+    return safe_csv(frame)

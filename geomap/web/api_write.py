@@ -6,15 +6,20 @@ from flask import Blueprint, current_app, g, request
 
 from .. import access, ingest
 from ..db import get_db, get_engine
-from ..errors import BadRequest
+from ..errors import UnsupportedMediaType
 from ..security import csrf
 from .auth import token_required
 
 bp = Blueprint("api_write", __name__, url_prefix="/api")
-# Scripts authenticate with bearer tokens, not cookies, so CSRF does not apply.
+# Exempt from the blanket form check, which would refuse scripts' bearer-token requests;
+# requests that bring the editor's session cookie instead must carry the CSRF token, which
+# auth.token_required checks (security.require_csrf_token).
 csrf.exempt(bp)
 
-CSV_TYPES = ("text/csv", "text/plain", "application/csv", "text/tab-separated-values",
+#: Body types taken as CSV. Not text/plain: a page on any site may send that cross-origin
+#: without a preflight (a CORS-simple type), as it may multipart/form-data, which needs the
+#: token with a cookie like any other write.
+CSV_TYPES = ("text/csv", "application/csv", "text/tab-separated-values",
              "application/octet-stream")
 
 
@@ -43,9 +48,10 @@ def post_incidents(slug: str):
     elif request.mimetype in CSV_TYPES:
         source, filename = request.stream, "api-upload.csv"
     else:
-        raise BadRequest("send the CSV as the request body with Content-Type: text/csv, or as "
-                         "a multipart/form-data field named 'file'",
-                         details={"content_type": request.mimetype or None})
+        raise UnsupportedMediaType(
+            "send the CSV as the request body with Content-Type: text/csv, or as a "
+            "multipart/form-data field named 'file'",
+            details={"content_type": request.mimetype or None, "accepted": list(CSV_TYPES)})
     values = _options()
     values["filename"] = filename
     options = ingest.options_from(values)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import time
+import unicodedata
+from urllib.parse import quote, unquote, urlsplit
 
 from flask import (Blueprint, current_app, g, redirect, render_template, request, session,
                    url_for)
@@ -15,6 +17,7 @@ from limits.strategies import FixedWindowRateLimiter
 from .. import access, accounts, db
 from ..db import get_db, get_engine, write_connection
 from ..errors import TooManyRequests, Unauthorized
+from ..security import require_csrf_token
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 #: How long a sign-in waits for SQLite's write lock (held by a long import) before it is
@@ -53,6 +56,12 @@ def _login_allowed() -> bool:
                    for span, limit in accounts.LOGIN_LIMITS)
 
 
+def _bearer() -> str | None:
+    """Return the request's bearer token (other Authorization schemes are not ours), or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 def _load_user() -> None:
     """Set g.user (an `access.Actor` or None) and g.user_name for this request.
 
@@ -62,12 +71,12 @@ def _load_user() -> None:
     every request that carries it, so a copied cookie stops working at logout.
     """
     g.user = None
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     # Short-lived connections: a request's own (get_db) would stay in a transaction through
     # a long import on the write API.
-    if scheme.lower() == "bearer":
+    token = _bearer()
+    if token is not None:
         with get_engine().connect() as conn:
-            row = accounts.check_token(conn, token.strip())
+            row = accounts.check_token(conn, token)
         if row is None:
             raise Unauthorized("the API token is missing, wrong, revoked or its user is "
                                "disabled", details={"header": "Authorization: Bearer <token>"})
@@ -83,10 +92,56 @@ def _load_user() -> None:
     g.user_name = g.user.name if g.user else None
 
 
+#: Longest ``next`` honoured (login_required's own links are far shorter).
+MAX_NEXT = 2048
+#: Printable ASCII: kept as is when a checked ``next`` is quoted for the Location header.
+_ASCII_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def _slash_like(ch: str) -> bool:
+    """Say whether a non-ASCII character is, or normalises to, a slash or backslash."""
+    name = unicodedata.name(ch, "")
+    return ("SOLIDUS" in name or "SLASH" in name
+            or unicodedata.normalize("NFKC", ch) in ("/", "\\"))
+
+
+def _local_path(target: str) -> bool:
+    """Say whether target, as a browser would read it, is a path on this site.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    ``/\t/evil.example`` becomes ``//evil.example``, another host; Werkzeug refuses a
+    Location header holding CR or LF (a 500). So: no control or format characters, no
+    whitespace (Unicode spaces included), no backslash and no Unicode look-alike of a slash
+    (``／`` becomes ``/`` under NFKC, which some clients apply); then ``urlsplit`` must find
+    neither a scheme nor a host, and the path must start with exactly one slash.
+    """
+    if any(ch.isspace() or ch == "\\" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+           or (not ch.isascii() and _slash_like(ch)) for ch in target):
+        return False
+    parts = urlsplit(target)
+    return (not parts.scheme and not parts.netloc and target.startswith("/")
+            and not target.startswith("//"))
+
+
+def _as_decoded(target: str) -> str:
+    """Return target percent-decoded, with what browsers drop dropped and ``\\`` read as ``/``."""
+    decoded = unquote(target)
+    kept = "".join(ch for ch in decoded if not (ch.isspace() or unicodedata.category(ch)
+                                                in ("Cc", "Cf", "Zl", "Zp")))
+    return kept.replace("\\", "/")
+
+
 def _safe_next(target: str | None) -> str:
-    """Return a local path to go to after login; anything else goes to the index."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """Return a path on this site to go to after login; anything else goes to the index.
+
+    The check runs on the value and on its percent-decoded form (``/%09/evil``,
+    ``/%2F/evil``): a path that only decodes to another host is refused too, while an
+    encoded space (``/a%20b``) is fine. Non-ASCII characters that pass (a query naming a
+    place) are percent-encoded, so the Location header holds ASCII only.
+    """
+    if (target and len(target) <= MAX_NEXT and _local_path(target)
+            and _local_path(_as_decoded(target))):
+        return quote(target, safe=_ASCII_SAFE)
     return url_for("pages.index")
 
 
@@ -105,9 +160,10 @@ def login():
             session["generation"] = user["session_generation"]
             session.permanent = False
             return redirect(_safe_next(request.form.get("next")))
-        return render_template("auth/login.html", next=request.form.get("next", ""),
+        return render_template("auth/login.html", next=_safe_next(request.form.get("next")),
                                error="Wrong user name or password."), 401
-    return render_template("auth/login.html", next=request.args.get("next", ""))
+    # The form carries the checked path, never the raw value (which may hold a newline).
+    return render_template("auth/login.html", next=_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")
@@ -152,7 +208,8 @@ def token_required(view):
     """Let through a valid bearer token or a signed-in user; otherwise 401 JSON.
 
     The token itself is checked by `_load_user`; which datasets its user may write is
-    `access.require_write`'s to say.
+    `access.require_write`'s to say. A signed-in user's writes (POST and the like) also need
+    the CSRF token (403 JSON without it).
     """
 
     @functools.wraps(view)
@@ -164,6 +221,10 @@ def token_required(view):
             raise Unauthorized("writing needs an API token: send Authorization: Bearer <token> "
                                "(create one on the Tokens page or with flask --app geomap "
                                "create-token NAME --user USER)")
+        if not _bearer():
+            # The session cookie comes with any request the browser sends to this site, the
+            # forged ones included; a bearer token never does.
+            require_csrf_token()
         return view(**kwargs)
 
     return wrapped

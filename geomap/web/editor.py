@@ -36,7 +36,9 @@ def _form_fields(form) -> dict:
     if not fields["title"]:
         raise BadRequest("title must not be empty", details={"field": "title"})
     raw = form.get("min_public_count", "1").strip() or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    # ASCII and short before int(): str.isdigit takes "²" and 5000-digit strings, which
+    # int() refuses with a ValueError (a 500).
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= 1000:
         raise BadRequest(f"min_public_count must be a whole number from 1 to 1000, got {raw!r}",
                          details={"field": "min_public_count", "value": raw})
     fields["min_public_count"] = int(raw)

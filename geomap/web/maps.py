@@ -617,18 +617,9 @@ def oembed():
 
 
 def _dimension(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"parameter {name!r} has value {raw!r}; expected a whole number of "
-                         "pixels", details={"parameter": name, "value": raw}) from None
-    if value < 100:
-        raise BadRequest(f"parameter {name!r} has value {raw!r}; expected at least 100 pixels",
-                         details={"parameter": name, "value": raw})
-    return value
+    value = filters.whole_number(name, request.args.get(name), low=100, high=10**6,
+                                 unit="of pixels")
+    return default if value is None else value
 
 
 def _form_values(params: dict) -> dict:
