@@ -209,6 +209,21 @@ def test_choropleth_hides_regions_under_public_threshold():
     assert "fewer than 5 incidents (hidden)" in html
 
 
+def test_legend_is_the_same_before_and_after_build_map():
+    # The reduce step computes the class breaks and hidden count; legend and payload only
+    # read them (once build_map wrote them, so a legend asked for first had no classes).
+    frame = _frame(40).assign(admin1=["US-WA"] * 30 + ["CA-BC"] * 8 + ["US-MT"] * 2,
+                              count=1, lon=np.linspace(-124, -105, 40))
+    layers = display_layers()
+    spec = maps.MapSpec(layer="choropleth", by="admin1", min_public_count=5)
+    agg = maps.aggregate_frame(frame, spec, layers)
+    first = maps.legend(agg, spec)
+    maps.build_map(agg, spec, layers)
+    assert maps.legend(agg, spec) == first
+    assert len(first["items"]) > 2  # colour classes, not only "none recorded" and "hidden"
+    assert agg.hidden == 1 and agg.breaks
+
+
 def test_heat_hides_small_cells():
     frame = pd.DataFrame({"lat": [49.0] * 5 + [45.0], "lon": [-122.0] * 5 + [-100.0],
                           "count": 1})
