@@ -20,10 +20,11 @@ from flask import (Blueprint, Response, current_app, g, render_template, request
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
-from .. import access, aggregate, filters, maps, regions, security, storage
+from .. import access, filters, maps, regions, security, storage
 from ..db import get_db
 from ..errors import BadRequest, GeomapError, NotFound
 from . import layers as web_layers
+from . import map_table
 from .published_embeds import PublishedEmbeds
 from .render_cache import cache, cache_control, etag_for, read_head
 
@@ -233,68 +234,6 @@ def embed_snippet(title: str, embed_url: str, embed_js: str) -> str:
             f'<script src="{escape(embed_js)}" async></script>')
 
 
-# --- tables and chart -------------------------------------------------------------------------
-
-def _table(conn, dataset: dict, params: dict, min_count: int, names: dict[str, str]) -> dict:
-    """Counts by region and month (total count; cells under the public threshold hidden)."""
-    selection = filters.selection(params)
-    frame = aggregate.by_column(conn, dataset["id"], selection, "admin1", period="month")
-    months = sorted({str(p) for p in frame["period"]}) if len(frame) else []
-    rows: dict[str, dict[str, Any]] = {}
-    for key, period, n, total in zip(frame["key"], frame["period"], frame["n"], frame["total"]):
-        label = key if isinstance(key, str) and key else "outside any region"
-        row = rows.setdefault(label, {"cells": {}, "n": 0, "total": 0})
-        row["cells"][str(period)] = _shown(int(n), int(total), min_count)
-        row["n"] += int(n)
-        row["total"] += int(total)
-    body = []
-    for label in sorted(rows):
-        row = rows[label]
-        body.append({"label": label, "name": names.get(label),
-                     "cells": [row["cells"].get(m, "0") for m in months],
-                     "total": _shown(row["n"], row["total"], min_count)})
-    per_month = aggregate.by_period(conn, dataset["id"], selection, "month")
-    chart = [{"period": str(p), "total": int(t), "hidden": int(n) < min_count}
-             for p, n, t in zip(per_month["period"], per_month["n"], per_month["total"])]
-    return {"months": months, "rows": body, "chart": _chart(chart, min_count)}
-
-
-def _shown(n: int, total: int, min_count: int) -> str:
-    if 0 < n < min_count:
-        return f"<{min_count}"
-    return f"{total:,}"
-
-
-def _chart(points: list[dict], min_count: int) -> dict:
-    """Geometry of an SVG bar chart of total count per month (no script, no inline style)."""
-    width, height, pad = 640, 180, 28
-    if not points:
-        return {"bars": [], "width": width, "height": height, "max": 0}
-    visible = [p["total"] for p in points if not p["hidden"]]
-    top = max(visible) if visible else 1
-    top = top or 1
-    slot = (width - pad * 2) / len(points)
-    bars = []
-    for i, p in enumerate(points):
-        value = 0 if p["hidden"] else p["total"]
-        h = (height - pad * 2) * value / top
-        bars.append({"x": round(pad + i * slot + slot * 0.1, 1), "w": round(max(slot * 0.8, 1), 1),
-                     "y": round(height - pad - h, 1), "h": round(h, 1), "period": p["period"],
-                     "label": (f"{p['period']}: fewer than {min_count} incidents (hidden)"
-                               if p["hidden"] else f"{p['period']}: {p['total']:,}"),
-                     "tick": i == 0 or i == len(points) - 1 or p["period"].endswith("-01")})
-    return {"bars": bars, "width": width, "height": height, "max": top, "pad": pad}
-
-
-def _options(conn, dataset_id: int) -> dict:
-    """Values offered in the filter form (types, regions and sectors present in the data)."""
-    out = {}
-    for column in ("type", "admin1", "sector"):
-        frame = aggregate.by_column(conn, dataset_id, None, column)
-        out[column] = sorted(str(k) for k in frame["key"] if isinstance(k, str) and k)
-    return out
-
-
 # --- routes -----------------------------------------------------------------------------------
 
 @bp.get("/maps/<slug>")
@@ -312,9 +251,9 @@ def map_page(slug: str):
         selection_key = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
         table = cache().get_or_make(
             f"table:{dataset['slug']}:{dataset['version']}:{selection_key}",
-            lambda: _table(conn, dataset, params, spec.min_public_count, names))
+            lambda: map_table.table(conn, dataset, params, spec.min_public_count, names))
         options = cache().get_or_make(f"options:{dataset['slug']}:{dataset['version']}",
-                                      lambda: _options(conn, dataset["id"]))
+                                      lambda: map_table.options(conn, dataset["id"]))
         html = render_template(
             "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
             links=links, table=table, options=options,
