@@ -32,11 +32,16 @@ def fit_cell(bounds: list[list[float]] | None, columns: int = TARGET_COLUMNS) ->
 
 
 def grid_keys(values: np.ndarray, origin: float, cell: float) -> np.ndarray:
+    """Return each value's cell index counted from origin.
+
+    The 1e-9 matches the SQL and rollup keys: a point on a cell line lands in the cell above
+    on every path, so numpy and SQL bin alike.
+    """
     return np.floor((values - origin) / cell + 1e-9).astype(np.int64)
 
 
 def group_cells(gy: np.ndarray, gx: np.ndarray, n: np.ndarray, total: np.ndarray,
-                 extra: np.ndarray | None = None) -> pd.DataFrame:
+                extra: np.ndarray | None = None) -> pd.DataFrame:
     """Sum n and total per (gy, gx[, extra]) with numpy (fast at millions of rows)."""
     if len(gy) == 0:
         cols = {"gy": [], "gx": [], "n": [], "total": []}
@@ -88,6 +93,7 @@ def fit_grid(cells: pd.DataFrame, cell: float, max_cells: int, *, by_period: boo
 
 
 def hide_small(frame: pd.DataFrame, min_count: int) -> tuple[pd.DataFrame, int]:
+    """Drop rows with fewer than min_count incidents (``n``); return the rest and how many."""
     if min_count <= 1 or frame is None or frame.empty:
         return frame, 0
     keep = frame["n"] >= min_count
@@ -95,6 +101,7 @@ def hide_small(frame: pd.DataFrame, min_count: int) -> tuple[pd.DataFrame, int]:
 
 
 def cell_centres(cells: pd.DataFrame, lat0: float, lon0: float, cell: float) -> pd.DataFrame:
+    """Return the cells (``gy``, ``gx``) with their centres as ``lat``, ``lon`` (3 decimals)."""
     out = cells.copy()
     out["lat"] = np.round(lat0 + (cells["gy"].to_numpy() + 0.5) * cell, 3)
     out["lon"] = np.round(lon0 + (cells["gx"].to_numpy() + 0.5) * cell, 3)
@@ -102,6 +109,7 @@ def cell_centres(cells: pd.DataFrame, lat0: float, lon0: float, cell: float) -> 
 
 
 def bounds_of(lat_min, lat_max, lon_min, lon_max) -> list[list[float]] | None:
+    """Return ``[[lat_min, lon_min], [lat_max, lon_max]]`` (4 decimals); None when empty."""
     if lat_min is None or lat_max is None or pd.isna(lat_min):
         return None
     return [[round(float(lat_min), 4), round(float(lon_min), 4)],

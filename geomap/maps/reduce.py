@@ -113,7 +113,7 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
     ext = rollup or aggregate.extent(conn, dataset_id, filters)
     agg = Aggregates(n=ext["n"], total=ext["total"],
                      bounds=bounds_of(ext["lat_min"], ext["lat_max"], ext["lon_min"],
-                                    ext["lon_max"]))
+                                      ext["lon_max"]))
     layer = spec.layer
     if agg.n == 0:
         if layer == "time":
