@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from geomap import create_app, db, maps, storage  # noqa: E402
-from geomap.web import maps as web_maps  # noqa: E402
+from geomap.web import render_cache  # noqa: E402
 
 LAYERS = ("heat", "time", "cluster", "choropleth")
 CENTRES = np.array([[49.0, -122.75], [49.0, -119.46], [49.0, -97.24], [45.01, -73.45],
@@ -157,7 +157,7 @@ def main() -> None:
                 cold = []
                 for _ in range(args.rounds):
                     with app.app_context():
-                        web_maps.cache().clear()
+                        render_cache.cache().clear()
                     start = time.perf_counter()
                     response = client.get(url)
                     cold.append(time.perf_counter() - start)

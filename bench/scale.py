@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geomap import create_app, db, maps, storage  # noqa: E402
-from geomap.web import maps as web_maps  # noqa: E402
+from geomap.web import render_cache  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Crossing points along the border (lon, lat), west to east, as in bench/ingest.py.
@@ -175,7 +175,7 @@ def measure(app, rounds: int) -> None:
     def cold(url: str):
         def run():
             with app.app_context():
-                web_maps.cache().clear()
+                render_cache.cache().clear()
             response = client.get(url)
             assert response.status_code == 200, (url, response.status_code)
             return response

@@ -135,7 +135,7 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
     """
     c = db.incidents.c
     # floor((lat - lat0) / cell + 1e-9), as the rollup keys and the numpy path
-    # (`maps._grid_keys`) compute it: a point on a cell line lands in the cell above.
+    # (`maps.grid.grid_keys`) compute it: a point on a cell line lands in the cell above.
     gy = storage.grid_key(conn, c.lat, -lat0, cell).label("gy")
     gx = storage.grid_key(conn, c.lon, -lon0, cell).label("gx")
     keys = [gy, gx]

@@ -47,6 +47,26 @@ def frame_ancestors(app: Flask) -> str:
     return value or "'none'"
 
 
+def map_csp(config, script_hashes: list[str], *, embed: bool, tile_origin: str | None = None
+            ) -> str:
+    """Return the policy of a map page or embed (its own: `DEFAULT_CSP` is not added).
+
+    Its inline scripts are allowed by hash only; `tile_origin` is where map tiles come from
+    (None when the map draws no tiles); only an embed may be framed, by the sites
+    ``EMBED_FRAME_ANCESTORS`` names (empty: by nobody).
+    """
+    img = "img-src 'self' data:"
+    if tile_origin:
+        img += " " + tile_origin
+    ancestors = "'none'"
+    if embed:
+        ancestors = str(config.get("EMBED_FRAME_ANCESTORS") or "").strip() or "'none'"
+    scripts = " ".join(["'self'", *script_hashes])
+    return (f"default-src 'self'; script-src {scripts}; style-src 'self'; {img}; "
+            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+            f"form-action 'self'; frame-ancestors {ancestors}")
+
+
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, without building the signer for cookie-less requests.
 

@@ -1,8 +1,11 @@
-"""Small fixtures for map tests: region layers in memory and a seeded dataset."""
+"""Small fixtures for map tests: region layers in memory, a seeded dataset, and rendering a
+frame to a map document and reading a layer's payload back from it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -79,3 +82,23 @@ def add_incidents(app, dataset: dict, frame: pd.DataFrame) -> None:
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         storage.insert_incidents(conn, frame.assign(dataset_id=dataset["id"]))
         storage.bump_version(conn, dataset["id"])
+
+
+EVIL = "</script><script>alert('x')</script><img src=x onerror=alert(1)>`${alert(2)}`\u2028"
+
+
+def map_payload(html: str, fn: str) -> dict:
+    """Return the JSON a map document passes to ``GeomapLayers.<fn>``."""
+    match = re.search(r"GeomapLayers\." + fn + r"\(map_\w+, (.*)\);\n", html)
+    assert match, f"no {fn} call in the map script"
+    return json.loads(match.group(1))
+
+
+def map_frame(n=200, **overrides):
+    """n incidents (`incident_rows`), 200 by default."""
+    return incident_rows(n, **overrides)
+
+
+def map_html(frame, layers=None, **spec):
+    """Render frame as a standalone map document (`maps.render_map`) over `display_layers`."""
+    return maps.render_map(frame, maps.MapSpec(**spec), layers or display_layers())

@@ -8,7 +8,9 @@ from urllib.parse import quote
 import pytest
 
 from geomap import maps
+from geomap.web import layers as web_layers
 from geomap.web import maps as web_maps
+from geomap.web import published_embeds, render_cache
 from maps_fixtures import add_incidents, display_layers, incident_rows, seed_dataset
 
 EVIL = "<script>alert(1)</script>\"'&"
@@ -17,7 +19,7 @@ EVIL = "<script>alert(1)</script>\"'&"
 @pytest.fixture
 def layers(monkeypatch):
     fixture = display_layers()
-    monkeypatch.setattr(web_maps, "region_layers", lambda: fixture)
+    monkeypatch.setattr(web_layers, "region_layers", lambda: fixture)
     return fixture
 
 
@@ -174,7 +176,7 @@ def test_etag_304_and_version_invalidation(app, client, dataset):
 
 def test_render_cache_hits(app, client, dataset):
     with app.app_context():
-        cache = web_maps.cache()
+        cache = render_cache.cache()
     client.get("/maps/wa-bc?layer=choropleth")
     misses, hits = cache.misses, cache.hits
     client.get("/maps/wa-bc?layer=choropleth")
@@ -297,7 +299,7 @@ def test_empty_form_fields_mean_no_filter(client, dataset):
     assert submitted.headers["ETag"] == plain.headers["ETag"]
 
 
-# --- published embeds answered without Flask (web_maps.PublishedEmbeds) ------------------------
+# --- published embeds answered without Flask (published_embeds.PublishedEmbeds) -------------------
 
 def _lane_only(app):
     """The app's revalidation middleware with a Flask app behind it that must not be reached."""
@@ -306,8 +308,8 @@ def _lane_only(app):
         return [b""]
 
     lane = app.wsgi_app
-    assert isinstance(lane, web_maps.PublishedEmbeds)
-    return web_maps.PublishedEmbeds(unreachable, app)
+    assert isinstance(lane, published_embeds.PublishedEmbeds)
+    return published_embeds.PublishedEmbeds(unreachable, app)
 
 
 def _call(wsgi, path, query="", method="GET", body=False, **headers):
@@ -399,11 +401,11 @@ def test_only_public_answers_are_kept(app, client, dataset):
     assert _call(lane, "/embed/wa-bc", "layer=heat")[0] == 599  # not kept from a cookie request
     client.delete_cookie("geomap_session")
     with app.app_context():
-        web_maps.cache().clear()  # clearing the render cache forgets kept responses too
+        render_cache.cache().clear()  # clearing the render cache forgets kept responses too
     client.get("/embed/wa-bc?layer=heat")
     assert _call(lane, "/embed/wa-bc", "layer=heat")[0] == 200
     with app.app_context():
-        web_maps.cache().clear()
+        render_cache.cache().clear()
     assert _call(lane, "/embed/wa-bc", "layer=heat")[0] == 599
 
 

@@ -12,7 +12,7 @@ from .. import access, aggregate, exporting, filters, ingest, maps, storage
 from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
-from . import maps as web_maps
+from . import layers as web_layers
 from .auth import token_required
 
 bp = Blueprint("api_data", __name__, url_prefix="/api")
@@ -133,7 +133,7 @@ def stats(slug: str):
 def _segments() -> aggregate.SegmentSteps:
     """Return the border segments maps colour; 503 when the regions file has none."""
     try:
-        steps = maps.segment_steps(web_maps.region_layers())
+        steps = maps.segment_steps(web_layers.region_layers())
         reason = "no border_segments layer"
     except ValueError as exc:
         steps, reason = None, str(exc)

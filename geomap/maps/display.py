@@ -1,0 +1,175 @@
+"""Region display layers: read once per GeoPackage version, with a per-object cache of what is
+derived from them (basemap JSON, simplified features around a view, border segment steps).
+
+A `DisplayLayers` object carries its own cache, so a new regions file (a new object) starts
+fresh and an in-memory fixture caches as the served file does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import aggregate
+from .spec import js_json
+
+#: Credit for the region layers drawn from shapefiles/ (ODbL asks for the OSM credit).
+REGIONS_ATTRIBUTION = "Boundaries © OpenStreetMap contributors (ODbL), GMT DCW, US Census"
+DISPLAY_LAYERS = {"admin1": "admin1_display", "sector": "usbp_sectors_display",
+                  "border": "border", "border_segment": "border_segments"}
+
+
+def segment_steps(layers: Mapping[str, Any] | None) -> "aggregate.SegmentSteps | None":
+    """Return the border segments as `aggregate.segment_steps`, cached with the layers.
+
+    None when there is no segments layer (nothing to draw); ValueError when it is unusable.
+    """
+    gdf = (layers or {}).get("border_segment")
+    if gdf is None or gdf.empty:
+        return None
+    return _cached(layers, ("segment_steps",), lambda: aggregate.segment_steps(gdf))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_display_layers(path: str, _mtime: float) -> "DisplayLayers":
+    import geopandas as gpd
+    import pyogrio
+
+    available = {name for name, _geom in pyogrio.list_layers(path)}
+    out = DisplayLayers()
+    for key, layer in DISPLAY_LAYERS.items():
+        name = layer if layer in available else layer.removesuffix("_display")
+        if name in available:
+            out[key] = gpd.read_file(path, layer=name)
+    return out
+
+
+def display_layers(path: str | os.PathLike | None) -> dict[str, Any]:
+    """Return the display layers of a regions GeoPackage, read once per file version.
+
+    Keys: ``admin1`` and ``sector`` (display-simplified polygons), ``border`` (lines) and
+    ``border_segment`` (the ~25-mile pieces). A missing file or layer is simply absent.
+    """
+    if not path or not os.path.exists(path):
+        return {}
+    return _read_display_layers(str(path), os.path.getmtime(path))
+
+
+def _geojson(gdf, properties: Iterable[str], *, tolerance: float = 0.0,
+             bbox: list[list[float]] | None = None, precision: float = 1e-3) -> dict:
+    """Return a compact FeatureCollection (coordinates rounded to `precision`)."""
+    import shapely
+
+    frame = gdf
+    if bbox is not None and len(frame):
+        (lat_min, lon_min), (lat_max, lon_max) = bbox
+        frame = frame.loc[frame.intersects(shapely.box(lon_min, lat_min, lon_max, lat_max))]
+    geoms = frame.geometry.to_numpy()
+    if tolerance:
+        geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    geoms = shapely.set_precision(geoms, precision, mode="pointwise")
+    features = []
+    props = [p for p in properties if p in frame.columns]
+    for geom, (_, row) in zip(geoms, frame.iterrows()):
+        if geom is None or geom.is_empty:
+            continue
+        mapping = json.loads(shapely.to_geojson(geom))
+        features.append({"type": "Feature", "geometry": mapping,
+                         "properties": {p: _plain(row[p]) for p in props}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def _basemap_json(layers: Mapping[str, Any], box: list[list[float]] | None,
+                  tolerance: float) -> str:
+    import shapely
+
+    out: dict[str, Any] = {}
+    if "admin1" in layers:
+        gdf = layers["admin1"]
+        out["land"] = _geojson(gdf, ("code", "name"), tolerance=tolerance, bbox=box)
+        if box is not None:
+            (lat_min, lon_min), (lat_max, lon_max) = box
+            gdf = gdf.loc[gdf.intersects(shapely.box(lon_min, lat_min, lon_max, lat_max))]
+        codes = gdf["code"] if "code" in gdf else pd.Series([""] * len(gdf))
+        out["labels"] = [[round(p.y, 3), round(p.x, 3), str(code)]
+                         for code, p in zip(codes, gdf.geometry.representative_point())]
+    if "border" in layers:
+        out["border"] = _geojson(layers["border"], (), tolerance=tolerance / 2, bbox=box,
+                                 precision=1e-4)
+    out["attribution"] = REGIONS_ATTRIBUTION
+    return js_json(out)
+
+
+class DisplayLayers(dict):
+    """Display layers by key, with a per-object cache of basemap JSON."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.basemap_cache: dict[tuple, str] = {}
+
+
+def view_box(bounds: list[list[float]] | None) -> tuple[tuple | None, float]:
+    """Return the padded, snapped box around bounds and the display simplification tolerance.
+
+    The tolerance (degrees) grows with the box, so a continental view stays small while a
+    zoomed selection keeps detail: about a pixel of a 600-pixel-wide map at the first view.
+    """
+    if bounds:
+        (lat_min, lon_min), (lat_max, lon_max) = bounds
+        pad_lat = max((lat_max - lat_min) * 0.5, 1.0)
+        pad_lon = max((lon_max - lon_min) * 0.5, 1.5)
+        box = ((math.floor(lat_min - pad_lat), math.floor(lon_min - pad_lon)),
+               (math.ceil(lat_max + pad_lat), math.ceil(lon_max + pad_lon)))
+        span = max(box[1][0] - box[0][0], box[1][1] - box[0][1])
+    else:
+        box, span = None, 90.0
+    return box, round(max(0.01, span / 600), 3)
+
+
+def _cached(layers: Mapping[str, Any], key: tuple, make):
+    cache = getattr(layers, "basemap_cache", None)
+    if cache is None:
+        return make()
+    if key not in cache:
+        if len(cache) > 128:
+            cache.clear()
+        cache[key] = make()
+    return cache[key]
+
+
+def basemap_data(layers: Mapping[str, Any], bounds: list[list[float]] | None) -> str:
+    """Return the JSON of the vector basemap (land, border, labels) around bounds."""
+    box, tolerance = view_box(bounds)
+    return _cached(layers, ("basemap", box, tolerance), lambda: _basemap_json(
+        layers, [list(box[0]), list(box[1])] if box else None, tolerance))
+
+
+def display_features(layers: Mapping[str, Any], key: str, gdf, bounds, *, lines: bool = False
+                     ) -> list[dict]:
+    """Return simplified GeoJSON features of a display layer around bounds (cached).
+
+    Each call gets fresh feature and property dicts (geometries are shared, never changed).
+    """
+    box, tolerance = view_box(bounds)
+    if lines:
+        tolerance = tolerance / 2
+    collection = _cached(layers, ("features", key, box, tolerance), lambda: _geojson(
+        gdf, ("code", "name"), tolerance=tolerance,
+        bbox=[list(box[0]), list(box[1])] if box else None, precision=1e-3))
+    return [{"type": "Feature", "geometry": f["geometry"],
+             "properties": dict(f["properties"])} for f in collection["features"]]
+

@@ -1,0 +1,114 @@
+"""What each layer's script is given: compact JSON-ready payloads for heat, time, aggregated
+cells, cluster markers and choropleth features.
+
+Payloads only read the `Aggregates` (and, for choropleths, the display layers' shapes); none
+changes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .display import REGIONS_ATTRIBUTION, display_features
+from .spec import POPUP_MIN_CHARS, Aggregates, MapSpec, per_border_mile, popup_share
+from .style import HIDDEN_COLOR, colour_for, heat_weights
+
+
+def heat_payload(agg: Aggregates) -> dict:
+    cells = agg.cells if agg.cells is not None else pd.DataFrame(columns=["lat", "lon", "total"])
+    cells = cells[cells["total"] > 0]  # count 0 records "none recorded": no heat
+    weights = heat_weights(cells["total"].to_numpy(dtype=float))
+    data = [[float(a), float(b), float(w)] for a, b, w in
+            zip(cells["lat"].to_numpy(dtype=float), cells["lon"].to_numpy(dtype=float), weights)]
+    return {"cells": data, "cell": agg.cell}
+
+
+def time_payload(agg: Aggregates) -> dict:
+    frames = agg.frames if agg.frames is not None else pd.DataFrame(
+        columns=["lat", "lon", "pidx", "total"])
+    frames = frames[frames["total"] > 0]
+    weights = heat_weights(frames["total"].to_numpy(dtype=float))
+    data = [[float(a), float(b), float(w), int(p)] for a, b, w, p in
+            zip(frames["lat"].to_numpy(dtype=float), frames["lon"].to_numpy(dtype=float),
+                weights, frames["pidx"].to_numpy(dtype=np.int64))]
+    totals = [0] * len(agg.periods)
+    for p, t in zip(frames["pidx"].to_numpy(dtype=np.int64), frames["total"].to_numpy()):
+        totals[int(p)] += int(t)
+    return {"cells": data, "cell": agg.cell, "periods": agg.periods, "totals": totals}
+
+
+def cells_payload(agg: Aggregates) -> dict:
+    cells = agg.cells if agg.cells is not None else pd.DataFrame(columns=["lat", "lon", "n",
+                                                                          "total"])
+    data = [[float(a), float(b), int(n), int(t)] for a, b, n, t in
+            zip(cells["lat"], cells["lon"], cells["n"], cells["total"])]
+    return {"cells": data, "cell": agg.cell}
+
+
+def cluster_payload(points: pd.DataFrame) -> dict:
+    """Markers as compact rows: ``[lat, lon, count, type#, date#, direction#(, text)]``.
+
+    Types, dates and directions are indexes into small tables, coordinates have 4 decimals
+    (about 10 m), and popup descriptions share CLUSTER_TEXT_BUDGET characters (see
+    `popup_share`), so 5,000 markers stay well under 200 KB.
+    """
+    def column(name, default):
+        return points[name] if name in points else pd.Series([default] * len(points))
+
+    types = column("type", "").fillna("").astype(str)
+    dirs = column("direction", "unknown").fillna("unknown").astype(str)
+    when = pd.to_datetime(column("occurred_at", None))
+    precision = column("precision", "day").fillna("day").astype(str)
+    dates = [("" if pd.isna(ts) else ts.strftime("%Y-%m" if prec == "month" else "%Y-%m-%d"))
+             for ts, prec in zip(when, precision)]
+    tables = {name: sorted(set(values)) for name, values in
+              (("types", types), ("dates", dates), ("directions", dirs))}
+    index = {name: {v: i for i, v in enumerate(table)} for name, table in tables.items()}
+    desc = column("description", "").fillna("").astype(str)
+    share = popup_share(desc)
+    include_text = share >= POPUP_MIN_CHARS
+    counts = column("count", 1).fillna(1).astype(int)
+    rows = []
+    for lat, lon, c, t, d, dr, text in zip(points["lat"], points["lon"], counts, types, dates,
+                                           dirs, desc):
+        row = [round(float(lat), 4), round(float(lon), 4), int(c), index["types"][t],
+               index["dates"][d], index["directions"][dr]]
+        if include_text and text:
+            row.append(text if len(text) <= share else text[:share - 1] + "…")
+        rows.append(row)
+    return {**tables, "rows": rows, "textOmitted": not include_text}
+
+
+def choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]) -> dict:
+    """Region or border-segment features with their counts and fill colours.
+
+    Reads the classes and breaks the reduce step computed (`reduce.classify`); without them
+    (no display layer for ``spec.by`` when the selection was reduced) nothing is drawn.
+    """
+    lines = spec.by == "border_segment"
+    gdf = (layers or {}).get(spec.by)
+    classes = agg.classes
+    if classes is None or gdf is None or gdf.empty:
+        return {"features": {"type": "FeatureCollection", "features": []}, "lines": lines}
+    keys = classes["code"].tolist()
+    geo_source = gdf.assign(name=classes["name"].to_numpy(dtype=object)) if lines else gdf
+    per = "per border mile" if lines or per_border_mile(spec) else ""
+    props_by_key = {}
+    for k, nn, tt, vv, hh in zip(keys, classes["n"], classes["total"], classes["value"],
+                                 classes["hidden"]):
+        if hh:
+            props_by_key[k] = {"n": None, "total": None, "value": None, "fill": HIDDEN_COLOR,
+                               "hidden": True}
+        else:
+            props_by_key[k] = {"n": int(nn), "total": int(tt), "value": round(float(vv), 3),
+                               "fill": colour_for(float(vv), agg.breaks), "hidden": False}
+    features = display_features(layers, spec.by, geo_source.assign(code=keys), agg.bounds,
+                                lines=lines)
+    for feature in features:
+        feature["properties"].update(props_by_key.get(str(feature["properties"]["code"]), {}))
+    collection = {"type": "FeatureCollection", "features": features}
+    return {"features": collection, "lines": lines, "per": per,
+            "minCount": spec.min_public_count, "attribution": REGIONS_ATTRIBUTION}

@@ -1,0 +1,120 @@
+"""What a map is asked for and what it is made of: `MapSpec` (layer, options, chrome, payload
+limits), `Aggregates` (the reduced selection every later step reads) and `MapHtml` (rendered
+parts); the script-safe JSON and CSP hash every rendered piece uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pandas as pd
+from markupsafe import Markup
+
+#: Characters a cluster popup keeps at most.
+POPUP_CHARS = 280
+#: Characters of popup text shared by all cluster markers (keeps 5,000 markers under 200 KB).
+CLUSTER_TEXT_BUDGET = 40_000
+#: Below this many characters per popup, cluster descriptions are left out altogether.
+POPUP_MIN_CHARS = 40
+
+
+@dataclass
+class MapSpec:
+    """How to draw a map: layer and options, dataset chrome and payload limits."""
+
+    layer: str = "heat"
+    by: str = "admin1"
+    period: str = "month"
+    theme: str = "light"
+    tiles: str = "openstreetmap"
+    title: str = ""
+    source: str = ""
+    license: str = ""
+    updated: dt.datetime | None = None
+    per: str = "count"                      # choropleth: raw counts or per border mile
+    border_miles: Mapping[str, float] | None = None   # code -> miles (regions.border_miles)
+    embed: bool = False
+    static_url: str = "/static"
+    min_public_count: int = 1
+    heat_max_cells: int = 6000
+    cluster_limit: int = 5000
+
+    @classmethod
+    def from_filters(cls, filters: Mapping[str, Any], **kwargs: Any) -> "MapSpec":
+        """Take layer, by, period and theme from normalised filters; kwargs set the rest."""
+        picked = {k: filters[k] for k in ("layer", "by", "period", "theme", "per")
+                  if k in filters}
+        return cls(**picked, **kwargs)
+
+
+@dataclass
+class Aggregates:
+    """What the selected incidents reduce to for one layer (all small)."""
+
+    n: int = 0
+    total: int = 0
+    bounds: list[list[float]] | None = None
+    cell: float | None = None
+    cells: pd.DataFrame | None = None        # lat, lon, n, total (heat, cluster fallback)
+    points: pd.DataFrame | None = None       # cluster markers
+    regions: pd.DataFrame | None = None      # key, n, total (choropleth by admin1/sector)
+    segments: pd.DataFrame | None = None     # aggregate.by_border_segment (choropleth)
+    frames: pd.DataFrame | None = None       # lat, lon, period, n, total (time)
+    periods: list[str] = field(default_factory=list)
+    hidden: int = 0                          # cells/regions hidden by min_public_count
+    aggregated: bool = False                 # cluster fell back to aggregated cells
+    breaks: list[float] = field(default_factory=list)  # choropleth class upper bounds
+    # Choropleth: one row per drawn region or segment (code, name, n, total, value, hidden),
+    # in the display layer's order; set with breaks and hidden by the reduce step.
+    classes: pd.DataFrame | None = None
+
+
+@dataclass
+class MapHtml:
+    """Rendered map parts: tags for <head>, the map <div>, one inline script, its CSP hash."""
+
+    head: Markup
+    body: Markup
+    script: str
+    script_hash: str
+    payload_bytes: int
+
+    @property
+    def script_tag(self) -> Markup:
+        return Markup("<script>") + Markup(self.script) + Markup("</script>")
+
+
+
+def per_border_mile(spec: MapSpec) -> bool:
+    """Say whether a region choropleth divides each count by the region's border miles."""
+    return (spec.layer == "choropleth" and spec.by in ("admin1", "sector")
+            and spec.per == "border_mile" and bool(spec.border_miles))
+
+
+def popup_share(descriptions: pd.Series) -> int:
+    """Characters each cluster popup may keep: CLUSTER_TEXT_BUDGET shared among the markers
+    with a description, at most POPUP_CHARS (under POPUP_MIN_CHARS all text is left out)."""
+    with_text = int((descriptions.str.len() > 0).sum())
+    return min(POPUP_CHARS, CLUSTER_TEXT_BUDGET // with_text) if with_text else POPUP_CHARS
+
+
+def js_json(value: Any) -> str:
+    """Serialise value as compact JSON that is safe inside an HTML <script> and a JS string.
+
+    ``<``, ``>``, ``&``, ``'`` and U+2028/U+2029 are written as ``\\uXXXX`` escapes, so no
+    value can close the script element, open a comment or end a string early.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("'", "\\u0027").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def csp_hash(script: str) -> str:
+    """Return the CSP source expression ('sha256-…') for an inline script's exact text."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"

@@ -1,0 +1,70 @@
+"""The table and chart under a map: counts by region and month with the public threshold
+applied, the geometry of an SVG bar chart of totals per month (no script, no inline style),
+and the values offered in the filter form. Plain data from `geomap.aggregate`; no Flask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import aggregate, filters
+
+
+def table(conn, dataset: dict, params: dict, min_count: int, names: dict[str, str]) -> dict:
+    """Counts by region and month (total count; cells under the public threshold hidden)."""
+    selection = filters.selection(params)
+    frame = aggregate.by_column(conn, dataset["id"], selection, "admin1", period="month")
+    months = sorted({str(p) for p in frame["period"]}) if len(frame) else []
+    rows: dict[str, dict[str, Any]] = {}
+    for key, period, n, total in zip(frame["key"], frame["period"], frame["n"], frame["total"]):
+        label = key if isinstance(key, str) and key else "outside any region"
+        row = rows.setdefault(label, {"cells": {}, "n": 0, "total": 0})
+        row["cells"][str(period)] = _shown(int(n), int(total), min_count)
+        row["n"] += int(n)
+        row["total"] += int(total)
+    body = []
+    for label in sorted(rows):
+        row = rows[label]
+        body.append({"label": label, "name": names.get(label),
+                     "cells": [row["cells"].get(m, "0") for m in months],
+                     "total": _shown(row["n"], row["total"], min_count)})
+    per_month = aggregate.by_period(conn, dataset["id"], selection, "month")
+    chart = [{"period": str(p), "total": int(t), "hidden": int(n) < min_count}
+             for p, n, t in zip(per_month["period"], per_month["n"], per_month["total"])]
+    return {"months": months, "rows": body, "chart": _chart(chart, min_count)}
+
+
+def _shown(n: int, total: int, min_count: int) -> str:
+    if 0 < n < min_count:
+        return f"<{min_count}"
+    return f"{total:,}"
+
+
+def _chart(points: list[dict], min_count: int) -> dict:
+    """Geometry of an SVG bar chart of total count per month (no script, no inline style)."""
+    width, height, pad = 640, 180, 28
+    if not points:
+        return {"bars": [], "width": width, "height": height, "max": 0}
+    visible = [p["total"] for p in points if not p["hidden"]]
+    top = max(visible) if visible else 1
+    top = top or 1
+    slot = (width - pad * 2) / len(points)
+    bars = []
+    for i, p in enumerate(points):
+        value = 0 if p["hidden"] else p["total"]
+        h = (height - pad * 2) * value / top
+        bars.append({"x": round(pad + i * slot + slot * 0.1, 1), "w": round(max(slot * 0.8, 1), 1),
+                     "y": round(height - pad - h, 1), "h": round(h, 1), "period": p["period"],
+                     "label": (f"{p['period']}: fewer than {min_count} incidents (hidden)"
+                               if p["hidden"] else f"{p['period']}: {p['total']:,}"),
+                     "tick": i == 0 or i == len(points) - 1 or p["period"].endswith("-01")})
+    return {"bars": bars, "width": width, "height": height, "max": top, "pad": pad}
+
+
+def options(conn, dataset_id: int) -> dict:
+    """Values offered in the filter form (types, regions and sectors present in the data)."""
+    out = {}
+    for column in ("type", "admin1", "sector"):
+        frame = aggregate.by_column(conn, dataset_id, None, column)
+        out[column] = sorted(str(k) for k in frame["key"] if isinstance(k, str) and k)
+    return out
