@@ -11,7 +11,7 @@ import pytest
 
 from geomap import filters
 from geomap.errors import BadRequest
-from geomap.web import maps as web_maps
+from geomap.web import layers as web_layers
 from maps_fixtures import display_layers, seed_dataset
 
 #: Every public endpoint that parses filters ({q} is the query string).
@@ -40,7 +40,7 @@ OTHER_PARAMS = ["type", "direction", "country", "admin1", "sector", "layer", "by
 @pytest.fixture
 def dataset(app, monkeypatch):
     fixture = display_layers()
-    monkeypatch.setattr(web_maps, "region_layers", lambda: fixture)
+    monkeypatch.setattr(web_layers, "region_layers", lambda: fixture)
     return seed_dataset(app)
 
 
