@@ -288,7 +288,12 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
             with storage.IncidentWriter(conn) as totals.writer, _BlockWriter() as writer:
                 for batch in reader:
                     rows, errors, warnings = validate(batch.frame, ctx)
-                    errs = _lines(errors.frame(), batch)
+                    errs = errors.frame()
+                    if batch.errors is not None:  # structural: too many fields, U+0000
+                        errs = pd.concat([batch.errors, errs], ignore_index=True)
+                        rows = rows[~rows["record"].isin(batch.errors["record"])]
+                        rows = rows.reset_index(drop=True)
+                    errs = _lines(errs, batch)
                     if len(errs):
                         totals.rejected += int(errs["line"].nunique())
                         rejected.add(batch, errs)
@@ -309,11 +314,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
                 raise Unprocessable(
                     f"strict mode: {totals.rejected} row(s) rejected, nothing was imported",
                     details=report_json(report))
-            accepted = totals.imported + totals.updated + totals.unchanged
-            if options.mode == "replace" and removed and not accepted and totals.rejected:
-                raise Unprocessable(
-                    f"replace mode: none of the file's {totals.rejected} row(s) could be "
-                    "imported, so the dataset was left as it was", details=report_json(report))
+            _refuse_mostly_rejected(totals, options, report)
             changed = totals.imported + totals.updated + removed > 0
             if options.publish and not dataset["published"]:
                 conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
@@ -345,6 +346,32 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name) -> dict:
         reader.close()
         rejected.discard()
     return report
+
+
+def _refuse_mostly_rejected(totals: "ingest_store.Totals", options: Options,
+                            report: dict) -> None:
+    """Raise Unprocessable (the transaction rolls back) when the file is mostly rejected.
+
+    An import whose every row was rejected would only create or leave an empty import (an
+    empty new dataset, a "success" with nothing in it); a replace that rejects more than half
+    of the file would swap a published dataset for a fraction of it, usually because the
+    file is not what it seems. Both are refused with the report in the error's details, and
+    the dataset stays exactly as it was.
+    """
+    accepted = totals.imported + totals.updated + totals.unchanged
+    rejected = totals.rejected
+    if not rejected:
+        return
+    if not accepted:
+        where = ("the dataset was left as it was" if options.mode == "replace"
+                 else "nothing was imported")
+        raise Unprocessable(f"none of the file's {rejected} row(s) could be imported, so "
+                            f"{where}; see the errors", details=report_json(report))
+    if options.mode == "replace" and rejected * 2 > rejected + accepted:
+        raise Unprocessable(
+            f"replace mode: {rejected} of the file's {rejected + accepted} rows were rejected "
+            "(more than half), so the dataset was left as it was; fix the file (see the "
+            "errors) or import it in append mode", details=report_json(report))
 
 
 def _store_job(conn, dataset_id, import_id, rows, batch, totals, block_warnings,
@@ -494,9 +521,7 @@ def _lock_dataset(conn, slug: str, options: Options) -> tuple[dict, bool]:
 
 def _malformed(reader, layout, error_parts, rejected, totals) -> None:
     """Report records with the wrong number of fields (pyarrow skipped them)."""
-    if not reader.bad_texts:
-        return
-    _lines_map, bad = reader.remap()
+    bad = reader.malformed()
     width = len(layout.columns)
     for record in bad:
         totals.rejected += 1
@@ -529,7 +554,8 @@ def _issue_list(parts: "IssueLog", real, kind: str) -> list[dict]:
     if not parts:
         return []
     frame = pd.concat(parts, ignore_index=True)
-    line = frame["line"].to_numpy(dtype=object)
+    # A copy: to_numpy may return a read-only view of the frame's own object column.
+    line = np.array(frame["line"].to_numpy(dtype=object), dtype=object)
     provisional = ~frame["real"].to_numpy(dtype=bool) & pd.notna(line)
     if provisional.any():
         line[provisional] = real(line[provisional].astype(np.int64))
@@ -543,13 +569,19 @@ def _issue_list(parts: "IssueLog", real, kind: str) -> list[dict]:
     frame = frame.sort_values("row", kind="stable",
                               key=lambda s: pd.to_numeric(s, errors="coerce").fillna(0))
     total = grand_total
-    items = [{"row": None if pd.isna(r) else int(r), "column": c, "value": v, "message": m}
+    items = [{"row": None if pd.isna(r) else int(r), "column": c, "value": _printable(v),
+              "message": m}
              for r, c, v, m in frame[["row", "column", "value", "message"]]
              .head(MAX_ISSUES).itertuples(index=False, name=None)]
     if total > MAX_ISSUES:
         items.append(_note(f"... and {total - MAX_ISSUES} more {kind} (the rejected-rows CSV "
                            "lists every rejected row)"))
     return items
+
+
+def _printable(value):
+    """A cell value for the report: U+0000 shown as ␀ (PostgreSQL's JSON cannot hold it)."""
+    return value.replace("\x00", "\u2400") if isinstance(value, str) else value
 
 
 class _RejectedWriter:
