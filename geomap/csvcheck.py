@@ -16,6 +16,7 @@ It never imports Flask and knows nothing about incidents.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from collections import Counter
 from dataclasses import dataclass
@@ -45,23 +46,19 @@ def too_long_message(fields: int, width: int) -> str:
 def read_width(records: list[list[str]], width: int, header: bool) -> int:
     """Return how many fields to ask pyarrow for, given the sampled records and the width.
 
-    The header's width is what a row must have. Files exported from spreadsheets often give
-    every data row the same run of empty trailing fields the header lacks: when most sampled
-    data rows are that wider and their extra fields are all empty, the file is read that wide
-    (each block's extra columns are then checked and dropped by `check_width`), so such a
-    file does not send every row through the slow path of `recover`. A few wider rows (a
-    stray comma) never change the width: they are those rows' errors.
+    The header's width is what a row must have, whatever is read. When most sampled data
+    rows are wider (spreadsheet exports give every row the same empty trailing fields; a
+    header can lack a name), the file is read that wide and each block's extra columns are
+    checked and dropped by `check_width` (vectorised), instead of pyarrow refusing nearly
+    every row into the slow, in-memory path of `recover`. A few wider rows (a stray comma)
+    never change the width read: they take that path.
     """
     data = records[1:51] if header else records[:50]
     widths = Counter(len(r) for r in data)
     if not widths:
         return width
     common, n = widths.most_common(1)[0]
-    if common <= width or n * 2 <= len(data):
-        return width
-    if any(any(c.strip() for c in r[width:]) for r in data if len(r) == common):
-        return width
-    return common
+    return common if common > width and n * 2 > len(data) else width
 
 
 def check_width(batch: pa.RecordBatch, width: int) -> np.ndarray | None:
@@ -86,7 +83,10 @@ def recover(text: str, delimiter: str, width: int) -> list[str] | None:
     A record with more fields than the header whose extra fields are all empty is a good row
     (the empty fields are dropped); any other refused record returns None and is an error.
     """
-    fields = next(csv.reader([text], delimiter=delimiter), [])
+    try:
+        fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error:
+        return None
     if len(fields) >= width and not any(f.strip() for f in fields[width:]):
         return fields[:width]
     return None
@@ -274,8 +274,10 @@ def scan(path: Path, delimiter: str, header: bool, width: int, *,
                 if record:
                     (good if len(record) == width else bad).append(this)
         except csv.Error as exc:
-            if "field larger than field limit" in str(exc):
-                raise _Found(_beyond_field_limit(path, delimiter, start)) from None
+            runaway = (_beyond_field_limit(path, delimiter, start)
+                       if "field larger than field limit" in str(exc) else None)
+            if runaway is not None:
+                raise _Found(runaway) from None
             # Anything else: keep what was found; the rest keeps its record positions.
         if raw and '"' in "".join(raw):
             column = _ends_in_quote(raw, delimiter)
@@ -286,16 +288,18 @@ def scan(path: Path, delimiter: str, header: bool, width: int, *,
     return good, bad
 
 
-def _beyond_field_limit(path: Path, delimiter: str, start: int) -> Runaway:
+def _beyond_field_limit(path: Path, delimiter: str, start: int) -> Runaway | None:
     """The runaway field of the record starting on line `start`, longer than csv's limit.
 
     The csv module stops without the record; its first line says which field it left
-    open (records whose earlier fields span lines are rare, and then the column is unknown).
+    open. None when that line opens no quote (a long unquoted cell, which is no runaway).
     """
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
         line = next(itertools.islice(handle, start - 1, None), "")
-    return Runaway(start, _ends_in_quote([line], delimiter), start,
-                   chars=csv.field_size_limit(), chars_at_least=True)
+    column = _ends_in_quote([line], delimiter)
+    if column is None:
+        return None
+    return Runaway(start, column, start, chars=csv.field_size_limit(), chars_at_least=True)
 
 
 def _quote_line(raw: list[str], delimiter: str, start: int, column: int) -> int:

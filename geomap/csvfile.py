@@ -354,7 +354,9 @@ class Reader:
             self.bad_texts.append((row.actual_columns, row.text or ""))
             return "skip"
 
-        names = self.layout.columns + [f"_extra_{i}" for i in
+        # Columns read beyond the header (see csvcheck.read_width) get names no header name
+        # can have (those are stripped), so they never collide with one.
+        names = self.layout.columns + [f" extra {i}" for i in
                                        range(1, self.read_width - self.width + 1)]
         reader = self._open(path, names, on_invalid)
         good = 0
@@ -395,12 +397,10 @@ class Reader:
             index = np.flatnonzero(wide)
             cells = [batch.column(i).take(pa.array(index)).to_pylist()
                      for i in range(batch.num_columns)]
-            fields = [len(row) - next((k for k, v in enumerate(reversed(row)) if v.strip()),
-                                      len(row)) for row in zip(*cells)]
             texts = [self.layout.delimiter.join(row) for row in zip(*cells)]
             parts.append(pd.DataFrame({
                 "record": index, "column": None, "value": texts,
-                "message": [csvcheck.too_long_message(f, self.width) for f in fields]}))
+                "message": csvcheck.too_long_message(batch.num_columns, self.width)}))
         if self._nul:
             nul = csvcheck.nul_rows(batch)
             if nul is not None:
@@ -508,6 +508,8 @@ class Reader:
             return pacsv.open_csv(str(path), read_options=read, parse_options=parse,
                                   convert_options=convert)
         except pa.ArrowInvalid as exc:
+            if "straddling" in str(exc) or "block size" in str(exc):
+                self._locate_runaway()  # a quote left open is the usual cause: say where
             raise Unprocessable(_arrow_reason(exc)) from None
         except StopIteration:
             raise Unprocessable("the file has a header but no rows") from None
