@@ -14,6 +14,7 @@ readers see all of an import or none of it. This module never imports Flask.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import queue
 import re
@@ -138,6 +139,13 @@ def check_options(options: Options) -> Options:
     for name, limit in (("title", 300), ("source", 500), ("license", 200)):
         if len(getattr(options, name)) > limit:
             raise BadRequest(f"{name} is longer than {limit} characters", details={"field": name})
+    # PostgreSQL text cannot hold U+0000 (a 500 when the dataset or import row is written).
+    for name in ("title", "source", "license", "description"):
+        if "\x00" in getattr(options, name):
+            raise BadRequest(f"{name} contains a NUL character (U+0000)",
+                             details={"field": name})
+    if "\x00" in options.filename:  # the client's file name, kept for the audit trail only
+        options = dataclasses.replace(options, filename=options.filename.replace("\x00", ""))
     return options
 
 

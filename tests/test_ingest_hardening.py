@@ -259,6 +259,22 @@ def test_no_500_nul_in_a_rejected_value_is_shown_not_stored(any_env):
     assert {e["value"] for e in report["errors"]} >= {"2021-01-0\u24001"}
 
 
+@pytest.mark.parametrize("field", ["title", "source", "license", "description"])
+def test_no_500_nul_in_an_option_is_a_bad_request(any_env, field):
+    # These are written to the datasets table: a 500 on PostgreSQL before.
+    with pytest.raises(BadRequest, match=f"{field} contains a NUL character") as caught:
+        ingest.options_from({field: "a\x00b"})
+    assert caught.value.details == {"field": field}
+
+
+def test_no_500_nul_in_the_file_name_is_dropped(any_env):
+    report = any_env.run(HEADER + good_rows(1), filename="up\x00load.csv")
+    with any_env.engine.connect() as conn:
+        record = storage.get_import(conn, report["import_id"],
+                                    storage.get_dataset(conn, "test"))
+    assert record["filename"] == "upload.csv"
+
+
 # --- 4. a CRS never names a file --------------------------------------------------------------
 
 @pytest.mark.parametrize("template", [
