@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -90,6 +91,38 @@ def recover(text: str, delimiter: str, width: int) -> list[str] | None:
     if len(fields) >= width and not any(f.strip() for f in fields[width:]):
         return fields[:width]
     return None
+
+
+def block_errors(batch: pa.RecordBatch, width: int, delimiter: str, *,
+                 nul: bool) -> pd.DataFrame | None:
+    """Return a block's structural errors as (record, column, value, message), or None.
+
+    Parameters
+    ----------
+    batch : pyarrow.RecordBatch
+        A block as read, possibly wider than the header (`read_width`).
+    width : int
+        The header's width.
+    delimiter : str
+        Joins a too-long row's cells into the reported value.
+    nul : bool
+        Whether the file holds a NUL at all (only then are cells searched for U+0000).
+    """
+    parts = []
+    wide = check_width(batch, width)
+    if wide is not None:
+        index = np.flatnonzero(wide)
+        cells = [batch.column(i).take(pa.array(index)).to_pylist()
+                 for i in range(batch.num_columns)]
+        parts.append(pd.DataFrame({
+            "record": index, "column": None,
+            "value": [delimiter.join(row) for row in zip(*cells)],
+            "message": too_long_message(batch.num_columns, width)}))
+    found = nul_rows(batch) if nul else None
+    if found is not None:
+        parts.append(pd.DataFrame({"record": np.flatnonzero(found), "column": None,
+                                   "value": None, "message": NUL_MESSAGE}))
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 # --- NUL characters ---------------------------------------------------------------------------

@@ -390,25 +390,7 @@ class Reader:
             yield recovered
 
     def _block_errors(self, batch: pa.RecordBatch) -> pd.DataFrame | None:
-        """Structural errors of a block: non-empty fields beyond the header, U+0000."""
-        parts = []
-        wide = csvcheck.check_width(batch, self.width)
-        if wide is not None:
-            index = np.flatnonzero(wide)
-            cells = [batch.column(i).take(pa.array(index)).to_pylist()
-                     for i in range(batch.num_columns)]
-            texts = [self.layout.delimiter.join(row) for row in zip(*cells)]
-            parts.append(pd.DataFrame({
-                "record": index, "column": None, "value": texts,
-                "message": csvcheck.too_long_message(batch.num_columns, self.width)}))
-        if self._nul:
-            nul = csvcheck.nul_rows(batch)
-            if nul is not None:
-                parts.append(pd.DataFrame({"record": np.flatnonzero(nul), "column": None,
-                                           "value": None, "message": csvcheck.NUL_MESSAGE}))
-        if not parts:
-            return None
-        return pd.concat(parts, ignore_index=True)
+        return csvcheck.block_errors(batch, self.width, self.layout.delimiter, nul=self._nul)
 
     def _recover(self) -> Batch | None:
         """The refused records that are good rows (only empty fields beyond the header).
