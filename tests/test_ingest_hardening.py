@@ -114,6 +114,18 @@ def test_header_decides_column_count_every_row_with_trailing_empties(env):
     assert errors_by_row(report) == {42: "has 6 fields; the header has 4"}
 
 
+def test_header_decides_column_count_a_header_missing_a_name(env):
+    # Every row has a filled field the header does not name: every row is rejected (read
+    # that wide and checked per block), so the import is refused, nothing written.
+    text = HEADER + good_rows(60).replace("sighting\n", "sighting,N\n")
+    with pytest.raises(Unprocessable, match="none of the file's 60 row") as caught:
+        env.run(text)
+    errors = caught.value.details["errors"]
+    assert {e["message"] for e in errors} == {"has 5 fields; the header has 4"}
+    assert [e["row"] for e in errors[:3]] == [2, 3, 4]
+    assert env.state() is None
+
+
 def test_header_decides_column_count_replace_keeps_a_published_dataset(any_env):
     # The report of issue #15: one stray comma in the first lines wiped a published dataset
     # down to one row in replace mode.
