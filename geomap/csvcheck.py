@@ -341,11 +341,19 @@ def _quote_line(raw: list[str], delimiter: str, start: int, column: int) -> int:
 
 
 class _Found(Exception):
-    """A runaway quote found by `scan` (turned into Unprocessable by `raise_runaway`)."""
+    """A runaway quote found by `scan` (turned into Unprocessable by `checked_scan`)."""
 
     def __init__(self, runaway: Runaway):
         super().__init__(runaway)
         self.runaway = runaway
+
+
+def unplaced_runaway() -> Unprocessable:
+    """The error when a block holds a runaway field the csv module could not place."""
+    return Unprocessable(
+        f"a quoted field runs over {MAX_FIELD_LINES} lines or more, or over several lines and "
+        f"more than {MAX_FIELD_CHARS:,} characters; a closing quote (\") was expected. Check "
+        "the file for a stray \", or double the quotes inside a quoted field (\"\")")
 
 
 def checked_scan(path: Path, delimiter: str, header: bool, width: int, columns: list[str], *,
@@ -358,6 +366,7 @@ def checked_scan(path: Path, delimiter: str, header: bool, width: int, columns: 
 
 
 def runaway_error(runaway: Runaway, columns: list[str]) -> Unprocessable:
+    """The error for a runaway quote: its message, and row, line and column as details."""
     return Unprocessable(runaway.message(columns),
                          details={"row": runaway.row, "line": runaway.quote_line,
                                   "column": (columns[runaway.column] if runaway.column

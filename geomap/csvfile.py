@@ -364,6 +364,7 @@ class Reader:
             for record_batch in reader:
                 if csvcheck.check_runaway(record_batch):
                     self._locate_runaway()
+                    raise csvcheck.unplaced_runaway()  # the csv module saw it differently
                 n = record_batch.num_rows
                 lines = np.arange(good, good + n, dtype=np.int64) + header_lines + 1
                 good += n
@@ -420,7 +421,10 @@ class Reader:
         return Batch(table.to_pandas(), provisional, errors=self._block_errors(table))
 
     def _locate_runaway(self) -> None:
-        """Find the record holding a runaway quote with the csv module and raise for it."""
+        """Find the record holding a runaway quote with the csv module and raise for it.
+
+        Returns if the csv module finds none (the caller decides what to say then).
+        """
         csvcheck.checked_scan(self._path, self.layout.delimiter, self.layout.header,
                               self.read_width, self.layout.columns, cells=True)
 

@@ -194,6 +194,16 @@ def test_unclosed_quote_spanning_more_than_the_block_is_reported(env, monkeypatc
         env.run(text)
 
 
+def test_unclosed_quote_the_csv_module_cannot_place_is_still_refused(env, monkeypatch):
+    # If Python's csv module reads the file differently from pyarrow and finds no runaway
+    # field, the import still stops (it used to go on with the swallowed rows).
+    monkeypatch.setattr(csvcheck, "scan", lambda *args, **kwargs: ([], []))
+    text = HEADER + '49.0021,-122.7566,"2020-01-01,sighting\n' + good_rows(200)
+    with pytest.raises(Unprocessable, match=r"^a quoted field runs over 100 lines or more"):
+        env.run(text)
+    assert env.state() is None
+
+
 def test_unclosed_quote_limits_keep_legitimate_fields(env):
     # Long single-line cells and multi-line cells within the limits import as before.
     lines = "\n".join(["line"] * csvcheck.MAX_FIELD_LINES)
