@@ -198,7 +198,7 @@ def test_unclosed_quote_the_csv_module_cannot_place_is_still_refused(env, monkey
     # If Python's csv module reads the file differently from pyarrow and finds no runaway
     # field, the import still stops (it used to go on with the swallowed rows).
     monkeypatch.setattr(csvcheck, "scan", lambda *args, **kwargs: ([], []))
-    text = HEADER + '49.0021,-122.7566,"2020-01-01,sighting\n' + good_rows(200)
+    text = HEADER + '49.0021,-122.7566,2020-01-01,"sighting\n' + good_rows(200)
     with pytest.raises(Unprocessable, match=r"^a quoted field runs over 100 lines or more"):
         env.run(text)
     assert env.state() is None
