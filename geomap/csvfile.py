@@ -20,6 +20,7 @@ import io
 import os
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from . import csvcheck
 from .errors import BadRequest, TooLarge, Unprocessable
 
 COPY_CHUNK = 1 << 20
@@ -67,6 +69,7 @@ class Received:
     utf8: bool
     newlines: int
     last_byte: bytes
+    nul: bool = False  # a NUL byte anywhere (UTF-8 and cp1252 files: a U+0000 character)
 
 
 def receive(source: str | os.PathLike | IO[bytes], folder: str | os.PathLike, *,
@@ -94,7 +97,7 @@ def receive(source: str | os.PathLike | IO[bytes], folder: str | os.PathLike, *,
     tmp = folder / f"tmp-{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8, size, newlines, head, last, pending = True, 0, 0, b"", b"", False
+    utf8, size, newlines, head, last, pending, nul = True, 0, 0, b"", b"", False, False
     if hasattr(source, "read"):
         stream, opened = source, None
     else:
@@ -125,6 +128,7 @@ def receive(source: str | os.PathLike | IO[bytes], folder: str | os.PathLike, *,
                         utf8 = False
                     pending = bool(decoder.getstate()[0])
                 newlines += chunk.count(b"\n")
+                nul = nul or b"\x00" in chunk
                 last = chunk[-1:]
                 out.write(chunk)
             if utf8:
@@ -138,7 +142,7 @@ def receive(source: str | os.PathLike | IO[bytes], folder: str | os.PathLike, *,
     finally:
         if opened is not None:
             opened.close()
-    return Received(tmp, digest.hexdigest(), size, head, utf8, newlines, last)
+    return Received(tmp, digest.hexdigest(), size, head, utf8, newlines, last, nul)
 
 
 def keep(received: Received) -> Path:
@@ -168,6 +172,7 @@ class Layout:
     notes: list[str] = field(default_factory=list)
     sample: list[list[str]] = field(default_factory=list)
     sample_lines: list[int] = field(default_factory=list)  # line in the file of each record
+    read_width: int = 0  # fields pyarrow reads per record (see csvcheck.read_width); 0: columns
 
 
 def refuse_binary(head: bytes, size: int) -> None:
@@ -179,7 +184,9 @@ def refuse_binary(head: bytes, size: int) -> None:
             raise Unprocessable(f"this looks like {what}")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return
-    if b"\x00" in head:
+    # A stray NUL or two in text is a cell's problem (its row is rejected, see
+    # csvcheck.nul_rows); many are a binary file.
+    if head.count(b"\x00") > max(2, len(head) // 1000):
         raise Unprocessable("this is a binary file, not CSV text (it contains NUL bytes)")
     controls = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 13))
     if controls > max(8, len(head) // 100):
@@ -236,16 +243,24 @@ def sniff(head: bytes, encoding: str, *, header: bool = True) -> Layout:
         raise Unprocessable(f"the file could not be read as CSV: {exc}") from None
     if not records:
         raise Unprocessable("the file is empty")
-    width = max(len(r) for r in records[:50])
+    # The header decides how many fields a row has: a longer row is that row's error (or
+    # fine, if its extra fields are empty), never a reason to widen every other row. Without
+    # a header, the most common width of the first records stands in for it.
+    if header:
+        width = len(records[0])
+    else:
+        widths = Counter(len(r) for r in records[:50])
+        width = max(w for w, n in widths.items() if n == max(widths.values()))
     first = 1 if header else 0
-    names = [n.strip() for n in records[0]] if header else []
+    names = [n.replace("\x00", "").strip() for n in records[0]] if header else []
     sample, sample_lines = records[first:first + 10], starts[first:first + 10]
     while len(names) < width:
         names.append("")
     notes = []
     names = _unique_names(names)
     return Layout(encoding=encoding, delimiter=delimiter, columns=names, header=header,
-                  notes=notes, sample=sample, sample_lines=sample_lines)
+                  notes=notes, sample=sample, sample_lines=sample_lines,
+                  read_width=csvcheck.read_width(records, width, header))
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -281,10 +296,15 @@ def _unique_names(names: list[str]) -> list[str]:
 
 @dataclass
 class Batch:
-    """A block of records: every column as strings, and each record's 1-based line number."""
+    """A block of records: every column as strings, and each record's 1-based line number.
+
+    ``lines`` are provisional (one physical line per record, see `Reader`). ``errors`` holds the block's structural errors found while reading (record, column,
+    value, message): rows with non-empty fields beyond the header, cells holding U+0000.
+    """
 
     frame: pd.DataFrame
     lines: np.ndarray
+    errors: pd.DataFrame | None = None
 
 
 @dataclass
@@ -303,17 +323,27 @@ class Reader:
     included). After iteration, `exact` says whether that held; when it did not (quoted
     newlines, blank lines, malformed records), `remap()` gives the real line numbers and the
     positions of the malformed records, which pyarrow reports without line numbers.
+
+    The header decides a record's width. Records pyarrow refused for having more fields whose
+    extra fields are all empty are good rows: they come last, in one batch with real line
+    numbers. A quoted field left open (see `geomap.csvcheck`) stops the read with
+    Unprocessable naming where the quote opened.
     """
 
     def __init__(self, received: Received, layout: Layout, *, block_size: int | None = None):
         self.received = received
         self.layout = layout
         self.block_size = block_size or BLOCK_SIZE
+        self.width = len(layout.columns)
+        self.read_width = max(layout.read_width, self.width)
         self.exact = True
         self.records = 0
         self.bad_texts: list[tuple[int, str]] = []
         self._transcoded: Path | None = None
         self._path: Path | None = None
+        self._nul = received.nul
+        self._remapped: tuple[np.ndarray, list[BadRecord]] | None = None
+        self._recovered: set[int] = set()
 
     def __iter__(self) -> Iterator[Batch]:
         path, newlines, last = self._utf8_path()
@@ -324,52 +354,107 @@ class Reader:
             self.bad_texts.append((row.actual_columns, row.text or ""))
             return "skip"
 
-        reader = self._open(path, self.layout.columns, on_invalid)
+        # Columns read beyond the header (see csvcheck.read_width) get names no header name
+        # can have (those are stripped), so they never collide with one.
+        names = self.layout.columns + [f" extra {i}" for i in
+                                       range(1, self.read_width - self.width + 1)]
+        reader = self._open(path, names, on_invalid)
         good = 0
         try:
             for record_batch in reader:
-                frame = record_batch.to_pandas()
-                n = len(frame)
+                if csvcheck.check_runaway(record_batch):
+                    self._locate_runaway()
+                    raise csvcheck.unplaced_runaway()  # the csv module saw it differently
+                n = record_batch.num_rows
                 lines = np.arange(good, good + n, dtype=np.int64) + header_lines + 1
                 good += n
-                yield Batch(frame, lines)
+                errors = self._block_errors(record_batch)
+                frame = record_batch.select(range(self.width)).to_pandas()
+                yield Batch(frame, lines, errors=errors)
         except pa.ArrowInvalid as exc:
+            if "straddling" in str(exc) or "block size" in str(exc):
+                self._locate_runaway()
             raise Unprocessable(_arrow_reason(exc)) from None
         self.records = good
         lines_total = newlines + (0 if last in (b"\n", b"") else 1)
         lines_total -= self._trailing_blank_lines(path)
         self.exact = lines_total == good + header_lines and not self.bad_texts
+        if self.exact:
+            runaway = csvcheck.last_line_ends_in_quote(path, self.layout.delimiter,
+                                                       header_lines + 1, lines_total)
+            if runaway is not None:
+                raise csvcheck.runaway_error(runaway, self.layout.columns)
+        else:
+            self.remap()  # also checks every multi-line record for a quote left open
+        recovered = self._recover()
+        if recovered is not None:
+            yield recovered
+
+    def _block_errors(self, batch: pa.RecordBatch) -> pd.DataFrame | None:
+        return csvcheck.block_errors(batch, self.width, self.layout.delimiter, nul=self._nul)
+
+    def _recover(self) -> Batch | None:
+        """The refused records that are good rows (only empty fields beyond the header).
+
+        They get the provisional lines after the last good record's, and `remap` maps those
+        to their real lines, so the rest of the pipeline treats them as any other block.
+        """
+        rows, keep = [], []
+        for index, (_fields, text) in enumerate(self.bad_texts):
+            fields = csvcheck.recover(text, self.layout.delimiter, self.width)
+            if fields is not None:
+                rows.append(fields)
+                keep.append(index)
+        if not rows:
+            return None
+        lines, bad = self.remap()
+        real = np.asarray([bad[i].line if bad[i].line is not None else 0 for i in keep],
+                          dtype=np.int64)
+        self._remapped = np.concatenate([lines, real]), bad
+        self._recovered = set(keep)
+        header_lines = 1 if self.layout.header else 0
+        provisional = np.arange(self.records, self.records + len(rows),
+                                dtype=np.int64) + header_lines + 1
+        self.records += len(rows)
+        table = pa.RecordBatch.from_pandas(
+            pd.DataFrame(rows, columns=self.layout.columns, dtype=object), preserve_index=False)
+        return Batch(table.to_pandas(), provisional, errors=self._block_errors(table))
+
+    def _locate_runaway(self) -> None:
+        """Find the record holding a runaway quote with the csv module and raise for it.
+
+        Returns if the csv module finds none (the caller decides what to say then).
+        """
+        csvcheck.checked_scan(self._path, self.layout.delimiter, self.layout.header,
+                              self.read_width, self.layout.columns, cells=True)
 
     def remap(self) -> tuple[np.ndarray, list[BadRecord]]:
         """Return the real line number of every good record, and the malformed records.
 
-        Re-reads the file with Python's csv module, which tracks physical lines through
-        quoted newlines and skips blank lines as pyarrow does.
+        Re-reads the file with Python's csv module (once; the result is kept), which tracks
+        physical lines through quoted newlines and skips blank lines as pyarrow does, and
+        raises Unprocessable for a quoted field left open.
         """
-        width = len(self.layout.columns)
-        good_lines: list[int] = []
-        bad_lines: list[int] = []
-        with open(self._path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-            reader = csv.reader(handle, delimiter=self.layout.delimiter)
-            start, first = 1, self.layout.header
-            try:
-                for record in reader:
-                    this, start = start, reader.line_num + 1
-                    if first:
-                        first = False
-                        continue
-                    if not record:
-                        continue
-                    (good_lines if len(record) == width else bad_lines).append(this)
-            except csv.Error:
-                pass  # keep what was found; the rest keeps its record positions
+        if self._remapped is not None:
+            return self._remapped
+        good_lines, bad_lines = csvcheck.checked_scan(
+            self._path, self.layout.delimiter, self.layout.header, self.read_width,
+            self.layout.columns)
         bad = [BadRecord(bad_lines[i] if i < len(bad_lines) else None, fields, text)
                for i, (fields, text) in enumerate(self.bad_texts)]
         lines = np.asarray(good_lines[:self.records], dtype=np.int64)
         if len(lines) < self.records:  # the two parsers disagreed: keep record positions
             extra = np.arange(len(lines), self.records, dtype=np.int64) + 2
             lines = np.concatenate([lines, extra])
-        return lines, bad
+        self._remapped = lines, bad
+        return self._remapped
+
+    def malformed(self) -> list[BadRecord]:
+        """The refused records that are errors (not recovered as good rows)."""
+        if not self.bad_texts:
+            return []
+        _lines, bad = self.remap()
+        return [b for i, b in enumerate(bad) if i not in self._recovered]
 
     def close(self) -> None:
         """Delete the temporary UTF-8 copy of a non-UTF-8 file, if one was made."""
@@ -380,6 +465,7 @@ class Reader:
     def _utf8_path(self) -> tuple[Path, int, bytes]:
         """Return a UTF-8 version of the file (transcoding cp1252/UTF-16 into a temp file)."""
         enc = self.layout.encoding
+        self._nul = enc not in ("utf-16",) and self.received.nul
         if enc in ("utf-8", "utf-8-sig"):
             return self.received.path, self.received.newlines, self.received.last_byte
         target = self.received.path.with_name(f"tmp-{uuid.uuid4().hex}.utf8")
@@ -391,6 +477,7 @@ class Reader:
                 if not chunk:
                     break
                 newlines += chunk.count("\n")
+                self._nul = self._nul or "\x00" in chunk
                 last = chunk[-1:].encode()
                 dst.write(chunk)
         self._transcoded = target
@@ -407,6 +494,8 @@ class Reader:
             return pacsv.open_csv(str(path), read_options=read, parse_options=parse,
                                   convert_options=convert)
         except pa.ArrowInvalid as exc:
+            if "straddling" in str(exc) or "block size" in str(exc):
+                self._locate_runaway()  # a quote left open is the usual cause: say where
             raise Unprocessable(_arrow_reason(exc)) from None
         except StopIteration:
             raise Unprocessable("the file has a header but no rows") from None

@@ -14,6 +14,7 @@ readers see all of an import or none of it. This module never imports Flask.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import queue
 import re
@@ -138,6 +139,13 @@ def check_options(options: Options) -> Options:
     for name, limit in (("title", 300), ("source", 500), ("license", 200)):
         if len(getattr(options, name)) > limit:
             raise BadRequest(f"{name} is longer than {limit} characters", details={"field": name})
+    # PostgreSQL text cannot hold U+0000 (a 500 when the dataset or import row is written).
+    for name in ("title", "source", "license", "description"):
+        if "\x00" in getattr(options, name):
+            raise BadRequest(f"{name} contains a NUL character (U+0000)",
+                             details={"field": name})
+    if "\x00" in options.filename:  # the client's file name, kept for the audit trail only
+        options = dataclasses.replace(options, filename=options.filename.replace("\x00", ""))
     return options
 
 
@@ -295,7 +303,12 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
             with storage.IncidentWriter(conn) as totals.writer, _BlockWriter() as writer:
                 for batch in reader:
                     rows, errors, warnings = validate(batch.frame, ctx)
-                    errs = _lines(errors.frame(), batch)
+                    errs = errors.frame()
+                    if batch.errors is not None:  # structural: too many fields, U+0000
+                        errs = pd.concat([batch.errors, errs], ignore_index=True)
+                        rows = rows[~rows["record"].isin(batch.errors["record"])]
+                        rows = rows.reset_index(drop=True)
+                    errs = _lines(errs, batch)
                     if len(errs):
                         totals.rejected += int(errs["line"].nunique())
                         rejected.add(batch, errs)
@@ -316,11 +329,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
                 raise Unprocessable(
                     f"strict mode: {totals.rejected} row(s) rejected, nothing was imported",
                     details=report_json(report))
-            accepted = totals.imported + totals.updated + totals.unchanged
-            if options.mode == "replace" and removed and not accepted and totals.rejected:
-                raise Unprocessable(
-                    f"replace mode: none of the file's {totals.rejected} row(s) could be "
-                    "imported, so the dataset was left as it was", details=report_json(report))
+            _refuse_mostly_rejected(totals, options, report)
             changed = totals.imported + totals.updated + removed > 0
             if options.publish and not dataset["published"]:
                 conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
@@ -352,6 +361,32 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
         reader.close()
         rejected.discard()
     return report
+
+
+def _refuse_mostly_rejected(totals: "ingest_store.Totals", options: Options,
+                            report: dict) -> None:
+    """Raise Unprocessable (the transaction rolls back) when the file is mostly rejected.
+
+    An import whose every row was rejected would only create or leave an empty import (an
+    empty new dataset, a "success" with nothing in it); a replace that rejects more than half
+    of the file would swap a published dataset for a fraction of it, usually because the
+    file is not what it seems. Both are refused with the report in the error's details, and
+    the dataset stays exactly as it was.
+    """
+    accepted = totals.imported + totals.updated + totals.unchanged
+    rejected = totals.rejected
+    if not rejected:
+        return
+    if not accepted:
+        where = ("the dataset was left as it was" if options.mode == "replace"
+                 else "nothing was imported")
+        raise Unprocessable(f"none of the file's {rejected} row(s) could be imported, so "
+                            f"{where}; see the errors", details=report_json(report))
+    if options.mode == "replace" and rejected * 2 > rejected + accepted:
+        raise Unprocessable(
+            f"replace mode: {rejected} of the file's {rejected + accepted} rows were rejected "
+            "(more than half), so the dataset was left as it was; fix the file (see the "
+            "errors) or import it in append mode", details=report_json(report))
 
 
 def _store_job(conn, dataset_id, import_id, rows, batch, totals, block_warnings,
@@ -501,9 +536,7 @@ def _lock_dataset(conn, slug: str, options: Options) -> tuple[dict, bool]:
 
 def _malformed(reader, layout, error_parts, rejected, totals) -> None:
     """Report records with the wrong number of fields (pyarrow skipped them)."""
-    if not reader.bad_texts:
-        return
-    _lines_map, bad = reader.remap()
+    bad = reader.malformed()
     width = len(layout.columns)
     for record in bad:
         totals.rejected += 1
@@ -536,7 +569,8 @@ def _issue_list(parts: "IssueLog", real, kind: str) -> list[dict]:
     if not parts:
         return []
     frame = pd.concat(parts, ignore_index=True)
-    line = frame["line"].to_numpy(dtype=object)
+    # A copy: to_numpy may return a read-only view of the frame's own object column.
+    line = np.array(frame["line"].to_numpy(dtype=object), dtype=object)
     provisional = ~frame["real"].to_numpy(dtype=bool) & pd.notna(line)
     if provisional.any():
         line[provisional] = real(line[provisional].astype(np.int64))
@@ -550,13 +584,19 @@ def _issue_list(parts: "IssueLog", real, kind: str) -> list[dict]:
     frame = frame.sort_values("row", kind="stable",
                               key=lambda s: pd.to_numeric(s, errors="coerce").fillna(0))
     total = grand_total
-    items = [{"row": None if pd.isna(r) else int(r), "column": c, "value": v, "message": m}
+    items = [{"row": None if pd.isna(r) else int(r), "column": c, "value": _printable(v),
+              "message": m}
              for r, c, v, m in frame[["row", "column", "value", "message"]]
              .head(MAX_ISSUES).itertuples(index=False, name=None)]
     if total > MAX_ISSUES:
         items.append(_note(f"... and {total - MAX_ISSUES} more {kind} (the rejected-rows CSV "
                            "lists every rejected row)"))
     return items
+
+
+def _printable(value):
+    """A cell value for the report: U+0000 shown as ␀ (PostgreSQL's JSON cannot hold it)."""
+    return value.replace("\x00", "\u2400") if isinstance(value, str) else value
 
 
 class _RejectedWriter:

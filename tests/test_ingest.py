@@ -527,10 +527,12 @@ def test_large_file_in_many_blocks_dedupes_across_blocks(env, tmp_path, monkeypa
 def test_report_lists_at_most_max_issues(env, tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "MAX_ISSUES", 5)
     path = tmp_path / "many_bad.csv"
-    path.write_text("lat,lon,date\n" + "49.0021,-122.7566,bad\n" * 12)
+    # One good row: a file whose every row is rejected is refused (see test_all_rejected_*).
+    path.write_text("lat,lon,date\n49.0021,-122.7566,2025-01-03\n"
+                    + "49.0021,-122.7566,bad\n" * 12)
     report = env.run(path)
     assert report["rows_rejected"] == 12
-    assert [e["row"] for e in report["errors"][:5]] == [2, 3, 4, 5, 6]
+    assert [e["row"] for e in report["errors"][:5]] == [3, 4, 5, 6, 7]
     assert "7 more errors" in report["errors"][5]["message"] and len(report["errors"]) == 6
     rejected = ingest.rejected_path(env.settings, report["import_id"]).read_text()
     assert len(rejected.splitlines()) == 13

@@ -39,7 +39,8 @@ def post_incidents(slug: str):
 
     Query or form parameters: mode, strict, crs, no_header, publish, title, source, license,
     map_<field>=<column> or map=<field>=<column> (repeatable). Returns the import report:
-    201 when incidents were added or changed, 200 when nothing changed.
+    201 when incidents were added or changed, 200 when nothing changed; 422 (the report in
+    the error's details, nothing written) when every row was rejected (ingest decides).
     """
     access.check_import_target(get_db(), g.user, slug)  # 403 before reading the body
     upload = request.files.get("file")
