@@ -179,12 +179,13 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
                 found[target] = name
     by_key = {_key(n): n for n in names}
     for target, column in mapping.items():
-        if column.isdigit():
-            number = int(column)
-            if not 1 <= number <= len(names):
-                raise BadRequest(f"column number {number} for {target} is out of range: the "
-                                 f"file has {len(names)} columns", details={"field": target})
-            found[target] = names[number - 1]
+        # ASCII digits only: str.isdigit also takes '²' (int() then fails) and thousands of
+        # digits (int() refuses past 4,300), both a 500 before.
+        if column.isascii() and column.isdigit():
+            if len(column) > 12 or not 1 <= int(column) <= len(names):
+                raise BadRequest(f"column number {column[:12]} for {target} is out of range: "
+                                 f"the file has {len(names)} columns", details={"field": target})
+            found[target] = names[int(column) - 1]
         elif _key(column) in by_key:
             found[target] = by_key[_key(column)]
         else:

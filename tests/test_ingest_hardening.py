@@ -404,3 +404,24 @@ def test_all_rejected_import_exits_non_zero_from_the_cli(app, runner, fake_regio
     assert "none of the file's 2 row(s) could be imported" in result.output
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
         assert storage.get_dataset(conn, "cli", missing_ok=True) is None
+
+
+@pytest.mark.parametrize("column", ["\u00b2", "9" * 5000, "0", "99"])
+def test_no_500_odd_column_numbers_in_the_mapping(any_app, fake_regions, column):  # noqa: F811
+    """A mapped column 'number' that str.isdigit takes but int() cannot read (or that is out
+    of range) is a 400 naming the field, never a 500, and creates nothing."""
+    with db.engine_for(any_app.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+        token = accounts.create_token(conn, "script", "editor")
+    client = any_app.test_client()
+    response = client.post(f"/api/datasets/odd-map/incidents?map_lat={column}",
+                           data=(HEADER + good_rows(2)).encode(),
+                           headers={"Authorization": f"Bearer {token}",
+                                    "Content-Type": "text/csv"})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    error = response.json["error"]
+    expected = "is not in the file" if column == "\u00b2" else "out of range"
+    assert error["details"]["field"] == "lat" and expected in error["message"]
+    assert len(error["message"]) < 200  # a 5000-digit value is not echoed whole
+    assert client.get("/api/datasets/odd-map").status_code == 404
+    db.dispose_engine(any_app.config["DATABASE_URL"])
