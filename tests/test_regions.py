@@ -16,6 +16,7 @@ import pytest
 import shapely
 
 from geomap import regions as rg
+from geomap.regions import index, line_index
 
 MI = 1609.344
 
@@ -335,7 +336,7 @@ def _border_points(R, rng, n=20_000):
     nx, ny = -(sy1 - sy0) / norm, (sx1 - sx0) / norm
     # On the line, around the at-border flag, the search levels' thresholds, the
     # far-border and area-of-interest distances, to either side.
-    thresholds = [0.0, 1.0, 99.0, 100.0, 101.0, *rg._thresholds(), 100_000.0, 500_000.0]
+    thresholds = [0.0, 1.0, 99.0, 100.0, 101.0, *line_index._thresholds(), 100_000.0, 500_000.0]
     d = np.array(thresholds)[rng.integers(0, len(thresholds), n)]
     d = (d + rng.normal(0, 3.0, n) * (d > 0)) * rng.choice([-1.0, 1.0], n)
     return R._to_search.transform(x + d * nx, y + d * ny, direction="INVERSE")
@@ -399,7 +400,7 @@ def test_grid_codes_off_the_grid(R):
     grid = R._admin1_grid
     codes = grid.codes(np.array([np.nan, -179.99, 0.0, -100.0]),
                        np.array([45.0, 20.0, 45.0, np.nan]))
-    assert (codes == rg._EXACT).all()
+    assert (codes == index._EXACT).all()
     assert rg.assign(np.array([-100.0]), np.array([np.nan]), R).reason.iloc[0].startswith(
         "invalid coordinates")
 
@@ -411,7 +412,7 @@ def test_grids_decide_most_points(R):
     lon, lat = np.column_stack(_border_points(R, rng, n=5_000)).T
     lon = np.concatenate([lon, rng.uniform(-141, -60, 5_000)])
     lat = np.concatenate([lat, rng.uniform(40, 62, 5_000)])
-    assert np.mean(R._admin1_grid.codes(lon, lat) == rg._EXACT) < 0.5
+    assert np.mean(R._admin1_grid.codes(lon, lat) == index._EXACT) < 0.5
     px, py = R._to_search.transform(lon, lat)
     first = R._border_grid.codes(px, py)
     near = slice(0, 5_000)  # within ~500 km of the line: most start past the coarsest level
