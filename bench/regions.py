@@ -29,6 +29,7 @@ import geopandas as gpd  # noqa: E402
 import shapely  # noqa: E402
 
 from geomap import regions as rg  # noqa: E402
+from geomap.regions.index import _lookup  # noqa: E402
 
 ROUNDS = 3
 
@@ -80,7 +81,7 @@ def main(n: int = 1_000_000) -> None:
 
     def run_lookup():
         # The grid, with the exact test only near boundaries.
-        idx = rg._lookup(R._admin1_index, R._admin1_grid, lon, lat)
+        idx = _lookup(R._admin1_index, R._admin1_grid, lon, lat)
         codes = R.admin1["code"].to_numpy(dtype=object)
         return np.where(idx >= 0, codes[np.maximum(idx, 0)], None)
 

@@ -213,7 +213,7 @@ def prune_uploads_command(hours: float, dry_run: bool) -> None:
               default=PROJECT_ROOT / "build" / "regions-cache", show_default=True)
 def build_regions_command(out_dir: Path, cache_dir: Path) -> None:
     """Rebuild the region layers in shapefiles/ from registry packages."""
-    from .regions_build import build_regions
+    from .regions.build import build_regions
 
     build_regions(out_dir, cache_dir, log=click.echo)
 

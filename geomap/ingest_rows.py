@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from . import csvfile
+from . import csvfile, regions
 from .errors import BadRequest, Unprocessable
 
 FIELDS = ("lat", "lon", "location", "occurred_at", "type", "count", "direction",
@@ -124,12 +124,12 @@ def transformer_for(crs: str):
     return pyproj.Transformer.from_crs(source, "EPSG:4326", always_xy=True)
 
 
-# --- regions (the interface of geomap.regions; indirected so tests can swap it) --------------
+# --- regions (the interface of geomap.regions; named here so tests can swap it) ---------------
+# Imported at the top: the lazy imports dated from when geomap.regions did not exist yet and
+# hid this module's dependency on it (regions imports nothing of ingest, so no cycle).
 
 def load_regions(path: str):
     """Load the region layers (cached per process by geomap.regions)."""
-    from . import regions
-
     return regions.load(path)
 
 
@@ -139,16 +139,12 @@ def assign_regions(lon: np.ndarray, lat: np.ndarray, regions_obj, *, at_border_m
 
     ``reason`` is None inside the area of interest (within `aoi_km` of the border).
     """
-    from . import regions
-
     return regions.assign(lon, lat, regions_obj, at_border_m=at_border_m,
                           max_border_km=max_border_km, aoi_km=aoi_km)
 
 
 def normalise_region(text: str) -> str | None:
     """Turn a declared state/province ('Washington', 'WA', 'US-WA') into a code, or None."""
-    from . import regions
-
     return regions.normalise_region(text)
 
 

@@ -68,7 +68,7 @@ def test_publish_and_unpublish(app, runner):
 
 def test_build_regions_passes_paths(runner, monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr("geomap.regions_build.build_regions",
+    monkeypatch.setattr("geomap.regions.build.build_regions",
                         lambda out, cache, log: calls.append((out, cache)))
     result = runner.invoke(args=["build-regions", "--out", str(tmp_path / "o"),
                                  "--cache", str(tmp_path / "c")])

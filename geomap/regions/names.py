@@ -1,0 +1,73 @@
+"""Admin1 codes and names, and declared state/province text -> code (:func:`normalise_region`)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+
+#: ISO 3166-2 style codes and English names of the 64 admin1 units.
+ADMIN1_NAMES = {
+    "US-AL": "Alabama", "US-AK": "Alaska", "US-AZ": "Arizona", "US-AR": "Arkansas",
+    "US-CA": "California", "US-CO": "Colorado", "US-CT": "Connecticut", "US-DE": "Delaware",
+    "US-DC": "District of Columbia", "US-FL": "Florida", "US-GA": "Georgia", "US-HI": "Hawaii",
+    "US-ID": "Idaho", "US-IL": "Illinois", "US-IN": "Indiana", "US-IA": "Iowa",
+    "US-KS": "Kansas", "US-KY": "Kentucky", "US-LA": "Louisiana", "US-ME": "Maine",
+    "US-MD": "Maryland", "US-MA": "Massachusetts", "US-MI": "Michigan", "US-MN": "Minnesota",
+    "US-MS": "Mississippi", "US-MO": "Missouri", "US-MT": "Montana", "US-NE": "Nebraska",
+    "US-NV": "Nevada", "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NM": "New Mexico",
+    "US-NY": "New York", "US-NC": "North Carolina", "US-ND": "North Dakota", "US-OH": "Ohio",
+    "US-OK": "Oklahoma", "US-OR": "Oregon", "US-PA": "Pennsylvania", "US-RI": "Rhode Island",
+    "US-SC": "South Carolina", "US-SD": "South Dakota", "US-TN": "Tennessee", "US-TX": "Texas",
+    "US-UT": "Utah", "US-VT": "Vermont", "US-VA": "Virginia", "US-WA": "Washington",
+    "US-WV": "West Virginia", "US-WI": "Wisconsin", "US-WY": "Wyoming",
+    "CA-AB": "Alberta", "CA-BC": "British Columbia", "CA-MB": "Manitoba",
+    "CA-NB": "New Brunswick", "CA-NL": "Newfoundland and Labrador", "CA-NS": "Nova Scotia",
+    "CA-NT": "Northwest Territories", "CA-NU": "Nunavut", "CA-ON": "Ontario",
+    "CA-PE": "Prince Edward Island", "CA-QC": "Quebec", "CA-SK": "Saskatchewan",
+    "CA-YT": "Yukon",
+}
+#: Other spellings people put in a State/Province column (keys are normalised).
+_ALIASES = {
+    "quebec": "CA-QC", "province de quebec": "CA-QC", "pq": "CA-QC", "que": "CA-QC",
+    "newfoundland": "CA-NL", "labrador": "CA-NL", "nf": "CA-NL", "nfld": "CA-NL",
+    "yukon territory": "CA-YT", "yk": "CA-YT", "colombie britannique": "CA-BC",
+    "nouveau brunswick": "CA-NB", "nouvelle ecosse": "CA-NS", "nwt": "CA-NT",
+    "ile du prince edouard": "CA-PE", "pei": "CA-PE", "terre neuve et labrador": "CA-NL",
+    "territoires du nord ouest": "CA-NT", "washington state": "US-WA", "d c": "US-DC",
+    "dc": "US-DC", "washington d c": "US-DC", "washington dc": "US-DC",
+}
+
+
+def _norm(text: str) -> str:
+    """Lower-case, strip accents and punctuation so 'Québec.' matches 'quebec'."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = "".join(ch if ch.isalnum() else " " for ch in text)
+    return " ".join(text.split())
+
+
+def _build_lookup() -> dict[str, str]:
+    table = {}
+    for code, name in ADMIN1_NAMES.items():
+        table[_norm(name)] = code
+        table[_norm(code)] = code  # "us wa"
+        table[_norm(code[3:])] = code  # postal code "wa"
+        table[_norm(code.replace("-", ""))] = code  # "uswa"
+    table.update(_ALIASES)
+    return table
+
+
+_LOOKUP = _build_lookup()
+
+
+def normalise_region(text) -> str | None:
+    """Return the admin1 code (``US-WA``) for a declared state/province, or None.
+
+    Accepts full names ('Washington', 'British Columbia', 'Québec'), postal codes
+    ('WA', 'BC') and ``US-WA``-style codes, case- and accent-insensitively.
+    """
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return None
+    key = _norm(str(text))
+    return _LOOKUP.get(key) if key else None

@@ -1,0 +1,1 @@
+"""Tests of geomap.regions, one file per module."""
