@@ -1,0 +1,123 @@
+"""Fuzzing the app over HTTP: mutated CSV uploads (API, form preview and import), random
+filter queries on every public endpoint and the sign-in ``next``, on SQLite and PostgreSQL.
+
+The strategies and properties live in tests/fuzz_http.py (shared with bench/fuzz.py, which
+runs them for longer). Here each property runs a bounded, derandomized number of examples
+(profile ``ci``; ``GEOMAP_FUZZ_PROFILE=dev`` for 10x, random and shrunk) against one app per
+test function: the hypothesis test is defined inside the test function, so the app fixture is
+built once and shared by its examples, which use fresh dataset slugs or the seeded ``base``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+import fuzz_http as fz
+from fuzz_http import (check_api_import, check_form_import, check_query, check_signin_next,
+                       corpus_files, good_files, import_cases, profile_settings, queries,
+                       tiny_files)
+from geomap import filters
+
+# Marks for defects being fixed on other branches (issue #15); remove after those merges.
+KNOWN_HUGE_NUMBERS = "known defect: a 400-digit number in a WKT or 'lat, lon' cell -> 500"
+KNOWN_UNCLOSED = ("known defects: a stray delimiter in the first 50 lines makes every row wrong; "
+                  "an unclosed quote swallows the file silently; UTF-16 U+0000 -> 500 on "
+                  "PostgreSQL; 400-digit coordinates -> 500")
+KNOWN_TINY = "known defect: an 11-byte file makes ingest._issue_list write a read-only array -> 500"
+KNOWN_TO_9999 = "known defect: to=9999 (and 9999-12-31) -> 500 on maps, embeds, PNG, oEmbed, " \
+    "downloads and stats"
+KNOWN_NEXT = "known defect: a newline in the sign-in next -> 500"
+
+
+@pytest.fixture
+def env(database_url, app_factory):
+    environment = fz.make_env(app_factory(DATABASE_URL=database_url))
+    yield environment
+    environment.close()
+
+
+def run(env, strategy, check, weight):
+    """Run `check(env, example)` over `weight` x the profile's examples of `strategy`."""
+    @profile_settings(weight)
+    @given(strategy)
+    def prop(example):
+        check(env, example)
+
+    prop()
+    print(dict(env.outcomes), dict(env.refusals))
+    return env.outcomes
+
+
+def deep(outcomes, *labels):
+    """The fuzzer must not only produce garbage refused at the door: each label was seen."""
+    missing = [label for label in labels if not outcomes[label]]
+    assert not missing, f"no example reached {missing}: {dict(outcomes)}"
+
+
+@pytest.mark.xfail(reason=KNOWN_HUGE_NUMBERS, strict=False)
+def test_api_imports_of_mutated_corpus_files(env):
+    outcomes = run(env, import_cases(corpus_files()), check_api_import, 0.5)
+    deep(outcomes, "imported rows", "refused", "some rows rejected")
+
+
+@pytest.mark.xfail(reason=KNOWN_UNCLOSED, strict=False)
+def test_api_imports_of_good_files_with_one_damaged_record(env):
+    outcomes = run(env, import_cases(good_files()), check_api_import, 0.4)
+    deep(outcomes, "imported rows", "some rows rejected")
+
+
+@pytest.mark.xfail(reason=KNOWN_TINY, strict=False)
+def test_api_imports_of_tiny_files(env):
+    outcomes = run(env, import_cases(tiny_files, label="tiny"), check_api_import, 0.3)
+    deep(outcomes, "refused")
+
+
+@pytest.mark.xfail(reason=f"{KNOWN_HUGE_NUMBERS}; {KNOWN_UNCLOSED}; {KNOWN_TINY}", strict=False)
+def test_form_preview_and_import(env):
+    files = st.one_of(corpus_files(), good_files(), tiny_files.map(lambda b: ("tiny", b)))
+    outcomes = run(env, import_cases(files), check_form_import, 0.4)
+    deep(outcomes, "imported rows", "preview refused")
+
+
+@pytest.mark.xfail(reason=KNOWN_TO_9999, strict=False)
+def test_filter_queries_on_public_endpoints(env):
+    outcomes = run(env, queries(), check_query, 1.5)
+    deep(outcomes, "query 200", "query 4xx")
+
+
+@pytest.mark.xfail(reason=KNOWN_NEXT, strict=False)
+def test_signin_next(env):
+    deep(run(env, fz.NEXT_VALUES, check_signin_next, 0.3), "signed in")
+
+
+# --- the harness itself -----------------------------------------------------------------------
+
+def test_harness_reports_a_500_with_its_traceback(env, monkeypatch):
+    def boom(args):
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(filters, "parse", boom)
+    query = fz.Query("/api/datasets/{slug}/stats", fz.BASE_SLUG, (), "", False)
+    with pytest.raises(fz.Failure) as caught:
+        check_query(env, query)
+    assert "500 on GET /api/datasets/<slug>/stats: builtins.RuntimeError" in str(caught.value)
+    assert "planted" in str(caught.value)
+
+
+def test_harness_reports_a_write_by_a_refused_import(env):
+    """`_refused` compares the whole database with its state before the request."""
+    before = fz.fingerprint(env)
+    case = fz.ImportCase(fz.CORPUS["basic.csv"], existing=False)
+    assert check_api_import(env, case) == "imported rows"
+    with pytest.raises(fz.Failure, match="refused import wrote"):
+        fz._refused(env, before, "planted", env.client.get("/missing"), case)
+
+
+def test_harness_oracle_catches_lost_rows(env):
+    good = fz.GoodFile(b"", rows=5, damage="extra_field", damaged=0, encoding="utf-8")
+    report = {"rows_imported": 1, "rows_updated": 0, "rows_unchanged": 0, "rows_rejected": 4,
+              "errors": [{}]}
+    with pytest.raises(fz.Failure, match="cost other rows"):
+        fz._check_oracle(good, report, "planted")
+    fz._check_oracle(good, dict(report, rows_imported=4, rows_rejected=1), "fine")
