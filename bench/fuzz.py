@@ -58,7 +58,9 @@ def _failures(exc: BaseException) -> list[tuple[str, str]]:
     parts = list(exc.exceptions) if isinstance(exc, BaseExceptionGroup) else [exc]
     out = []
     for part in parts:
-        notes = "\n".join(getattr(part, "__notes__", []))
+        # Hypothesis' notes: keep the falsifying example, drop the coverage explanation.
+        notes = "\n".join(n for n in getattr(part, "__notes__", [])
+                          if n.startswith(("Falsifying", "Failing")))
         signature = getattr(part, "signature", f"{type(part).__name__} (harness error)")
         message = str(part).split("\n--- app traceback ---")[0][:1500]
         traceback = str(part).partition("\n--- app traceback ---\n")[2]
@@ -78,7 +80,7 @@ def run_property(env, name: str, seconds: float, max_examples: int, batch: int) 
     while time.perf_counter() - start < seconds and counted["n"] < max_examples:
         @settings(max_examples=min(batch, max_examples - counted["n"]), deadline=None,
                   database=None, derandomize=False, phases=list(Phase),
-                  verbosity=Verbosity.quiet, report_multiple_bugs=True,
+                  verbosity=Verbosity.normal, report_multiple_bugs=True,
                   suppress_health_check=list(HealthCheck))
         @given(strategy)
         def prop(example):

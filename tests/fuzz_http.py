@@ -202,7 +202,9 @@ def decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "cp1252", "latin-1")
+#: BOM-less UTF-16 once (refused as binary), UTF-8 most often.
+ENCODINGS = ("utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "utf-16", "utf-16-le", "cp1252",
+             "latin-1")
 
 
 def encode(text: str, encoding: str) -> bytes:
@@ -323,11 +325,18 @@ def corpus_files(draw) -> tuple[str, bytes]:
     return name, data
 
 
-CSV_ALPHABET = st.sampled_from(list('latondeLATON,;|\t"\n\r 0123456789.-/:\x00') + ["é", "\ufeff"])
+CSV_ALPHABET = st.sampled_from(list('latondexy,;|\t"\n\r 0123456789.-/:\x00') + ["é", "\ufeff"])
+#: Pieces of small CSV files: the shortest column names, numbers, dates, delimiters, quotes.
+TOKENS = st.sampled_from(("x", "y", "lat", "lon", "date", "point", "id", "1", "2", "49", "-95",
+                          "2025", "2024-1-1", "1/2/25", "POINT(1 2)", ",", ",", ";", "\t",
+                          "\n", "\n", "\r\n", "\r", '"', " ", "", "\x00"))
 #: Files of at most 16 bytes: headers without rows, a row without a header, stray bytes.
 tiny_files = st.one_of(
     st.binary(max_size=16),
     st.text(CSV_ALPHABET, max_size=16).map(lambda t: t.encode("utf-8")[:16]),
+    st.lists(TOKENS, max_size=12).map(lambda t: "".join(t).encode("utf-8")[:16]),
+    st.lists(TOKENS, max_size=12).map(lambda t: "x,y,date\n" + "".join(t)).map(
+        lambda t: t.encode("utf-8")[:16]),
     st.sampled_from([b"lat,lon,date", b"lat,lon,date\n", b"lat,lon,date\n1", b"lat,lon\n1,2\n",
                      b'"', b'"\n"', b"\xef\xbb\xbf", b"\xff\xfe", b"\xff\xfel\x00", b"\n\n\n",
                      b",,,\n,,,\n", b"a\nb\nc\nd\ne\nf", b"location\n1 2\n", b"x,y\n1,2\n3,4"]),
@@ -464,6 +473,7 @@ def show(data: bytes, limit: int = 2000) -> str:
     return out + ("..." if len(data) > limit else "")
 
 
+NO_HEADER = (("no_header", "1"), ("map_lat", "1"), ("map_lon", "2"), ("map_occurred_at", "3"))
 EXTRA_OPTION = st.sampled_from((
     ("crs", "EPSG:3978"), ("crs", "nonsense"), ("crs", "EPSG:" + HUGE[:30]),
     ("no_header", "1"), ("map_lat", "1"), ("map_lon", "2"), ("map_occurred_at", "3"),
@@ -471,7 +481,7 @@ EXTRA_OPTION = st.sampled_from((
     ("mode", "sideways"), ("strict", "maybe"), ("title", "t" * 400), ("title", "Ti\x00tle"),
     ("map", "lat"), ("map", "nope=1")))
 #: Mostly none: most options refuse the request at the door, before the file is read.
-EXTRA_OPTIONS = st.one_of(st.just(()), st.just(()), st.just(()),
+EXTRA_OPTIONS = st.one_of(st.just(()), st.just(()), st.just(()), st.just(NO_HEADER),
                           st.lists(EXTRA_OPTION, min_size=1, max_size=2).map(tuple))
 FILENAMES = st.one_of(st.just("upload.csv"), st.just("upload.csv"), st.sampled_from((
     "../../etc/passwd", "a\x00b.csv", "é.csv", "x" * 1000 + ".csv", "", "<b>.csv", "c:\\x.csv")),
@@ -508,6 +518,8 @@ JSON_PREFIXES = ("/api/", "/oembed", "/healthz")
 def _describe(method: str, url: str, response, env: Env) -> str:
     body = response.get_data()
     text = body[:600].decode("utf-8", "replace")
+    if response.mimetype == "text/html":
+        text = _message(response) or text  # the page's message, not its navigation
     out = f"{method} {url!r} -> {response.status_code} {response.mimetype}: {text}"
     if response.status_code >= 500 and env.tracebacks.last:
         out += "\n--- app traceback ---\n" + env.tracebacks.last[1]
@@ -523,6 +535,8 @@ def check_response(env: Env, method: str, url: str, response, *, json_errors: bo
         fail(f"exception while streaming {type(exc).__name__}",
              f"{method} {url!r}: reading the body raised {exc!r}")
     status = response.status_code
+    if status == 501 and url.startswith("/oembed"):
+        status = 400  # oEmbed 1.0 answers an unsupported format with 501: a refusal, not a crash
     if status >= 500:
         kind = env.tracebacks.last[0] if env.tracebacks.last else "no traceback"
         fail(f"{status} on {method} {_route(url)}: {kind}",
@@ -571,12 +585,27 @@ def _target(env: Env, case: ImportCase) -> str:
     return BASE_SLUG if case.existing else env.fresh_slug()
 
 
+def _with_example(check):
+    """Add the import case (file text, options) to a failure's message."""
+    def wrapped(env: Env, case: ImportCase) -> str:
+        try:
+            return check(env, case)
+        except Failure as failure:
+            raise type(failure)(f"{failure}\n  example: {case!r}") from None
+
+    wrapped.__name__ = check.__name__
+    wrapped.__doc__ = check.__doc__
+    return wrapped
+
+
+@_with_example
 def check_api_import(env: Env, case: ImportCase) -> str:
     """POST the file to the write API; check the response and what was written."""
     slug = _target(env, case)
     before, state = fingerprint(env), dataset_state(env, slug)
     env.tracebacks.last = None
     url, response = _post_api(env, slug, case)
+    _failed_wrote_nothing(env, before, f"POST {url}", response)
     check_response(env, "POST", url, response, json_errors=True)
     if response.status_code >= 400:
         return _refused(env, before, f"POST {url}", response, case)
@@ -589,6 +618,7 @@ def check_api_import(env: Env, case: ImportCase) -> str:
     return _outcome(env, report)
 
 
+@_with_example
 def check_form_import(env: Env, case: ImportCase) -> str:
     """Upload the file with the form (preview), then import it; check both steps."""
     slug = _target(env, case)
@@ -619,6 +649,7 @@ def check_form_import(env: Env, case: ImportCase) -> str:
                                                             hidden.get("sha256", "")):
         fail("preview without import form", _describe("POST", "/upload", preview, env))
     response = env.editor.post("/upload", data=hidden)
+    _failed_wrote_nothing(env, before, "POST /upload (import)", response)
     check_response(env, "POST", "/upload (import)", response, json_errors=False)
     if response.status_code >= 400:
         return _refused(env, before, "POST /upload (import)", response, case)
@@ -635,6 +666,13 @@ def check_form_import(env: Env, case: ImportCase) -> str:
     report = dict(record["report"] or {})
     _check_accepted(env, slug, state, case, report, "POST /upload (import)")
     return _outcome(env, report)
+
+
+def _failed_wrote_nothing(env: Env, before: tuple, request: str, response) -> None:
+    """A crashed import (5xx) must have rolled back everything, like a refused one."""
+    if response.status_code >= 500 and fingerprint(env) != before:
+        fail("failed import wrote", f"{request} -> {response.status_code} but the database "
+             f"changed: {before} -> {fingerprint(env)}")
 
 
 def _refused(env: Env, before: tuple, request: str, response, case: ImportCase) -> str:
