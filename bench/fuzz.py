@@ -11,7 +11,7 @@ Prints, per backend and property: examples run (shrinking included), seconds, ex
 what the examples reached (imports with rows, refusals, 200s and 4xxs) and the failures
 found with their minimal reproductions.
 
-Usage: .venv/bin/python bench/fuzz.py [--minutes 10] [--examples N] [--batch 200]
+Usage: .venv/bin/python bench/fuzz.py [--minutes 10] [--examples N] [--batch 100]
        [--backend sqlite|postgresql|both] [--property NAME ...] [--pg URL]
 PostgreSQL runs when --pg or GEOMAP_TEST_DATABASE_URL is set (a scratch database is created
 and dropped).
@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +121,7 @@ def main() -> None:
                         help="total time, shared equally by backends and properties")
     parser.add_argument("--examples", type=int, default=10**9,
                         help="at most this many examples per property and backend")
-    parser.add_argument("--batch", type=int, default=200,
+    parser.add_argument("--batch", type=int, default=100,
                         help="examples per hypothesis run (each run has a new random seed)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--property", action="append", choices=sorted(PROPERTIES),

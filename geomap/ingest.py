@@ -19,7 +19,7 @@ import queue
 import re
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Mapping
 
@@ -138,6 +138,13 @@ def check_options(options: Options) -> Options:
     for name, limit in (("title", 300), ("source", 500), ("license", 200)):
         if len(getattr(options, name)) > limit:
             raise BadRequest(f"{name} is longer than {limit} characters", details={"field": name})
+    # PostgreSQL cannot store U+0000 in text (a 500 there, stored on SQLite): refuse it in the
+    # dataset's texts, and drop it from the file name, which is only kept for the audit trail.
+    for name in ("title", "source", "license", "description"):
+        if "\x00" in getattr(options, name):
+            raise BadRequest(f"{name} contains a NUL character (U+0000)", details={"field": name})
+    if "\x00" in options.filename:
+        options = replace(options, filename=options.filename.replace("\x00", ""))
     return options
 
 

@@ -857,7 +857,8 @@ def check_query(env: Env, query: Query) -> str:
             fail(f"200 with wrong type on {_route(url)}", _describe("GET", url, response, env))
         if kind == "image/png" and not response.get_data().startswith(b"\x89PNG"):
             fail("PNG body is not a PNG", _describe("GET", url, response, env))
-    label = "200" if status == 200 else f"{status // 100}xx"
+    # oEmbed's 501 for an unknown format is a refusal (see check_response).
+    label = "200" if status == 200 else "4xx" if status < 500 or status == 501 else "5xx"
     env.outcomes[f"query {label}"] += 1
     return label
 

@@ -10,6 +10,8 @@ built once and shared by its examples, which use fresh dataset slugs or the seed
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from hypothesis import example, given, strategies as st
 
@@ -156,3 +158,31 @@ def test_malformed_record_with_a_field_over_the_csv_module_limit(env):
     rejected = env.client.get(f"/api/datasets/{report['dataset']}/imports/"
                               f"{report['import_id']}/rejected.csv", headers=env.auth)
     assert rejected.status_code == 200 and "has 1 fields" in rejected.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("field", ["title", "source", "license", "description"])
+def test_nul_in_a_dataset_text_is_refused_not_a_500(env, field):
+    """U+0000 in an import's dataset texts gave a 500 on PostgreSQL (cannot store it)."""
+    before = fz.fingerprint(env)
+    response = env.client.post(f"/api/datasets/{env.fresh_slug()}/incidents?{field}=a%00b",
+                               data=fz.CORPUS["basic.csv"],
+                               headers={**env.auth, "Content-Type": "text/csv"})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.json["error"]["details"] == {"field": field}
+    assert fz.fingerprint(env) == before
+    edit = env.editor.post(f"/editor/datasets/{fz.BASE_SLUG}",
+                           data={"title": "Base", field: "a\x00b"})
+    assert edit.status_code == 400 and "NUL" in edit.get_data(as_text=True)
+
+
+def test_nul_in_the_upload_file_name_is_dropped_from_the_audit_trail(env):
+    """U+0000 in the uploaded file's name (kept for the audit trail) gave a 500 on
+    PostgreSQL, through the API and the form."""
+    response = env.client.post(
+        f"/api/datasets/{env.fresh_slug()}/incidents",
+        data={"file": (io.BytesIO(fz.CORPUS["basic.csv"]), "a\x00b.csv")}, headers=env.auth,
+        content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_data(as_text=True)[:300]
+    assert fz.import_record(env, response.json["import_id"])["filename"] == "ab.csv"
+    case = fz.ImportCase(fz.CORPUS["basic.csv"], existing=False, filename="c\x00d.csv")
+    assert check_form_import(env, case) == "imported rows"
