@@ -39,6 +39,10 @@ SNIFF_BYTES = 64 * 1024
 BLOCK_SIZE = 8 << 20
 DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# pyarrow reads fields of any length, but Python's csv module (line numbers of irregular
+# files, the rejected-rows file) raised past its default 128 KiB per field: a long cell in a
+# malformed record gave a 500. Uploads are bounded by MAX_UPLOAD_MB; this only raises a limit.
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 
 #: Leading bytes of files people upload by mistake, and what to tell them.
 MAGIC = (

@@ -32,6 +32,9 @@ def _form_fields(form) -> dict:
         if len(value) > limit:
             raise BadRequest(f"{name} is {len(value)} characters long; the limit is {limit}",
                              details={"field": name})
+        if "\x00" in value:  # PostgreSQL cannot store U+0000 in text (it gave a 500 there)
+            raise BadRequest(f"{name} contains a NUL character (U+0000)",
+                             details={"field": name})
         fields[name] = value
     if not fields["title"]:
         raise BadRequest("title must not be empty", details={"field": "title"})
