@@ -281,7 +281,9 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
     try:
         with db.write_connection(engine) as conn, ingest_store.big_cache(conn), \
                 conn.begin():
-            dataset, created = _lock_dataset(conn, slug, options)
+            dataset, created = store.lock_dataset(
+                conn, slug, options.title or slug, source=options.source,
+                license=options.license, description=options.description)
             access.claim_import(conn, actor, dataset, created)
             removed = 0
             if options.mode == "replace":
@@ -331,20 +333,14 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
                     details=report_json(report))
             _refuse_mostly_rejected(totals, options, report)
             changed = totals.imported + totals.updated + removed > 0
-            if options.publish and not dataset["published"]:
-                conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
-                             .values(published=True))
-                changed = True
-            # The rollups from the rows as written when they are the whole dataset or all
-            # it gained (the same as a rebuild from the table, without scanning it).
-            if changed and not created:
-                version = store.bump_version(conn, dataset["id"], rollup=totals.rollup)
-            else:
-                version = dataset["version"]
-                if changed:
-                    # A dataset this import created stays at version 1, but its rollups
-                    # must still be built with it.
-                    store.write_rollups(conn, dataset["id"], totals.rollup)
+            publish = options.publish and not dataset["published"]
+            version = dataset["version"]
+            if changed or publish:
+                # The one door (version, rollups, publication); the rollups from the rows
+                # as written when they are the whole dataset or all it gained (the same as
+                # a rebuild from the table, without scanning it).
+                version = store.incidents_changed(conn, dataset, totals.rollup,
+                                                  created=created, publish=publish)
             report["version"] = version
             report["import_id"] = import_id
             if report["rows_total"] == 0:
@@ -352,11 +348,11 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
             report = report_json(report)
             rejected.finish(import_id, real)
             csvfile.keep(received)
-            conn.execute(sa.update(db.imports).where(db.imports.c.id == import_id).values(
-                stored_path=received.path.name, rows_total=report["rows_total"],
-                rows_imported=totals.imported, rows_updated=totals.updated,
-                rows_unchanged=totals.unchanged, rows_rejected=totals.rejected,
-                report=report))
+            store.finish_import(
+                conn, import_id, stored_path=received.path.name,
+                rows_total=report["rows_total"], rows_imported=totals.imported,
+                rows_updated=totals.updated, rows_unchanged=totals.unchanged,
+                rows_rejected=totals.rejected, report=report)
     finally:
         reader.close()
         rejected.discard()
@@ -513,25 +509,6 @@ def _line_mapper(reader: csvfile.Reader, layout: csvfile.Layout):
         return lines[np.clip(index, 0, len(lines) - 1)]
 
     return real
-
-
-def _lock_dataset(conn, slug: str, options: Options) -> tuple[dict, bool]:
-    """Return the dataset row locked for this transaction, creating it if missing.
-
-    PostgreSQL: a transaction-scoped advisory lock on the slug first, so two imports that
-    both create a new dataset queue instead of one failing on the unique slug; then the row
-    lock (``FOR UPDATE``). SQLite: ``BEGIN IMMEDIATE`` already serialises writers.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                     {"key": f"geomap-import:{slug}"})
-    query = sa.select(db.datasets).where(db.datasets.c.slug == slug).with_for_update()
-    row = conn.execute(query).mappings().first()
-    if row is not None:
-        return dict(row), False
-    store.create_dataset(conn, slug, options.title or slug, source=options.source,
-                         license=options.license, description=options.description)
-    return dict(conn.execute(query).mappings().one()), True
 
 
 def _malformed(reader, layout, error_parts, rejected, totals) -> None:

@@ -167,10 +167,7 @@ def load(app, *, replace: bool = False) -> dict:
         frame["dataset_id"] = dataset["id"]
         frame["import_id"] = import_id
         store.insert_incidents(conn, frame)
-        if existing is not None:
-            store.bump_version(conn, dataset["id"])
-        else:
-            store.write_rollups(conn, dataset["id"])
+        store.incidents_changed(conn, dataset, created=existing is None)
     return {"slug": SLUG, "incidents": len(frame), "created": True}
 
 

@@ -1,6 +1,7 @@
 """Datasets and imports records: create, read, list (with cached totals), update, version.
 
-Also the database's health query (`database_status`).
+`incidents_changed` is the one door for every change of a dataset's incidents (version and
+rollups in step). Also the database's health query (`database_status`).
 """
 
 from __future__ import annotations
@@ -116,11 +117,78 @@ def set_published(conn: sa.Connection, slug: str, published: bool) -> dict:
     return update_dataset(conn, slug, published=published)
 
 
+def lock_dataset(conn: sa.Connection, slug: str, title: str,
+                 **fields: Any) -> tuple[dict, bool]:
+    """Return the dataset row locked for this transaction, creating it if missing.
+
+    For writers of a dataset's incidents (imports). PostgreSQL: a transaction-scoped advisory
+    lock on the slug first, so two imports that both create a new dataset queue instead of
+    one failing on the unique slug; then the row lock (``FOR UPDATE``). SQLite: ``BEGIN
+    IMMEDIATE`` already serialises writers.
+
+    Returns
+    -------
+    tuple of (dict, bool)
+        The dataset's row, and whether this call created it (with `title` and `fields`, as
+        `create_dataset`).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                     {"key": f"geomap-import:{slug}"})
+    query = sa.select(db.datasets).where(db.datasets.c.slug == slug).with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is not None:
+        return dict(row), False
+    create_dataset(conn, slug, title, **fields)
+    return dict(conn.execute(query).mappings().one()), True
+
+
+def incidents_changed(conn: sa.Connection, dataset: dict,
+                      rollup: "RollupAccumulator | None" = None, *, created: bool = False,
+                      publish: bool = False) -> int:
+    """The one door for every change of a dataset's incidents; return its version after it.
+
+    Called in the transaction that inserted, updated or deleted the incidents, after the last
+    of those writes: it keeps the dataset's rollups in step with its incidents
+    (`write_rollups`) and bumps the version render caches and ETags are keyed by
+    (`bump_version`), so readers see incidents, rollups and version change together at the
+    commit. Writing incidents without it serves stale maps and stats.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        The connection whose transaction changed the incidents.
+    dataset : dict
+        The dataset's row as read in this transaction (``id``, ``version``, ``published``).
+    rollup : RollupAccumulator, optional
+        The rollups of the rows the caller wrote, when they are all of the dataset's
+        incidents or (``rollup.delta``) all it gained; None rebuilds them from the table.
+    created : bool
+        The dataset was created in this transaction: it stays at its first version (nothing
+        of it can be cached yet), but its rollups must still be built with it.
+    publish : bool
+        Also publish the dataset if it is a draft.
+
+    Returns
+    -------
+    int
+        The dataset's version after the change.
+    """
+    if publish and not dataset["published"]:
+        conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
+                     .values(published=True))
+    if created:
+        write_rollups(conn, dataset["id"], rollup)
+        return dataset["version"]
+    return bump_version(conn, dataset["id"], rollup)
+
+
 def bump_version(conn: sa.Connection, dataset_id: int,
                  rollup: "RollupAccumulator | None" = None) -> int:
     """Increment a dataset's version after its incidents changed; return the new version.
 
     Also brings the dataset's rollups up to date in the same transaction (`write_rollups`).
+    Writers of incidents call it through `incidents_changed`.
     """
     write_rollups(conn, dataset_id, rollup)
     conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset_id).values(
@@ -144,6 +212,11 @@ def record_import(conn: sa.Connection, dataset_id: int, **fields: Any) -> int:
     fields.setdefault("created_at", utcnow())
     return conn.execute(sa.insert(db.imports).values(dataset_id=dataset_id, **fields)
                         .returning(db.imports.c.id)).scalar_one()
+
+
+def finish_import(conn: sa.Connection, import_id: int, **fields: Any) -> None:
+    """Set an import's results once it has run (stored file, row counts, report)."""
+    conn.execute(sa.update(db.imports).where(db.imports.c.id == import_id).values(**fields))
 
 
 def get_import(conn: sa.Connection, import_id: int, dataset: dict | None = None) -> dict:

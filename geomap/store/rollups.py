@@ -2,7 +2,7 @@
 
 Built from the table with two ``GROUP BY``s (`refresh_rollups`), or from the rows an import
 wrote (`RollupAccumulator`: `replace_rollups`, `merge_rollups`); `write_rollups` picks.
-Called in the transaction that changed the incidents (`datasets.bump_version`).
+Called in the transaction that changed the incidents (`datasets.incidents_changed`).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from geomap import store
 
 
 def three_incidents(dataset_id, n=3):
+    """Return n (at most 3) hashed incidents of the dataset, every column set."""
     frame = pd.DataFrame({
         "dataset_id": dataset_id,
         "source_id": [f"id-{i}" for i in range(n)],

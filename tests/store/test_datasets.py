@@ -2,6 +2,7 @@
 
 import pytest
 
+from db_helpers import day_rollup
 from geomap import store
 from geomap.errors import BadRequest, Conflict, NotFound
 from store_helpers import three_incidents
@@ -56,3 +57,27 @@ def test_list_datasets_totals_follow_the_version(conn):
     assert (row["incidents"], row["total_count"]) == (3, 7)
     assert {r["slug"] for r in store.list_datasets(conn)} == {"tot", "other"}
     assert store.has_datasets(conn)
+
+
+def test_incidents_changed_is_the_one_door(conn):
+    """Version, rollups and publication change together; a dataset created in the same
+    transaction keeps its first version but gets its rollups."""
+    new = store.create_dataset(conn, "door", "Door")
+    store.insert_incidents(conn, three_incidents(new["id"]))
+    assert store.incidents_changed(conn, new, created=True) == 1
+    assert store.rollup_cell(conn, new["id"]) == store.GRID_ROLLUP_CELL
+    assert store.get_dataset(conn, "door")["version"] == 1
+
+    dataset = store.get_dataset(conn, "door")
+    rollup = store.RollupAccumulator(delta=True)
+    more = three_incidents(new["id"]).assign(source_id=["id-3", "id-4", "id-5"])
+    rollup.add(more)
+    store.insert_incidents(conn, more)
+    assert store.incidents_changed(conn, dataset, rollup, publish=True) == 2
+    after = store.get_dataset(conn, "door")
+    assert after["version"] == 2 and after["published"] is True
+    [listed] = store.list_datasets(conn, slug="door")
+    assert listed["incidents"] == 6
+    merged = day_rollup(conn, new["id"])
+    store.refresh_rollups(conn, new["id"])
+    assert merged == day_rollup(conn, new["id"])
