@@ -91,11 +91,11 @@ def _timed(owner, name: str, label: str) -> None:
 
 def instrument() -> None:
     """Time the pipeline's stages: validate (incl. the region join), join, hash, write."""
-    from geomap import storage
+    from geomap import store
 
     _timed(ingest, "validate", "validate+join")
     _timed(ingest_rows, "assign_regions", "join (regions.assign)")
-    _timed(storage, "row_hashes", "hash (storage.row_hashes)")
+    _timed(store.hashing, "row_hashes", "hash (store.row_hashes)")
     _timed(ingest_store, "insert_rows", "write (insert)")
     _timed(ingest_store.BulkIndexes, "restore", "rebuild indexes")
 

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from geomap import create_app, db, maps, storage  # noqa: E402
+from geomap import create_app, db, maps, store  # noqa: E402
 from geomap.web import render_cache  # noqa: E402
 
 LAYERS = ("heat", "time", "cluster", "choropleth")
@@ -85,7 +85,7 @@ def load(app, frame: pd.DataFrame) -> None:
     """Bulk-load incidents with plain executemany in chunks (the benchmark's setup only)."""
     engine = db.engine_for(app.config["DATABASE_URL"])
     with engine.begin() as conn:
-        row = storage.create_dataset(conn, "bench", "Benchmark", published=True)
+        row = store.create_dataset(conn, "bench", "Benchmark", published=True)
     cols = ["occurred_at", "precision", "lat", "lon", "type", "count", "direction",
             "description", "admin1", "country", "sector", "border_mile", "border_km",
             "at_border", "row_hash", "row_hash2"]

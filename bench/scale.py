@@ -44,7 +44,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geomap import create_app, db, maps, storage  # noqa: E402
+from geomap import create_app, db, maps, store  # noqa: E402
 from geomap.web import render_cache  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -119,8 +119,8 @@ def load(url: str, rows: int, base_n: int, seed: int = 7) -> int:
     """Create the published dataset 'bench' and COPY `rows` incidents into it; return its id."""
     engine = db.engine_for(url)
     with engine.begin() as conn:
-        dataset = storage.create_dataset(conn, "bench", "Scale benchmark", published=True,
-                                         source="bench/scale.py (synthetic)")
+        dataset = store.create_dataset(conn, "bench", "Scale benchmark", published=True,
+                                       source="bench/scale.py (synthetic)")
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     base = base_points(base_n, rng)
@@ -161,8 +161,8 @@ def build_rollup(url: str, dataset_id: int) -> None:
     """Rebuild the grid and day rollups as an import that rewrites rows does (refresh_rollups)."""
     t0 = time.perf_counter()
     with db.engine_for(url).begin() as conn:
-        cells = storage.refresh_rollups(conn, dataset_id)
-    print(f"  grid and day rollups (storage.refresh_rollups, GROUP BY over the table): "
+        cells = store.refresh_rollups(conn, dataset_id)
+    print(f"  grid and day rollups (store.refresh_rollups, GROUP BY over the table): "
           f"{time.perf_counter() - t0:.1f} s, {cells:,} cells", flush=True)
 
 
@@ -213,7 +213,7 @@ def measure(app, rounds: int) -> None:
     with app.app_context():
         engine = db.engine_for(app.config["DATABASE_URL"])
         with engine.connect() as conn:
-            dataset = storage.get_dataset(conn, "bench")
+            dataset = store.get_dataset(conn, "bench")
             layers = maps.display_layers(app.config["REGIONS_PATH"])
             for layer, by in (("heat", "admin1"), ("time", "admin1"), ("cluster", "admin1"),
                               ("choropleth", "admin1"), ("choropleth", "border_segment")):
@@ -260,7 +260,7 @@ def main() -> None:
                 load(url, args.rows, args.base)
             else:
                 with db.engine_for(url).connect() as conn:
-                    dataset_id = storage.get_dataset(conn, "bench")["id"]
+                    dataset_id = store.get_dataset(conn, "bench")["id"]
                 build_rollup(url, dataset_id)
             with db.engine_for(url).connect() as conn:
                 n = conn.exec_driver_sql("SELECT count(*) FROM incidents").scalar()

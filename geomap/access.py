@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from . import db
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized
-from .storage import utcnow
+from .store import utcnow
 
 ROLES = ("admin", "editor")
 MEMBER_ROLES = ("owner", "collaborator")

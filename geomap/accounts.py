@@ -19,7 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import db
 from .access import OPERATOR, ROLES, Actor, actor_from
 from .errors import BadRequest, Conflict, Forbidden, NotFound
-from .storage import utcnow
+from .store import utcnow
 
 MIN_PASSWORD = 8
 TOKEN_PREFIX = "gm_"

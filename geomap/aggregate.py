@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import db, storage
-from .storage import filter_clauses
+from . import db, store
+from .store import filter_clauses
 
 #: Period -> its label's format (a week is labelled by its Monday).
 PERIOD_FORMATS = {"month": "%Y-%m", "week": "%Y-%m-%d"}
@@ -62,7 +62,7 @@ def rollup_extent(conn: sa.Connection, dataset_id: int) -> dict[str, Any] | None
 
     Exact (the rollup keeps each cell's count, total and lat/lon bounds).
     """
-    cell = storage.rollup_cell(conn, dataset_id)
+    cell = store.rollup_cell(conn, dataset_id)
     if cell is None:
         return None
     g = db.incident_grid_cells.c
@@ -101,8 +101,8 @@ def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0:
     # Rollup keys are floor((lat + 90) / rollup_cell); integer division by k gives the map
     # cell counted from -90 (non-negative, so floor on every backend); subtract the origin's.
     # Integers of our own inlined (not bound), so GROUP BY repeats the select's expressions.
-    oy = int(round((lat0 + storage.GRID_LAT_SHIFT) / cell))
-    ox = int(round((lon0 + storage.GRID_LON_SHIFT) / cell))
+    oy = int(round((lat0 + store.GRID_LAT_SHIFT) / cell))
+    ox = int(round((lon0 + store.GRID_LON_SHIFT) / cell))
     cy = g.gy // sa.literal_column(str(int(k))) - sa.literal_column(str(oy))
     cx = g.gx // sa.literal_column(str(int(k))) - sa.literal_column(str(ox))
     query = (sa.select(cy.label("cy"), cx.label("cx"), sa.func.sum(g.n).label("n"),
@@ -136,8 +136,8 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
     c = db.incidents.c
     # floor((lat - lat0) / cell + 1e-9), as the rollup keys and the numpy path
     # (`maps.grid.grid_keys`) compute it: a point on a cell line lands in the cell above.
-    gy = storage.grid_key(conn, c.lat, -lat0, cell).label("gy")
-    gx = storage.grid_key(conn, c.lon, -lon0, cell).label("gx")
+    gy = store.grid_key(conn, c.lat, -lat0, cell).label("gy")
+    gx = store.grid_key(conn, c.lon, -lon0, cell).label("gx")
     keys = [gy, gx]
     truncated = bool(period) and conn.dialect.name == "postgresql"
     if period:
@@ -209,10 +209,10 @@ def _day_rollup_where(conn: sa.Connection, dataset_id: int, filters: dict | None
             if day is None:
                 return None
             where.append(compare(day))
-    for key in storage.DAY_COLUMNS:
+    for key in store.DAY_COLUMNS:
         if filters.get(key):
             where.append(d[key].in_(list(filters[key])))
-    return where if storage.rollup_cell(conn, dataset_id) is not None else None
+    return where if store.rollup_cell(conn, dataset_id) is not None else None
 
 
 def _counted(conn: sa.Connection, dataset_id: int, filters: dict | None, *, rollup: bool = True):
@@ -235,7 +235,7 @@ def by_column(conn: sa.Connection, dataset_id: int, filters: dict | None, column
               *, period: str | None = None) -> pd.DataFrame:
     """Count incidents per value of column (``admin1``, ``sector``, ``type``...), optionally per period.
 
-    Read from the day rollup for the columns it holds (`storage.DAY_COLUMNS`).
+    Read from the day rollup for the columns it holds (`store.DAY_COLUMNS`).
 
     Returns
     -------
@@ -243,7 +243,7 @@ def by_column(conn: sa.Connection, dataset_id: int, filters: dict | None, column
         Columns ``key`` (None for rows without a value), ``period`` when asked for, ``n``, ``total``.
     """
     cols, when, n, total, where = _counted(conn, dataset_id, filters,
-                                           rollup=column in storage.DAY_COLUMNS)
+                                           rollup=column in store.DAY_COLUMNS)
     keys = [cols[column].label("key")]
     if period:
         keys.append(period_expr(conn, period, when).label("period"))
@@ -530,7 +530,7 @@ def by_border_segment_frame(frame: pd.DataFrame,
 def points(conn: sa.Connection, dataset_id: int, filters: dict | None,
            limit: int) -> pd.DataFrame:
     """Return up to limit matching incidents with the columns a marker popup shows."""
-    from .storage import incident_frame
+    from .store import incident_frame
 
     return incident_frame(conn, dataset_id, filters,
                           columns=("occurred_at", "precision", "lat", "lon", "type", "count",

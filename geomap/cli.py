@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import access, accounts, db, storage
+from . import access, accounts, db, store
 from .config import PROJECT_ROOT
 from .errors import GeomapError
 
@@ -150,7 +150,7 @@ def revoke_token_command(name: str) -> None:
 def _set_published(slug: str, published: bool) -> None:
     try:
         with _engine().begin() as conn:
-            row = storage.set_published(conn, slug, published)
+            row = store.set_published(conn, slug, published)
     except GeomapError as exc:
         _fail(exc)
     state = "published" if row["published"] else "unpublished"

@@ -1,4 +1,4 @@
-"""Data commands: ``import-csv`` and ``export`` (thin wrappers over ingest and storage)."""
+"""Data commands: ``import-csv`` and ``export`` (thin wrappers over ingest and store)."""
 
 from __future__ import annotations
 

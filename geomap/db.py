@@ -136,7 +136,7 @@ INCIDENTS_CASCADE_TRIGGER = "datasets_delete_incidents"
 
 # Grid rollup (migration 0002): per dataset, incidents counted per GRID_ROLLUP_CELL-degree cell
 # with the cell's exact bounds, rebuilt with every change of the dataset's incidents
-# (`storage.refresh_rollups`); unfiltered heat and cluster maps read it instead of the incidents.
+# (`store.refresh_rollups`); unfiltered heat and cluster maps read it instead of the incidents.
 incident_grids = sa.Table(
     "incident_grids", metadata,
     sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
@@ -163,7 +163,7 @@ incident_grid_cells = sa.Table(
 
 
 # Day rollup (migration 0005): per dataset, incidents counted per UTC day and combination of
-# the columns filters select on, written with the grid rollup (`storage.refresh_rollups`).
+# the columns filters select on, written with the grid rollup (`store.refresh_rollups`).
 # Stats and choropleths by those columns, under any filter, sum these rows instead of
 # grouping the incidents. A day and combination may have several rows (appends add rows;
 # readers sum them), so there is no primary key; no foreign key either (the trigger

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import csvfile, storage
+from . import csvfile, store
 from .errors import BadRequest
 
 FORMATS = ("csv", "geojson", "gpkg")
@@ -29,8 +29,8 @@ def _frames(conn: sa.Connection, dataset_id: int, filters: dict | None, limit: i
     done = 0
     while limit is None or done < limit:
         size = PAGE if limit is None else min(PAGE, limit - done)
-        frame = storage.incident_frame(conn, dataset_id, filters, columns=COLUMNS,
-                                       limit=size, offset=offset + done)
+        frame = store.incident_frame(conn, dataset_id, filters, columns=COLUMNS,
+                                     limit=size, offset=offset + done)
         if frame.empty:
             return
         yield frame
@@ -88,7 +88,7 @@ def geojson_chunks(frames: Iterator[pd.DataFrame], meta: dict | None = None) -> 
                      for k, v in rec.items()}
             parts.append(json.dumps({"type": "Feature", "geometry": {
                 "type": "Point", "coordinates": [lon, lat]}, "properties":
-                storage.as_json_safe(props)}, ensure_ascii=False))
+                store.as_json_safe(props)}, ensure_ascii=False))
         if parts:
             yield ("" if first else ",") + ",".join(parts)
             first = False
@@ -107,7 +107,7 @@ def stream(conn: sa.Connection, slug: str, fmt: str, *, filters: dict | None = N
     geomap.errors.BadRequest
         An unsupported format.
     """
-    dataset = storage.get_dataset(conn, slug, published_only=published_only)
+    dataset = store.get_dataset(conn, slug, published_only=published_only)
     frames = _frames(conn, dataset["id"], filters, limit, offset)
     if fmt == "csv":
         return csv_chunks(frames)
@@ -122,17 +122,17 @@ def write_file(conn: sa.Connection, slug: str, fmt: str, path: Path) -> int:
     """Write a dataset's incidents (drafts included) to a file; return how many."""
     if fmt in ("csv", "geojson"):
         n = 0
-        dataset = storage.get_dataset(conn, slug)
+        dataset = store.get_dataset(conn, slug)
         with open(path, "w", encoding="utf-8", newline="") as handle:
             for chunk in stream(conn, slug, fmt, published_only=False):
                 handle.write(chunk)
-        n = storage.count_incidents(conn, dataset["id"])
+        n = store.count_incidents(conn, dataset["id"])
         return n
     if fmt != "gpkg":
         raise BadRequest(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     import geopandas as gpd
 
-    dataset = storage.get_dataset(conn, slug)
+    dataset = store.get_dataset(conn, slug)
     frames = [_tidy(f) for f in _frames(conn, dataset["id"], None, None, 0)]
     frame = pd.concat(frames, ignore_index=True) if frames else _tidy(
         pd.DataFrame(columns=["id", *COLUMNS]))

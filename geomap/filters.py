@@ -1,7 +1,7 @@
 """Map and download filters: query arguments -> a validated, normalised dict.
 
 One parser serves map pages, embeds, downloads and the API, so the same URL means the same
-selection everywhere. The normalised dict uses the keys `storage.filter_clauses` understands
+selection everywhere. The normalised dict uses the keys `store.filter_clauses` understands
 (``from``/``to`` as UTC datetimes, ``to`` exclusive; list-valued ``type``, ``direction``,
 ``country``, ``admin1``, ``sector``) plus the display options ``layer``, ``by``, ``period`` and
 ``theme``. `canonical_query` turns it back into a stable query string used in cache keys and
@@ -297,7 +297,7 @@ def canonical_query(filters: Mapping[str, Any], *, keys: Iterable[str] = PARAMS,
 
 
 def selection(filters: Mapping[str, Any]) -> dict[str, Any]:
-    """Return only the keys that select incidents (what `storage.filter_clauses` reads)."""
+    """Return only the keys that select incidents (what `store.filter_clauses` reads)."""
     return {k: filters.get(k) for k in SELECTION_KEYS}
 
 

@@ -1,4 +1,4 @@
-"""CSV ingest: a file -> validated incidents -> regions -> storage, in one transaction.
+"""CSV ingest: a file -> validated incidents -> regions -> store, in one transaction.
 
 One pipeline serves the upload form, ``flask import-csv`` and ``POST /api/.../incidents``:
 
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import access, csvfile, db, ingest_store, storage
+from . import access, csvfile, db, ingest_store, store
 from .errors import BadRequest, Conflict, GeomapError, Unprocessable
 from .ingest_rows import (ALIASES, FIELDS, Columns, Context, load_regions, resolve_columns,
                           transformer_for, validate, _note)
@@ -192,14 +192,14 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
         Invalid options or slug.
     """
     options = check_options(options)
-    storage.check_slug(dataset)
+    store.check_slug(dataset)
     received = csvfile.receive(source, settings["UPLOAD_FOLDER"])
     try:
         layout = _layout(received, options)
         columns = resolve_columns(layout.columns, options.mapping, header=options.header)
         ctx = Context(columns=columns, options=options, settings=settings, regions=regions,
                       transformer=transformer_for(options.crs) if options.crs else None,
-                      now=storage.utcnow(), file_notes=list(columns.notes))
+                      now=store.utcnow(), file_notes=list(columns.notes))
         try:
             report = _run(engine, received, layout, ctx, dataset, user_name, actor)
         except sa.exc.OperationalError as exc:
@@ -281,18 +281,20 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
     try:
         with db.write_connection(engine) as conn, ingest_store.big_cache(conn), \
                 conn.begin():
-            dataset, created = _lock_dataset(conn, slug, options)
+            dataset, created = store.lock_dataset(
+                conn, slug, options.title or slug, source=options.source,
+                license=options.license, description=options.description)
             access.claim_import(conn, actor, dataset, created)
             removed = 0
             if options.mode == "replace":
-                removed = storage.delete_incidents(conn, dataset["id"])
+                removed = store.delete_incidents(conn, dataset["id"])
                 totals.empty = True
             else:
-                totals.empty = storage.count_incidents(conn, dataset["id"]) == 0
+                totals.empty = store.count_incidents(conn, dataset["id"]) == 0
             # Rollups of the rows written: the whole of an empty dataset's, else what an
             # append adds to the existing ones (dropped if a row is rewritten).
-            totals.rollup = storage.RollupAccumulator(delta=not totals.empty)
-            import_id = storage.record_import(
+            totals.rollup = store.RollupAccumulator(delta=not totals.empty)
+            import_id = store.record_import(
                 conn, dataset["id"], user_name=user_name, filename=options.filename[:300],
                 sha256=received.sha256, size_bytes=received.size, mode=options.mode)
             bulk = ingest_store.BulkIndexes(conn, received.newlines, totals.empty)
@@ -300,7 +302,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
             # parses and validates the next block; the writer alone uses the connection
             # until it is closed, so the transaction and its order of writes are unchanged.
             hash_here = conn.dialect.name == "postgresql"
-            with storage.IncidentWriter(conn) as totals.writer, _BlockWriter() as writer:
+            with store.IncidentWriter(conn) as totals.writer, _BlockWriter() as writer:
                 for batch in reader:
                     rows, errors, warnings = validate(batch.frame, ctx)
                     errs = errors.frame()
@@ -317,7 +319,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
                     if hash_here and len(rows):
                         # PostgreSQL: the writer mostly waits for the server, so the
                         # content hash (no database needed) is computed on this thread.
-                        storage.add_row_hashes(rows)
+                        store.add_row_hashes(rows)
                     writer.submit(_store_job(conn, dataset["id"], import_id, rows, batch,
                                              totals, _lines(warnings.frame(), batch),
                                              warning_parts, write))
@@ -331,20 +333,14 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
                     details=report_json(report))
             _refuse_mostly_rejected(totals, options, report)
             changed = totals.imported + totals.updated + removed > 0
-            if options.publish and not dataset["published"]:
-                conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset["id"])
-                             .values(published=True))
-                changed = True
-            # The rollups from the rows as written when they are the whole dataset or all
-            # it gained (the same as a rebuild from the table, without scanning it).
-            if changed and not created:
-                version = storage.bump_version(conn, dataset["id"], rollup=totals.rollup)
-            else:
-                version = dataset["version"]
-                if changed:
-                    # A dataset this import created stays at version 1, but its rollups
-                    # must still be built with it.
-                    storage.write_rollups(conn, dataset["id"], totals.rollup)
+            publish = options.publish and not dataset["published"]
+            version = dataset["version"]
+            if changed or publish:
+                # The one door (version, rollups, publication); the rollups from the rows
+                # as written when they are the whole dataset or all it gained (the same as
+                # a rebuild from the table, without scanning it).
+                version = store.incidents_changed(conn, dataset, totals.rollup,
+                                                  created=created, publish=publish)
             report["version"] = version
             report["import_id"] = import_id
             if report["rows_total"] == 0:
@@ -352,11 +348,11 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
             report = report_json(report)
             rejected.finish(import_id, real)
             csvfile.keep(received)
-            conn.execute(sa.update(db.imports).where(db.imports.c.id == import_id).values(
-                stored_path=received.path.name, rows_total=report["rows_total"],
-                rows_imported=totals.imported, rows_updated=totals.updated,
-                rows_unchanged=totals.unchanged, rows_rejected=totals.rejected,
-                report=report))
+            store.finish_import(
+                conn, import_id, stored_path=received.path.name,
+                rows_total=report["rows_total"], rows_imported=totals.imported,
+                rows_updated=totals.updated, rows_unchanged=totals.unchanged,
+                rows_rejected=totals.rejected, report=report)
     finally:
         reader.close()
         rejected.discard()
@@ -515,25 +511,6 @@ def _line_mapper(reader: csvfile.Reader, layout: csvfile.Layout):
     return real
 
 
-def _lock_dataset(conn, slug: str, options: Options) -> tuple[dict, bool]:
-    """Return the dataset row locked for this transaction, creating it if missing.
-
-    PostgreSQL: a transaction-scoped advisory lock on the slug first, so two imports that
-    both create a new dataset queue instead of one failing on the unique slug; then the row
-    lock (``FOR UPDATE``). SQLite: ``BEGIN IMMEDIATE`` already serialises writers.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                     {"key": f"geomap-import:{slug}"})
-    query = sa.select(db.datasets).where(db.datasets.c.slug == slug).with_for_update()
-    row = conn.execute(query).mappings().first()
-    if row is not None:
-        return dict(row), False
-    storage.create_dataset(conn, slug, options.title or slug, source=options.source,
-                           license=options.license, description=options.description)
-    return dict(conn.execute(query).mappings().one()), True
-
-
 def _malformed(reader, layout, error_parts, rejected, totals) -> None:
     """Report records with the wrong number of fields (pyarrow skipped them)."""
     bad = reader.malformed()
@@ -667,14 +644,14 @@ def recorded_import(conn, settings: Mapping[str, Any], slug: str,
 
     NotFound unless the dataset exists and the import is one of its imports.
     """
-    dataset = storage.get_dataset(conn, slug)
-    record = storage.get_import(conn, import_id, dataset)
+    dataset = store.get_dataset(conn, slug)
+    record = store.get_import(conn, import_id, dataset)
     return dataset, record, rejected_path(settings, import_id)
 
 
 def report_json(report: dict) -> dict:
     """Return the report with every value JSON-serialisable."""
-    return storage.as_json_safe(replace_none(report))
+    return store.as_json_safe(replace_none(report))
 
 
 def replace_none(value):

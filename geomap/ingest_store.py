@@ -14,7 +14,9 @@ import sqlalchemy as sa
 
 from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
 
-from . import db, storage
+from . import db
+from .store import (HASH_COLUMNS, INCIDENT_COLUMNS, IncidentWriter, RollupAccumulator,
+                    add_row_hashes, incident_values)
 
 _LOOKUP_SLICE = 900
 _PG_LOOKUP_SLICE = 10_000
@@ -35,11 +37,11 @@ class Totals:
     empty: bool = False
     seen_hashes: "SeenKeys" = field(default_factory=lambda: SeenKeys())
     seen_sources: "SeenKeys" = field(default_factory=lambda: SeenKeys())
-    #: Writes the rows (`storage.IncidentWriter`; its COPY ends before any other statement).
-    writer: "storage.IncidentWriter | None" = None
+    #: Writes the rows (`store.IncidentWriter`; its COPY ends before any other statement).
+    writer: "IncidentWriter | None" = None
     #: Rollups of the rows written while no incident was rewritten: all of the dataset's
     #: incidents if it started empty, else (``rollup.delta``) what they add; None otherwise.
-    rollup: "storage.RollupAccumulator | None" = None
+    rollup: "RollupAccumulator | None" = None
 
 
 class SeenKeys:
@@ -127,8 +129,8 @@ def store(conn: sa.Connection, dataset_id: int, import_id: int, rows: pd.DataFra
     """Dedupe a block of accepted rows and write it: insert new rows, update changed ones."""
     if rows.empty:
         return
-    if not all(name in rows for name in storage.HASH_COLUMNS):
-        storage.add_row_hashes(rows)  # unless the caller hashed the block already
+    if not all(name in rows for name in HASH_COLUMNS):
+        add_row_hashes(rows)  # unless the caller hashed the block already
     rows["dataset_id"] = dataset_id
     rows["import_id"] = import_id
     rows["line"] = lines[rows["record"].to_numpy()]
@@ -146,10 +148,10 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     later = rows.duplicated("source_id", keep="last").to_numpy()
     if later.any():
         dropped = rows[later]
-        kept = rows[~later].set_index("source_id")[list(storage.HASH_COLUMNS)]
+        kept = rows[~later].set_index("source_id")[list(HASH_COLUMNS)]
         kept = kept.loc[dropped["source_id"]]
         same = np.ones(len(dropped), dtype=bool)
-        for name in storage.HASH_COLUMNS:
+        for name in HASH_COLUMNS:
             same &= dropped[name].to_numpy() == kept[name].to_numpy()
         totals.unchanged += int(same.sum())
         totals.updated += int((~same).sum())
@@ -174,7 +176,7 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     new = pos < 0
     changed = np.zeros(len(rows), dtype=bool)
     if len(existing["id"]):
-        for name in storage.HASH_COLUMNS:
+        for name in HASH_COLUMNS:
             changed |= existing[name][pos] != rows[name].to_numpy()
         changed &= ~new
     totals.imported += int(new.sum())
@@ -274,17 +276,17 @@ def _lookup(conn, dataset_id: int, column, values: list) -> dict[str, np.ndarray
             "row_hash2": np.array(columns[3], dtype=np.int64)}
 
 
-def insert_rows(writer: "storage.IncidentWriter", rows: pd.DataFrame) -> int:
-    """Bulk-insert validated rows (storage's fast path; a seam the crash tests stall)."""
+def insert_rows(writer: "IncidentWriter", rows: pd.DataFrame) -> int:
+    """Bulk-insert validated rows (the store's fast path; a seam the crash tests stall)."""
     return writer.insert(rows)
 
 
-UPDATED_COLUMNS = tuple(c for c in storage.INCIDENT_COLUMNS if c not in ("dataset_id",))
+UPDATED_COLUMNS = tuple(c for c in INCIDENT_COLUMNS if c not in ("dataset_id",))
 
 
 def _update(conn, rows: pd.DataFrame, ids: np.ndarray) -> None:
     """Rewrite changed incidents (same id) with their new content."""
-    values = storage.incident_values(rows, "generic")
+    values = incident_values(rows, "generic")
     params = [{**{f"v_{k}": values[k][i] for k in UPDATED_COLUMNS}, "b_id": int(ident)}
               for i, ident in enumerate(ids)]
     c = db.incidents.c

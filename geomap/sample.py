@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import regions, storage
+from . import regions, store
 from .db import engine_for, write_connection
 
 LOGGER = logging.getLogger(__name__)
@@ -147,37 +147,34 @@ def load(app, *, replace: bool = False) -> dict:
                             at_border_m=app.config["AT_BORDER_M"],
                             max_border_km=app.config["MAX_BORDER_KM"])
     frame = pd.concat([frame, joined.drop(columns=["reason"])], axis=1)
-    storage.add_row_hashes(frame)
+    store.add_row_hashes(frame)
     with write_connection(engine_for(app.config["DATABASE_URL"])) as conn, conn.begin():
-        existing = storage.get_dataset(conn, SLUG, missing_ok=True)
+        existing = store.get_dataset(conn, SLUG, missing_ok=True)
         if existing is not None and not replace:
-            return {"slug": SLUG, "incidents": storage.count_incidents(conn, existing["id"]),
+            return {"slug": SLUG, "incidents": store.count_incidents(conn, existing["id"]),
                     "created": False}
         if existing is None:
-            dataset = storage.create_dataset(conn, SLUG, TITLE, description=DESCRIPTION,
-                                             source=SOURCE, license=LICENSE, published=True)
+            dataset = store.create_dataset(conn, SLUG, TITLE, description=DESCRIPTION,
+                                           source=SOURCE, license=LICENSE, published=True)
         else:
             dataset = existing
-            storage.delete_incidents(conn, dataset["id"])
-        import_id = storage.record_import(
+            store.delete_incidents(conn, dataset["id"])
+        import_id = store.record_import(
             conn, dataset["id"], user_name="load-sample", filename="(generated sample)",
             mode="replace", rows_total=len(frame), rows_imported=len(frame),
             report={"dataset": SLUG, "generator": "geomap.sample", "seed": SEED,
                     "rows_total": len(frame), "rows_imported": len(frame)})
         frame["dataset_id"] = dataset["id"]
         frame["import_id"] = import_id
-        storage.insert_incidents(conn, frame)
-        if existing is not None:
-            storage.bump_version(conn, dataset["id"])
-        else:
-            storage.write_rollups(conn, dataset["id"])
+        store.insert_incidents(conn, frame)
+        store.incidents_changed(conn, dataset, created=existing is None)
     return {"slug": SLUG, "incidents": len(frame), "created": True}
 
 
 def load_if_empty(app) -> bool:
     """Load the sample when the database holds no dataset at all; say whether it did."""
     with engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        if storage.has_datasets(conn):
+        if store.has_datasets(conn):
             return False
     LOGGER.info("empty database: loading the illustrative sample dataset")
     try:

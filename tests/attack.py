@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from geomap import accounts, db, storage
+from geomap import accounts, db, store
 
 PAYLOADS = (
     "<script>alert('xss-script')</script>",
@@ -61,5 +61,5 @@ def seed(app, client) -> str:
     assert response.status_code == 201, response.get_data(as_text=True)
     assert response.json["rows_imported"] == len(PAYLOADS), response.json
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        storage.update_dataset(conn, SLUG, description=HOSTILE, correction=HOSTILE)
+        store.update_dataset(conn, SLUG, description=HOSTILE, correction=HOSTILE)
     return token

@@ -8,7 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 
-from geomap import db, storage
+from geomap import db, store
 
 
 def migrate_to(url: str, revision: str, *, down: bool = False) -> None:
@@ -25,9 +25,9 @@ def insert_before_0003(conn: sa.Connection, frame: pd.DataFrame) -> None:
     The stored hashes are placeholders: migration 0003 recomputes every hash from content.
     """
     table = sa.Table("incidents", sa.MetaData(), autoload_with=conn)
-    frame = frame if "row_hash2" in frame else storage.add_row_hashes(frame.copy())
-    values = storage.incident_values(frame, "generic")
-    names = [name for name in storage.INCIDENT_COLUMNS
+    frame = frame if "row_hash2" in frame else store.add_row_hashes(frame.copy())
+    values = store.incident_values(frame, "generic")
+    names = [name for name in store.INCIDENT_COLUMNS
              if name in table.c and name not in ("row_hash", "row_hash2")]
     records = [{**{name: values[name][i] for name in names}, "row_hash": f"{i:032x}"}
                for i in range(len(frame))]
@@ -41,7 +41,7 @@ def day_rollup(conn: sa.Connection, dataset_id: int) -> list[tuple]:
     answer the same when these sums are equal.
     """
     d = db.incident_days.c
-    keys = [d.day, *(d[name] for name in storage.DAY_COLUMNS)]
+    keys = [d.day, *(d[name] for name in store.DAY_COLUMNS)]
     rows = conn.execute(sa.select(*keys, sa.func.sum(d.n), sa.func.sum(d.total))
                         .where(d.dataset_id == dataset_id).group_by(*keys)).all()
     out = [(r[0] if isinstance(r[0], dt.date) else dt.date.fromisoformat(r[0]), *r[1:-2],

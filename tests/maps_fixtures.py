@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import LineString, box
 
-from geomap import db, maps, storage
+from geomap import db, maps, store
 
 
 def display_layers() -> maps.DisplayLayers:
@@ -69,19 +69,19 @@ def seed_dataset(app, slug: str = "wa-bc", *, published: bool = True, n: int = 6
                  frame: pd.DataFrame | None = None, **fields) -> dict:
     """Create a dataset with incidents; return the dataset row."""
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        row = storage.create_dataset(conn, slug, fields.pop("title", "WA–BC crossings"),
-                                     published=published, **fields)
+        row = store.create_dataset(conn, slug, fields.pop("title", "WA–BC crossings"),
+                                   published=published, **fields)
         rows = frame if frame is not None else incident_rows(n, dataset_id=row["id"])
         rows = rows.assign(dataset_id=row["id"])
-        storage.insert_incidents(conn, rows)
+        store.insert_incidents(conn, rows)
     return row
 
 
 def add_incidents(app, dataset: dict, frame: pd.DataFrame) -> None:
     """Append incidents and bump the dataset version (as an import does)."""
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        storage.insert_incidents(conn, frame.assign(dataset_id=dataset["id"]))
-        storage.bump_version(conn, dataset["id"])
+        store.insert_incidents(conn, frame.assign(dataset_id=dataset["id"]))
+        store.bump_version(conn, dataset["id"])
 
 
 EVIL = "</script><script>alert('x')</script><img src=x onerror=alert(1)>`${alert(2)}`\u2028"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from geomap import access, accounts, db, storage
+from geomap import access, accounts, db, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
@@ -42,7 +42,7 @@ def _signed_in(app, name):
 
 def _incidents(app, slug):
     with _engine(app).connect() as conn:
-        return storage.count_incidents(conn, storage.get_dataset(conn, slug)["id"])
+        return store.count_incidents(conn, store.get_dataset(conn, slug)["id"])
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def world(any_app, fake_regions):  # noqa: F811
 def test_roles_and_ownership_import_makes_the_importer_owner(world):
     app, _tokens = world
     with _engine(app).connect() as conn:
-        dataset = storage.get_dataset(conn, "alice-data")
+        dataset = store.get_dataset(conn, "alice-data")
         assert access.list_members(conn, dataset["id"]) == [
             {"user_name": "alice", "role": "owner"}]
 
@@ -101,7 +101,7 @@ def test_roles_and_ownership_forms_refuse_other_editors(world):
     edit = bob.post("/editor/datasets/alice-data", data={"title": "Mine now", "published": "on"})
     assert edit.status_code == 403
     with _engine(app).connect() as conn:
-        row = storage.get_dataset(conn, "alice-data")
+        row = store.get_dataset(conn, "alice-data")
     assert row["title"] != "Mine now" and row["published"] is False
     # The upload form: the dataset is not offered, and naming it is refused before reading.
     assert 'value="alice-data"' not in bob.get("/upload").get_data(as_text=True)
@@ -121,7 +121,7 @@ def test_roles_and_ownership_forms_refuse_other_editors(world):
     assert _incidents(app, "alice-data") == 3
     # Import reports (HTML and JSON) are the dataset writers' too.
     with _engine(app).connect() as conn:
-        [imp] = storage.list_imports(conn, storage.get_dataset(conn, "alice-data")["id"])
+        [imp] = store.list_imports(conn, store.get_dataset(conn, "alice-data")["id"])
     assert bob.get(f"/upload/alice-data/imports/{imp['id']}").status_code == 403
     url = f"/api/datasets/alice-data/imports/{imp['id']}"
     assert app.test_client().get(url, headers={
@@ -178,7 +178,7 @@ def test_roles_and_ownership_userless_operator_token_acts_as_admin(world):
     response = _post_csv(app.test_client(), "alice-data", token, (DATA / "dms.csv").read_bytes())
     assert response.status_code == 201
     with _engine(app).connect() as conn:
-        [last, *_] = storage.list_imports(conn, storage.get_dataset(conn, "alice-data")["id"])
+        [last, *_] = store.list_imports(conn, store.get_dataset(conn, "alice-data")["id"])
     assert last["user_name"] == "token:ops"
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from geomap import aggregate, db, storage
+from geomap import aggregate, db, store
 from maps_fixtures import incident_rows
 
 FILTERS = [
@@ -40,7 +40,7 @@ def _rows(dataset_id: int) -> pd.DataFrame:
 def _answers(conn, dataset_id: int, filters: dict) -> list[pd.DataFrame]:
     out = [aggregate.by_period(conn, dataset_id, filters, period)
            for period in aggregate.PERIOD_FORMATS]
-    for column in storage.DAY_COLUMNS:
+    for column in store.DAY_COLUMNS:
         out.append(aggregate.by_column(conn, dataset_id, filters, column))
         out.append(aggregate.by_column(conn, dataset_id, filters, column, period="month"))
     return out
@@ -48,9 +48,9 @@ def _answers(conn, dataset_id: int, filters: dict) -> list[pd.DataFrame]:
 
 @pytest.mark.parametrize("filters", FILTERS)
 def test_the_day_rollup_answers_as_the_incidents_do(conn, filters):
-    ds = storage.create_dataset(conn, "days", "Days")
-    storage.insert_incidents(conn, _rows(ds["id"]))
-    storage.write_rollups(conn, ds["id"])
+    ds = store.create_dataset(conn, "days", "Days")
+    store.insert_incidents(conn, _rows(ds["id"]))
+    store.write_rollups(conn, ds["id"])
     rolled = _answers(conn, ds["id"], filters)
     # Without the dataset's row in incident_grids, readers group the incidents.
     conn.execute(sa.delete(db.incident_grids).where(db.incident_grids.c.dataset_id == ds["id"]))
@@ -62,9 +62,9 @@ def test_the_day_rollup_answers_as_the_incidents_do(conn, filters):
 
 
 def test_the_rollup_is_read_only_for_bounds_on_whole_days(conn):
-    ds = storage.create_dataset(conn, "days", "Days")
-    storage.insert_incidents(conn, _rows(ds["id"]))
-    storage.write_rollups(conn, ds["id"])
+    ds = store.create_dataset(conn, "days", "Days")
+    store.insert_incidents(conn, _rows(ds["id"]))
+    store.write_rollups(conn, ds["id"])
     whole = {"from": dt.datetime(2025, 2, 5)}
     partial = {"from": dt.datetime(2025, 2, 5, 12)}
     expected = [aggregate.by_period(conn, ds["id"], f) for f in (whole, partial)]
@@ -149,9 +149,9 @@ def test_segment_rows_at_every_kind_of_boundary(stored):
 
 def test_by_border_segment_counts_exactly_in_sql(conn, stored):
     cases = _edge_cases(stored)
-    ds = storage.create_dataset(conn, "edges", "Edges")
+    ds = store.create_dataset(conn, "edges", "Edges")
     frame = _edge_frame(cases, ds["id"])
-    storage.insert_incidents(conn, frame)
+    store.insert_incidents(conn, frame)
     got = aggregate.by_border_segment(conn, ds["id"], {}, stored[0])
     expected_total: dict = {}
     for case, count in zip(cases, frame["count"]):
@@ -173,7 +173,7 @@ def test_by_border_segment_turns_jit_off_for_its_transaction_only(pg_url):
         default = conn.exec_driver_sql("SHOW jit").scalar()
         conn.rollback()
         with conn.begin():
-            ds = storage.create_dataset(conn, "jit", "JIT")
+            ds = store.create_dataset(conn, "jit", "JIT")
             aggregate.by_border_segment(conn, ds["id"], {}, _segments_every_100_miles())
             assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
         # The pooled connection's next transaction has the server's setting again.
@@ -188,15 +188,15 @@ def _segments_every_100_miles():
 
 @pytest.mark.parametrize("filters", FILTERS)
 def test_by_border_segment_applies_filters(conn, filters):
-    ds = storage.create_dataset(conn, "segs", "Segments")
+    ds = store.create_dataset(conn, "segs", "Segments")
     frame = _rows(ds["id"])
     frame["border_mile"] = np.linspace(-5, 760, len(frame))
     frame.loc[frame.index % 17 == 0, "border_mile"] = np.nan
-    storage.insert_incidents(conn, frame)
+    store.insert_incidents(conn, frame)
     got = aggregate.by_border_segment(conn, ds["id"], filters, _segments_every_100_miles())
     # The same selection in pandas, binned by hand.
-    chosen = storage.incident_frame(conn, ds["id"], filters,
-                                    columns=("border_mile", "count"))
+    chosen = store.incident_frame(conn, ds["id"], filters,
+                                  columns=("border_mile", "count"))
     mile = chosen["border_mile"].to_numpy(dtype=float)
     keys = np.where((mile >= 0) & (mile < 700), np.floor(mile / 100), -1)
     expected = chosen.assign(key=keys).groupby("key")["count"].agg(["size", "sum"])

@@ -15,7 +15,7 @@ import pytest
 import shapely
 from werkzeug.datastructures import MultiDict
 
-from geomap import access, accounts, db, filters, ingest, maps, storage
+from geomap import access, accounts, db, filters, ingest, maps, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import display_layers, incident_rows, seed_dataset
@@ -99,7 +99,7 @@ def test_stats_by_border_segment_and_threshold(loaded):
     assert out["n"] == 4 and out["total"] == 7 and "hidden" not in out
     assert client.get("/api/datasets/data/stats?by=colour").status_code == 400
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        storage.update_dataset(conn, "data", min_public_count=2)
+        store.update_dataset(conn, "data", min_public_count=2)
     out = client.get("/api/datasets/data/stats?by=admin1").json
     assert out["groups"] == [{"key": "CA-BC", "n": 2, "total": 3}]
     assert out["hidden"] == {"groups": 2, "min_public_count": 2}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from geomap import accounts, db, storage
+from geomap import accounts, db, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
@@ -45,8 +45,8 @@ def test_csv_body_returns_the_report(api):
     assert "user_name" not in listed["imports"][0]
     app = client.application
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        dataset = storage.get_dataset(conn, "api-test")
-        assert storage.list_imports(conn, dataset["id"])[0]["user_name"] == "editor"
+        dataset = store.get_dataset(conn, "api-test")
+        assert store.list_imports(conn, dataset["id"])[0]["user_name"] == "editor"
 
 
 def test_multipart_with_options(api):

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from geomap import access, accounts, db, storage
+from geomap import access, accounts, db, store
 
 
 def _conn(app):
@@ -56,11 +56,11 @@ def test_revoke_token(app, runner):
 
 def test_publish_and_unpublish(app, runner):
     with _conn(app) as conn:
-        storage.create_dataset(conn, "draft", "Draft")
+        store.create_dataset(conn, "draft", "Draft")
     result = runner.invoke(args=["publish", "draft"])
     assert result.exit_code == 0 and "published (version 2)" in result.output
     with _conn(app) as conn:
-        assert storage.get_dataset(conn, "draft")["published"] is True
+        assert store.get_dataset(conn, "draft")["published"] is True
     assert "unpublished" in runner.invoke(args=["unpublish", "draft"]).output
     missing = runner.invoke(args=["publish", "nope"])
     assert missing.exit_code == 1 and "no dataset 'nope'" in missing.output
@@ -106,7 +106,7 @@ def test_roles_and_ownership_cli_users(app, runner):
 def test_roles_and_ownership_cli_collaborators(app, runner):
     with _conn(app) as conn:
         accounts.create_user(conn, "ed", "long enough pw")
-        dataset = storage.create_dataset(conn, "d", "D")
+        dataset = store.create_dataset(conn, "d", "D")
     assert runner.invoke(args=["add-collaborator", "d", "ed"]).exit_code == 0
     with _conn(app) as conn:
         assert access.list_members(conn, dataset["id"]) == [

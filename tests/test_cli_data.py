@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyogrio
 
-from geomap import db, storage
+from geomap import db, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
@@ -16,7 +16,7 @@ DATA = Path(__file__).parent / "data" / "ingest"
 
 def _incidents(app, slug="cli"):
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        return storage.incident_frame(conn, storage.get_dataset(conn, slug)["id"])
+        return store.incident_frame(conn, store.get_dataset(conn, slug)["id"])
 
 
 def test_import_csv_json_prints_only_the_report(app, runner, fake_regions):  # noqa: F811
@@ -36,7 +36,7 @@ def test_import_csv_summary_and_options(app, runner, fake_regions):  # noqa: F81
     assert result.exit_code == 0, result.output
     assert "2 imported" in result.output
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        assert storage.get_dataset(conn, "cli")["published"]
+        assert store.get_dataset(conn, "cli")["published"]
 
 
 def test_import_csv_strict_failure_exits_non_zero(app, runner, fake_regions):  # noqa: F811

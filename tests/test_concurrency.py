@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from geomap import accounts, db, storage
+from geomap import accounts, db, store
 
 from servers import gunicorn, http
 
@@ -30,7 +30,7 @@ def server(tmp_path, database_url, app_factory):
     """gunicorn (2 workers) on a migrated database with a published dataset and a token."""
     application = app_factory(DATABASE_URL=database_url)
     with db.engine_for(database_url).begin() as conn:
-        storage.create_dataset(conn, "conc", "Concurrency", published=True)
+        store.create_dataset(conn, "conc", "Concurrency", published=True)
         token = accounts.create_token(conn, "bench")
     env = {"GEOMAP_INSTANCE_PATH": application.instance_path, "GEOMAP_DATABASE_URL": database_url,
            "GEOMAP_SECRET_KEY": "test", "GEOMAP_LOAD_SAMPLE": "false", "GEOMAP_TILES": "none"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from geomap import access, accounts, db, storage
+from geomap import access, accounts, db, store
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
 DATA = Path(__file__).parent / "data" / "ingest"
@@ -27,7 +27,7 @@ def site(app_factory, fake_regions):  # noqa: F811
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
         bearer = accounts.create_token(conn, "script", "editor")
-        storage.create_dataset(conn, "kept", "Kept", published=False)
+        store.create_dataset(conn, "kept", "Kept", published=False)
         access.set_member(conn, access.OPERATOR, "kept", "editor", "owner")
     client = app.test_client()
     login_page = client.get("/auth/login").get_data(as_text=True)
@@ -47,10 +47,10 @@ def _csv() -> bytes:
 def _incidents(app) -> int:
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
         try:
-            dataset = storage.get_dataset(conn, "api-test")
+            dataset = store.get_dataset(conn, "api-test")
         except Exception:  # noqa: BLE001 - no such dataset: nothing was written
             return 0
-        return storage.count_incidents(conn, dataset["id"])
+        return store.count_incidents(conn, dataset["id"])
 
 
 @pytest.mark.parametrize("headers", [
@@ -131,8 +131,8 @@ def test_cookie_writes_need_the_csrf_token(site, path, data):
     wrong = client.post(path, data={**data, "csrf_token": "forged-token"})
     assert wrong.status_code == 400 and "CSRF" in wrong.get_data(as_text=True)
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        assert storage.get_dataset(conn, "kept")["title"] == "Kept"
-        assert [d["slug"] for d in storage.list_datasets(conn, published_only=False)] == ["kept"]
+        assert store.get_dataset(conn, "kept")["title"] == "Kept"
+        assert [d["slug"] for d in store.list_datasets(conn, published_only=False)] == ["kept"]
     assert "Sign out editor" in client.get("/").get_data(as_text=True)  # still signed in
     # With the token the same request is served.
     allowed = client.post(path, data={**data, "csrf_token": token})
@@ -145,4 +145,4 @@ def test_cookie_writes_need_the_csrf_token(site, path, data):
     else:
         assert allowed.status_code == 302
         with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-            assert storage.get_dataset(conn, "kept")["title"] == "Forged"
+            assert store.get_dataset(conn, "kept")["title"] == "Forged"

@@ -6,7 +6,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from db_helpers import day_rollup, migrate_to
-from geomap import db, storage
+from geomap import db, store
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
 
@@ -112,19 +112,19 @@ def test_deleting_a_dataset_deletes_its_incidents_imports_and_rollup(conn):
     """The trigger of migration 0003 does what the incidents' ON DELETE CASCADE did."""
     from maps_fixtures import incident_rows
 
-    kept = storage.create_dataset(conn, "kept", "Kept")
-    gone = storage.create_dataset(conn, "gone", "Gone")
+    kept = store.create_dataset(conn, "kept", "Kept")
+    gone = store.create_dataset(conn, "gone", "Gone")
     for dataset in (kept, gone):
-        import_id = storage.record_import(conn, dataset["id"], filename="a.csv")
-        storage.insert_incidents(conn, incident_rows(20, dataset_id=dataset["id"])
-                                 .assign(import_id=import_id))
-        storage.bump_version(conn, dataset["id"])
+        import_id = store.record_import(conn, dataset["id"], filename="a.csv")
+        store.insert_incidents(conn, incident_rows(20, dataset_id=dataset["id"])
+                               .assign(import_id=import_id))
+        store.bump_version(conn, dataset["id"])
     conn.execute(sa.delete(db.datasets).where(db.datasets.c.id == gone["id"]))
     for table in (db.incidents, db.imports, db.incident_grid_cells, db.incident_days,
                   db.incident_grids):
         left = conn.execute(sa.select(table.c.dataset_id).distinct()).scalars().all()
         assert left == [kept["id"]], table.name
-    assert storage.count_incidents(conn, kept["id"]) == 20
+    assert store.count_incidents(conn, kept["id"]) == 20
 
 
 def test_0005_fills_the_day_rollup_and_drops_the_region_indexes(any_app, fake_regions,  # noqa: F811
@@ -142,7 +142,7 @@ def test_0005_fills_the_day_rollup_and_drops_the_region_indexes(any_app, fake_re
         "2025-01-06 00:00,48.99,-122.7,,,,A4\n", encoding="utf-8")
     _import(any_app, path, engine)
     with engine.connect() as conn:
-        dataset_id = storage.get_dataset(conn, "mig")["id"]
+        dataset_id = store.get_dataset(conn, "mig")["id"]
         expected = day_rollup(conn, dataset_id)
     assert [(r[0], r[-2], r[-1]) for r in expected] == [
         (dt.date(2025, 1, 1), 1, 3), (dt.date(2025, 1, 5), 1, 2), (dt.date(2025, 1, 5), 1, 1),
@@ -161,13 +161,13 @@ def test_0005_fills_the_day_rollup_and_drops_the_region_indexes(any_app, fake_re
 def test_read_one_is_autocommit_and_survives_a_dead_connection(any_app):
     url = any_app.config["DATABASE_URL"]
     with db.engine_for(url).begin() as conn:
-        storage.create_dataset(conn, "hot", "Hot path")
+        store.create_dataset(conn, "hot", "Hot path")
     sql = "SELECT slug, version FROM datasets WHERE slug = " + (
         "?" if url.startswith("sqlite") else "%s")
     assert db.read_one(url, sql, ("hot",)) == ("hot", 1)
     assert db.read_one(url, sql, ("nope",)) is None
     with db.engine_for(url).begin() as conn:
-        storage.bump_version(conn, storage.get_dataset(conn, "hot")["id"])
+        store.bump_version(conn, store.get_dataset(conn, "hot")["id"])
     # No snapshot is held between reads: the new version is seen at once.
     assert db.read_one(url, sql, ("hot",)) == ("hot", 2)
     if url.startswith("postgresql"):
@@ -194,14 +194,14 @@ def test_0007_roles_and_ownership_upgrade_and_downgrade_keep_users_and_tokens(an
         assert "role" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}
         for name in ("ana", "bo"):
             conn.execute(sa.insert(db.users).values(name=name, password_hash="x",
-                                                    created_at=storage.utcnow()))
+                                                    created_at=store.utcnow()))
         token = accounts.create_token(conn, "script", "ana")
         ids = {}
         for slug, importers in (("by-ana", ["ana", "bo"]), ("by-gone", ["gone", "ana"]),
                                 ("no-imports", [])):
-            ids[slug] = storage.create_dataset(conn, slug, slug)["id"]
+            ids[slug] = store.create_dataset(conn, slug, slug)["id"]
             for name in importers:
-                storage.record_import(conn, ids[slug], user_name=name, filename="a.csv")
+                store.record_import(conn, ids[slug], user_name=name, filename="a.csv")
     db.migrate(url)
     with engine.connect() as conn:
         assert _schema_differences(conn) == []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from geomap import access, accounts, db, storage
+from geomap import access, accounts, db, store
 
 
 @pytest.fixture
@@ -10,7 +10,7 @@ def signed_in(app, client):
     """An editor signed in, owner of the draft "draft-one"."""
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
-        storage.create_dataset(conn, "draft-one", "Draft one", source="RCMP")
+        store.create_dataset(conn, "draft-one", "Draft one", source="RCMP")
         access.set_member(conn, access.OPERATOR, "draft-one", "editor", "owner")
     client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass"})
     return client
@@ -18,7 +18,7 @@ def signed_in(app, client):
 
 def _dataset(app, slug):
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        return storage.get_dataset(conn, slug)
+        return store.get_dataset(conn, slug)
 
 
 def test_anonymous_is_sent_to_login(client):
@@ -65,10 +65,10 @@ def test_unknown_dataset_is_404(signed_in):
 
 def test_imports_link_to_their_reports(app, signed_in):
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        dataset = storage.get_dataset(conn, "draft-one")
-        import_id = storage.record_import(conn, dataset["id"], user_name="editor",
-                                          filename="<b>crossings</b>.csv", rows_total=3,
-                                          report={"dataset": "draft-one", "rows_total": 3,
+        dataset = store.get_dataset(conn, "draft-one")
+        import_id = store.record_import(conn, dataset["id"], user_name="editor",
+                                        filename="<b>crossings</b>.csv", rows_total=3,
+                                        report={"dataset": "draft-one", "rows_total": 3,
                                                   "errors": [], "warnings": []})
     html = signed_in.get("/editor/datasets/draft-one").get_data(as_text=True)
     link = f'href="/upload/draft-one/imports/{import_id}"'
@@ -79,8 +79,8 @@ def test_imports_link_to_their_reports(app, signed_in):
 def test_rejected_edit_never_shows_another_datasets_imports(app, signed_in):
     """Form fields named id or slug do not select whose imports and members are shown."""
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        other = storage.create_dataset(conn, "others", "Others")
-        storage.record_import(conn, other["id"], user_name="x", filename="secret-file.csv")
+        other = store.create_dataset(conn, "others", "Others")
+        store.record_import(conn, other["id"], user_name="x", filename="secret-file.csv")
     response = signed_in.post("/editor/datasets/draft-one", data={
         "title": "", "id": str(other["id"]), "slug": "others"})
     html = response.get_data(as_text=True)

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from db_helpers import day_rollup
-from geomap import db, ingest, storage
+from geomap import db, ingest, store
 from geomap.errors import BadRequest, Unprocessable
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
@@ -38,16 +38,16 @@ class Env:
 
     def incidents(self, dataset="test"):
         with self.engine.connect() as conn:
-            ds = storage.get_dataset(conn, dataset)
-            return storage.incident_frame(conn, ds["id"])
+            ds = store.get_dataset(conn, dataset)
+            return store.incident_frame(conn, ds["id"])
 
     def dataset(self, dataset="test"):
         with self.engine.connect() as conn:
-            return storage.get_dataset(conn, dataset)
+            return store.get_dataset(conn, dataset)
 
     def imports(self, dataset="test"):
         with self.engine.connect() as conn:
-            return storage.list_imports(conn, self.dataset(dataset)["id"])
+            return store.list_imports(conn, self.dataset(dataset)["id"])
 
 
 @pytest.fixture
@@ -595,7 +595,7 @@ def test_rollup_accumulated_by_an_import_equals_a_rebuild(any_env, tmp_path, mon
 
     written, written_count, written_days = cells()
     with any_env.engine.begin() as conn:
-        storage.refresh_rollups(conn, any_env.dataset()["id"])
+        store.refresh_rollups(conn, any_env.dataset()["id"])
     rebuilt, rebuilt_count, rebuilt_days = cells()
     assert written_count == rebuilt_count == len(rebuilt) > 10
     pd.testing.assert_frame_equal(written, rebuilt)
@@ -615,5 +615,5 @@ def test_grid_accumulator_matches_refresh_rollups_without_upserts(any_env, tmp_p
         query = sa.select(g.gy, g.gx, g.n, g.total, g.lat_min, g.lat_max, g.lon_min,
                           g.lon_max).where(g.dataset_id == ds).order_by(g.gy, g.gx)
         before = conn.execute(query).fetchall(), day_rollup(conn, ds)
-        storage.refresh_rollups(conn, ds)
+        store.refresh_rollups(conn, ds)
         assert (conn.execute(query).fetchall(), day_rollup(conn, ds)) == before

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geomap import accounts, csvcheck, csvfile, db, ingest, storage
+from geomap import accounts, csvcheck, csvfile, db, ingest, store
 from geomap.errors import BadRequest, Unprocessable
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
@@ -46,11 +46,11 @@ class Env:
     def state(self, dataset="test"):
         """Everything an import could change: the dataset row, its incidents, its imports."""
         with self.engine.connect() as conn:
-            ds = storage.get_dataset(conn, dataset, missing_ok=True)
+            ds = store.get_dataset(conn, dataset, missing_ok=True)
             if ds is None:
                 return None
-            frame = storage.incident_frame(conn, ds["id"])
-            imports = storage.list_imports(conn, ds["id"])
+            frame = store.incident_frame(conn, ds["id"])
+            imports = store.list_imports(conn, ds["id"])
         columns = ["occurred_at", "lat", "lon", "type", "count"]
         rows = sorted(map(tuple, frame[columns].astype(str).to_numpy().tolist()))
         return {"version": ds["version"], "published": ds["published"], "rows": rows,
@@ -100,7 +100,7 @@ def test_header_decides_column_count_extra_empty_fields_are_dropped(env):
     rejected = ingest.rejected_path(env.settings, report["import_id"]).read_text()
     assert rejected.splitlines()[1].startswith("9,49.0021,-122.7566,not a date,sighting,")
     with env.engine.connect() as conn:
-        frame = storage.incident_frame(conn, storage.get_dataset(conn, "test")["id"])
+        frame = store.incident_frame(conn, store.get_dataset(conn, "test")["id"])
     assert (frame["occurred_at"].dt.strftime("%Y-%m-%d") == "2021-01-01").sum() == 1
     assert frame["attributes"].isna().all()  # no column was invented for the extra fields
 
@@ -270,7 +270,7 @@ def test_no_500_nul_in_a_cell_is_a_rejected_row_on_both_backends(any_env, encodi
     assert report["errors"] == [{"row": rows + 2, "column": None, "value": None,
                                  "message": csvcheck.NUL_MESSAGE}]
     with any_env.engine.connect() as conn:
-        frame = storage.incident_frame(conn, storage.get_dataset(conn, "test")["id"])
+        frame = store.incident_frame(conn, store.get_dataset(conn, "test")["id"])
     assert set(frame["type"]) == {"sighting"}  # the header's NUL is dropped: "type" matched
     assert "\x00" not in json.dumps(report)
 
@@ -292,8 +292,8 @@ def test_no_500_nul_in_an_option_is_a_bad_request(any_env, field):
 def test_no_500_nul_in_the_file_name_is_dropped(any_env):
     report = any_env.run(HEADER + good_rows(1), filename="up\x00load.csv")
     with any_env.engine.connect() as conn:
-        record = storage.get_import(conn, report["import_id"],
-                                    storage.get_dataset(conn, "test"))
+        record = store.get_import(conn, report["import_id"],
+                                  store.get_dataset(conn, "test"))
     assert record["filename"] == "upload.csv"
 
 
@@ -391,7 +391,7 @@ def test_all_rejected_import_is_422_from_the_form(app, fake_regions):  # noqa: F
     assert response.status_code == 422
     assert "none of the file" in response.get_data(as_text=True)
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        assert storage.get_dataset(conn, "form-bad", missing_ok=True) is None
+        assert store.get_dataset(conn, "form-bad", missing_ok=True) is None
 
 
 def test_all_rejected_import_exits_non_zero_from_the_cli(app, runner, fake_regions,  # noqa: F811
@@ -403,7 +403,7 @@ def test_all_rejected_import_exits_non_zero_from_the_cli(app, runner, fake_regio
     assert json.loads(result.output.splitlines()[0])["rows_rejected"] == 2
     assert "none of the file's 2 row(s) could be imported" in result.output
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        assert storage.get_dataset(conn, "cli", missing_ok=True) is None
+        assert store.get_dataset(conn, "cli", missing_ok=True) is None
 
 
 @pytest.mark.parametrize("column", ["\u00b2", "9" * 5000, "0", "99"])

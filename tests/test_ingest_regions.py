@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from geomap import db, ingest, storage
+from geomap import db, ingest, store
 from geomap.config import PROJECT_ROOT
 
 DATA = Path(__file__).parent / "data" / "ingest"
@@ -29,7 +29,7 @@ def _run(app, regions_obj, src, **options):
 
 def _frame(app):
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        return storage.incident_frame(conn, storage.get_dataset(conn, "real")["id"])
+        return store.incident_frame(conn, store.get_dataset(conn, "real")["id"])
 
 
 def test_real_regions_join_and_measure(app, regions_obj, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from geomap import accounts, db, ingest, storage
+from geomap import accounts, db, ingest, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
@@ -62,11 +62,11 @@ def api(any_app, fake_regions):  # noqa: F811
 
 def _state(app):
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        dataset = storage.get_dataset(conn, "fuzz", missing_ok=True)
+        dataset = store.get_dataset(conn, "fuzz", missing_ok=True)
         if dataset is None:
             return None, 0, 0
-        return dataset["version"], storage.count_incidents(conn, dataset["id"]), len(
-            storage.list_imports(conn, dataset["id"]))
+        return dataset["version"], store.count_incidents(conn, dataset["id"]), len(
+            store.list_imports(conn, dataset["id"]))
 
 
 @settings(max_examples=50, deadline=None,
@@ -124,9 +124,9 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
 
     def snapshot():
         with engine.connect() as conn:
-            dataset = storage.get_dataset(conn, "killed")
-            frame = storage.incident_frame(conn, dataset["id"])
-            return (dataset["version"], len(storage.list_imports(conn, dataset["id"])),
+            dataset = store.get_dataset(conn, "killed")
+            frame = store.incident_frame(conn, dataset["id"])
+            return (dataset["version"], len(store.list_imports(conn, dataset["id"])),
                     frame.drop(columns=["attributes"]).to_dict("records"))
 
     before = snapshot()
@@ -187,7 +187,7 @@ def test_concurrent_imports_into_one_dataset_serialise(any_app, fake_regions, tm
     assert not failures, failures
     assert sorted(r["rows_imported"] for r in reports) == [2000, 2000]
     with engine.connect() as conn:
-        dataset = storage.get_dataset(conn, "shared")
-        assert storage.count_incidents(conn, dataset["id"]) == 4000
+        dataset = store.get_dataset(conn, "shared")
+        assert store.count_incidents(conn, dataset["id"]) == 4000
         assert dataset["version"] == 2
     db.dispose_engine(any_app.config["DATABASE_URL"])

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from db_helpers import day_rollup
-from geomap import ingest_store, storage
+from geomap import ingest_store, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import incident_rows
@@ -63,7 +63,7 @@ def _store(conn, dataset_id, import_id, blocks, empty):
     totals = ingest_store.Totals(empty=empty)
     warnings = []
     first = 2
-    with storage.IncidentWriter(conn) as totals.writer:
+    with store.IncidentWriter(conn) as totals.writer:
         for rows in blocks:
             lines = np.arange(first, first + len(rows))
             ingest_store.store(conn, dataset_id, import_id, rows, lines, totals, warnings, True)
@@ -72,43 +72,43 @@ def _store(conn, dataset_id, import_id, blocks, empty):
 
 
 def test_rows_whose_hashes_share_the_first_half_are_not_duplicates(conn):
-    ds = storage.create_dataset(conn, "collide", "Collisions")
-    import_id = storage.record_import(conn, ds["id"])
+    ds = store.create_dataset(conn, "collide", "Collisions")
+    import_id = store.record_import(conn, ds["id"])
     # (1, 1) and (1, 2) differ: both kept; (1, 2) again (next block) is a duplicate.
     totals, warnings = _store(conn, ds["id"], import_id, [
         _block(ds["id"], [(1, 1), (1, 2)]), _block(ds["id"], [(1, 2), (1, 3)])], empty=True)
     assert (totals.imported, totals.unchanged) == (3, 1)
     [warning] = warnings
     assert list(warning["ref"]) == [3] and list(warning["record"]) == [0]
-    assert storage.count_incidents(conn, ds["id"]) == 3
+    assert store.count_incidents(conn, ds["id"]) == 3
     # A second import looks the hashes up in the database: same first half, other second.
     totals, _ = _store(conn, ds["id"], import_id, [_block(ds["id"], [(1, 1), (1, 4), (1, 4)])],
                        empty=False)
     assert (totals.imported, totals.unchanged) == (1, 2)
-    frame = storage.incident_frame(conn, ds["id"])
+    frame = store.incident_frame(conn, ds["id"])
     assert sorted(frame["row_hash2"]) == [1, 2, 3, 4]
 
 
 def test_upsert_compares_both_halves_of_the_hash(conn):
-    ds = storage.create_dataset(conn, "upsert", "Upsert")
-    import_id = storage.record_import(conn, ds["id"])
+    ds = store.create_dataset(conn, "upsert", "Upsert")
+    import_id = store.record_import(conn, ds["id"])
     _store(conn, ds["id"], import_id, [_block(ds["id"], [(5, 6), (7, 8)], ["K", "L"])],
            empty=True)
     block = _block(ds["id"], [(5, 7), (7, 8), (9, 9)], ["K", "L", "M"])
     block.loc[0, "count"] = 42
     totals, _ = _store(conn, ds["id"], import_id, [block], empty=False)
     assert (totals.imported, totals.updated, totals.unchanged) == (1, 1, 1)
-    frame = storage.incident_frame(conn, ds["id"]).set_index("source_id")
+    frame = store.incident_frame(conn, ds["id"]).set_index("source_id")
     assert frame.loc["K", "count"] == 42 and frame.loc["K", "row_hash2"] == 7
     assert len(frame) == 3
 
 
 def test_hash_columns_survive_a_round_trip_as_exact_integers(conn):
-    ds = storage.create_dataset(conn, "big", "Big hashes")
+    ds = store.create_dataset(conn, "big", "Big hashes")
     extreme = [(np.iinfo(np.int64).min, np.iinfo(np.int64).max), (-1, 2**62 + 1)]
-    import_id = storage.record_import(conn, ds["id"])
+    import_id = store.record_import(conn, ds["id"])
     _store(conn, ds["id"], import_id, [_block(ds["id"], extreme)], empty=True)
-    frame = storage.incident_frame(conn, ds["id"])
+    frame = store.incident_frame(conn, ds["id"])
     assert sorted(zip(frame["row_hash"], frame["row_hash2"])) == sorted(extreme)
     # Re-uploading them finds both (no float rounding of 64-bit values on the way).
     totals, _ = _store(conn, ds["id"], import_id, [_block(ds["id"], extreme)], empty=False)
@@ -117,13 +117,13 @@ def test_hash_columns_survive_a_round_trip_as_exact_integers(conn):
 
 
 def test_rows_are_written_in_time_order_keeping_file_order_for_equal_times(conn):
-    ds = storage.create_dataset(conn, "order", "Order")
-    import_id = storage.record_import(conn, ds["id"])
+    ds = store.create_dataset(conn, "order", "Order")
+    import_id = store.record_import(conn, ds["id"])
     block = _block(ds["id"], [(i, i) for i in range(5)], ["c", "a", "d", "b", "e"])
     block["occurred_at"] = pd.to_datetime(["2025-03-01", "2025-01-01", "2025-03-01",
                                            "2025-01-01", "2025-02-01"])
     _store(conn, ds["id"], import_id, [block], empty=True)
-    frame = storage.incident_frame(conn, ds["id"])
+    frame = store.incident_frame(conn, ds["id"])
     assert list(frame["source_id"]) == ["a", "b", "e", "c", "d"]
     assert list(frame["id"]) == sorted(frame["id"])  # ids follow time, then file order
 
@@ -146,19 +146,19 @@ def test_an_append_adds_its_cells_to_the_rollup(any_app, fake_regions, tmp_path,
 
     def rollup_is_exact():
         with engine.begin() as conn:
-            dataset_id = storage.get_dataset(conn, "grid")["id"]
+            dataset_id = store.get_dataset(conn, "grid")["id"]
             cells = db.incident_grid_cells
             query = (sa.select(cells).where(cells.c.dataset_id == dataset_id)
                      .order_by(cells.c.gy, cells.c.gx))
             kept = conn.execute(query).all(), day_rollup(conn, dataset_id)
-            storage.refresh_rollups(conn, dataset_id)
+            store.refresh_rollups(conn, dataset_id)
             rebuilt = conn.execute(query).all(), day_rollup(conn, dataset_id)
             conn.rollback()
         return kept == rebuilt and len(kept[0]) > 0 and len(kept[1]) > 0
 
     merged = []
-    real_merge = storage.merge_rollups
-    monkeypatch.setattr(storage, "merge_rollups", lambda *args: merged.append(1) or real_merge(*args))
+    real_merge = store.rollups.merge_rollups
+    monkeypatch.setattr(store.rollups, "merge_rollups", lambda *args: merged.append(1) or real_merge(*args))
     run("2025-01-01,49.001,-122.75,2,A\n2025-01-02,49.0105,-122.7401,1,B\n")
     assert rollup_is_exact()
     # Same cell as A with a new minimum, a new cell, and B again (unchanged).
@@ -174,12 +174,12 @@ def test_an_append_adds_its_cells_to_the_rollup(any_app, fake_regions, tmp_path,
 def test_a_big_import_leaves_planner_statistics_on_postgresql(conn):
     import sqlalchemy as sa
 
-    ds = storage.create_dataset(conn, "stats", "Statistics")
-    storage.insert_incidents(conn, incident_rows(500, dataset_id=ds["id"]))
+    ds = store.create_dataset(conn, "stats", "Statistics")
+    store.insert_incidents(conn, incident_rows(500, dataset_id=ds["id"]))
     bulk = ingest_store.BulkIndexes(conn, ingest_store.BULK_MIN_ROWS, empty=False)
     bulk.restore()  # inside the import's transaction
     if conn.dialect.name == "postgresql":
         tuples = conn.execute(sa.text(
             "SELECT reltuples FROM pg_class WHERE relname = 'incidents'")).scalar_one()
         assert tuples == 500  # the uncommitted rows of this transaction were sampled
-    assert storage.count_incidents(conn, ds["id"]) == 500
+    assert store.count_incidents(conn, ds["id"]) == 500

@@ -1,12 +1,12 @@
 """The index page, health check, datasets API and error rendering."""
 
-from geomap import db, storage
+from geomap import db, store
 
 
 def _add(app, slug, published=True, **fields):
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        return storage.create_dataset(conn, slug, fields.pop("title", slug),
-                                      published=published, **fields)
+        return store.create_dataset(conn, slug, fields.pop("title", slug),
+                                    published=published, **fields)
 
 
 def test_index_lists_published_only_and_escapes(app, client):
@@ -90,8 +90,8 @@ def test_api_dataset_imports_hide_editors_and_file_names_from_readers(app, clien
 
     dataset = _add(app, "hist", title="History")
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        storage.record_import(conn, dataset["id"], filename="leak.csv", user_name="ana",
-                              sha256="ab" * 32, rows_total=3, rows_imported=3)
+        store.record_import(conn, dataset["id"], filename="leak.csv", user_name="ana",
+                            sha256="ab" * 32, rows_total=3, rows_imported=3)
         accounts.create_user(conn, "ana", "s3cret-pass")
         accounts.create_user(conn, "bo", "s3cret-pass")
         access.set_member(conn, access.OPERATOR, "hist", "ana", "collaborator")

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from geomap import db, regions, sample, storage
+from geomap import db, regions, sample, store
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +63,16 @@ def test_load_sample_command_publishes_with_provenance(app, runner):
     result = runner.invoke(args=["load-sample"])
     assert result.exit_code == 0, result.output
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        dataset = storage.get_dataset(conn, sample.SLUG)
+        dataset = store.get_dataset(conn, sample.SLUG)
         assert dataset["published"] is True
-        count = storage.count_incidents(conn, dataset["id"])
-        [imp] = storage.list_imports(conn, dataset["id"])
+        count = store.count_incidents(conn, dataset["id"])
+        [imp] = store.list_imports(conn, dataset["id"])
     assert 2500 <= count <= 3500 and imp["rows_imported"] == count
     assert "already" not in result.output
     again = runner.invoke(args=["load-sample"])
     assert again.exit_code == 0
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        assert storage.count_incidents(conn, dataset["id"]) == count
+        assert store.count_incidents(conn, dataset["id"]) == count
 
 
 def test_first_request_on_empty_database_loads_sample(app_factory):
@@ -92,7 +92,7 @@ def test_sample_not_loaded_when_setting_off(client):
 def test_sample_not_reloaded_when_database_has_datasets(app_factory):
     application = app_factory(LOAD_SAMPLE=True)
     with db.engine_for(application.config["DATABASE_URL"]).begin() as conn:
-        storage.create_dataset(conn, "mine", "Mine")
+        store.create_dataset(conn, "mine", "Mine")
     application.test_client().get("/")
     with db.engine_for(application.config["DATABASE_URL"]).connect() as conn:
-        assert storage.get_dataset(conn, sample.SLUG, missing_ok=True) is None
+        assert store.get_dataset(conn, sample.SLUG, missing_ok=True) is None

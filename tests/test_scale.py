@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from geomap import aggregate, db, maps, storage
+from geomap import aggregate, db, maps, store
 
 from db_helpers import day_rollup, insert_before_0003
 from maps_fixtures import incident_rows
@@ -41,12 +41,12 @@ def _drop_rollup(conn, dataset_id: int) -> None:
 @pytest.mark.parametrize("span, max_cells", [(55.0, 6000), (55.0, 40), (6.0, 6000), (1.5, 6000)])
 @pytest.mark.parametrize("layer", ["heat", "cluster"])
 def test_rollup_grid_matches_the_direct_grid(conn, span, max_cells, layer):
-    row = storage.create_dataset(conn, "wide", "Wide", published=True)
+    row = store.create_dataset(conn, "wide", "Wide", published=True)
     frame = wide_rows(400, row["id"], span=span)
-    storage.insert_incidents(conn, frame)
+    store.insert_incidents(conn, frame)
     spec = maps.MapSpec(layer=layer, heat_max_cells=max_cells, cluster_limit=10)
     direct = maps.aggregate_db(conn, row["id"], {}, spec)
-    assert storage.refresh_rollups(conn, row["id"]) > 0
+    assert store.refresh_rollups(conn, row["id"]) > 0
     rolled = maps.aggregate_db(conn, row["id"], {}, spec)
     expected = maps.aggregate_frame(frame, spec)
     assert rolled.n == direct.n == expected.n == 400
@@ -58,13 +58,13 @@ def test_rollup_grid_matches_the_direct_grid(conn, span, max_cells, layer):
 
 
 def test_rollup_is_used_only_without_filters(conn):
-    row = storage.create_dataset(conn, "wide", "Wide", published=True)
-    storage.insert_incidents(conn, wide_rows(300, row["id"]))
-    storage.refresh_rollups(conn, row["id"])
+    row = store.create_dataset(conn, "wide", "Wide", published=True)
+    store.insert_incidents(conn, wide_rows(300, row["id"]))
+    store.refresh_rollups(conn, row["id"])
     ext = aggregate.rollup_extent(conn, row["id"])
-    assert ext["n"] == 300 and ext["rollup_cell"] == storage.GRID_ROLLUP_CELL
+    assert ext["n"] == 300 and ext["rollup_cell"] == store.GRID_ROLLUP_CELL
     assert ext == {**aggregate.extent(conn, row["id"], None),
-                   "rollup_cell": storage.GRID_ROLLUP_CELL}
+                   "rollup_cell": store.GRID_ROLLUP_CELL}
     # Rollup cells now disagree with the incidents: a filter must still read the incidents,
     # no filter reads the rollup (which is why every change of incidents rebuilds it).
     conn.execute(sa.update(db.incident_grid_cells).values(n=db.incident_grid_cells.c.n * 2))
@@ -77,15 +77,15 @@ def test_rollup_is_used_only_without_filters(conn):
 
 
 def test_bump_version_rebuilds_the_rollup(conn):
-    row = storage.create_dataset(conn, "wide", "Wide", published=True)
-    storage.insert_incidents(conn, wide_rows(100, row["id"]))
-    storage.bump_version(conn, row["id"])
+    row = store.create_dataset(conn, "wide", "Wide", published=True)
+    store.insert_incidents(conn, wide_rows(100, row["id"]))
+    store.bump_version(conn, row["id"])
     assert aggregate.rollup_extent(conn, row["id"])["n"] == 100
-    storage.insert_incidents(conn, wide_rows(50, row["id"], seed=9))
-    storage.bump_version(conn, row["id"])
+    store.insert_incidents(conn, wide_rows(50, row["id"], seed=9))
+    store.bump_version(conn, row["id"])
     assert aggregate.rollup_extent(conn, row["id"])["n"] == 150
-    storage.delete_incidents(conn, row["id"])
-    storage.bump_version(conn, row["id"])
+    store.delete_incidents(conn, row["id"])
+    store.bump_version(conn, row["id"])
     empty = aggregate.rollup_extent(conn, row["id"])
     assert empty["n"] == 0 and empty["lat_min"] is None
     assert maps.aggregate_db(conn, row["id"], {}, maps.MapSpec()).n == 0
@@ -104,19 +104,19 @@ def test_imports_build_the_rollup(any_app):
     engine = db.engine_for(any_app.config["DATABASE_URL"])
     with engine.begin() as conn:
         token = accounts.create_token(conn, "writer")
-        storage.create_dataset(conn, "placeholder", "Placeholder")
+        store.create_dataset(conn, "placeholder", "Placeholder")
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
     response = client.post("/api/datasets/fresh/incidents?publish=true", data=CSV, headers=auth)
     assert response.status_code in (200, 201), response.get_json()
     with engine.connect() as conn:
-        dataset = storage.get_dataset(conn, "fresh")
+        dataset = store.get_dataset(conn, "fresh")
         ext = aggregate.rollup_extent(conn, dataset["id"])
-        assert ext is not None and ext["n"] == storage.count_incidents(conn, dataset["id"])
+        assert ext is not None and ext["n"] == store.count_incidents(conn, dataset["id"])
     more = CSV.replace(b"r", b"s").replace(b"2025-01", b"2025-02")
     response = client.post("/api/datasets/fresh/incidents", data=more, headers=auth)
     assert response.status_code in (200, 201), response.get_json()
     with engine.connect() as conn:
-        n = storage.count_incidents(conn, dataset["id"])
+        n = store.count_incidents(conn, dataset["id"])
         assert n > ext["n"] and aggregate.rollup_extent(conn, dataset["id"])["n"] == n
 
 
@@ -138,7 +138,7 @@ def test_upgrade_from_0001_keeps_data(database_url):
     db.migrate(database_url)
     with engine.begin() as conn:
         assert db.current_revision(conn) == db.head_revision() != "0001"
-        assert storage.count_incidents(conn, dataset_id) == 200
+        assert store.count_incidents(conn, dataset_id) == 200
         total = conn.execute(sa.select(sa.func.sum(db.incidents.c["count"]))).scalar_one()
         assert total == int(frame["count"].sum())
         indexes = {ix["name"]: ix for ix in sa.inspect(conn).get_indexes("incidents")}
@@ -153,7 +153,7 @@ def test_upgrade_from_0001_keeps_data(database_url):
         spec = maps.MapSpec(layer="heat")
         before = maps.aggregate_db(conn, dataset_id, {}, spec)
         by_state = aggregate.by_column(conn, dataset_id, {}, "admin1", period="week")
-        storage.bump_version(conn, dataset_id)
+        store.bump_version(conn, dataset_id)
         after = maps.aggregate_db(conn, dataset_id, {}, spec)
         assert before.n == after.n == 200
         pd.testing.assert_frame_equal(_cells(before), _cells(after), check_dtype=False)
@@ -165,5 +165,5 @@ def test_upgrade_from_0001_keeps_data(database_url):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0001")
     with engine.begin() as conn:
-        assert storage.count_incidents(conn, dataset_id) == 200
+        assert store.count_incidents(conn, dataset_id) == 200
         assert not sa.inspect(conn).has_table("incident_grids")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from geomap import accounts, db, storage
+from geomap import accounts, db, store
 
 from servers import gunicorn, http
 
@@ -22,7 +22,7 @@ b1,2025-02-03,45.0200,-73.4500,3,northbound
 def test_two_servers_share_writes_and_invalidate_caches(tmp_path, pg_url, app_factory):
     application = app_factory(DATABASE_URL=pg_url)
     with db.engine_for(pg_url).begin() as conn:
-        storage.create_dataset(conn, "shared", "Shared", published=True)
+        store.create_dataset(conn, "shared", "Shared", published=True)
         token = accounts.create_token(conn, "writer")
     common = {"GEOMAP_DATABASE_URL": pg_url, "GEOMAP_SECRET_KEY": "same-on-every-server",
               "GEOMAP_LOAD_SAMPLE": "false", "GEOMAP_TILES": "none"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from geomap import accounts, db, storage
+from geomap import accounts, db, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
@@ -69,9 +69,9 @@ def test_preview_then_import_then_report(app, editor):
     download = editor.get(link)
     assert download.status_code == 200 and download.get_data(as_text=True).startswith("row,")
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        dataset = storage.get_dataset(conn, "form-test")
+        dataset = store.get_dataset(conn, "form-test")
         assert dataset["title"] == "Form test"
-        assert storage.count_incidents(conn, dataset["id"]) == 2
+        assert store.count_incidents(conn, dataset["id"]) == 2
 
 
 def test_preview_with_mapping_and_no_header(editor):
@@ -102,7 +102,7 @@ def test_strict_failure_shows_the_report_without_importing(app, editor):
     assert response.status_code == 422
     assert "nothing was imported" in response.get_data(as_text=True)
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        assert storage.get_dataset(conn, "form-test", missing_ok=True) is None
+        assert store.get_dataset(conn, "form-test", missing_ok=True) is None
 
 
 def test_tampered_file_reference_is_refused(editor):

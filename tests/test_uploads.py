@@ -3,7 +3,7 @@
 import os
 import time
 
-from geomap import db, storage, uploads
+from geomap import db, store, uploads
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 
@@ -22,9 +22,9 @@ def _folder(app):
 
 def _record(app, stored_path):
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        dataset = storage.get_dataset(conn, "kept", missing_ok=True) or storage.create_dataset(conn, "kept", "K")
-        return storage.record_import(conn, dataset["id"], filename="f.csv", mode="append",
-                                     stored_path=stored_path, rows_total=1, rows_imported=1)
+        dataset = store.get_dataset(conn, "kept", missing_ok=True) or store.create_dataset(conn, "kept", "K")
+        return store.record_import(conn, dataset["id"], filename="f.csv", mode="append",
+                                   stored_path=stored_path, rows_total=1, rows_imported=1)
 
 
 def test_prune_keeps_what_imports_refer_to_and_recent_files(any_app, tmp_path):

@@ -429,13 +429,13 @@ def test_choropleth_per_border_mile_uses_the_regions_border_lengths(client, data
 
 
 def test_map_page_shows_updated_and_import_history(app, client, dataset):
-    from geomap import db, storage
+    from geomap import db, store
 
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        ds = storage.get_dataset(conn, dataset["slug"])
-        storage.record_import(conn, ds["id"], filename="<b>secret-name</b>.csv", mode="replace",
-                              rows_total=12, rows_imported=10, rows_rejected=2)
-        storage.bump_version(conn, ds["id"])
+        ds = store.get_dataset(conn, dataset["slug"])
+        store.record_import(conn, ds["id"], filename="<b>secret-name</b>.csv", mode="replace",
+                            rows_total=12, rows_imported=10, rows_rejected=2)
+        store.bump_version(conn, ds["id"])
     html = client.get(f"/maps/{dataset['slug']}").get_data(as_text=True)
     assert "Data history" in html and "updated" in html
     history = html[html.index("gm-history-heading"):]

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import (Blueprint, Response, current_app, g, jsonify, request, stream_with_context,
                    url_for)
 
-from .. import access, aggregate, exporting, filters, ingest, maps, storage
+from .. import access, aggregate, exporting, filters, ingest, maps, store
 from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
@@ -29,7 +29,7 @@ def _visible_dataset(conn, slug: str) -> tuple[dict, bool]:
     the full download are for whoever may write the dataset (`access.can_write`: its
     owners and collaborators, admins, and their tokens). Others get 404 for a draft.
     """
-    dataset = storage.get_dataset(conn, slug)
+    dataset = store.get_dataset(conn, slug)
     privileged = access.can_write(conn, g.get("user"), dataset)
     if not (dataset["published"] or privileged):
         raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
@@ -61,7 +61,7 @@ def incidents(slug: str, fmt: str):
         raise Forbidden(f"this dataset is published only as totals of at least {threshold} "
                         f"incidents; use /api/datasets/{slug}/stats",
                         details={"min_public_count": threshold})
-    total = storage.count_incidents(conn, dataset["id"], selection)
+    total = store.count_incidents(conn, dataset["id"], selection)
     engine = get_engine()
     published_only = not privileged
 
@@ -154,7 +154,7 @@ def import_report(slug: str, import_id: int):
     access.require_write(conn, g.user, dataset)
     fields = ("id", "created_at", "user_name", "filename", "sha256", "size_bytes", "mode",
               "rows_total", "rows_imported", "rows_updated", "rows_unchanged", "rows_rejected")
-    body = {"dataset": slug, "import": storage.as_json_safe({k: record[k] for k in fields}),
+    body = {"dataset": slug, "import": store.as_json_safe({k: record[k] for k in fields}),
             "report": record["report"],
             "rejected_csv": url_for("api_data.rejected", slug=slug, import_id=import_id)
             if rejected_file is not None else None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from .. import access, storage
+from .. import access, store
 from ..db import get_db, get_engine, write_connection
 from ..errors import BadRequest, Conflict, NotFound
 from .auth import login_required
@@ -20,7 +20,7 @@ TEXT_LIMITS = {"title": 300, "source": 500, "license": 200, "description": 10_00
 def datasets():
     """List the datasets the user may write (admins: all), drafts included."""
     conn = get_db()
-    rows = access.writable(conn, g.user, storage.list_datasets(conn, published_only=False))
+    rows = access.writable(conn, g.user, store.list_datasets(conn, published_only=False))
     return render_template("editor/datasets.html", datasets=rows)
 
 
@@ -54,7 +54,7 @@ def _form_fields(form) -> dict:
 def edit(slug: str):
     """Edit a dataset's title, credit, licence, description, correction note and state."""
     conn = get_db()
-    dataset = storage.get_dataset(conn, slug)
+    dataset = store.get_dataset(conn, slug)
     access.require_write(conn, g.user, dataset)
     if request.method == "POST":
         try:
@@ -64,8 +64,8 @@ def edit(slug: str):
             return _render_edit(conn, dataset, request.form), 400
         with write_connection(get_engine()) as writer, writer.begin():
             # Checked again in the writing transaction: access may have changed meanwhile.
-            access.require_write(writer, g.user, storage.get_dataset(writer, slug))
-            storage.update_dataset(writer, slug, **fields)
+            access.require_write(writer, g.user, store.get_dataset(writer, slug))
+            store.update_dataset(writer, slug, **fields)
         flash("Saved. Maps and embeds show the change now.", "info")
         return redirect(url_for("editor.edit", slug=slug))
     return _render_edit(conn, dataset)
@@ -77,7 +77,7 @@ def _render_edit(conn, dataset: dict, form=None):
     typed = {k: form[k] for k in (*TEXT_LIMITS, "min_public_count", "published")
              if form is not None and k in form}
     return render_template("editor/edit.html", dataset={**dataset, **typed},
-                           imports=storage.list_imports(conn, dataset["id"]),
+                           imports=store.list_imports(conn, dataset["id"]),
                            members=access.list_members(conn, dataset["id"]),
                            may_manage=access.can_manage_members(conn, g.user, dataset))
 
@@ -87,7 +87,7 @@ def _render_edit(conn, dataset: dict, form=None):
 def members(slug: str):
     """Add a collaborator or owner (``action=add``) or remove a member (``action=remove``)."""
     name = request.form.get("user_name", "").strip()
-    storage.get_dataset(get_db(), slug)  # 404 for a missing dataset, not a flash
+    store.get_dataset(get_db(), slug)  # 404 for a missing dataset, not a flash
     try:
         with write_connection(get_engine()) as writer, writer.begin():
             if request.form.get("action") == "remove":

@@ -20,7 +20,7 @@ from flask import (Blueprint, Response, current_app, g, render_template, request
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
-from .. import access, filters, maps, regions, security, storage
+from .. import access, filters, maps, regions, security, store
 from ..db import get_db
 from ..errors import BadRequest, GeomapError, NotFound
 from . import layers as web_layers
@@ -64,7 +64,7 @@ def _dataset(slug: str) -> dict:
     responses are marked private (see `_respond`), so no shared cache keeps them.
     """
     conn = get_db()
-    dataset = storage.get_dataset(conn, slug)
+    dataset = store.get_dataset(conn, slug)
     if dataset["published"]:
         return dataset  # the session is not read: public responses do not vary by cookie
     if access.can_write(conn, g.get("user"), dataset):
@@ -90,7 +90,7 @@ def _full(head: dict) -> dict:
     """Return the whole dataset row for a head from `_dataset_head` (for rendering)."""
     if "title" in head:
         return head
-    return storage.get_dataset(get_db(), head["slug"])
+    return store.get_dataset(get_db(), head["slug"])
 
 
 def _age(dataset: dict, public_age: int | None) -> int | None:
@@ -257,7 +257,7 @@ def map_page(slug: str):
         html = render_template(
             "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
             links=links, table=table, options=options,
-            imports=storage.list_imports(conn, dataset["id"])[:20],
+            imports=store.list_imports(conn, dataset["id"])[:20],
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
             filter_values=_form_values(params), layers=filters.LAYERS,
             layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,

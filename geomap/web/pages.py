@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from .. import storage
+from .. import store
 from ..db import get_db
 
 bp = Blueprint("pages", __name__)
@@ -13,7 +13,7 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 def index():
     """List published datasets (JSON twin: /api/datasets)."""
-    datasets = storage.list_datasets(get_db(), published_only=True)
+    datasets = store.list_datasets(get_db(), published_only=True)
     return render_template("index.html", datasets=datasets)
 
 
@@ -21,7 +21,7 @@ def index():
 def healthz():
     """Report whether the database answers; 503 when it does not."""
     try:
-        status = storage.database_status(get_db())
+        status = store.database_status(get_db())
     except Exception as exc:  # noqa: BLE001 - a health check reports every failure
         return {"status": "error", "database": {"ok": False, "error": type(exc).__name__}}, 503
     return {"status": "ok", "database": status}

@@ -6,7 +6,7 @@ import dataclasses
 
 from flask import (Blueprint, current_app, g, redirect, render_template, request, url_for)
 
-from .. import access, ingest, storage
+from .. import access, ingest, store
 from ..db import get_db, get_engine
 from ..errors import BadRequest, GeomapError
 from .auth import login_required
@@ -37,7 +37,7 @@ def _form_values() -> dict:
 def _render_form(values: dict | None = None, error: GeomapError | None = None,
                  status: int = 200):
     conn = get_db()
-    datasets = access.writable(conn, g.user, storage.list_datasets(conn, published_only=False))
+    datasets = access.writable(conn, g.user, store.list_datasets(conn, published_only=False))
     return render_template("upload/form.html", datasets=datasets, values=values or {},
                            error=error, fields=FIELD_LABELS), status
 
@@ -61,7 +61,7 @@ def submit():
         if not values["slug"]:
             raise BadRequest("choose a dataset or give the new dataset a slug",
                              details={"field": "dataset"})
-        storage.check_slug(values["slug"])
+        store.check_slug(values["slug"])
         access.check_import_target(get_db(), g.user, values["slug"])  # before reading the file
         options = ingest.options_from(values)  # bad options are reported before any reading
         if request.form.get("action") == "import":

@@ -13,7 +13,7 @@ from chromium import MARKS, browser  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
 from servers import ThreadedServer  # noqa: E402
 
-from geomap import access, accounts, db, storage  # noqa: E402
+from geomap import access, accounts, db, store  # noqa: E402
 
 pytestmark = MARKS
 DATA = Path(__file__).resolve().parent.parent / "data" / "ingest"
@@ -26,7 +26,7 @@ def server(tmp_path_factory):
     app = make_app(tmp, TILES="none", WTF_CSRF_ENABLED=True)
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
-        storage.create_dataset(conn, "existing", "Existing", published=True)
+        store.create_dataset(conn, "existing", "Existing", published=True)
         access.set_member(conn, access.OPERATOR, "existing", "editor", "collaborator")
     server = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
     yield server.origin

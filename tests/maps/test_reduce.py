@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from geomap import aggregate, maps, storage
+from geomap import aggregate, maps, store
 from maps_fixtures import (display_layers, incident_rows, map_html as _html,
                            map_payload as _payload)
 
@@ -21,9 +21,9 @@ def test_heat_hides_small_cells():
 
 @pytest.fixture
 def seeded(conn):
-    row = storage.create_dataset(conn, "agg", "Agg", published=True)
+    row = store.create_dataset(conn, "agg", "Agg", published=True)
     frame = incident_rows(120, dataset_id=row["id"])
-    storage.insert_incidents(conn, frame)
+    store.insert_incidents(conn, frame)
     return row, frame
 
 

@@ -1,0 +1,39 @@
+"""The store: datasets, imports, incidents, rollups and content hashes on SQLite or PostgreSQL.
+
+Callers use ``from geomap import store`` and the names below; the modules hold them by
+subject, and import one way (each only from those listed after it):
+
+- `datasets`: datasets and imports records, versions, and `incidents_changed`: the one door
+  for every change of a dataset's incidents (version and rollups in step); health query
+- `incidents`: incident queries (frame, filters as SQL, count, delete)
+- `rollups`: the grid and day rollups (`RollupAccumulator`, write/refresh/replace/merge)
+- `bulk`: bulk writes of incidents (`IncidentWriter`, executemany / binary COPY)
+- `hashing`: row content hashes
+- `columns`: incident columns as stored, `utcnow`, `as_json_safe`
+
+Every function takes a SQLAlchemy `Connection` first; none imports Flask.
+"""
+
+from .columns import INCIDENT_COLUMNS, as_json_safe, utcnow
+from .hashing import HASH_COLUMNS, add_row_hashes, row_hashes
+from .bulk import IncidentWriter, incident_values, insert_incidents
+from .rollups import (DAY_COLUMNS, GRID_LAT_SHIFT, GRID_LON_SHIFT, GRID_ROLLUP_CELL,
+                      RollupAccumulator, grid_key, merge_rollups, refresh_rollups,
+                      rollup_cell, write_rollups)
+from .incidents import count_incidents, delete_incidents, filter_clauses, incident_frame
+from .datasets import (bump_version, check_slug, create_dataset, database_status,
+                       finish_import, get_dataset, get_import, has_datasets, incidents_changed,
+                       list_datasets, list_imports, lock_dataset, record_import, set_published,
+                       update_dataset)
+
+__all__ = [
+    "INCIDENT_COLUMNS", "as_json_safe", "utcnow",
+    "HASH_COLUMNS", "add_row_hashes", "row_hashes",
+    "IncidentWriter", "incident_values", "insert_incidents",
+    "DAY_COLUMNS", "GRID_LAT_SHIFT", "GRID_LON_SHIFT", "GRID_ROLLUP_CELL", "RollupAccumulator",
+    "grid_key", "merge_rollups", "refresh_rollups", "rollup_cell", "write_rollups",
+    "count_incidents", "delete_incidents", "filter_clauses", "incident_frame",
+    "bump_version", "check_slug", "create_dataset", "database_status", "finish_import",
+    "get_dataset", "get_import", "has_datasets", "incidents_changed", "list_datasets",
+    "list_imports", "lock_dataset", "record_import", "set_published", "update_dataset",
+]
