@@ -18,7 +18,7 @@ Flask.
 
 from .display import DisplayLayers, display_layers, segment_steps
 from .document import render_map, render_parts
-from .grid import CELL_SIZES, fit_cell
+from ..binning import CELL_SIZES, fit_cell
 from .leaflet import CLUSTER_JS, HEAT_JS, LEAFLET_JS, OSM_ORIGIN, build_map
 from .png import render_png
 from .reduce import aggregate_db, aggregate_frame

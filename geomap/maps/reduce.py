@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from .. import aggregate
+from ..binning import cell_keys, fit_cell, grid_origin, rollup_factor
 from .display import segment_steps
-from .grid import (bounds_of, cell_centres, fit_cell, fit_grid, grid_keys, group_cells,
-                   hide_small, period_keys)
+from .grid import bounds_of, cell_centres, fit_grid, group_cells, hide_small, period_keys
 from .spec import Aggregates, MapSpec, per_border_mile
 from .style import class_breaks
 
@@ -56,9 +56,9 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
         return agg
     if layer in ("heat", "cluster", "time"):
         cell = fit_cell(agg.bounds)
-        lat0 = aggregate.grid_origin(lat.min(), cell) if len(frame) else 0.0
-        lon0 = aggregate.grid_origin(lon.min(), cell) if len(frame) else 0.0
-        gy, gx = grid_keys(lat, lat0, cell), grid_keys(lon, lon0, cell)
+        lat0 = grid_origin(lat.min(), cell) if len(frame) else 0.0
+        lon0 = grid_origin(lon.min(), cell) if len(frame) else 0.0
+        gy, gx = cell_keys(lat, lat0, cell), cell_keys(lon, lon0, cell)
         if layer == "time":
             periods, pidx = period_keys(frame["occurred_at"], spec.period)
             fine = group_cells(gy, gx, ones, counts, pidx)
@@ -131,15 +131,15 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
         return agg
     if layer in ("heat", "cluster", "time"):
         cell = fit_cell(agg.bounds)
-        lat0 = aggregate.grid_origin(ext["lat_min"], cell)
-        lon0 = aggregate.grid_origin(ext["lon_min"], cell)
+        lat0 = grid_origin(ext["lat_min"], cell)
+        lon0 = grid_origin(ext["lon_min"], cell)
         if layer == "time":
             fine = aggregate.grid(conn, dataset_id, filters, cell=cell, lat0=lat0, lon0=lon0,
                                   period=spec.period)
             periods, pidx = np.unique(fine["period"].to_numpy(dtype=str), return_inverse=True)
             fine = fine.drop(columns=["period"]).assign(pidx=pidx.ravel().astype(np.int64))
             _finish_time(agg, fine, list(periods), cell, lat0, lon0, spec)
-        elif rollup and aggregate.rollup_factor(rollup["rollup_cell"], cell):
+        elif rollup and rollup_factor(rollup["rollup_cell"], cell):
             fine = aggregate.grid_from_rollup(conn, dataset_id, cell=cell, lat0=lat0,
                                               lon0=lon0, rollup_cell=rollup["rollup_cell"])
             _finish_cells(agg, fine, cell, lat0, lon0, spec)
