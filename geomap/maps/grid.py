@@ -64,14 +64,6 @@ def fit_grid(cells: pd.DataFrame, cell: float, max_cells: int, *, by_period: boo
     return out, cell * factor
 
 
-def hide_small(frame: pd.DataFrame, min_count: int) -> tuple[pd.DataFrame, int]:
-    """Drop rows with fewer than min_count incidents (``n``); return the rest and how many."""
-    if min_count <= 1 or frame is None or frame.empty:
-        return frame, 0
-    keep = frame["n"] >= min_count
-    return frame[keep].reset_index(drop=True), int((~keep).sum())
-
-
 def cell_centres(cells: pd.DataFrame, lat0: float, lon0: float, cell: float) -> pd.DataFrame:
     """Return the cells (``gy``, ``gx``) with their centres as ``lat``, ``lon`` (3 decimals)."""
     out = cells.copy()

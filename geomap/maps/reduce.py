@@ -3,8 +3,8 @@ numpy (`aggregate_frame`) or from the database with SQL GROUP BY (`aggregate_db`
 
 Any number of incidents become grid cells fitted to the selection's extent and capped at
 ``heat_max_cells``, at most ``cluster_limit`` points, or counts per region, border segment or
-period. Cells and regions with fewer than ``min_public_count`` incidents are dropped (public
-views); a choropleth's classes, class breaks and hidden count are computed here too
+period. Cells and regions with fewer than ``min_public_count`` incidents are dropped
+(`geomap.disclosure`; the spec carries the threshold the view chose); a choropleth's classes, class breaks and hidden count are computed here too
 (`classify`), so everything after this step only reads the aggregates.
 """
 
@@ -19,7 +19,8 @@ import pandas as pd
 from .. import aggregate
 from ..binning import cell_keys, fit_cell, grid_origin, rollup_factor
 from .display import segment_steps
-from .grid import bounds_of, cell_centres, fit_grid, group_cells, hide_small, period_keys
+from ..disclosure import hide_small, is_hidden, rows_allowed
+from .grid import bounds_of, cell_centres, fit_grid, group_cells, period_keys
 from .spec import Aggregates, MapSpec, per_border_mile
 from .style import class_breaks
 
@@ -51,7 +52,8 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
     if len(frame):
         agg.bounds = bounds_of(lat.min(), lat.max(), lon.min(), lon.max())
     layer = spec.layer
-    if layer == "cluster" and agg.n <= spec.cluster_limit and spec.min_public_count <= 1:
+    if (layer == "cluster" and agg.n <= spec.cluster_limit
+            and rows_allowed(spec.min_public_count)):
         agg.points = frame.reset_index(drop=True)
         return agg
     if layer in ("heat", "cluster", "time"):
@@ -126,7 +128,8 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
                 agg.regions = pd.DataFrame(columns=["key", "n", "total"])
             classify(agg, spec, layers)
         return agg
-    if layer == "cluster" and agg.n <= spec.cluster_limit and spec.min_public_count <= 1:
+    if (layer == "cluster" and agg.n <= spec.cluster_limit
+            and rows_allowed(spec.min_public_count)):
         agg.points = aggregate.points(conn, dataset_id, filters, spec.cluster_limit)
         return agg
     if layer in ("heat", "cluster", "time"):
@@ -215,7 +218,7 @@ def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -
             # Regions that touch no border have no per-mile value (drawn as "none recorded").
             length = np.asarray([spec.border_miles.get(k, 0.0) for k in keys], dtype=float)
             values = np.divide(total, length, out=np.zeros_like(total), where=length > 0)
-    hidden = (n > 0) & (n < min_count)
+    hidden = is_hidden(n, min_count)
     agg.breaks = class_breaks(np.where(hidden, 0, values))
     agg.hidden = int(hidden.sum())
     agg.classes = pd.DataFrame({"code": keys, "n": n, "total": total, "value": values,

@@ -40,7 +40,7 @@ class MapSpec:
     border_miles: Mapping[str, float] | None = None   # code -> miles (regions.border_miles)
     embed: bool = False
     static_url: str = "/static"
-    min_public_count: int = 1
+    min_public_count: int = 1              # threshold the view chose (disclosure.rendered_threshold)
     heat_max_cells: int = 6000
     cluster_limit: int = 5000
 

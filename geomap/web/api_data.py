@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import (Blueprint, Response, current_app, g, jsonify, request, stream_with_context,
                    url_for)
 
-from .. import access, aggregate, exporting, filters, ingest, maps, store
+from .. import access, aggregate, disclosure, exporting, filters, ingest, maps, store
 from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
@@ -56,10 +56,10 @@ def incidents(slug: str, fmt: str):
     limit, offset = _paging()
     conn = get_db()
     dataset, privileged = _visible_dataset(conn, slug)
-    threshold = int(dataset.get("min_public_count") or 1)
-    if threshold > 1 and not privileged:
+    threshold = disclosure.viewer_threshold(conn, g.get("user"), dataset, may_write=privileged)
+    if not disclosure.rows_allowed(threshold):
         raise Forbidden(f"this dataset is published only as totals of at least {threshold} "
-                        f"incidents; use /api/datasets/{slug}/stats",
+                        f"incidents; use {url_for('api_data.stats', slug=slug)}",
                         details={"min_public_count": threshold})
     total = store.count_incidents(conn, dataset["id"], selection)
     engine = get_engine()
@@ -118,9 +118,8 @@ def stats(slug: str):
     else:
         frame = aggregate.by_column(conn, dataset["id"], selection, by)
         rows = [{"key": r.key, "n": int(r.n), "total": int(r.total)} for r in frame.itertuples()]
-    threshold = 1 if privileged else int(dataset.get("min_public_count") or 1)
-    hidden = [r for r in rows if r["n"] < threshold]
-    rows = [r for r in rows if r["n"] >= threshold]
+    threshold = disclosure.viewer_threshold(conn, g.get("user"), dataset, may_write=privileged)
+    rows, hidden = disclosure.hide_small_rows(rows, threshold)
     out = {"dataset": slug, "version": dataset["version"], "by": by,
            "filters": filters.query_pairs(selection, keys=filters.SELECTION_KEYS),
            "groups": rows,
