@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from . import config as settings
-from .jsonsafe import SafeJSONProvider
+from .security import SafeJSONProvider
 
 LOGGER = logging.getLogger(__name__)
 STATIC_FOLDER = settings.PROJECT_ROOT / "static"

@@ -1,11 +1,15 @@
-"""Security defaults: CSRF on every form, strict headers on every response."""
+"""Security defaults: CSRF on every form, strict headers on every response, inert JSON."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from . import jsontext
 from .errors import Forbidden
 
 csrf = CSRFProtect()
@@ -120,3 +124,10 @@ def init_app(app: Flask) -> None:
             if "frame-ancestors" not in csp:
                 headers["Content-Security-Policy"] = csp.rstrip("; ") + "; frame-ancestors 'none'"
         return response
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON with `jsontext.ESCAPES` applied: inert even if a browser read it as HTML."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return jsontext.escape(super().dumps(obj, **kwargs))

@@ -9,12 +9,13 @@ subject, and import one way (each only from those listed after it):
 - `rollups`: the grid and day rollups (`RollupAccumulator`, write/refresh/replace/merge)
 - `bulk`: bulk writes of incidents (`IncidentWriter`, executemany / binary COPY)
 - `hashing`: row content hashes
-- `columns`: incident columns as stored, `utcnow`, `as_json_safe`
+- `columns`: incident columns as stored, `utcnow`
 
 Every function takes a SQLAlchemy `Connection` first; none imports Flask.
 """
 
-from .columns import INCIDENT_COLUMNS, as_json_safe, utcnow
+from ..jsontext import plain as as_json_safe  # for ingest.py until it moves; use jsontext
+from .columns import INCIDENT_COLUMNS, utcnow
 from .hashing import HASH_COLUMNS, add_row_hashes, row_hashes
 from .bulk import IncidentWriter, incident_values, insert_incidents
 from .rollups import (DAY_COLUMNS, GRID_ROLLUP_CELL, RollupAccumulator, merge_rollups,

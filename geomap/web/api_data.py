@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 from flask import (Blueprint, Response, current_app, g, jsonify, request, stream_with_context,
                    url_for)
 
-from .. import access, aggregate, disclosure, exporting, filters, ingest, maps, store
+from .. import (access, aggregate, disclosure, exporting, filters, ingest, jsontext, maps,
+               store)
 from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
@@ -153,7 +154,7 @@ def import_report(slug: str, import_id: int):
     access.require_write(conn, g.user, dataset)
     fields = ("id", "created_at", "user_name", "filename", "sha256", "size_bytes", "mode",
               "rows_total", "rows_imported", "rows_updated", "rows_unchanged", "rows_rejected")
-    body = {"dataset": slug, "import": store.as_json_safe({k: record[k] for k in fields}),
+    body = {"dataset": slug, "import": jsontext.plain({k: record[k] for k in fields}),
             "report": record["report"],
             "rejected_csv": url_for("api_data.rejected", slug=slug, import_id=import_id)
             if rejected_file is not None else None}
