@@ -28,7 +28,7 @@ def require_csrf_token() -> None:
     Blueprints that scripts call with bearer tokens are exempt from the blanket check that
     guards every form; an editor's browser sends its session cookie to them too, and SameSite
     does not stop a page on a sibling subdomain or another port of the same site. So the
-    guard that lets a cookie through (`auth.token_required`) calls this. The token is read
+    guard that lets a cookie through (`web.guards.token_required`) calls this. The token is read
     like the forms' one (field ``csrf_token`` or header ``X-CSRFToken``; every editor page
     carries it in ``<meta name="csrf-token">``), by Flask-WTF's own check.
     """

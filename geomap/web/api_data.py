@@ -14,7 +14,7 @@ from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
 from . import layers as web_layers
-from .auth import token_required
+from .guards import token_required
 
 bp = Blueprint("api_data", __name__, url_prefix="/api")
 csrf.exempt(bp)

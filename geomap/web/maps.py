@@ -219,8 +219,8 @@ def _links(slug: str, params: dict) -> dict:
         "png": url_for("maps.map_png", slug=slug, _external=True) + suffix(
             filters.canonical_query(png_params(params), keys=PNG_KEYS)),
         "oembed": url_for("maps.oembed", _external=True) + "?" + urlencode({"url": page}),
-        "csv": f"/api/datasets/{slug}/incidents.csv" + suffix(selection),
-        "geojson": f"/api/datasets/{slug}/incidents.geojson" + suffix(selection),
+        "csv": url_for("api_data.incidents", slug=slug, fmt="csv") + suffix(selection),
+        "geojson": url_for("api_data.incidents", slug=slug, fmt="geojson") + suffix(selection),
         "embed_js": url_for("static", filename="embed.js", _external=True),
         "layers": {layer: url_for("maps.map_page", slug=slug) + suffix(
             filters.canonical_query(params, layer=layer)) for layer in filters.LAYERS},
