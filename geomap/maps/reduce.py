@@ -4,8 +4,9 @@ numpy (`aggregate_frame`) or from the database with SQL GROUP BY (`aggregate_db`
 Any number of incidents become grid cells fitted to the selection's extent and capped at
 ``heat_max_cells``, at most ``cluster_limit`` points, or counts per region, border segment or
 period. Cells and regions with fewer than ``min_public_count`` incidents are dropped
-(`geomap.disclosure`; the spec carries the threshold the view chose); a choropleth's classes, class breaks and hidden count are computed here too
-(`classify`), so everything after this step only reads the aggregates.
+(`geomap.disclosure`; the spec carries the threshold the view chose); a choropleth's
+classes, class breaks and hidden count are computed here too (`classify`), so everything
+after this step only reads the aggregates.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ class MapSpec:
     border_miles: Mapping[str, float] | None = None   # code -> miles (regions.border_miles)
     embed: bool = False
     static_url: str = "/static"
-    min_public_count: int = 1              # threshold the view chose (disclosure.rendered_threshold)
+    # The small-count threshold the view chose (`disclosure.rendered_threshold`).
+    min_public_count: int = 1
     heat_max_cells: int = 6000
     cluster_limit: int = 5000
 
