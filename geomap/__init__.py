@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from . import config as settings
-from .jsonsafe import SafeJSONProvider
+from .security import SafeJSONProvider
 
 LOGGER = logging.getLogger(__name__)
 STATIC_FOLDER = settings.PROJECT_ROOT / "static"
@@ -42,11 +42,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 
     from . import cli, db, errors_web, security
+    from .web import guards
 
     db.init_app(app)
     errors_web.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    # Who acts (g.user) is set before every request, whichever blueprint answers it.
+    guards.init_app(app)
     _register_blueprints(app)
     _trust_proxies(app)
     if app.config["LOAD_SAMPLE"]:

@@ -11,7 +11,6 @@ PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import db, store
+from . import binning, db, store
 from .store import filter_clauses
 
 #: Period -> its label's format (a week is labelled by its Monday).
@@ -79,30 +78,22 @@ def rollup_extent(conn: sa.Connection, dataset_id: int) -> dict[str, Any] | None
     return out
 
 
-def rollup_factor(rollup_cell: float, cell: float) -> int | None:
-    """Return how many rollup cells make one map cell, or None when cell is not a multiple."""
-    k = round(cell / rollup_cell)
-    if k >= 1 and abs(k * rollup_cell - cell) < 1e-9:
-        return k
-    return None
-
-
 def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0: float,
                      lon0: float, rollup_cell: float) -> pd.DataFrame:
     """Aggregate a whole dataset to a grid by summing its rollup cells (see `grid`).
 
     ``cell`` must be a multiple of ``rollup_cell`` and lat0/lon0 multiples of cell (as
-    `grid_origin` returns them). Reads one row per rollup cell, never the incidents.
+    `binning.grid_origin` returns them). Reads one row per rollup cell, never the incidents.
     """
-    k = rollup_factor(rollup_cell, cell)
+    k = binning.rollup_factor(rollup_cell, cell)
     if k is None:
         raise ValueError(f"cell {cell} is not a multiple of the rollup cell {rollup_cell}")
     g = db.incident_grid_cells.c
     # Rollup keys are floor((lat + 90) / rollup_cell); integer division by k gives the map
     # cell counted from -90 (non-negative, so floor on every backend); subtract the origin's.
     # Integers of our own inlined (not bound), so GROUP BY repeats the select's expressions.
-    oy = int(round((lat0 + store.GRID_LAT_SHIFT) / cell))
-    ox = int(round((lon0 + store.GRID_LON_SHIFT) / cell))
+    oy = binning.origin_index(lat0, binning.LAT_SHIFT, cell)
+    ox = binning.origin_index(lon0, binning.LON_SHIFT, cell)
     cy = g.gy // sa.literal_column(str(int(k))) - sa.literal_column(str(oy))
     cx = g.gx // sa.literal_column(str(int(k))) - sa.literal_column(str(ox))
     query = (sa.select(cy.label("cy"), cx.label("cx"), sa.func.sum(g.n).label("n"),
@@ -134,10 +125,9 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         (sum of count) and ``period`` when asked for.
     """
     c = db.incidents.c
-    # floor((lat - lat0) / cell + 1e-9), as the rollup keys and the numpy path
-    # (`maps.grid.grid_keys`) compute it: a point on a cell line lands in the cell above.
-    gy = store.grid_key(conn, c.lat, -lat0, cell).label("gy")
-    gx = store.grid_key(conn, c.lon, -lon0, cell).label("gx")
+    # The keys of `binning`, as the rollup and the numpy path compute them.
+    gy = binning.sql_cell_key(conn, c.lat, -lat0, cell).label("gy")
+    gx = binning.sql_cell_key(conn, c.lon, -lon0, cell).label("gx")
     keys = [gy, gx]
     truncated = bool(period) and conn.dialect.name == "postgresql"
     if period:
@@ -536,8 +526,3 @@ def points(conn: sa.Connection, dataset_id: int, filters: dict | None,
                           columns=("occurred_at", "precision", "lat", "lon", "type", "count",
                                    "direction", "description", "admin1", "sector"),
                           limit=limit)
-
-
-def grid_origin(value: float, cell: float) -> float:
-    """Return the grid line at or below value (cells are aligned to multiples of cell)."""
-    return math.floor(value / cell) * cell

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import csvfile, store
+from . import csvfile, jsontext, store
 from .errors import BadRequest
 
 FORMATS = ("csv", "geojson", "gpkg")
@@ -84,11 +84,10 @@ def geojson_chunks(frames: Iterator[pd.DataFrame], meta: dict | None = None) -> 
             lon, lat = rec.pop("lon"), rec.pop("lat")
             attrs = rec.pop("attributes")
             rec["attributes"] = json.loads(attrs) if attrs else None
-            props = {k: (None if isinstance(v, float) and np.isnan(v) else v)
-                     for k, v in rec.items()}
+            props = rec
             parts.append(json.dumps({"type": "Feature", "geometry": {
                 "type": "Point", "coordinates": [lon, lat]}, "properties":
-                store.as_json_safe(props)}, ensure_ascii=False))
+                jsontext.plain(props)}, ensure_ascii=False))
         if parts:
             yield ("" if first else ",") + ",".join(parts)
             first = False

@@ -1,11 +1,15 @@
-"""Security defaults: CSRF on every form, strict headers on every response."""
+"""Security defaults: CSRF on every form, strict headers on every response, inert JSON."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from . import jsontext
 from .errors import Forbidden
 
 csrf = CSRFProtect()
@@ -24,7 +28,7 @@ def require_csrf_token() -> None:
     Blueprints that scripts call with bearer tokens are exempt from the blanket check that
     guards every form; an editor's browser sends its session cookie to them too, and SameSite
     does not stop a page on a sibling subdomain or another port of the same site. So the
-    guard that lets a cookie through (`auth.token_required`) calls this. The token is read
+    guard that lets a cookie through (`web.guards.token_required`) calls this. The token is read
     like the forms' one (field ``csrf_token`` or header ``X-CSRFToken``; every editor page
     carries it in ``<meta name="csrf-token">``), by Flask-WTF's own check.
     """
@@ -120,3 +124,10 @@ def init_app(app: Flask) -> None:
             if "frame-ancestors" not in csp:
                 headers["Content-Security-Policy"] = csp.rstrip("; ") + "; frame-ancestors 'none'"
         return response
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON with `jsontext.ESCAPES` applied: inert even if a browser read it as HTML."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return jsontext.escape(super().dumps(obj, **kwargs))

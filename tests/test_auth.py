@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, g
 
 from geomap import accounts, db
-from geomap.web.auth import login_required, token_required
+from geomap.web.guards import login_required, token_required
 
 
 @pytest.fixture(autouse=True)

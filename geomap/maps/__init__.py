@@ -18,11 +18,12 @@ Flask.
 
 from .display import DisplayLayers, display_layers, segment_steps
 from .document import render_map, render_parts
-from .grid import CELL_SIZES, fit_cell
+from ..binning import CELL_SIZES, fit_cell
 from .leaflet import CLUSTER_JS, HEAT_JS, LEAFLET_JS, OSM_ORIGIN, build_map
 from .png import render_png
 from .reduce import aggregate_db, aggregate_frame
-from .spec import POPUP_CHARS, Aggregates, MapHtml, MapSpec, csp_hash, js_json
+from ..jsontext import js_json
+from .spec import POPUP_CHARS, Aggregates, MapHtml, MapSpec, csp_hash
 from .style import (BY_LABELS, EMPTY_COLOR, HIDDEN_COLOR, LAYER_LABELS, PALETTE, credit_html,
                     legend, legend_html)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import aggregate
-from .spec import js_json
+from ..jsontext import js_json, plain
 
 #: Credit for the region layers drawn from shapefiles/ (ODbL asks for the OSM credit).
 REGIONS_ATTRIBUTION = "Boundaries © OpenStreetMap contributors (ODbL), GMT DCW, US Census"
@@ -81,16 +81,8 @@ def _geojson(gdf, properties: Iterable[str], *, tolerance: float = 0.0,
             continue
         mapping = json.loads(shapely.to_geojson(geom))
         features.append({"type": "Feature", "geometry": mapping,
-                         "properties": {p: _plain(row[p]) for p in props}})
+                         "properties": {p: plain(row[p]) for p in props}})
     return {"type": "FeatureCollection", "features": features}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
 
 
 def _basemap_json(layers: Mapping[str, Any], box: list[list[float]] | None,

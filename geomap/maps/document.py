@@ -3,7 +3,7 @@ map div, one inline script and its CSP hash); `render_map` wraps them, the legen
 credit in a complete HTML document.
 
 User-supplied text never becomes HTML or JS source: the map script carries data as JSON with
-``<``, ``>``, ``&``, ``'`` and line separators escaped (`spec.js_json`), and the layer library
+``<``, ``>``, ``&``, ``'`` and line separators escaped (`jsontext.js_json`), and the layer library
 puts every string into the page with ``textContent``. Page text (title, legend, credit) is
 HTML-escaped with markupsafe.
 """

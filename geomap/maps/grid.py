@@ -1,44 +1,16 @@
-"""Grid binning: the cell size that fits an extent, cells summed with numpy, coarsening to a
-cap, cell centres, and the period keys of the time layer.
+"""Grid cells of a map: cells summed with numpy, coarsening to a cap, cell centres, and the
+period keys of the time layer.
 
-The grid origin is `geomap.aggregate.grid_origin` so SQL and numpy bin alike: a point on a
-cell line lands in the cell above (`grid_keys`).
+The grid itself (cell sizes, origin, keys) is `geomap.binning`'s, shared with the SQL
+aggregation and the rollups, so every path bins alike.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-#: Nice cell sizes in degrees; the fitted size is the smallest one at or above span / columns.
-CELL_SIZES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0)
-TARGET_COLUMNS = 400
-
-
-def fit_cell(bounds: list[list[float]] | None, columns: int = TARGET_COLUMNS) -> float:
-    """Return the grid cell size (degrees) that fits the extent with about `columns` columns."""
-    if not bounds:
-        return CELL_SIZES[-1]
-    (lat_min, lon_min), (lat_max, lon_max) = bounds
-    mid = math.radians((lat_min + lat_max) / 2)
-    span = max(lon_max - lon_min, (lat_max - lat_min) / max(math.cos(mid), 0.2), 0.0)
-    wanted = span / columns
-    for size in CELL_SIZES:
-        if size >= wanted:
-            return size
-    return CELL_SIZES[-1]
-
-
-def grid_keys(values: np.ndarray, origin: float, cell: float) -> np.ndarray:
-    """Return each value's cell index counted from origin.
-
-    The 1e-9 matches the SQL and rollup keys: a point on a cell line lands in the cell above
-    on every path, so numpy and SQL bin alike.
-    """
-    return np.floor((values - origin) / cell + 1e-9).astype(np.int64)
-
+from .. import binning
 
 def group_cells(gy: np.ndarray, gx: np.ndarray, n: np.ndarray, total: np.ndarray,
                 extra: np.ndarray | None = None) -> pd.DataFrame:
@@ -92,19 +64,11 @@ def fit_grid(cells: pd.DataFrame, cell: float, max_cells: int, *, by_period: boo
     return out, cell * factor
 
 
-def hide_small(frame: pd.DataFrame, min_count: int) -> tuple[pd.DataFrame, int]:
-    """Drop rows with fewer than min_count incidents (``n``); return the rest and how many."""
-    if min_count <= 1 or frame is None or frame.empty:
-        return frame, 0
-    keep = frame["n"] >= min_count
-    return frame[keep].reset_index(drop=True), int((~keep).sum())
-
-
 def cell_centres(cells: pd.DataFrame, lat0: float, lon0: float, cell: float) -> pd.DataFrame:
     """Return the cells (``gy``, ``gx``) with their centres as ``lat``, ``lon`` (3 decimals)."""
     out = cells.copy()
-    out["lat"] = np.round(lat0 + (cells["gy"].to_numpy() + 0.5) * cell, 3)
-    out["lon"] = np.round(lon0 + (cells["gx"].to_numpy() + 0.5) * cell, 3)
+    out["lat"], out["lon"] = binning.cell_centres(cells["gy"].to_numpy(), cells["gx"].to_numpy(),
+                                                  lat0, lon0, cell)
     return out
 
 

@@ -15,7 +15,8 @@ from folium.template import Template
 from .display import basemap_data
 from .payloads import (cells_payload, choropleth_payload, cluster_payload, heat_payload,
                        time_payload)
-from .spec import Aggregates, MapSpec, js_json
+from ..jsontext import js_json
+from .spec import Aggregates, MapSpec
 
 #: Scripts and stylesheets each layer needs, relative to the static URL.
 LEAFLET_JS = ("leaflet", "vendor/leaflet/leaflet.js")

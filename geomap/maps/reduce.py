@@ -3,9 +3,10 @@ numpy (`aggregate_frame`) or from the database with SQL GROUP BY (`aggregate_db`
 
 Any number of incidents become grid cells fitted to the selection's extent and capped at
 ``heat_max_cells``, at most ``cluster_limit`` points, or counts per region, border segment or
-period. Cells and regions with fewer than ``min_public_count`` incidents are dropped (public
-views); a choropleth's classes, class breaks and hidden count are computed here too
-(`classify`), so everything after this step only reads the aggregates.
+period. Cells and regions with fewer than ``min_public_count`` incidents are dropped
+(`geomap.disclosure`; the spec carries the threshold the view chose); a choropleth's
+classes, class breaks and hidden count are computed here too (`classify`), so everything
+after this step only reads the aggregates.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from .. import aggregate
+from ..binning import cell_keys, fit_cell, grid_origin, rollup_factor
 from .display import segment_steps
-from .grid import (bounds_of, cell_centres, fit_cell, fit_grid, grid_keys, group_cells,
-                   hide_small, period_keys)
+from ..disclosure import hide_small, is_hidden, rows_allowed
+from .grid import bounds_of, cell_centres, fit_grid, group_cells, period_keys
 from .spec import Aggregates, MapSpec, per_border_mile
 from .style import class_breaks
 
@@ -51,14 +53,15 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
     if len(frame):
         agg.bounds = bounds_of(lat.min(), lat.max(), lon.min(), lon.max())
     layer = spec.layer
-    if layer == "cluster" and agg.n <= spec.cluster_limit and spec.min_public_count <= 1:
+    if (layer == "cluster" and agg.n <= spec.cluster_limit
+            and rows_allowed(spec.min_public_count)):
         agg.points = frame.reset_index(drop=True)
         return agg
     if layer in ("heat", "cluster", "time"):
         cell = fit_cell(agg.bounds)
-        lat0 = aggregate.grid_origin(lat.min(), cell) if len(frame) else 0.0
-        lon0 = aggregate.grid_origin(lon.min(), cell) if len(frame) else 0.0
-        gy, gx = grid_keys(lat, lat0, cell), grid_keys(lon, lon0, cell)
+        lat0 = grid_origin(lat.min(), cell) if len(frame) else 0.0
+        lon0 = grid_origin(lon.min(), cell) if len(frame) else 0.0
+        gy, gx = cell_keys(lat, lat0, cell), cell_keys(lon, lon0, cell)
         if layer == "time":
             periods, pidx = period_keys(frame["occurred_at"], spec.period)
             fine = group_cells(gy, gx, ones, counts, pidx)
@@ -126,20 +129,21 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
                 agg.regions = pd.DataFrame(columns=["key", "n", "total"])
             classify(agg, spec, layers)
         return agg
-    if layer == "cluster" and agg.n <= spec.cluster_limit and spec.min_public_count <= 1:
+    if (layer == "cluster" and agg.n <= spec.cluster_limit
+            and rows_allowed(spec.min_public_count)):
         agg.points = aggregate.points(conn, dataset_id, filters, spec.cluster_limit)
         return agg
     if layer in ("heat", "cluster", "time"):
         cell = fit_cell(agg.bounds)
-        lat0 = aggregate.grid_origin(ext["lat_min"], cell)
-        lon0 = aggregate.grid_origin(ext["lon_min"], cell)
+        lat0 = grid_origin(ext["lat_min"], cell)
+        lon0 = grid_origin(ext["lon_min"], cell)
         if layer == "time":
             fine = aggregate.grid(conn, dataset_id, filters, cell=cell, lat0=lat0, lon0=lon0,
                                   period=spec.period)
             periods, pidx = np.unique(fine["period"].to_numpy(dtype=str), return_inverse=True)
             fine = fine.drop(columns=["period"]).assign(pidx=pidx.ravel().astype(np.int64))
             _finish_time(agg, fine, list(periods), cell, lat0, lon0, spec)
-        elif rollup and aggregate.rollup_factor(rollup["rollup_cell"], cell):
+        elif rollup and rollup_factor(rollup["rollup_cell"], cell):
             fine = aggregate.grid_from_rollup(conn, dataset_id, cell=cell, lat0=lat0,
                                               lon0=lon0, rollup_cell=rollup["rollup_cell"])
             _finish_cells(agg, fine, cell, lat0, lon0, spec)
@@ -215,7 +219,7 @@ def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -
             # Regions that touch no border have no per-mile value (drawn as "none recorded").
             length = np.asarray([spec.border_miles.get(k, 0.0) for k in keys], dtype=float)
             values = np.divide(total, length, out=np.zeros_like(total), where=length > 0)
-    hidden = (n > 0) & (n < min_count)
+    hidden = is_hidden(n, min_count)
     agg.breaks = class_breaks(np.where(hidden, 0, values))
     agg.hidden = int(hidden.sum())
     agg.classes = pd.DataFrame({"code": keys, "n": n, "total": total, "value": values,

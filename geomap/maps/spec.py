@@ -1,6 +1,6 @@
 """What a map is asked for and what it is made of: `MapSpec` (layer, options, chrome, payload
 limits), `Aggregates` (the reduced selection every later step reads) and `MapHtml` (rendered
-parts); the script-safe JSON and CSP hash every rendered piece uses.
+parts); the CSP hash every rendered piece uses (its script-safe JSON is `geomap.jsontext`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -40,6 +39,7 @@ class MapSpec:
     border_miles: Mapping[str, float] | None = None   # code -> miles (regions.border_miles)
     embed: bool = False
     static_url: str = "/static"
+    # The small-count threshold the view chose (`disclosure.rendered_threshold`).
     min_public_count: int = 1
     heat_max_cells: int = 6000
     cluster_limit: int = 5000
@@ -101,17 +101,6 @@ def popup_share(descriptions: pd.Series) -> int:
     with a description, at most POPUP_CHARS (under POPUP_MIN_CHARS all text is left out)."""
     with_text = int((descriptions.str.len() > 0).sum())
     return min(POPUP_CHARS, CLUSTER_TEXT_BUDGET // with_text) if with_text else POPUP_CHARS
-
-
-def js_json(value: Any) -> str:
-    """Serialise value as compact JSON that is safe inside an HTML <script> and a JS string.
-
-    ``<``, ``>``, ``&``, ``'`` and U+2028/U+2029 are written as ``\\uXXXX`` escapes, so no
-    value can close the script element, open a comment or end a string early.
-    """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("'", "\\u0027").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def csp_hash(script: str) -> str:

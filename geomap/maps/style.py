@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from markupsafe import Markup, escape
 
+from ..disclosure import is_hidden
 from .spec import POPUP_MIN_CHARS, Aggregates, MapSpec, per_border_mile, popup_share
 
 #: Sequential palette (light to dark) for choropleths and segments.
@@ -135,7 +136,7 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
 
 def summary_line(agg: Aggregates, spec: MapSpec) -> str:
     """Return 'N incidents, total count T', or a suppressed form under the public threshold."""
-    if 0 < agg.n < spec.min_public_count:
+    if is_hidden(agg.n, spec.min_public_count):
         return f"Fewer than {spec.min_public_count} incidents match (figures not shown)."
     return f"{agg.n:,} incidents, total count {agg.total:,}"
 

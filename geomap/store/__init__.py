@@ -9,17 +9,17 @@ subject, and import one way (each only from those listed after it):
 - `rollups`: the grid and day rollups (`RollupAccumulator`, write/refresh/replace/merge)
 - `bulk`: bulk writes of incidents (`IncidentWriter`, executemany / binary COPY)
 - `hashing`: row content hashes
-- `columns`: incident columns as stored, `utcnow`, `as_json_safe`
+- `columns`: incident columns as stored, `utcnow`
 
 Every function takes a SQLAlchemy `Connection` first; none imports Flask.
 """
 
-from .columns import INCIDENT_COLUMNS, as_json_safe, utcnow
+from ..jsontext import plain as as_json_safe  # for ingest.py until it moves; use jsontext
+from .columns import INCIDENT_COLUMNS, utcnow
 from .hashing import HASH_COLUMNS, add_row_hashes, row_hashes
 from .bulk import IncidentWriter, incident_values, insert_incidents
-from .rollups import (DAY_COLUMNS, GRID_LAT_SHIFT, GRID_LON_SHIFT, GRID_ROLLUP_CELL,
-                      RollupAccumulator, grid_key, merge_rollups, refresh_rollups,
-                      rollup_cell, write_rollups)
+from .rollups import (DAY_COLUMNS, GRID_ROLLUP_CELL, RollupAccumulator, merge_rollups,
+                      refresh_rollups, rollup_cell, write_rollups)
 from .incidents import count_incidents, delete_incidents, filter_clauses, incident_frame
 from .datasets import (bump_version, check_slug, create_dataset, database_status,
                        finish_import, get_dataset, get_import, has_datasets, incidents_changed,
@@ -30,8 +30,8 @@ __all__ = [
     "INCIDENT_COLUMNS", "as_json_safe", "utcnow",
     "HASH_COLUMNS", "add_row_hashes", "row_hashes",
     "IncidentWriter", "incident_values", "insert_incidents",
-    "DAY_COLUMNS", "GRID_LAT_SHIFT", "GRID_LON_SHIFT", "GRID_ROLLUP_CELL", "RollupAccumulator",
-    "grid_key", "merge_rollups", "refresh_rollups", "rollup_cell", "write_rollups",
+    "DAY_COLUMNS", "GRID_ROLLUP_CELL", "RollupAccumulator",
+    "merge_rollups", "refresh_rollups", "rollup_cell", "write_rollups",
     "count_incidents", "delete_incidents", "filter_clauses", "incident_frame",
     "bump_version", "check_slug", "create_dataset", "database_status", "finish_import",
     "get_dataset", "get_import", "has_datasets", "incidents_changed", "list_datasets",

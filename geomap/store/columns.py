@@ -7,7 +7,6 @@ a row alike; imports nothing else of the package.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,16 +48,3 @@ def stored_counts(rows: pd.DataFrame) -> np.ndarray:
     if values.notna().all():
         return values.to_numpy().astype(np.int64)
     return np.array([1 if pd.isna(v) else int(v) for v in values.tolist()], dtype=np.int64)
-
-
-def as_json_safe(value: Any) -> Any:
-    """Convert numpy/pandas/datetime values into JSON-serialisable ones."""
-    if isinstance(value, dict):
-        return {k: as_json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [as_json_safe(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

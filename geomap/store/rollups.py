@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from .. import db
+from .. import binning, db
 from .bulk import _bulk_insert
 from .columns import TEXT_DEFAULTS, stored_counts, utcnow
 
@@ -22,25 +22,10 @@ from .columns import TEXT_DEFAULTS, stored_counts, utcnow
 # every filterable column, for stats and choropleths under any filter). A dataset's row in
 # `incident_grids` says both are built; without it, readers query the incidents.
 
-#: Cell size (degrees) of the grid rollup; every map cell size that is a multiple of it can
-#: be summed from the rollup (all of `maps.CELL_SIZES` except the finest).
-GRID_ROLLUP_CELL = 0.01
-#: Rollup keys are shifted to be non-negative, so integer division is floor division on every
-#: backend: gy = floor((lat + 90) / cell), gx = floor((lon + 180) / cell).
-GRID_LAT_SHIFT, GRID_LON_SHIFT = 90.0, 180.0
+#: Cell size (degrees) of the grid rollup: `binning.ROLLUP_CELL` (the grid is binning's).
+GRID_ROLLUP_CELL = binning.ROLLUP_CELL
 #: Columns of the day rollup besides the day: every column a filter selects on (`filters`).
 DAY_COLUMNS = ("type", "direction", "country", "admin1", "sector")
-
-
-def grid_key(conn: sa.Connection, column, shift: float, cell: float = GRID_ROLLUP_CELL):
-    """Return the SQL expression floor((column + shift) / cell) as an integer (non-negative input).
-
-    1e-9 of a cell is added before the floor, as for map cells (`aggregate.grid`).
-    """
-    scaled = (column + shift) / cell + 1e-9
-    if conn.dialect.name == "postgresql":
-        return sa.cast(sa.func.floor(scaled), sa.Integer)
-    return sa.cast(scaled, sa.Integer)  # SQLite truncates, which is floor for x >= 0
 
 
 def day_of(conn: sa.Connection, column):
@@ -79,8 +64,8 @@ def refresh_rollups(conn: sa.Connection, dataset_id: int) -> int:
     """
     c = db.incidents.c
     _drop_rollups(conn, dataset_id)
-    gy = grid_key(conn, c.lat, GRID_LAT_SHIFT)
-    gx = grid_key(conn, c.lon, GRID_LON_SHIFT)
+    gy = binning.sql_cell_key(conn, c.lat, binning.LAT_SHIFT)
+    gx = binning.sql_cell_key(conn, c.lon, binning.LON_SHIFT)
     select = (sa.select(c.dataset_id, gy, gx, sa.func.count(),
                         sa.func.coalesce(sa.func.sum(c["count"]), 0),
                         sa.func.min(c.lat), sa.func.max(c.lat), sa.func.min(c.lon),
@@ -193,10 +178,8 @@ class RollupAccumulator:
         lat = rows["lat"].to_numpy(dtype=float)
         lon = rows["lon"].to_numpy(dtype=float)
         count = stored_counts(rows)
-        frame = pd.DataFrame({
-            "gy": np.floor((lat + GRID_LAT_SHIFT) / GRID_ROLLUP_CELL + 1e-9).astype(np.int64),
-            "gx": np.floor((lon + GRID_LON_SHIFT) / GRID_ROLLUP_CELL + 1e-9).astype(np.int64),
-            "count": count, "lat": lat, "lon": lon})
+        gy, gx = binning.rollup_keys(lat, lon)
+        frame = pd.DataFrame({"gy": gy, "gx": gx, "count": count, "lat": lat, "lon": lon})
         self._cells.add(frame.groupby(["gy", "gx"], sort=False).agg(
             n=("lat", "size"), total=("count", "sum"), lat_min=("lat", "min"),
             lat_max=("lat", "max"), lon_min=("lon", "min"), lon_max=("lon", "max")))

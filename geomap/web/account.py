@@ -7,7 +7,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from .. import accounts
 from ..db import get_db, get_engine, write_connection
 from ..errors import BadRequest, Conflict, NotFound
-from .auth import admin_required, login_required
+from .guards import admin_required, login_required
 
 bp = Blueprint("account", __name__, url_prefix="/editor")
 

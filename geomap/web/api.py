@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, url_for
 
-from .. import access, store
+from .. import access, jsontext, store
 from ..db import get_db
 from ..errors import NotFound
 from ..security import csrf
@@ -19,7 +19,7 @@ PUBLIC_FIELDS = ("slug", "title", "description", "source", "license", "correctio
 
 def dataset_json(row: dict) -> dict:
     """Return the public JSON form of a dataset row."""
-    out = {k: store.as_json_safe(row.get(k)) for k in PUBLIC_FIELDS}
+    out = {k: jsontext.plain(row.get(k)) for k in PUBLIC_FIELDS}
     out["incidents"] = int(row.get("incidents", 0) or 0)
     out["total_count"] = int(row.get("total_count", 0) or 0)
     out["url"] = url_for("api.dataset", slug=row["slug"], _external=True)
@@ -48,7 +48,7 @@ def dataset(slug: str):
     # Readers see what changed and when; who uploaded which file is for its writers only.
     private = {"stored_path"} if privileged else {"stored_path", "user_name", "filename"}
     out["imports"] = [
-        {k: store.as_json_safe(v) for k, v in imp.items() if k not in private}
+        {k: jsontext.plain(v) for k, v in imp.items() if k not in private}
         for imp in store.list_imports(conn, row["id"])
     ]
     response = jsonify(out)

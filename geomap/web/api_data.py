@@ -8,12 +8,13 @@ from urllib.parse import urlencode
 from flask import (Blueprint, Response, current_app, g, jsonify, request, stream_with_context,
                    url_for)
 
-from .. import access, aggregate, exporting, filters, ingest, maps, store
+from .. import (access, aggregate, disclosure, exporting, filters, ingest, jsontext, maps,
+               store)
 from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
 from . import layers as web_layers
-from .auth import token_required
+from .guards import token_required
 
 bp = Blueprint("api_data", __name__, url_prefix="/api")
 csrf.exempt(bp)
@@ -56,10 +57,10 @@ def incidents(slug: str, fmt: str):
     limit, offset = _paging()
     conn = get_db()
     dataset, privileged = _visible_dataset(conn, slug)
-    threshold = int(dataset.get("min_public_count") or 1)
-    if threshold > 1 and not privileged:
+    threshold = disclosure.viewer_threshold(conn, g.get("user"), dataset, may_write=privileged)
+    if not disclosure.rows_allowed(threshold):
         raise Forbidden(f"this dataset is published only as totals of at least {threshold} "
-                        f"incidents; use /api/datasets/{slug}/stats",
+                        f"incidents; use {url_for('api_data.stats', slug=slug)}",
                         details={"min_public_count": threshold})
     total = store.count_incidents(conn, dataset["id"], selection)
     engine = get_engine()
@@ -118,9 +119,8 @@ def stats(slug: str):
     else:
         frame = aggregate.by_column(conn, dataset["id"], selection, by)
         rows = [{"key": r.key, "n": int(r.n), "total": int(r.total)} for r in frame.itertuples()]
-    threshold = 1 if privileged else int(dataset.get("min_public_count") or 1)
-    hidden = [r for r in rows if r["n"] < threshold]
-    rows = [r for r in rows if r["n"] >= threshold]
+    threshold = disclosure.viewer_threshold(conn, g.get("user"), dataset, may_write=privileged)
+    rows, hidden = disclosure.hide_small_rows(rows, threshold)
     out = {"dataset": slug, "version": dataset["version"], "by": by,
            "filters": filters.query_pairs(selection, keys=filters.SELECTION_KEYS),
            "groups": rows,
@@ -154,7 +154,7 @@ def import_report(slug: str, import_id: int):
     access.require_write(conn, g.user, dataset)
     fields = ("id", "created_at", "user_name", "filename", "sha256", "size_bytes", "mode",
               "rows_total", "rows_imported", "rows_updated", "rows_unchanged", "rows_rejected")
-    body = {"dataset": slug, "import": store.as_json_safe({k: record[k] for k in fields}),
+    body = {"dataset": slug, "import": jsontext.plain({k: record[k] for k in fields}),
             "report": record["report"],
             "rejected_csv": url_for("api_data.rejected", slug=slug, import_id=import_id)
             if rejected_file is not None else None}

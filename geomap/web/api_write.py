@@ -8,12 +8,12 @@ from .. import access, ingest
 from ..db import get_db, get_engine
 from ..errors import UnsupportedMediaType
 from ..security import csrf
-from .auth import token_required
+from .guards import token_required
 
 bp = Blueprint("api_write", __name__, url_prefix="/api")
 # Exempt from the blanket form check, which would refuse scripts' bearer-token requests;
 # requests that bring the editor's session cookie instead must carry the CSRF token, which
-# auth.token_required checks (security.require_csrf_token).
+# guards.token_required checks (security.require_csrf_token).
 csrf.exempt(bp)
 
 #: Body types taken as CSV. Not text/plain: a page on any site may send that cross-origin

@@ -1,8 +1,11 @@
-"""Sign-in and sign-out, who the request acts for (session or token), and the view guards."""
+"""Sign-in and sign-out (the login form, its rate limit and its ``next``).
+
+Who a request acts for and the view guards are `geomap.web.guards`' (no blueprint imports
+another blueprint).
+"""
 
 from __future__ import annotations
 
-import functools
 import time
 import unicodedata
 from urllib.parse import quote, unquote, urlsplit
@@ -14,10 +17,9 @@ from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
-from .. import access, accounts, db
+from .. import accounts, db
 from ..db import get_db, get_engine, write_connection
-from ..errors import TooManyRequests, Unauthorized
-from ..security import require_csrf_token
+from ..errors import TooManyRequests
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 #: How long a sign-in waits for SQLite's write lock (held by a long import) before it is
@@ -33,7 +35,6 @@ clock = time.time
 def _setup(state) -> None:
     app = state.app
     app.extensions["geomap.login_limiter"] = FixedWindowRateLimiter(MemoryStorage())
-    app.before_request(_load_user)
 
 
 def _login_allowed() -> bool:
@@ -54,42 +55,6 @@ def _login_allowed() -> bool:
         limiter = current_app.extensions["geomap.login_limiter"]
         return all(limiter.hit(RateLimitItemPerSecond(limit, span), "login", address)
                    for span, limit in accounts.LOGIN_LIMITS)
-
-
-def _bearer() -> str | None:
-    """Return the request's bearer token (other Authorization schemes are not ours), or None."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
-def _load_user() -> None:
-    """Set g.user (an `access.Actor` or None) and g.user_name for this request.
-
-    A bearer token acts for its user (a wrong one is refused here, before any view); other
-    Authorization schemes (a proxy's Basic auth) are left to the views that need a token.
-    A session cookie names a user and a session generation, checked against the database on
-    every request that carries it, so a copied cookie stops working at logout.
-    """
-    g.user = None
-    # Short-lived connections: a request's own (get_db) would stay in a transaction through
-    # a long import on the write API.
-    token = _bearer()
-    if token is not None:
-        with get_engine().connect() as conn:
-            row = accounts.check_token(conn, token)
-        if row is None:
-            raise Unauthorized("the API token is missing, wrong, revoked or its user is "
-                               "disabled", details={"header": "Authorization: Bearer <token>"})
-        g.user = accounts.token_actor(row)
-    # Touching the session adds "Vary: Cookie", which stops shared caches from keeping public
-    # pages; readers carry no session cookie, so for them it is never read.
-    elif current_app.config["SESSION_COOKIE_NAME"] in request.cookies and "user_id" in session:
-        with get_engine().connect() as conn:
-            g.user = accounts.session_actor(conn, session.get("user_id"),
-                                            session.get("generation"))
-        if g.user is None:
-            session.clear()  # ended elsewhere (logout, password change, disabled)
-    g.user_name = g.user.name if g.user else None
 
 
 #: Longest ``next`` honoured (login_required's own links are far shorter).
@@ -178,53 +143,3 @@ def logout():
             accounts.end_sessions(conn, g.user.id)
     session.clear()
     return redirect(url_for("pages.index"))
-
-
-def login_required(view):
-    """Let signed-in users through; send everyone else to the login form."""
-
-    @functools.wraps(view)
-    def wrapped(**kwargs):
-        if g.get("user") is None:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        return view(**kwargs)
-
-    return wrapped
-
-
-def admin_required(view):
-    """Let signed-in admins through (403 for other users, login form for anonymous)."""
-
-    @functools.wraps(view)
-    @login_required
-    def wrapped(**kwargs):
-        access.require_admin(g.user)
-        return view(**kwargs)
-
-    return wrapped
-
-
-def token_required(view):
-    """Let through a valid bearer token or a signed-in user; otherwise 401 JSON.
-
-    The token itself is checked by `_load_user`; which datasets its user may write is
-    `access.require_write`'s to say. A signed-in user's writes (POST and the like) also need
-    the CSRF token (403 JSON without it).
-    """
-
-    @functools.wraps(view)
-    def wrapped(**kwargs):
-        if g.get("user") is None:
-            if request.headers.get("Authorization"):
-                raise Unauthorized("the API token is missing, wrong or revoked",
-                                   details={"header": "Authorization: Bearer <token>"})
-            raise Unauthorized("writing needs an API token: send Authorization: Bearer <token> "
-                               "(create one on the Tokens page or with flask --app geomap "
-                               "create-token NAME --user USER)")
-        if not _bearer():
-            # The session cookie comes with any request the browser sends to this site, the
-            # forged ones included; a bearer token never does.
-            require_csrf_token()
-        return view(**kwargs)
-
-    return wrapped

@@ -7,7 +7,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from .. import access, store
 from ..db import get_db, get_engine, write_connection
 from ..errors import BadRequest, Conflict, NotFound
-from .auth import login_required
+from .guards import login_required
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 

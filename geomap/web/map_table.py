@@ -8,10 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from .. import aggregate, filters
+from ..disclosure import is_hidden
 
 
 def table(conn, dataset: dict, params: dict, min_count: int, names: dict[str, str]) -> dict:
-    """Counts by region and month (total count; cells under the public threshold hidden)."""
+    """Counts by region and month (total count; cells under min_count hidden).
+
+    min_count is the map's (`disclosure.rendered_threshold`): the table is cached with it.
+    """
     selection = filters.selection(params)
     frame = aggregate.by_column(conn, dataset["id"], selection, "admin1", period="month")
     months = sorted({str(p) for p in frame["period"]}) if len(frame) else []
@@ -29,13 +33,13 @@ def table(conn, dataset: dict, params: dict, min_count: int, names: dict[str, st
                      "cells": [row["cells"].get(m, "0") for m in months],
                      "total": _shown(row["n"], row["total"], min_count)})
     per_month = aggregate.by_period(conn, dataset["id"], selection, "month")
-    chart = [{"period": str(p), "total": int(t), "hidden": int(n) < min_count}
+    chart = [{"period": str(p), "total": int(t), "hidden": is_hidden(int(n), min_count)}
              for p, n, t in zip(per_month["period"], per_month["n"], per_month["total"])]
     return {"months": months, "rows": body, "chart": _chart(chart, min_count)}
 
 
 def _shown(n: int, total: int, min_count: int) -> str:
-    if 0 < n < min_count:
+    if is_hidden(n, min_count):
         return f"<{min_count}"
     return f"{total:,}"
 

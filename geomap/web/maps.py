@@ -20,7 +20,7 @@ from flask import (Blueprint, Response, current_app, g, render_template, request
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
-from .. import access, filters, maps, regions, security, store
+from .. import access, disclosure, filters, maps, regions, security, store
 from ..db import get_db
 from ..errors import BadRequest, GeomapError, NotFound
 from . import layers as web_layers
@@ -103,7 +103,7 @@ def _spec(dataset: dict, params: dict, *, embed: bool) -> maps.MapSpec:
         title=dataset["title"], source=dataset.get("source") or "",
         license=dataset.get("license") or "", updated=dataset.get("updated_at"), embed=embed,
         static_url=url_for("static", filename="").rstrip("/"),
-        min_public_count=max(1, int(dataset.get("min_public_count") or 1)),
+        min_public_count=disclosure.rendered_threshold(dataset),
         heat_max_cells=int(_setting("MAP_HEAT_MAX_CELLS")),
         cluster_limit=int(_setting("MAP_CLUSTER_LIMIT")),
         border_miles=_border_miles(params))
@@ -219,8 +219,8 @@ def _links(slug: str, params: dict) -> dict:
         "png": url_for("maps.map_png", slug=slug, _external=True) + suffix(
             filters.canonical_query(png_params(params), keys=PNG_KEYS)),
         "oembed": url_for("maps.oembed", _external=True) + "?" + urlencode({"url": page}),
-        "csv": f"/api/datasets/{slug}/incidents.csv" + suffix(selection),
-        "geojson": f"/api/datasets/{slug}/incidents.geojson" + suffix(selection),
+        "csv": url_for("api_data.incidents", slug=slug, fmt="csv") + suffix(selection),
+        "geojson": url_for("api_data.incidents", slug=slug, fmt="geojson") + suffix(selection),
         "embed_js": url_for("static", filename="embed.js", _external=True),
         "layers": {layer: url_for("maps.map_page", slug=slug) + suffix(
             filters.canonical_query(params, layer=layer)) for layer in filters.LAYERS},

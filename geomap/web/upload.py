@@ -9,7 +9,7 @@ from flask import (Blueprint, current_app, g, redirect, render_template, request
 from .. import access, ingest, store
 from ..db import get_db, get_engine
 from ..errors import BadRequest, GeomapError
-from .auth import login_required
+from .guards import login_required
 
 bp = Blueprint("upload", __name__)
 
