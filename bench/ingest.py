@@ -36,7 +36,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geomap import config, db, ingest, ingest_rows, ingest_store  # noqa: E402
+from geomap import config, db, ingest  # noqa: E402
+from geomap.ingest import pipeline, storing  # noqa: E402
+from geomap.ingest import rows as row_rules  # noqa: E402
 
 # Crossing points along the border (lon, lat) the generator scatters incidents around.
 ANCHORS = np.array([
@@ -93,11 +95,11 @@ def instrument() -> None:
     """Time the pipeline's stages: validate (incl. the region join), join, hash, write."""
     from geomap import store
 
-    _timed(ingest, "validate", "validate+join")
-    _timed(ingest_rows, "assign_regions", "join (regions.assign)")
+    _timed(pipeline, "validate", "validate+join")
+    _timed(row_rules, "assign_regions", "join (regions.assign)")
     _timed(store.hashing, "row_hashes", "hash (store.row_hashes)")
-    _timed(ingest_store, "insert_rows", "write (insert)")
-    _timed(ingest_store.BulkIndexes, "restore", "rebuild indexes")
+    _timed(storing, "insert_rows", "write (insert)")
+    _timed(storing.BulkIndexes, "restore", "rebuild indexes")
 
 
 def parse_time(path: Path) -> float:
@@ -169,7 +171,7 @@ def sqlite_floor(rows: int, workdir: Path) -> tuple[float, float]:
     del data
     con = sqlite3.connect(workdir / "floor.sqlite", isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL",
-                   f"cache_size=-{ingest_store.SQLITE_CACHE_KB}"):
+                   f"cache_size=-{storing.SQLITE_CACHE_KB}"):
         con.execute(f"PRAGMA {pragma}")
     con.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, {', '.join(columns)})")
     con.execute("BEGIN")
@@ -246,7 +248,7 @@ def main() -> None:
         start = time.perf_counter()
         regions_obj = ingest.load_regions(args.regions)
         # A server has its layers loaded and prepared; so does the benchmark (not timed).
-        ingest_rows.assign_regions(np.array([-122.75, -73.45]), np.array([49.01, 45.0]),
+        row_rules.assign_regions(np.array([-122.75, -73.45]), np.array([49.01, 45.0]),
                               regions_obj, at_border_m=100.0, max_border_km=100.0,
                               aoi_km=500.0)
         print(f"regions loaded and prepared in {time.perf_counter() - start:.1f} s (once per "

@@ -95,11 +95,12 @@ KILL_SCRIPT = textwrap.dedent("""
     import sys, time, pathlib
     sys.path[:0] = [{tests!r}, {root!r}]
     import ingest_helpers
-    from geomap import csvfile, db, ingest, ingest_rows, ingest_store
-    ingest_rows.assign_regions = ingest_helpers.fake_assign
-    csvfile.BLOCK_SIZE = 4096
+    from geomap import db, ingest
+    from geomap.ingest import reading, rows, storing
+    rows.assign_regions = ingest_helpers.fake_assign
+    reading.BLOCK_SIZE = 4096
     marker = pathlib.Path({marker!r})
-    real_insert = ingest_store.insert_rows
+    real_insert = storing.insert_rows
 
     def insert_then_stall(*args):
         n = real_insert(*args)
@@ -107,7 +108,7 @@ KILL_SCRIPT = textwrap.dedent("""
         time.sleep(60)
         return n
 
-    ingest_store.insert_rows = insert_then_stall
+    storing.insert_rows = insert_then_stall
     settings = {{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0, "MAX_BORDER_KM": 100.0}}
     ingest.import_file(db.engine_for({url!r}), {path!r}, dataset="killed",
                        options=ingest.Options(mode={mode!r}), settings=settings, regions=None)

@@ -182,7 +182,7 @@ def rejected_csv(path) -> str:
     """Return a rejected-rows file as formula-safe CSV text (a header only if none)."""
     import pandas as pd
 
-    from ..csvfile import LINE_END, safe_csv
+    from ..csv_output import LINE_END, safe_csv
 
     if path is None:
         return "row,reason" + LINE_END
