@@ -245,7 +245,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
     return report
 
 
-def _refuse_mostly_rejected(totals: "Totals", options: Options,
+def _refuse_mostly_rejected(totals: "storing.Totals", options: Options,
                             report: dict) -> None:
     """Raise Unprocessable (the transaction rolls back) when the file is mostly rejected.
 

@@ -14,7 +14,7 @@ import csv
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,6 @@ from .rows import Context
 from .sniffing import Layout
 from .. import store
 from ..csv_output import LINE_END
-
-if TYPE_CHECKING:
-    from .storing import Totals
 
 MAX_ISSUES = 1000
 MAX_VALUE_CHARS = 200
@@ -102,7 +99,7 @@ def add_malformed(reader, layout, error_parts, rejected, totals) -> None:
         rejected.add_raw(record.line, record.text, message, layout.delimiter)
 
 
-def build_report(slug, totals: "Totals", error_parts, warning_parts, ctx: Context,
+def build_report(slug, totals: "storing.Totals", error_parts, warning_parts, ctx: Context,
             real) -> dict:
     errors = _issue_list(error_parts, real, "errors")
     warnings = ctx.file_notes + _issue_list(warning_parts, real, "warnings")

@@ -13,7 +13,7 @@ from hypothesis import example, given, settings, strategies as st
 from geomap.ingest import cells, reading, receiving
 from geomap.ingest import rows as ingest_rows
 
-from test_ingest import Env, counts
+from .test_pipeline import Env, counts
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
 SETTINGS = settings(max_examples=200, deadline=None)

@@ -17,7 +17,7 @@ from geomap.errors import BadRequest, Unprocessable
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
-DATA = Path(__file__).parent / "data" / "ingest"
+DATA = Path(__file__).parent.parent / "data" / "ingest"
 
 
 class Env:

@@ -18,7 +18,7 @@ from geomap import accounts, db, ingest, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parent.parent
 DATA = TESTS / "data" / "ingest"
 
 NAMES = ["lat", "lon", "latitude", "x", "y", "date", "occurred_at", "count", "type", "id",

@@ -9,7 +9,7 @@ import pytest
 from geomap import db, ingest, store
 from geomap.config import PROJECT_ROOT
 
-DATA = Path(__file__).parent / "data" / "ingest"
+DATA = Path(__file__).parent.parent / "data" / "ingest"
 GPKG = PROJECT_ROOT / "shapefiles" / "regions.gpkg"
 
 pytestmark = pytest.mark.skipif(not GPKG.exists(), reason="shapefiles/regions.gpkg not built")
