@@ -137,8 +137,8 @@ def _postgres_cpu() -> float | None:
 def import_time(path: Path, url: str, workdir: Path, regions_obj) -> tuple[float, dict]:
     db.migrate(url)
     engine = db.engine_for(url)
-    settings = {"UPLOAD_FOLDER": str(workdir / "uploads"), "AT_BORDER_M": 100.0,
-                "MAX_BORDER_KM": 100.0}
+    settings = ingest.Settings.from_config({"UPLOAD_FOLDER": str(workdir / "uploads"),
+                                            "AT_BORDER_M": 100.0, "MAX_BORDER_KM": 100.0})
     STAGES.clear()
     server = _postgres_cpu() if url.startswith("postgresql") else None
     cpu = _own_cpu()
@@ -198,8 +198,9 @@ def child_import(path: str, url: str, regions_path: str, workdir: str) -> None:
     """Import `path` into `url` and nothing else (run in a child process to measure its RSS)."""
     regions_obj = ingest.load_regions(regions_path)
     db.migrate(url)
-    settings = {"UPLOAD_FOLDER": str(Path(workdir) / "uploads-child"), "AT_BORDER_M": 100.0,
-                "MAX_BORDER_KM": 100.0}
+    settings = ingest.Settings.from_config({
+        "UPLOAD_FOLDER": str(Path(workdir) / "uploads-child"), "AT_BORDER_M": 100.0,
+        "MAX_BORDER_KM": 100.0})
     ingest.import_file(db.engine_for(url), path, dataset="bench", options=ingest.Options(),
                        settings=settings, regions=regions_obj, user_name="bench")
 

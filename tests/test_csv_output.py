@@ -104,7 +104,8 @@ def test_csv_output_cannot_start_a_formula_in_rejected_rows(any_app, fake_region
         writer.writerow(["48.99", "-122.48", "worse", "a\n=1+1", "+cmd"])
     report = ingest.import_file(db.engine_for(any_app.config["DATABASE_URL"]), upload,
                                 dataset="data", options=ingest.Options(), regions=None,
-                                settings=dict(any_app.config), user_name="t")
+                                settings=ingest.Settings.from_config(any_app.config),
+                                user_name="t")
     assert report["rows_rejected"] == 2
     with db.engine_for(any_app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass", role="admin")

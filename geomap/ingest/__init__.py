@@ -17,10 +17,12 @@ subject, and import one way (each only from those listed after it):
 - `receiving`: copying a file into the upload folder (hash, UTF-8 check, newlines)
 - `structure`: structure rules pyarrow does not apply (row width, open quotes, U+0000)
 - `uploads`: the upload folder's pruning (`prune_uploads`, ``flask prune-uploads``)
+- `settings`: `Settings`, what ingest reads of the configuration (`Settings.from_config`)
 
 CSV *output* (formula-safe cells, CRLF) is `geomap.csv_output`. No module imports Flask.
 """
 
+from .settings import Settings
 from .uploads import Pruned, prune as prune_uploads
 from .columns import ALIASES, FIELDS, Columns, resolve_columns
 from .rows import Context, load_regions, transformer_for, validate
@@ -29,6 +31,7 @@ from .report import IssueLog, recorded_import, rejected_path, report_json
 from .pipeline import import_file, preview, stored_upload
 
 __all__ = [
+    "Settings",
     "Pruned", "prune_uploads",
     "ALIASES", "FIELDS", "Columns", "resolve_columns",
     "Context", "load_regions", "transformer_for", "validate",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import IO, Any, Mapping
+from typing import IO, Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from .receiving import Received, discard, keep, receive
 from .report import (IssueLog, RejectedWriter, add_malformed, build_report, line_mapper,
                      report_json, to_lines)
 from .rows import Context, transformer_for, validate
+from .settings import Settings
 from .sniffing import DELIMITER_NAMES, Layout, detect_encoding, refuse_binary, sniff
 from .storing import BlockWriter, store_job
 from .. import access, db, store
@@ -38,7 +39,7 @@ from ..errors import BadRequest, Conflict, GeomapError, Unprocessable
 # --- the pipeline -----------------------------------------------------------------------------
 
 def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dataset: str,
-                options: Options, settings: Mapping[str, Any], regions: Any,
+                options: Options, settings: Settings, regions: Any,
                 user_name: str | None = None, actor: access.Actor | None = access.OPERATOR
                 ) -> dict:
     """Import a CSV file of incidents into a dataset, in one transaction.
@@ -47,13 +48,13 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     ----------
     engine : sqlalchemy.Engine
     source : path or binary stream
-        The CSV file. It is copied into ``settings['UPLOAD_FOLDER']`` under its sha256 and
+        The CSV file. It is copied into ``settings.upload_folder`` under its sha256 and
         kept there for audit and replay.
     dataset : str
         Slug of the dataset; created (from the options' title, source, licence) if missing.
     options : Options
-    settings : mapping
-        ``UPLOAD_FOLDER``, ``AT_BORDER_M``, ``MAX_BORDER_KM``.
+    settings : Settings
+        The upload folder and the border distances (`Settings.from_config`).
     regions : object
         The loaded region layers (`load_regions`).
     user_name : str, optional
@@ -79,7 +80,7 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     """
     options = check_options(options)
     store.check_slug(dataset)
-    received = receive(source, settings["UPLOAD_FOLDER"])
+    received = receive(source, settings.upload_folder)
     try:
         layout = _layout(received, options)
         columns = resolve_columns(layout.columns, options.mapping, header=options.header)
@@ -106,7 +107,7 @@ def _layout(received: Received, options: Options) -> Layout:
 
 
 def preview(source: str | os.PathLike | IO[bytes], options: Options,
-            settings: Mapping[str, Any], rows: int = 10) -> dict:
+            settings: Settings, rows: int = 10) -> dict:
     """Describe how a file would be read, without importing it.
 
     The file is kept in the upload folder under its sha256, which the caller passes back to
@@ -120,7 +121,7 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
         (each one's line number in the file, as the report's ``row`` counts).
     """
     options = check_options(options)
-    received = receive(source, settings["UPLOAD_FOLDER"])
+    received = receive(source, settings.upload_folder)
     try:
         layout = _layout(received, options)
         columns = resolve_columns(layout.columns, options.mapping, header=options.header)
@@ -147,11 +148,11 @@ def _safe_columns(received, options) -> list[str]:
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-def stored_upload(settings: Mapping[str, Any], sha256: str) -> Path:
+def stored_upload(settings: Settings, sha256: str) -> Path:
     """Return the path of a file kept by `preview`, given its sha256 (validated, never a path)."""
     if not isinstance(sha256, str) or not _SHA_RE.match(sha256):
         raise BadRequest("the uploaded file reference is not valid; upload the file again")
-    path = Path(settings["UPLOAD_FOLDER"]) / f"{sha256}.csv"
+    path = Path(settings.upload_folder) / f"{sha256}.csv"
     if not path.is_file():
         raise BadRequest("the uploaded file is no longer available; upload it again")
     return path
@@ -161,7 +162,7 @@ def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) ->
     options = ctx.options
     reader = Reader(received, layout)
     totals = storing.Totals()
-    rejected = RejectedWriter(Path(ctx.settings["UPLOAD_FOLDER"]), layout.columns)
+    rejected = RejectedWriter(Path(ctx.settings.upload_folder), layout.columns)
     error_parts = IssueLog()
     warning_parts = IssueLog()
     try:

@@ -4,9 +4,9 @@ This module knows about bytes, encodings, delimiters, line numbers and the text 
 knows nothing about incidents, datasets or the database (that is `pipeline`). It never
 imports Flask.
 
-The file is read twice at most: once while it is copied into the upload folder (hashing it,
-checking that it is UTF-8 and counting its lines, `receiving`) and once by pyarrow's streaming CSV reader,
-in blocks, so memory stays bounded whatever the file size. A third pass, with Python's `csv`
+The file is read twice at most: once while it is copied into the upload folder (`receiving`:
+hashing it, checking that it is UTF-8 and counting its lines) and once by pyarrow's streaming
+CSV reader, in blocks, so memory stays bounded whatever the file size. A third pass, with Python's `csv`
 module, runs only when line numbers cannot be derived from the record index (quoted newlines,
 blank lines or malformed rows).
 """

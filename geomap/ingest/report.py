@@ -14,7 +14,6 @@ import csv
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ import pandas as pd
 from .columns import note
 from .reading import Batch, Reader
 from .rows import Context
+from .settings import Settings
 from .sniffing import Layout
 from .. import store
 from ..csv_output import LINE_END
@@ -207,13 +207,13 @@ class RejectedWriter:
             self.tmp = None
 
 
-def rejected_path(settings: Mapping[str, Any], import_id: int) -> Path | None:
+def rejected_path(settings: Settings, import_id: int) -> Path | None:
     """Return the rejected-rows CSV of an import, or None if it had no rejected rows."""
-    path = Path(settings["UPLOAD_FOLDER"]) / "rejected" / f"{int(import_id)}.csv"
+    path = Path(settings.upload_folder) / "rejected" / f"{int(import_id)}.csv"
     return path if path.is_file() else None
 
 
-def recorded_import(conn, settings: Mapping[str, Any], slug: str,
+def recorded_import(conn, settings: Settings, slug: str,
                     import_id: int) -> tuple[dict, dict, Path | None]:
     """Return an import's dataset, its record (with the report) and its rejected-rows file.
 

@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from . import cells
 from .columns import Columns, note
+from .settings import Settings
 from .. import regions
 from ..errors import BadRequest
 
@@ -161,7 +162,7 @@ class Context:
 
     columns: Columns
     options: Any  # options.Options
-    settings: Mapping[str, Any]
+    settings: Settings
     regions: Any
     transformer: Any
     now: dt.datetime
@@ -330,7 +331,7 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
         messages = np.full(n, None, dtype=object)
         messages[outside] = [f"outside the area of interest: {r}" for r in reason[outside]]
         errors.add(outside, column, raw, pd.Series(messages))
-    limit = float(ctx.settings.get("MAX_BORDER_KM", 100.0))
+    limit = ctx.settings.max_border_km
     distance = np.abs(out["border_km"])
     far = in_range & ~outside & (distance > limit)
     if far.any():
@@ -346,9 +347,9 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
 def _assign(lon, lat, ctx: Context) -> pd.DataFrame:
     joined = assign_regions(np.ascontiguousarray(lon, dtype=float),
                             np.ascontiguousarray(lat, dtype=float), ctx.regions,
-                            at_border_m=float(ctx.settings.get("AT_BORDER_M", 100.0)),
-                            max_border_km=float(ctx.settings.get("MAX_BORDER_KM", 100.0)),
-                            aoi_km=float(ctx.settings.get("AREA_KM", 500.0)))
+                            at_border_m=ctx.settings.at_border_m,
+                            max_border_km=ctx.settings.max_border_km,
+                            aoi_km=ctx.settings.area_km)
     return joined.reset_index(drop=True)
 
 

@@ -35,7 +35,7 @@ class Env:
     """An app's engine and settings, and helpers to import text into a dataset."""
 
     def __init__(self, app, tmp_path):
-        self.settings = dict(app.config)
+        self.settings = ingest.Settings.from_config(app.config)
         self.engine = db.engine_for(app.config["DATABASE_URL"])
         self.tmp = tmp_path
 

@@ -9,8 +9,8 @@ from geomap import ingest
 
 PACKAGE = pathlib.Path(ingest.__file__).parent
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
-ORDER = ["uploads", "structure", "receiving", "sniffing", "reading", "cells", "columns", "rows",
-         "options", "report", "storing", "pipeline"]
+ORDER = ["settings", "uploads", "structure", "receiving", "sniffing", "reading", "cells",
+         "columns", "rows", "options", "report", "storing", "pipeline"]
 
 
 def _imports(path: pathlib.Path) -> tuple[set[str], set[str]]:

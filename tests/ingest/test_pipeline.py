@@ -25,7 +25,7 @@ class Env:
 
     def __init__(self, app):
         self.app = app
-        self.settings = dict(app.config)
+        self.settings = ingest.Settings.from_config(app.config)
         self.engine = db.engine_for(app.config["DATABASE_URL"])
 
     def run(self, src, dataset="test", **options):
@@ -85,7 +85,7 @@ def test_basic_report_has_exactly_the_spec_keys(env):
     assert set(frame["direction"]) == {"northbound", "southbound"}
     imp = env.imports()[0]
     assert imp["user_name"] == "tester" and imp["rows_imported"] == 3 and len(imp["sha256"]) == 64
-    stored = Path(env.settings["UPLOAD_FOLDER"]) / imp["stored_path"]
+    stored = Path(env.settings.upload_folder) / imp["stored_path"]
     assert stored.read_bytes() == (DATA / "basic.csv").read_bytes()
     assert stored.name == f"{imp['sha256']}.csv"
 
@@ -425,7 +425,7 @@ def test_bad_files_are_refused_with_one_line_and_nothing_written(env, tmp_path, 
     assert "\n" not in caught.value.message
     with env.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(db.datasets)).scalar() == 0
-    assert [p.name for p in Path(env.settings["UPLOAD_FOLDER"]).iterdir()] == []
+    assert [p.name for p in Path(env.settings.upload_folder).iterdir()] == []
 
 
 @pytest.mark.parametrize("name, reason", [("one_column.csv", "no usable columns"),

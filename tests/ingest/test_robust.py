@@ -109,7 +109,8 @@ KILL_SCRIPT = textwrap.dedent("""
         return n
 
     storing.insert_rows = insert_then_stall
-    settings = {{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0, "MAX_BORDER_KM": 100.0}}
+    settings = ingest.Settings.from_config({{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0,
+                                            "MAX_BORDER_KM": 100.0}})
     ingest.import_file(db.engine_for({url!r}), {path!r}, dataset="killed",
                        options=ingest.Options(mode={mode!r}), settings=settings, regions=None)
 """)
@@ -121,7 +122,7 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
     url = any_app.config["DATABASE_URL"]
     engine = db.engine_for(url)
     ingest.import_file(engine, DATA / "basic.csv", dataset="killed", options=ingest.Options(),
-                       settings=dict(any_app.config), regions=None)
+                       settings=ingest.Settings.from_config(any_app.config), regions=None)
 
     def snapshot():
         with engine.connect() as conn:
@@ -155,7 +156,7 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
     assert snapshot() == before
     # The dataset is usable afterwards: the same import now succeeds.
     report = ingest.import_file(engine, big, dataset="killed", options=ingest.Options(mode=mode),
-                                settings=dict(any_app.config), regions=None)
+                                settings=ingest.Settings.from_config(any_app.config), regions=None)
     assert report["rows_imported"] == 3000
     db.dispose_engine(url)
 
@@ -176,7 +177,8 @@ def test_concurrent_imports_into_one_dataset_serialise(any_app, fake_regions, tm
         try:
             reports.append(ingest.import_file(engine, path, dataset="shared",
                                               options=ingest.Options(),
-                                              settings=dict(any_app.config), regions=None))
+                                              settings=ingest.Settings.from_config(
+                                                  any_app.config), regions=None))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             failures.append(exc)
 

@@ -143,7 +143,8 @@ def test_an_append_adds_its_cells_to_the_rollup(any_app, fake_regions, tmp_path,
         path = tmp_path / "upload.csv"
         path.write_text("date,lat,lon,count,incident_id\n" + text, encoding="utf-8")
         return ingest.import_file(engine, path, dataset="grid", options=ingest.Options(),
-                                  settings=dict(any_app.config), regions=None, user_name="t")
+                                  settings=ingest.Settings.from_config(any_app.config),
+                                  regions=None, user_name="t")
 
     def rollup_is_exact():
         with engine.begin() as conn:
