@@ -36,7 +36,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geomap import config, db, ingest, ingest_rows, ingest_store  # noqa: E402
+from geomap import config, db, ingest  # noqa: E402
+from geomap.ingest import pipeline, storing  # noqa: E402
+from geomap.ingest import rows as row_rules  # noqa: E402
 
 # Crossing points along the border (lon, lat) the generator scatters incidents around.
 ANCHORS = np.array([
@@ -93,11 +95,11 @@ def instrument() -> None:
     """Time the pipeline's stages: validate (incl. the region join), join, hash, write."""
     from geomap import store
 
-    _timed(ingest, "validate", "validate+join")
-    _timed(ingest_rows, "assign_regions", "join (regions.assign)")
+    _timed(pipeline, "validate", "validate+join")
+    _timed(row_rules, "assign_regions", "join (regions.assign)")
     _timed(store.hashing, "row_hashes", "hash (store.row_hashes)")
-    _timed(ingest_store, "insert_rows", "write (insert)")
-    _timed(ingest_store.BulkIndexes, "restore", "rebuild indexes")
+    _timed(storing, "insert_rows", "write (insert)")
+    _timed(storing.BulkIndexes, "restore", "rebuild indexes")
 
 
 def parse_time(path: Path) -> float:
@@ -135,8 +137,8 @@ def _postgres_cpu() -> float | None:
 def import_time(path: Path, url: str, workdir: Path, regions_obj) -> tuple[float, dict]:
     db.migrate(url)
     engine = db.engine_for(url)
-    settings = {"UPLOAD_FOLDER": str(workdir / "uploads"), "AT_BORDER_M": 100.0,
-                "MAX_BORDER_KM": 100.0}
+    settings = ingest.Settings.from_config({"UPLOAD_FOLDER": str(workdir / "uploads"),
+                                            "AT_BORDER_M": 100.0, "MAX_BORDER_KM": 100.0})
     STAGES.clear()
     server = _postgres_cpu() if url.startswith("postgresql") else None
     cpu = _own_cpu()
@@ -169,7 +171,7 @@ def sqlite_floor(rows: int, workdir: Path) -> tuple[float, float]:
     del data
     con = sqlite3.connect(workdir / "floor.sqlite", isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL",
-                   f"cache_size=-{ingest_store.SQLITE_CACHE_KB}"):
+                   f"cache_size=-{storing.SQLITE_CACHE_KB}"):
         con.execute(f"PRAGMA {pragma}")
     con.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, {', '.join(columns)})")
     con.execute("BEGIN")
@@ -196,8 +198,9 @@ def child_import(path: str, url: str, regions_path: str, workdir: str) -> None:
     """Import `path` into `url` and nothing else (run in a child process to measure its RSS)."""
     regions_obj = ingest.load_regions(regions_path)
     db.migrate(url)
-    settings = {"UPLOAD_FOLDER": str(Path(workdir) / "uploads-child"), "AT_BORDER_M": 100.0,
-                "MAX_BORDER_KM": 100.0}
+    settings = ingest.Settings.from_config({
+        "UPLOAD_FOLDER": str(Path(workdir) / "uploads-child"), "AT_BORDER_M": 100.0,
+        "MAX_BORDER_KM": 100.0})
     ingest.import_file(db.engine_for(url), path, dataset="bench", options=ingest.Options(),
                        settings=settings, regions=regions_obj, user_name="bench")
 
@@ -246,7 +249,7 @@ def main() -> None:
         start = time.perf_counter()
         regions_obj = ingest.load_regions(args.regions)
         # A server has its layers loaded and prepared; so does the benchmark (not timed).
-        ingest_rows.assign_regions(np.array([-122.75, -73.45]), np.array([49.01, 45.0]),
+        row_rules.assign_regions(np.array([-122.75, -73.45]), np.array([49.01, 45.0]),
                               regions_obj, at_border_m=100.0, max_border_km=100.0,
                               aoi_km=500.0)
         print(f"regions loaded and prepared in {time.perf_counter() - start:.1f} s (once per "

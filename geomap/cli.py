@@ -195,10 +195,10 @@ def load_sample_command(replace: bool) -> None:
 @with_appcontext
 def prune_uploads_command(hours: float, dry_run: bool) -> None:
     """Remove uploads no import refers to (never-imported previews, leftovers)."""
-    from . import uploads
+    from . import ingest
 
     with _engine().connect() as conn:
-        result = uploads.prune(conn, current_app.config["UPLOAD_FOLDER"],
+        result = ingest.prune_uploads(conn, current_app.config["UPLOAD_FOLDER"],
                                older_than_s=hours * 3600, dry_run=dry_run)
     for path in result.removed:
         click.echo(f"{'would remove' if dry_run else 'removed'} {path}")

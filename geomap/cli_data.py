@@ -70,9 +70,11 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
             mode=mode, strict=strict, crs=crs, header=not no_header,
             mapping=ingest.parse_mapping(mapping), title=title, source=source,
             license=license_, publish=publish, filename=path.name))
-        regions_obj = ingest.load_regions(settings["REGIONS_PATH"])
+        ingest_settings = ingest.Settings.from_config(settings)
+        regions_obj = ingest.load_regions(ingest_settings.regions_path)
         report = ingest.import_file(db.engine_for(settings["DATABASE_URL"]), path, dataset=slug,
-                                    options=options, settings=settings, regions=regions_obj,
+                                    options=options, settings=ingest_settings,
+                                    regions=regions_obj,
                                     user_name=user_name)
     except GeomapError as error:
         if as_json and isinstance(error.details, dict) and "rows_total" in error.details:

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import csvfile, jsontext, store
+from . import jsontext, store
+from .csv_output import LINE_END, safe_csv
 from .errors import BadRequest
 
 FORMATS = ("csv", "geojson", "gpkg")
@@ -63,10 +64,10 @@ def csv_chunks(frames: Iterator[pd.DataFrame]) -> Iterator[str]:
     """Yield CSV text (header first) with spreadsheet formulas neutralised."""
     header = True
     for frame in frames:
-        yield csvfile.safe_csv(_tidy(frame), header=header)
+        yield safe_csv(_tidy(frame), header=header)
         header = False
     if header:
-        yield ",".join(("id",) + COLUMNS) + csvfile.LINE_END
+        yield ",".join(("id",) + COLUMNS) + LINE_END
 
 
 def geojson_chunks(frames: Iterator[pd.DataFrame], meta: dict | None = None) -> Iterator[str]:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geomap import ingest, ingest_rows
+from geomap import ingest
+from geomap.ingest import rows
 
 STATES = {"washington": "US-WA", "wa": "US-WA", "us-wa": "US-WA", "montana": "US-MT",
           "mt": "US-MT", "us-mt": "US-MT", "idaho": "US-ID", "id": "US-ID", "us-id": "US-ID",
@@ -49,7 +50,7 @@ def fake_normalise(text):
 @pytest.fixture
 def fake_regions(monkeypatch):
     """Replace the regions interface used by ingest with the fake above."""
-    monkeypatch.setattr(ingest_rows, "assign_regions", fake_assign)
-    monkeypatch.setattr(ingest_rows, "normalise_region", fake_normalise)
+    monkeypatch.setattr(rows, "assign_regions", fake_assign)
+    monkeypatch.setattr(rows, "normalise_region", fake_normalise)
     monkeypatch.setattr(ingest, "load_regions", lambda path: object())
     return object()

@@ -278,8 +278,8 @@ def test_roles_and_ownership_import_checks_access_in_its_transaction(world, tmp_
             db.users.c.name == "bob")).mappings().one())
     path = tmp_path / "x.csv"
     path.write_bytes((DATA / "dms.csv").read_bytes())
-    kwargs = dict(dataset="alice-data", options=ingest.Options(), settings=dict(app.config),
-                  regions=None)
+    kwargs = dict(dataset="alice-data", options=ingest.Options(),
+                  settings=ingest.Settings.from_config(app.config), regions=None)
     with pytest.raises(Forbidden):
         ingest.import_file(_engine(app), path, actor=bob, **kwargs)
     with pytest.raises(Unauthorized):

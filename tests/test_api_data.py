@@ -26,7 +26,8 @@ DATA = Path(__file__).parent / "data" / "ingest"
 def _import(app, name, slug="data", **options):
     return ingest.import_file(db.engine_for(app.config["DATABASE_URL"]), DATA / name,
                               dataset=slug, options=ingest.Options(**options),
-                              settings=dict(app.config), regions=None, user_name="t")
+                              settings=ingest.Settings.from_config(app.config), regions=None,
+                              user_name="t")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import re
 import pandas as pd
 import pytest
 
-from geomap import accounts, csvfile, db, ingest
+from geomap import accounts, csv_output, db, ingest
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import incident_rows, seed_dataset
 
@@ -65,7 +65,7 @@ def test_csv_output_cannot_start_a_formula_in_cells_or_header():
                           "@head": ["x"] * len(HOSTILE),
                           "lon": [-122.75] * len(HOSTILE),
                           "text_lon": ["-122.75"] * len(HOSTILE)})
-    text = csvfile.safe_csv(frame)
+    text = csv_output.safe_csv(frame)
     header, *rows = _assert_formula_safe(text)
     assert header == ["'=HYPERLINK(\"http://x\")", "'@head", "lon", "text_lon"]
     # The text survives, each line inside its one cell, only the start neutralised.
@@ -104,7 +104,8 @@ def test_csv_output_cannot_start_a_formula_in_rejected_rows(any_app, fake_region
         writer.writerow(["48.99", "-122.48", "worse", "a\n=1+1", "+cmd"])
     report = ingest.import_file(db.engine_for(any_app.config["DATABASE_URL"]), upload,
                                 dataset="data", options=ingest.Options(), regions=None,
-                                settings=dict(any_app.config), user_name="t")
+                                settings=ingest.Settings.from_config(any_app.config),
+                                user_name="t")
     assert report["rows_rejected"] == 2
     with db.engine_for(any_app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass", role="admin")
@@ -127,6 +128,6 @@ def test_csv_output_cannot_start_a_formula_in_rejected_rows(any_app, fake_region
     ("-inf", "'-inf"), ("-1_000", "'-1_000"), ("- 1", "'- 1"), ("=1", "'=1"), (3, 3),
 ])
 def test_csv_output_cannot_start_a_formula_neutralise(value, expected):
-    assert csvfile.neutralise(value) == expected
-    frame = csvfile.neutralise_frame(pd.DataFrame({"c": [value]}, dtype=object))
+    assert csv_output.neutralise(value) == expected
+    frame = csv_output.neutralise_frame(pd.DataFrame({"c": [value]}, dtype=object))
     assert frame["c"].tolist() == [expected]

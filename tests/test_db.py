@@ -65,7 +65,8 @@ def _import(app, path, engine):
     from geomap import ingest
 
     return ingest.import_file(engine, path, dataset="mig", options=ingest.Options(),
-                              settings=dict(app.config), regions=None, user_name="tester")
+                              settings=ingest.Settings.from_config(app.config), regions=None,
+                              user_name="tester")
 
 
 def _hashes(engine) -> pd.DataFrame:

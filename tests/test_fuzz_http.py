@@ -55,7 +55,7 @@ def deep(outcomes, *labels):
 #: Minimal examples bench/fuzz.py found in the corpus mutations (run first, every time).
 CORPUS_PINNED = (
     # A header with quoted newlines, mapped by number: a malformed record without a line
-    # number meets a row error, and ingest._issue_list wrote into a read-only array (500).
+    # number meets a row error, and ingest.report._issue_list wrote into a read-only array (500).
     fz.ImportCase(b',lat,"lon\nlon",date\n,lat,"lon\nlon",date\n49.0021,-122.7566,03/02/2025\n'
                   b'48.99,-122.48,04/05/2025\n', existing=False, extra=(("map_lon", "2"),),
                   label="ambiguous_dates.csv"),

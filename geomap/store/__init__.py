@@ -14,7 +14,6 @@ subject, and import one way (each only from those listed after it):
 Every function takes a SQLAlchemy `Connection` first; none imports Flask.
 """
 
-from ..jsontext import plain as as_json_safe  # for ingest.py until it moves; use jsontext
 from .columns import INCIDENT_COLUMNS, utcnow
 from .hashing import HASH_COLUMNS, add_row_hashes, row_hashes
 from .bulk import IncidentWriter, incident_values, insert_incidents
@@ -27,7 +26,7 @@ from .datasets import (bump_version, check_slug, create_dataset, database_status
                        update_dataset)
 
 __all__ = [
-    "INCIDENT_COLUMNS", "as_json_safe", "utcnow",
+    "INCIDENT_COLUMNS", "utcnow",
     "HASH_COLUMNS", "add_row_hashes", "row_hashes",
     "IncidentWriter", "incident_values", "insert_incidents",
     "DAY_COLUMNS", "GRID_ROLLUP_CELL", "RollupAccumulator",

@@ -1,7 +1,7 @@
 """Row content hashes: two independently keyed 64-bit halves of a 128-bit hash per incident.
 
 The dedupe key of rows without source_id, and what tells an upsert whether a keyed row
-changed (`geomap.ingest_store`). Needs no database.
+changed (`geomap.ingest.storing`). Needs no database.
 """
 
 from __future__ import annotations

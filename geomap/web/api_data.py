@@ -149,8 +149,8 @@ def _segments() -> aggregate.SegmentSteps:
 def import_report(slug: str, import_id: int):
     """One import as recorded: who, when, which file, its counts and its full report."""
     conn = get_db()
-    dataset, record, rejected_file = ingest.recorded_import(conn, current_app.config, slug,
-                                                            import_id)
+    dataset, record, rejected_file = ingest.recorded_import(
+        conn, ingest.Settings.from_config(current_app.config), slug, import_id)
     access.require_write(conn, g.user, dataset)
     fields = ("id", "created_at", "user_name", "filename", "sha256", "size_bytes", "mode",
               "rows_total", "rows_imported", "rows_updated", "rows_unchanged", "rows_rejected")
@@ -168,7 +168,8 @@ def import_report(slug: str, import_id: int):
 def rejected(slug: str, import_id: int):
     """The rejected rows of one import, with the original cells, line number and reason."""
     conn = get_db()
-    dataset, _record, path = ingest.recorded_import(conn, current_app.config, slug, import_id)
+    dataset, _record, path = ingest.recorded_import(
+        conn, ingest.Settings.from_config(current_app.config), slug, import_id)
     access.require_write(conn, g.user, dataset)
     body = rejected_csv(path)
     response = Response(body, mimetype="text/csv")
@@ -182,7 +183,7 @@ def rejected_csv(path) -> str:
     """Return a rejected-rows file as formula-safe CSV text (a header only if none)."""
     import pandas as pd
 
-    from ..csvfile import LINE_END, safe_csv
+    from ..csv_output import LINE_END, safe_csv
 
     if path is None:
         return "row,reason" + LINE_END

@@ -56,10 +56,10 @@ def post_incidents(slug: str):
     values = _options()
     values["filename"] = filename
     options = ingest.options_from(values)
-    settings = current_app.config
+    settings = ingest.Settings.from_config(current_app.config)
     report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
                                 settings=settings,
-                                regions=ingest.load_regions(settings["REGIONS_PATH"]),
+                                regions=ingest.load_regions(settings.regions_path),
                                 user_name=g.user.name, actor=g.user)
     changed = report["rows_imported"] + report["rows_updated"] > 0
     return report, 201 if changed else 200

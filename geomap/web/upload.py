@@ -56,7 +56,7 @@ def submit():
     """Step 1 (``action=preview``): store the file and show how it will be read.
     Step 2 (``action=import``): import the stored file and show the report."""
     values = _form_values()
-    settings = current_app.config
+    settings = ingest.Settings.from_config(current_app.config)
     try:
         if not values["slug"]:
             raise BadRequest("choose a dataset or give the new dataset a slug",
@@ -84,13 +84,13 @@ def _named(options: ingest.Options, filename: str) -> ingest.Options:
 
 
 def _import(values: dict, options: ingest.Options):
-    settings = current_app.config
+    settings = ingest.Settings.from_config(current_app.config)
     path = ingest.stored_upload(settings, request.form.get("sha256", ""))
     options = _named(options, request.form.get("filename", ""))
     try:
         report = ingest.import_file(get_engine(), path, dataset=values["slug"], options=options,
                                     settings=settings,
-                                    regions=ingest.load_regions(settings["REGIONS_PATH"]),
+                                    regions=ingest.load_regions(settings.regions_path),
                                     user_name=g.user.name, actor=g.user)
     except GeomapError as error:
         if isinstance(error.details, dict) and "rows_total" in error.details:
@@ -106,8 +106,8 @@ def _import(values: dict, options: ingest.Options):
 def report(slug: str, import_id: int):
     """The report of one import: counts, regions, row-level errors and warnings."""
     conn = get_db()
-    dataset, record, rejected_file = ingest.recorded_import(conn, current_app.config,
-                                                            slug, import_id)
+    dataset, record, rejected_file = ingest.recorded_import(
+        conn, ingest.Settings.from_config(current_app.config), slug, import_id)
     access.require_write(conn, g.user, dataset)
     return render_template("upload/report.html", report=record["report"] or {}, record=record,
                            dataset=dataset, failed=None, has_rejected=rejected_file is not None)

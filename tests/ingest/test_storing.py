@@ -1,24 +1,25 @@
-"""Dedupe and upsert in ingest_store: exact on the full 128-bit content hash, both backends."""
+"""Dedupe and upsert in ingest.storing: exact on the full 128-bit content hash, both backends."""
 
 import numpy as np
 import pandas as pd
 
 from db_helpers import day_rollup
-from geomap import ingest_store, store
+from geomap import store
+from geomap.ingest import storing
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import incident_rows
 
 
 def test_seen_keys_match_the_check_value_too():
-    seen = ingest_store.SeenKeys()
+    seen = storing.SeenKeys()
     seen.add(np.array([5, 5, 7], dtype=np.int64), np.array([10, 11, 12]),
              np.array([1, 2, 3], dtype=np.int64))
     found = seen.find(np.array([5, 5, 5, 7, 8], dtype=np.int64),
                       np.array([2, 1, 9, 3, 3], dtype=np.int64))
     assert list(found) == [11, 10, -1, 12, -1]
     # Without check values a key alone is a (candidate) hit.
-    keys = ingest_store.SeenKeys()
+    keys = storing.SeenKeys()
     keys.add(np.array([3, 9], dtype=np.int64), np.array([4, 5]))
     assert list(keys.find(np.array([9, 1, 3], dtype=np.int64))) == [5, -1, 4]
 
@@ -27,7 +28,7 @@ def test_seen_keys_over_many_blocks_find_the_first_occurrence():
     # Blocks of uneven sizes get merged; small key and check ranges make repeats and
     # collisions (same key, other check) within and across blocks.
     rng = np.random.default_rng(3)
-    seen, plain = ingest_store.SeenKeys(), ingest_store.SeenKeys()
+    seen, plain = storing.SeenKeys(), storing.SeenKeys()
     first_line, first_key_line = {}, {}
     line = 0
     for size in [50, 7, 30, 30, 1, 0, 64, 12, 90, 5]:
@@ -60,13 +61,13 @@ def _block(dataset_id, hashes, source_ids=None):
 
 
 def _store(conn, dataset_id, import_id, blocks, empty):
-    totals = ingest_store.Totals(empty=empty)
+    totals = storing.Totals(empty=empty)
     warnings = []
     first = 2
     with store.IncidentWriter(conn) as totals.writer:
         for rows in blocks:
             lines = np.arange(first, first + len(rows))
-            ingest_store.store(conn, dataset_id, import_id, rows, lines, totals, warnings, True)
+            storing.store(conn, dataset_id, import_id, rows, lines, totals, warnings, True)
             first += len(rows)
     return totals, warnings
 
@@ -142,7 +143,8 @@ def test_an_append_adds_its_cells_to_the_rollup(any_app, fake_regions, tmp_path,
         path = tmp_path / "upload.csv"
         path.write_text("date,lat,lon,count,incident_id\n" + text, encoding="utf-8")
         return ingest.import_file(engine, path, dataset="grid", options=ingest.Options(),
-                                  settings=dict(any_app.config), regions=None, user_name="t")
+                                  settings=ingest.Settings.from_config(any_app.config),
+                                  regions=None, user_name="t")
 
     def rollup_is_exact():
         with engine.begin() as conn:
@@ -176,7 +178,7 @@ def test_a_big_import_leaves_planner_statistics_on_postgresql(conn):
 
     ds = store.create_dataset(conn, "stats", "Statistics")
     store.insert_incidents(conn, incident_rows(500, dataset_id=ds["id"]))
-    bulk = ingest_store.BulkIndexes(conn, ingest_store.BULK_MIN_ROWS, empty=False)
+    bulk = storing.BulkIndexes(conn, storing.BULK_MIN_ROWS, empty=False)
     bulk.restore()  # inside the import's transaction
     if conn.dialect.name == "postgresql":
         tuples = conn.execute(sa.text(

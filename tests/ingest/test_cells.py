@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from geomap import csvfile, ingest_rows
+from geomap.ingest import cells, reading, receiving
+from geomap.ingest import rows as ingest_rows
 
-from test_ingest import Env, counts
+from .test_pipeline import Env, counts
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
 SETTINGS = settings(max_examples=200, deadline=None)
@@ -56,30 +57,30 @@ AWKWARD_NUMBERS = st.sampled_from([
 @given(st.lists(st.one_of(PLAIN, PLAIN, EXPONENTS, AWKWARD_NUMBERS), min_size=1, max_size=40))
 def test_fast_numbers_equal_the_general_path(values):
     series = text(values)
-    assert same_floats(csvfile.to_float(series), csvfile._general_float(series))
+    assert same_floats(cells.to_float(series), cells._general_float(series))
 
 
 @SETTINGS
 @given(st.lists(st.one_of(PLAIN, EXPONENTS), min_size=1, max_size=40))
 def test_plain_decimal_columns_equal_the_general_path(values):
     series = text(values)
-    assert same_floats(csvfile.to_float(series), csvfile._general_float(series))
+    assert same_floats(cells.to_float(series), cells._general_float(series))
 
 
 def test_the_fast_number_path_takes_only_plain_columns():
-    assert csvfile._plain_decimals(text(["49.00021", "-122.75", "+3", "007", "0", "4.9e1"])) \
+    assert cells._plain_decimals(text(["49.00021", "-122.75", "+3", "007", "0", "4.9e1"])) \
         is not None
     for awkward in ("1e300", "1e-8", "12345678", "-0", " 49.1", "49,1", "", "nan", "inf",
                     "1234567890123456", "-122.12345678901234"):
-        assert csvfile._plain_decimals(text(["49.1", awkward])) is None, awkward
-    assert csvfile._plain_decimals(text(["-122.12345678901"])) is not None  # 14 digits
+        assert cells._plain_decimals(text(["49.1", awkward])) is None, awkward
+    assert cells._plain_decimals(text(["-122.12345678901"])) is not None  # 14 digits
     # Object columns (not what the Reader yields) still parse, by either path.
-    assert same_floats(csvfile.to_float(pd.Series(["49.5", None], dtype=object)),
+    assert same_floats(cells.to_float(pd.Series(["49.5", None], dtype=object)),
                        [49.5, np.nan])
 
 
 def test_fast_numbers_are_writable():
-    values = csvfile.to_float(text(["49.1", "-122.5"]))
+    values = cells.to_float(text(["49.1", "-122.5"]))
     values[0] = 1.0  # the swap and empty-count rules write into the parsed column
 
 
@@ -100,17 +101,17 @@ AWKWARD_DATES = st.sampled_from([
                 max_size=30), st.sampled_from(["mdy", "dmy"]))
 def test_fast_dates_equal_the_general_path(values, order):
     series = text(values)
-    fast = csvfile.parse_dates(series, order)
-    general = csvfile.parse_general_dates(series, order)
+    fast = cells.parse_dates(series, order)
+    general = cells.parse_general_dates(series, order)
     for got, want in zip(fast, general):
         pd.testing.assert_series_equal(got, want)
 
 
 def test_the_fast_date_path_takes_only_plain_days():
-    assert csvfile.parse_iso_days(text(["2025-01-03", "2024-02-29"])) is not None
+    assert cells.parse_iso_days(text(["2025-01-03", "2024-02-29"])) is not None
     for awkward in ("2025-02-29", "2025-01-03 ", "2025-01-03T10:00", "01/02/2025", "Jan 2025",
                     "1600-01-01", ""):
-        assert csvfile.parse_iso_days(text(["2025-01-03", awkward])) is None, awkward
+        assert cells.parse_iso_days(text(["2025-01-03", awkward])) is None, awkward
 
 
 # --- directions -------------------------------------------------------------------------------
@@ -118,12 +119,12 @@ def test_the_fast_date_path_takes_only_plain_days():
 def _both_paths(run):
     """Return run() through Arrow's dictionary codes, and with the per-value fallback."""
     fast = run()
-    original = csvfile.arrow_text
-    csvfile.arrow_text = lambda values: None  # as for a column with missing cells
+    original = cells.arrow_text
+    cells.arrow_text = lambda values: None  # as for a column with missing cells
     try:
         return fast, run()
     finally:
-        csvfile.arrow_text = original
+        cells.arrow_text = original
 
 
 @given(st.lists(st.sampled_from(["N", "nb", "North Bound", " S ", "southbound", "sud", "", "?",
@@ -203,7 +204,7 @@ def test_small_and_large_blocks_import_the_same(env, tmp_path, monkeypatch):
     path = tmp_path / "mixed.csv"
     _mixed_file(path)
     whole = env.run(path, dataset="whole")
-    monkeypatch.setattr(csvfile, "BLOCK_SIZE", 4096)  # clean blocks first, awkward last
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 4096)  # clean blocks first, awkward last
     blocks = env.run(path, dataset="blocks")
     for report in (whole, blocks):
         assert counts(report) == (605, 603, 0, 0, 2), report
@@ -250,12 +251,12 @@ def test_receive_checks_utf8_across_chunk_boundaries(tmp_path_factory, pieces, c
         valid = True
     except UnicodeDecodeError:
         valid = False
-    original = csvfile.COPY_CHUNK
-    csvfile.COPY_CHUNK = chunk  # multibyte characters split between chunks
+    original = receiving.COPY_CHUNK
+    receiving.COPY_CHUNK = chunk  # multibyte characters split between chunks
     try:
-        received = csvfile.receive(io.BytesIO(data), tmp_path_factory.mktemp("up"))
+        received = receiving.receive(io.BytesIO(data), tmp_path_factory.mktemp("up"))
     finally:
-        csvfile.COPY_CHUNK = original
-    csvfile.discard(received)
+        receiving.COPY_CHUNK = original
+    receiving.discard(received)
     assert received.utf8 == valid
     assert received.newlines == data.count(b"\n") and received.size == len(data)

@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geomap import accounts, csvcheck, csvfile, db, ingest, store
+from geomap import accounts, db, ingest, store
+from geomap.ingest import reading, structure
+from geomap.ingest import report as ingest_report
 from geomap.errors import BadRequest, Unprocessable
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
-DATA = Path(__file__).parent / "data" / "ingest"
+DATA = Path(__file__).parent.parent / "data" / "ingest"
 HEADER = "lat,lon,date,type\n"
 
 
@@ -33,7 +35,7 @@ class Env:
     """An app's engine and settings, and helpers to import text into a dataset."""
 
     def __init__(self, app, tmp_path):
-        self.settings = dict(app.config)
+        self.settings = ingest.Settings.from_config(app.config)
         self.engine = db.engine_for(app.config["DATABASE_URL"])
         self.tmp = tmp_path
 
@@ -161,7 +163,7 @@ def test_unclosed_quote_on_line_2_of_a_long_file_is_reported(env):
         env.run(text)
     message = caught.value.message
     # The csv module reads the whole runaway field now that its field limit is raised
-    # (csvfile), so the message counts its lines rather than stopping at 128 KiB.
+    # (ingest.reading), so the message counts its lines rather than stopping at 128 KiB.
     assert message.startswith("row 2, column 'date': the quoted field opened on line 2 runs "
                               "over 20,002 lines (more than 100)")
     assert 'a closing quote (") was expected' in message
@@ -187,7 +189,7 @@ def test_unclosed_quote_at_the_end_of_the_file_is_reported(env):
 def test_unclosed_quote_spanning_more_than_the_block_is_reported(env, monkeypatch, before):
     # Before: "a line is longer than 8 MB; this does not look like a CSV file of incidents"
     # (pyarrow refuses a record longer than its block, in the first block or a later one).
-    monkeypatch.setattr(csvfile, "BLOCK_SIZE", 1 << 14)
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 1 << 14)
     text = (HEADER + good_rows(before) + '49.0021,-122.7566,2021-01-01,"runaway\n'
             + good_rows(5000))
     row = before + 2
@@ -199,7 +201,7 @@ def test_unclosed_quote_spanning_more_than_the_block_is_reported(env, monkeypatc
 def test_unclosed_quote_the_csv_module_cannot_place_is_still_refused(env, monkeypatch):
     # If Python's csv module reads the file differently from pyarrow and finds no runaway
     # field, the import still stops (it used to go on with the swallowed rows).
-    monkeypatch.setattr(csvcheck, "scan", lambda *args, **kwargs: ([], []))
+    monkeypatch.setattr(structure, "scan", lambda *args, **kwargs: ([], []))
     text = HEADER + '49.0021,-122.7566,2020-01-01,"sighting\n' + good_rows(200)
     with pytest.raises(Unprocessable, match=r"^a quoted field runs over 100 lines or more"):
         env.run(text)
@@ -208,12 +210,12 @@ def test_unclosed_quote_the_csv_module_cannot_place_is_still_refused(env, monkey
 
 def test_unclosed_quote_limits_keep_legitimate_fields(env):
     # Long single-line cells and multi-line cells within the limits import as before.
-    lines = "\n".join(["line"] * csvcheck.MAX_FIELD_LINES)
+    lines = "\n".join(["line"] * structure.MAX_FIELD_LINES)
     text = (HEADER + '49.0021,-122.7566,2021-01-01,"' + lines + '"\n'
             + "49.0021,-122.7566,2021-01-02," + "x" * 50_000 + "\n")
     report = env.run(text.replace("lat,lon,date,type", "lat,lon,date,description"))
     assert (report["rows_imported"], report["rows_rejected"]) == (2, 0)
-    too_many = "\n".join(["line"] * (csvcheck.MAX_FIELD_LINES + 1))
+    too_many = "\n".join(["line"] * (structure.MAX_FIELD_LINES + 1))
     with pytest.raises(Unprocessable, match=r"^row 2, column 'type': .* runs over 101 lines \(more than 100\)"):
         env.run(HEADER + '49.0021,-122.7566,2021-01-01,"' + too_many + '"\n' + good_rows(2))
 
@@ -254,7 +256,7 @@ def test_no_500_issue_list_with_a_malformed_row_of_unknown_line(monkeypatch):
                              "value": ['"x'], "message": ["has 1 fields; the header has 3"]}))
     log.append(pd.DataFrame({"line": [2], "real": [False], "column": ["date"],
                              "value": ["x"], "message": ["not a recognised date"]}))
-    items = ingest._issue_list(log, lambda values: np.asarray(values) + 10, "errors")
+    items = ingest_report._issue_list(log, lambda values: np.asarray(values) + 10, "errors")
     assert [(i["row"], i["message"]) for i in items] == [
         (None, "has 1 fields; the header has 3"), (12, "not a recognised date")]
 
@@ -270,7 +272,7 @@ def test_no_500_nul_in_a_cell_is_a_rejected_row_on_both_backends(any_env, encodi
     rows = len(filler.splitlines())
     assert (report["rows_imported"], report["rows_rejected"]) == (rows + 1, 1)
     assert report["errors"] == [{"row": rows + 2, "column": None, "value": None,
-                                 "message": csvcheck.NUL_MESSAGE}]
+                                 "message": structure.NUL_MESSAGE}]
     with any_env.engine.connect() as conn:
         frame = store.incident_frame(conn, store.get_dataset(conn, "test")["id"])
     assert set(frame["type"]) == {"sighting"}  # the header's NUL is dropped: "type" matched

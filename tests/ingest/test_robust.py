@@ -18,7 +18,7 @@ from geomap import accounts, db, ingest, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parent.parent
 DATA = TESTS / "data" / "ingest"
 
 NAMES = ["lat", "lon", "latitude", "x", "y", "date", "occurred_at", "count", "type", "id",
@@ -95,11 +95,12 @@ KILL_SCRIPT = textwrap.dedent("""
     import sys, time, pathlib
     sys.path[:0] = [{tests!r}, {root!r}]
     import ingest_helpers
-    from geomap import csvfile, db, ingest, ingest_rows, ingest_store
-    ingest_rows.assign_regions = ingest_helpers.fake_assign
-    csvfile.BLOCK_SIZE = 4096
+    from geomap import db, ingest
+    from geomap.ingest import reading, rows, storing
+    rows.assign_regions = ingest_helpers.fake_assign
+    reading.BLOCK_SIZE = 4096
     marker = pathlib.Path({marker!r})
-    real_insert = ingest_store.insert_rows
+    real_insert = storing.insert_rows
 
     def insert_then_stall(*args):
         n = real_insert(*args)
@@ -107,8 +108,9 @@ KILL_SCRIPT = textwrap.dedent("""
         time.sleep(60)
         return n
 
-    ingest_store.insert_rows = insert_then_stall
-    settings = {{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0, "MAX_BORDER_KM": 100.0}}
+    storing.insert_rows = insert_then_stall
+    settings = ingest.Settings.from_config({{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0,
+                                            "MAX_BORDER_KM": 100.0}})
     ingest.import_file(db.engine_for({url!r}), {path!r}, dataset="killed",
                        options=ingest.Options(mode={mode!r}), settings=settings, regions=None)
 """)
@@ -120,7 +122,7 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
     url = any_app.config["DATABASE_URL"]
     engine = db.engine_for(url)
     ingest.import_file(engine, DATA / "basic.csv", dataset="killed", options=ingest.Options(),
-                       settings=dict(any_app.config), regions=None)
+                       settings=ingest.Settings.from_config(any_app.config), regions=None)
 
     def snapshot():
         with engine.connect() as conn:
@@ -154,7 +156,7 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
     assert snapshot() == before
     # The dataset is usable afterwards: the same import now succeeds.
     report = ingest.import_file(engine, big, dataset="killed", options=ingest.Options(mode=mode),
-                                settings=dict(any_app.config), regions=None)
+                                settings=ingest.Settings.from_config(any_app.config), regions=None)
     assert report["rows_imported"] == 3000
     db.dispose_engine(url)
 
@@ -175,7 +177,8 @@ def test_concurrent_imports_into_one_dataset_serialise(any_app, fake_regions, tm
         try:
             reports.append(ingest.import_file(engine, path, dataset="shared",
                                               options=ingest.Options(),
-                                              settings=dict(any_app.config), regions=None))
+                                              settings=ingest.Settings.from_config(
+                                                  any_app.config), regions=None))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             failures.append(exc)
 

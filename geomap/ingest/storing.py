@@ -1,11 +1,15 @@
 """Writing an import's rows: dedupe by source_id and content hash, upsert, bulk insert.
 
-Used by `geomap.ingest` inside its one transaction. The bulk paths are the backends' fast
-ones (sqlite3 ``executemany``, PostgreSQL binary ``COPY``), built column by column.
+Used by `pipeline` inside its one transaction, on one writer thread (`BlockWriter`, which
+runs each block's `store_job` in order while the caller validates the next block). The bulk
+paths are the backends' fast ones (sqlite3 ``executemany``, PostgreSQL binary ``COPY``),
+built column by column.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,9 +18,10 @@ import sqlalchemy as sa
 
 from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
 
-from . import db
-from .store import (HASH_COLUMNS, INCIDENT_COLUMNS, IncidentWriter, RollupAccumulator,
-                    add_row_hashes, incident_values)
+from .report import to_lines
+from .. import db
+from ..store import (HASH_COLUMNS, INCIDENT_COLUMNS, IncidentWriter, RollupAccumulator,
+                     add_row_hashes, incident_values)
 
 _LOOKUP_SLICE = 900
 _PG_LOOKUP_SLICE = 10_000
@@ -345,3 +350,75 @@ def big_cache(conn: sa.Connection):
     for CREATE INDEX and GROUP BY (index rebuild, rollups). PostgreSQL: no-op.
     """
     return db.sqlite_pragmas(conn, cache_size=-SQLITE_CACHE_KB, threads=SQLITE_SORT_THREADS)
+
+
+# --- the writer thread ----------------------------------------------------------------------
+
+def store_job(conn, dataset_id, import_id, rows, batch, totals, block_warnings,
+               warning_parts, write):
+    """Return the work of storing one validated block (run in order by `BlockWriter`).
+
+    The block's validation warnings are logged before its storage warnings, as when the
+    pipeline ran on one thread, so the issues kept for the report are the same.
+    """
+    def job():
+        warning_parts.append(block_warnings)
+        found: list[pd.DataFrame] = []
+        store(conn, dataset_id, import_id, rows, batch.lines, totals, found, write)
+        warning_parts.extend(to_lines(w, batch) for w in found)
+
+    return job
+
+
+class BlockWriter:
+    """Run jobs in submission order on one background thread, at most `depth` unfinished.
+
+    While the writer hashes, dedupes and writes a block (sqlite3 and psycopg release the GIL
+    while the database works; PostgreSQL's COPY and index maintenance run in the server
+    process), the caller's thread parses and validates the next one; `submit` waits while
+    `depth` jobs are unfinished, which bounds memory to depth + 1 blocks. The first error stops further jobs and is raised in the caller's
+    thread (on the next `submit` or on exit); on exit the thread is always joined, so the
+    connection is never used by two threads at once and the transaction can end normally.
+    """
+
+    def __init__(self, depth: int = 1):
+        self._queue: queue.Queue = queue.Queue()
+        # A slot per job submitted and not finished: with depth 1 the caller validates at
+        # most one block ahead of the one being written (two blocks in memory, not three).
+        self._slots = threading.Semaphore(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="geomap-import-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if self._error is None:
+                try:
+                    job()
+                except BaseException as exc:  # re-raised in the submitting thread
+                    self._error = exc
+            self._slots.release()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def submit(self, job) -> None:
+        self._raise()
+        self._slots.acquire()
+        self._raise()
+        self._queue.put(job)
+
+    def __enter__(self) -> "BlockWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc_type is None:
+            self._raise()

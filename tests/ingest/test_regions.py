@@ -9,7 +9,7 @@ import pytest
 from geomap import db, ingest, store
 from geomap.config import PROJECT_ROOT
 
-DATA = Path(__file__).parent / "data" / "ingest"
+DATA = Path(__file__).parent.parent / "data" / "ingest"
 GPKG = PROJECT_ROOT / "shapefiles" / "regions.gpkg"
 
 pytestmark = pytest.mark.skipif(not GPKG.exists(), reason="shapefiles/regions.gpkg not built")
@@ -23,7 +23,8 @@ def regions_obj():
 
 def _run(app, regions_obj, src, **options):
     return ingest.import_file(db.engine_for(app.config["DATABASE_URL"]), src, dataset="real",
-                              options=ingest.Options(**options), settings=dict(app.config),
+                              options=ingest.Options(**options),
+                              settings=ingest.Settings.from_config(app.config),
                               regions=regions_obj, user_name="t")
 
 

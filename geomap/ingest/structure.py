@@ -1,6 +1,6 @@
 """CSV structure checks: row widths against the header, runaway quotes, NUL characters.
 
-`geomap.csvfile` streams a file with pyarrow; this module holds the rules that pyarrow does
+`reading` streams a file with pyarrow; this module holds the rules that pyarrow does
 not apply for us, so that a structural slip in a file is reported where it is instead of
 silently changing what the rest of the file means:
 
@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import Unprocessable
+from ..errors import Unprocessable
 
 #: A quoted field spanning more lines than this is taken for a quote left open.
 MAX_FIELD_LINES = 100

@@ -3,7 +3,7 @@
 import os
 import time
 
-from geomap import db, store, uploads
+from geomap import db, ingest, store
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 
@@ -41,10 +41,10 @@ def test_prune_keeps_what_imports_refer_to_and_recent_files(any_app, tmp_path):
     rejected_orphan = _touch(folder / "rejected" / "999999.csv", age_s=90_000)
 
     with db.engine_for(any_app.config["DATABASE_URL"]).connect() as conn:
-        dry = uploads.prune(conn, folder, older_than_s=86_400, dry_run=True)
+        dry = ingest.prune_uploads(conn, folder, older_than_s=86_400, dry_run=True)
         assert sorted(dry.removed) == sorted([stale_preview, crashed_upload, rejected_orphan])
         assert stale_preview.exists() and dry.removed_bytes == 123 + 10 + 10
-        result = uploads.prune(conn, folder, older_than_s=86_400)
+        result = ingest.prune_uploads(conn, folder, older_than_s=86_400)
     assert sorted(result.removed) == sorted(dry.removed) and result.kept == 3
     assert not stale_preview.exists() and not crashed_upload.exists()
     assert not rejected_orphan.exists()
@@ -54,7 +54,7 @@ def test_prune_keeps_what_imports_refer_to_and_recent_files(any_app, tmp_path):
 
 def test_prune_of_a_missing_folder_is_a_no_op(any_app, tmp_path):
     with db.engine_for(any_app.config["DATABASE_URL"]).connect() as conn:
-        result = uploads.prune(conn, tmp_path / "nowhere", older_than_s=0)
+        result = ingest.prune_uploads(conn, tmp_path / "nowhere", older_than_s=0)
     assert result.removed == [] and result.kept == 0
 
 

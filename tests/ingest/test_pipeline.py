@@ -17,7 +17,7 @@ from geomap.errors import BadRequest, Unprocessable
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
-DATA = Path(__file__).parent / "data" / "ingest"
+DATA = Path(__file__).parent.parent / "data" / "ingest"
 
 
 class Env:
@@ -25,7 +25,7 @@ class Env:
 
     def __init__(self, app):
         self.app = app
-        self.settings = dict(app.config)
+        self.settings = ingest.Settings.from_config(app.config)
         self.engine = db.engine_for(app.config["DATABASE_URL"])
 
     def run(self, src, dataset="test", **options):
@@ -85,7 +85,7 @@ def test_basic_report_has_exactly_the_spec_keys(env):
     assert set(frame["direction"]) == {"northbound", "southbound"}
     imp = env.imports()[0]
     assert imp["user_name"] == "tester" and imp["rows_imported"] == 3 and len(imp["sha256"]) == 64
-    stored = Path(env.settings["UPLOAD_FOLDER"]) / imp["stored_path"]
+    stored = Path(env.settings.upload_folder) / imp["stored_path"]
     assert stored.read_bytes() == (DATA / "basic.csv").read_bytes()
     assert stored.name == f"{imp['sha256']}.csv"
 
@@ -425,7 +425,7 @@ def test_bad_files_are_refused_with_one_line_and_nothing_written(env, tmp_path, 
     assert "\n" not in caught.value.message
     with env.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(db.datasets)).scalar() == 0
-    assert [p.name for p in Path(env.settings["UPLOAD_FOLDER"]).iterdir()] == []
+    assert [p.name for p in Path(env.settings.upload_folder).iterdir()] == []
 
 
 @pytest.mark.parametrize("name, reason", [("one_column.csv", "no usable columns"),
@@ -453,9 +453,9 @@ def test_a_one_megabyte_line_is_handled(env, tmp_path):
 
 
 def test_a_line_longer_than_the_block_is_refused(env, tmp_path, monkeypatch):
-    from geomap import csvfile
+    from geomap.ingest import reading
 
-    monkeypatch.setattr(csvfile, "BLOCK_SIZE", 1 << 16)
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 1 << 16)
     path = tmp_path / "long.csv"
     path.write_text("lat,lon,date,description\n49.0021,-122.7566,2025-01-03,"
                     + "x" * (1 << 18) + "\n")
@@ -509,9 +509,9 @@ def test_preview_numbers_rows_by_line_as_the_report_does(env, name, lines, bad):
 
 
 def test_large_file_in_many_blocks_dedupes_across_blocks(env, tmp_path, monkeypatch):
-    from geomap import csvfile
+    from geomap.ingest import reading
 
-    monkeypatch.setattr(csvfile, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 4096)
     lines = ["id,lat,lon,date,count"]
     lines += [f"K{i},49.{i:04d},-122.5,2025-01-{1 + i % 28:02d},1" for i in range(2000)]
     lines += ["K5,49.0005,-122.5,2025-01-06,9"]  # a later correction in another block
@@ -525,7 +525,8 @@ def test_large_file_in_many_blocks_dedupes_across_blocks(env, tmp_path, monkeypa
 
 
 def test_report_lists_at_most_max_issues(env, tmp_path, monkeypatch):
-    monkeypatch.setattr(ingest, "MAX_ISSUES", 5)
+    from geomap.ingest import report as report_module
+    monkeypatch.setattr(report_module, "MAX_ISSUES", 5)
     path = tmp_path / "many_bad.csv"
     # One good row: a file whose every row is rejected is refused (see test_all_rejected_*).
     path.write_text("lat,lon,date\n49.0021,-122.7566,2025-01-03\n"
@@ -565,9 +566,9 @@ def test_rollup_accumulated_by_an_import_equals_a_rebuild(any_env, tmp_path, mon
     the cells must be exactly those `refresh_rollups` computes from the table, across blocks,
     cell edges, in-file duplicates, and upserts of rows written earlier in the same file
     (50 keys: the rollup is then rebuilt from the table)."""
-    from geomap import csvfile
+    from geomap.ingest import reading
 
-    monkeypatch.setattr(csvfile, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 4096)
     rng = np.random.default_rng(3)
     lines = ["source_id,lat,lon,date,count"]
     for i in range(600):

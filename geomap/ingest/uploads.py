@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from .db import imports
+from ..db import imports
 
 _UPLOAD = re.compile(r"^[0-9a-f]{64}\.csv$")
 _REJECTED = re.compile(r"^([0-9]+)\.csv$")

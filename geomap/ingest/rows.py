@@ -1,7 +1,8 @@
-"""CSV cells -> incident rows: column detection, per-row rules, region join (no Flask, no I/O).
+"""CSV cells -> incident rows: per-row rules, the CRS check, the region join (no Flask, no I/O).
 
 `validate` turns one block of string cells into accepted incident rows plus row-level errors
-and warnings; `geomap.ingest` runs it block by block inside the import's transaction.
+and warnings; `pipeline` runs it block by block inside the import's transaction. Cells are
+parsed by `cells`; which column feeds which field was decided by `columns`.
 """
 
 from __future__ import annotations
@@ -10,29 +11,18 @@ import datetime as dt
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from . import csvfile, regions
-from .errors import BadRequest, Unprocessable
+from . import cells
+from .columns import Columns, note
+from .settings import Settings
+from .. import regions
+from ..errors import BadRequest
 
-FIELDS = ("lat", "lon", "location", "occurred_at", "type", "count", "direction",
-          "description", "source_id", "region")
-ALIASES = {
-    "lat": ("lat", "latitude", "y"),
-    "lon": ("lon", "lng", "long", "longitude", "x"),
-    "location": ("location", "point", "geometry", "wkt", "coordinates"),
-    "occurred_at": ("occurred_at", "date", "datetime", "timestamp", "incident_date"),
-    "type": ("type", "category", "kind"),
-    "count": ("count", "people", "persons", "number", "value"),
-    "direction": ("direction", "bound"),
-    "description": ("description", "notes", "summary"),
-    "source_id": ("source_id", "id", "incident_id"),
-    "region": ("region", "state", "province"),
-}
 DIRECTIONS = {
     "northbound": ("n", "nb", "north", "northbound", "north bound", "north-bound", "to canada",
                    "northward", "nord"),
@@ -44,14 +34,6 @@ DIRECTION_MAP = {alias: name for name, aliases in DIRECTIONS.items() for alias i
 MAX_VALUE_CHARS = 200
 LIMITS = {"type": 100, "source_id": 200}
 FUTURE_SLACK = dt.timedelta(days=1)
-
-
-def _key(name: str) -> str:
-    """Normalise a header or alias for matching: case-, space-, '_'- and '-'-insensitive."""
-    return re.sub(r"[\s_\-]+", "", str(name)).lower()
-
-
-ALIAS_INDEX = {_key(alias): name for name, aliases in ALIASES.items() for alias in aliases}
 
 
 #: CRS given as an authority code (EPSG:3978, ESRI:102001), a bare EPSG number or an OGC URN.
@@ -148,73 +130,6 @@ def normalise_region(text: str) -> str | None:
     return regions.normalise_region(text)
 
 
-# --- columns ----------------------------------------------------------------------------------
-
-@dataclass
-class Columns:
-    """Which file column feeds which field, and the columns kept as attributes."""
-
-    fields: dict[str, str]
-    extra: list[str]
-    notes: list[dict]
-
-
-def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: bool) -> Columns:
-    """Match header names to fields (aliases, then the explicit mapping, which wins).
-
-    Raises
-    ------
-    Unprocessable
-        When no coordinate or date column can be found, naming the columns that were seen.
-    """
-    found: dict[str, str] = {}
-    if header:
-        for name in names:
-            target = ALIAS_INDEX.get(_key(name))
-            if target and target not in found:
-                found[target] = name
-    by_key = {_key(n): n for n in names}
-    for target, column in mapping.items():
-        # ASCII digits only: str.isdigit also takes '²' (int() then fails) and thousands of
-        # digits (int() refuses past 4,300), both a 500 before.
-        if column.isascii() and column.isdigit():
-            if len(column) > 12 or not 1 <= int(column) <= len(names):
-                raise BadRequest(f"column number {column[:12]} for {target} is out of range: "
-                                 f"the file has {len(names)} columns", details={"field": target})
-            found[target] = names[int(column) - 1]
-        elif _key(column) in by_key:
-            found[target] = by_key[_key(column)]
-        else:
-            raise BadRequest(f"column {column!r} mapped to {target} is not in the file; its "
-                             f"columns are: {', '.join(names)}", details={"field": target})
-    notes = []
-    if "location" in found and "lat" in found and "lon" in found:
-        notes.append(_note(f"both lat/lon columns and a location column ({found['location']}) "
-                           "exist: lat/lon are used", found["location"]))
-        del found["location"]
-    has_xy = "lat" in found and "lon" in found
-    if not has_xy and "location" not in found:
-        shown = ", ".join(names[:20]) if header else f"{len(names)} unnamed columns"
-        hint = ("map them with --map lat=N --map lon=N --map occurred_at=N"
-                if not header else "name them lat/lon (or location) or map them explicitly")
-        raise Unprocessable(f"no usable columns: no latitude/longitude or location column "
-                            f"found among {shown}; {hint}", details={"columns": names})
-    if "occurred_at" not in found:
-        raise Unprocessable("no date column found (occurred_at, date, datetime, timestamp, "
-                            f"incident_date) among {', '.join(names[:20])}",
-                            details={"columns": names})
-    if not has_xy:
-        found.pop("lat", None)
-        found.pop("lon", None)
-    used = set(found.values())
-    extra = [n for n in names if n not in used]
-    return Columns(found, extra, notes)
-
-
-def _note(message: str, column: str | None = None) -> dict:
-    return {"row": None, "column": column, "value": None, "message": message}
-
-
 # --- per-block validation ---------------------------------------------------------------------
 
 class Issues:
@@ -246,8 +161,8 @@ class Context:
     """What every block needs: settings, regions, columns, and per-file decisions."""
 
     columns: Columns
-    options: Any  # geomap.ingest.Options
-    settings: Mapping[str, Any]
+    options: Any  # options.Options
+    settings: Settings
     regions: Any
     transformer: Any
     now: dt.datetime
@@ -309,7 +224,7 @@ def _text(values: pd.Series) -> pd.Series:
 
 def _longer(values: pd.Series, limit: int) -> np.ndarray | pd.Series:
     """Return which cells of a text column have more than `limit` characters."""
-    array = csvfile.arrow_text(values)
+    array = cells.arrow_text(values)
     if array is None:
         return values.str.len() > limit
     lengths = pc.utf8_length(array)
@@ -320,7 +235,7 @@ def _longer(values: pd.Series, limit: int) -> np.ndarray | pd.Series:
 
 def _blank_to_none(values: pd.Series) -> pd.Series:
     """Return a text column with empty cells as missing values."""
-    array = csvfile.arrow_text(values)
+    array = cells.arrow_text(values)
     if array is not None and (not len(array) or pc.min(pc.binary_length(array)).as_py() > 0):
         return values  # no empty cell (the usual case): nothing to replace
     return values.replace("", None)
@@ -329,8 +244,8 @@ def _blank_to_none(values: pd.Series) -> pd.Series:
 def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
     cols = ctx.columns.fields
     if "lat" in cols:
-        lat = csvfile.to_float(frame[cols["lat"]])
-        lon = csvfile.to_float(frame[cols["lon"]])
+        lat = cells.to_float(frame[cols["lat"]])
+        lon = cells.to_float(frame[cols["lon"]])
         for name, values in (("lat", lat), ("lon", lon)):
             if np.isfinite(values).all():
                 continue  # an empty cell would be NaN: nothing to report for this column
@@ -344,7 +259,7 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
             errors.add(infinite, cols[name], raw, f"{label} is not a finite number")
     else:
         raw = frame[cols["location"]]
-        lon, lat = csvfile.parse_location(raw)
+        lon, lat = cells.parse_location(raw)
         empty = _text(raw) == ""
         errors.add(empty, cols["location"], raw, "location is missing")
         # Either number may be NaN (not a location) or infinite (hundreds of digits).
@@ -416,7 +331,7 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
         messages = np.full(n, None, dtype=object)
         messages[outside] = [f"outside the area of interest: {r}" for r in reason[outside]]
         errors.add(outside, column, raw, pd.Series(messages))
-    limit = float(ctx.settings.get("MAX_BORDER_KM", 100.0))
+    limit = ctx.settings.max_border_km
     distance = np.abs(out["border_km"])
     far = in_range & ~outside & (distance > limit)
     if far.any():
@@ -432,9 +347,9 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
 def _assign(lon, lat, ctx: Context) -> pd.DataFrame:
     joined = assign_regions(np.ascontiguousarray(lon, dtype=float),
                             np.ascontiguousarray(lat, dtype=float), ctx.regions,
-                            at_border_m=float(ctx.settings.get("AT_BORDER_M", 100.0)),
-                            max_border_km=float(ctx.settings.get("MAX_BORDER_KM", 100.0)),
-                            aoi_km=float(ctx.settings.get("AREA_KM", 500.0)))
+                            at_border_m=ctx.settings.at_border_m,
+                            max_border_km=ctx.settings.max_border_km,
+                            aoi_km=ctx.settings.area_km)
     return joined.reset_index(drop=True)
 
 
@@ -448,17 +363,17 @@ def _dates(frame: pd.DataFrame, ctx: Context, errors: Issues):
     column = ctx.columns.fields["occurred_at"]
     raw = frame[column]
     # The common case first: every cell a YYYY-MM-DD date (no slash dates to order).
-    parsed = csvfile.parse_iso_days(raw)
+    parsed = cells.parse_iso_days(raw)
     if parsed is not None:
         monthly = np.zeros(len(raw), dtype=bool)  # all day precision
     else:
         if ctx.date_order is None:
             maybe_slash = raw[raw.str.slice(4, 5) != "-"]
-            order = csvfile.date_order(maybe_slash) if len(maybe_slash) else None
+            order = cells.date_order(maybe_slash) if len(maybe_slash) else None
             if order is not None:
                 ctx.date_order = order
-                ctx.file_notes.append(_note(_order_note(raw, order), column))
-        parsed = csvfile.parse_general_dates(raw, ctx.date_order or "mdy")
+                ctx.file_notes.append(note(_order_note(raw, order), column))
+        parsed = cells.parse_general_dates(raw, ctx.date_order or "mdy")
         monthly = (parsed[1] == "month").to_numpy()
     when, precision, problem = parsed
     errors.add(problem.notna(), column, raw, problem)
@@ -472,7 +387,7 @@ def _order_note(raw: pd.Series, order: str) -> str:
     if order == "dmy":
         return ("dates with slashes are read as day/month/year for the whole file (some have "
                 "a first number above 12)")
-    parts = raw.astype("str").str.extract(csvfile._SLASH)
+    parts = raw.astype("str").str.extract(cells._SLASH)
     decided = (parts[1].dropna().astype(int) > 12).any()
     if decided:
         return ("dates with slashes are read as month/day/year for the whole file (some have "
@@ -485,7 +400,7 @@ def _counts(frame: pd.DataFrame, column: str | None, errors: Issues) -> np.ndarr
     if column is None:
         return np.ones(len(frame), dtype=np.int64)
     raw = frame[column]
-    value = csvfile.to_float(raw)
+    value = cells.to_float(raw)
     if not np.isfinite(value).all():  # only then can a cell be empty (empty reads as NaN)
         value[(_text(raw) == "").to_numpy()] = 1
     nan = np.isnan(value)  # infinity (hundreds of digits, "inf") is "too large" below
@@ -517,7 +432,7 @@ def _per_distinct(values: pd.Series, function) -> np.ndarray:
     Columns have few distinct values: through Arrow's dictionary codes when the column is
     all text, else through a dict of the column's unique values.
     """
-    array = csvfile.arrow_text(values)
+    array = cells.arrow_text(values)
     if array is not None:
         encoded = array.dictionary_encode()
         table = np.array([function(v) for v in encoded.dictionary.to_pylist()], dtype=object)

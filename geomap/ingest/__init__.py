@@ -1,0 +1,41 @@
+"""CSV ingest: a file -> validated incidents -> regions -> store, in one transaction.
+
+Callers use ``from geomap import ingest`` and the names below; the modules hold them by
+subject, and import one way (each only from those listed after it):
+
+- `pipeline`: `import_file`, `preview`, `stored_upload`: receive -> sniff -> resolve columns
+  -> [per block: parse cells -> validate -> assign regions -> hash -> dedupe/upsert ->
+  write] -> report -> record the import
+- `storing`: dedupe, upsert and bulk writes of validated blocks, on one writer thread
+- `report`: issues (capped), real line numbers, the report, the rejected-rows file
+- `options`: `Options`, `options_from`, `parse_mapping`, `check_options`
+- `rows`: per-row rules (`validate`), the CRS check (`transformer_for`), the region join
+- `columns`: the fields, their header aliases, `resolve_columns`
+- `cells`: vectorised parsers of numbers, locations and dates
+- `reading`: the streaming `Reader` (blocks of string cells, line numbers)
+- `sniffing`: binary refusals, encoding, delimiter, columns (`Layout`)
+- `receiving`: copying a file into the upload folder (hash, UTF-8 check, newlines)
+- `structure`: structure rules pyarrow does not apply (row width, open quotes, U+0000)
+- `uploads`: the upload folder's pruning (`prune_uploads`, ``flask prune-uploads``)
+- `settings`: `Settings`, what ingest reads of the configuration (`Settings.from_config`)
+
+CSV *output* (formula-safe cells, CRLF) is `geomap.csv_output`. No module imports Flask.
+"""
+
+from .settings import Settings
+from .uploads import Pruned, prune as prune_uploads
+from .columns import ALIASES, FIELDS, Columns, resolve_columns
+from .rows import Context, load_regions, transformer_for, validate
+from .options import MODES, Options, check_options, options_from, parse_mapping
+from .report import IssueLog, recorded_import, rejected_path, report_json
+from .pipeline import import_file, preview, stored_upload
+
+__all__ = [
+    "Settings",
+    "Pruned", "prune_uploads",
+    "ALIASES", "FIELDS", "Columns", "resolve_columns",
+    "Context", "load_regions", "transformer_for", "validate",
+    "MODES", "Options", "check_options", "options_from", "parse_mapping",
+    "IssueLog", "recorded_import", "rejected_path", "report_json",
+    "import_file", "preview", "stored_upload",
+]

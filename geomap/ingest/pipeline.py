@@ -1,0 +1,274 @@
+"""CSV ingest: a file -> validated incidents -> regions -> store, in one transaction.
+
+One pipeline serves the upload form, ``flask import-csv`` and ``POST /api/.../incidents``:
+
+    receive -> sniff -> resolve columns -> [per block: parse cells -> validate -> assign regions
+    -> hash -> dedupe/upsert -> write] -> report -> record the import
+
+Files are streamed in blocks (`reading`), so memory does not grow with the file. The
+whole import is one database transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the
+dataset row is locked ``FOR UPDATE``), so concurrent imports into one dataset queue, and
+readers see all of an import or none of it. This module never imports Flask.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from . import storing
+from .columns import note, resolve_columns
+from .options import Options, check_options
+from .reading import Reader
+from .receiving import Received, discard, keep, receive
+from .report import (IssueLog, RejectedWriter, add_malformed, build_report, line_mapper,
+                     report_json, to_lines)
+from .rows import Context, transformer_for, validate
+from .settings import Settings
+from .sniffing import DELIMITER_NAMES, Layout, detect_encoding, refuse_binary, sniff
+from .storing import BlockWriter, store_job
+from .. import access, db, store
+from ..errors import BadRequest, Conflict, GeomapError, Unprocessable
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+
+def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dataset: str,
+                options: Options, settings: Settings, regions: Any,
+                user_name: str | None = None, actor: access.Actor | None = access.OPERATOR
+                ) -> dict:
+    """Import a CSV file of incidents into a dataset, in one transaction.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    source : path or binary stream
+        The CSV file. It is copied into ``settings.upload_folder`` under its sha256 and
+        kept there for audit and replay.
+    dataset : str
+        Slug of the dataset; created (from the options' title, source, licence) if missing.
+    options : Options
+    settings : Settings
+        The upload folder and the border distances (`Settings.from_config`).
+    regions : object
+        The loaded region layers (`load_regions`).
+    user_name : str, optional
+        Recorded on the import.
+    actor : access.Actor, optional
+        Who imports: they must be allowed to write an existing dataset (checked in the
+        import's transaction, `access.claim_import`) and own a dataset the import creates.
+        The default is the operator (command line, sample); web views pass their user, and
+        None (nobody signed in) is refused.
+
+    Returns
+    -------
+    dict
+        The report of SPEC §4 (plus ``import_id``).
+
+    Raises
+    ------
+    geomap.errors.Unprocessable
+        A file that cannot be imported at all (one-line reason), or a strict import with
+        rejected rows (the report is in ``details``). Nothing is written in either case.
+    geomap.errors.BadRequest
+        Invalid options or slug.
+    """
+    options = check_options(options)
+    store.check_slug(dataset)
+    received = receive(source, settings.upload_folder)
+    try:
+        layout = _layout(received, options)
+        columns = resolve_columns(layout.columns, options.mapping, header=options.header)
+        ctx = Context(columns=columns, options=options, settings=settings, regions=regions,
+                      transformer=transformer_for(options.crs) if options.crs else None,
+                      now=store.utcnow(), file_notes=list(columns.notes))
+        try:
+            report = _run(engine, received, layout, ctx, dataset, user_name, actor)
+        except sa.exc.OperationalError as exc:
+            if "locked" not in str(exc).lower():
+                raise
+            raise Conflict("another import is writing to the database; try again when it "
+                           "has finished", details={"dataset": dataset}) from None
+    except BaseException:
+        discard(received)
+        raise
+    return report
+
+
+def _layout(received: Received, options: Options) -> Layout:
+    refuse_binary(received.head, received.size)
+    encoding = detect_encoding(received.head, received.utf8)
+    return sniff(received.head, encoding, header=options.header)
+
+
+def preview(source: str | os.PathLike | IO[bytes], options: Options,
+            settings: Settings, rows: int = 10) -> dict:
+    """Describe how a file would be read, without importing it.
+
+    The file is kept in the upload folder under its sha256, which the caller passes back to
+    import it (`stored_upload`).
+
+    Returns
+    -------
+    dict
+        ``sha256``, ``encoding``, ``delimiter``, ``columns`` (names), ``fields`` (FIELD ->
+        column), ``notes``, ``rows`` (the first records as lists of strings) and ``lines``
+        (each one's line number in the file, as the report's ``row`` counts).
+    """
+    options = check_options(options)
+    received = receive(source, settings.upload_folder)
+    try:
+        layout = _layout(received, options)
+        columns = resolve_columns(layout.columns, options.mapping, header=options.header)
+    except GeomapError as error:
+        discard(received)
+        error.details = {**(error.details or {}), "columns": _safe_columns(received, options)}
+        raise
+    keep(received)
+    return {"sha256": received.sha256, "size": received.size, "encoding": layout.encoding,
+            "delimiter": DELIMITER_NAMES.get(layout.delimiter, layout.delimiter),
+            "columns": layout.columns, "fields": columns.fields,
+            "notes": [n["message"] for n in columns.notes],
+            "rows": [r[:len(layout.columns)] for r in layout.sample[:rows]],
+            "lines": layout.sample_lines[:rows]}
+
+
+def _safe_columns(received, options) -> list[str]:
+    try:
+        return _layout(received, options).columns
+    except GeomapError:
+        return []
+
+
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def stored_upload(settings: Settings, sha256: str) -> Path:
+    """Return the path of a file kept by `preview`, given its sha256 (validated, never a path)."""
+    if not isinstance(sha256, str) or not _SHA_RE.match(sha256):
+        raise BadRequest("the uploaded file reference is not valid; upload the file again")
+    path = Path(settings.upload_folder) / f"{sha256}.csv"
+    if not path.is_file():
+        raise BadRequest("the uploaded file is no longer available; upload it again")
+    return path
+
+
+def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) -> dict:
+    options = ctx.options
+    reader = Reader(received, layout)
+    totals = storing.Totals()
+    rejected = RejectedWriter(Path(ctx.settings.upload_folder), layout.columns)
+    error_parts = IssueLog()
+    warning_parts = IssueLog()
+    try:
+        with db.write_connection(engine) as conn, storing.big_cache(conn), \
+                conn.begin():
+            dataset, created = store.lock_dataset(
+                conn, slug, options.title or slug, source=options.source,
+                license=options.license, description=options.description)
+            access.claim_import(conn, actor, dataset, created)
+            removed = 0
+            if options.mode == "replace":
+                removed = store.delete_incidents(conn, dataset["id"])
+                totals.empty = True
+            else:
+                totals.empty = store.count_incidents(conn, dataset["id"]) == 0
+            # Rollups of the rows written: the whole of an empty dataset's, else what an
+            # append adds to the existing ones (dropped if a row is rewritten).
+            totals.rollup = store.RollupAccumulator(delta=not totals.empty)
+            import_id = store.record_import(
+                conn, dataset["id"], user_name=user_name, filename=options.filename[:300],
+                sha256=received.sha256, size_bytes=received.size, mode=options.mode)
+            bulk = storing.BulkIndexes(conn, received.newlines, totals.empty)
+            # Blocks are stored (hash, dedupe, write) on a writer thread while this one
+            # parses and validates the next block; the writer alone uses the connection
+            # until it is closed, so the transaction and its order of writes are unchanged.
+            hash_here = conn.dialect.name == "postgresql"
+            with store.IncidentWriter(conn) as totals.writer, BlockWriter() as writer:
+                for batch in reader:
+                    rows, errors, warnings = validate(batch.frame, ctx)
+                    errs = errors.frame()
+                    if batch.errors is not None:  # structural: too many fields, U+0000
+                        errs = pd.concat([batch.errors, errs], ignore_index=True)
+                        rows = rows[~rows["record"].isin(batch.errors["record"])]
+                        rows = rows.reset_index(drop=True)
+                    errs = to_lines(errs, batch)
+                    if len(errs):
+                        totals.rejected += int(errs["line"].nunique())
+                        rejected.add(batch, errs)
+                    error_parts.append(errs)
+                    write = not (options.strict and totals.rejected)
+                    if hash_here and len(rows):
+                        # PostgreSQL: the writer mostly waits for the server, so the
+                        # content hash (no database needed) is computed on this thread.
+                        store.add_row_hashes(rows)
+                    writer.submit(store_job(conn, dataset["id"], import_id, rows, batch,
+                                             totals, to_lines(warnings.frame(), batch),
+                                             warning_parts, write))
+            bulk.restore()
+            add_malformed(reader, layout, error_parts, rejected, totals)
+            real = line_mapper(reader, layout)
+            report = build_report(slug, totals, error_parts, warning_parts, ctx, real)
+            if options.strict and totals.rejected:
+                raise Unprocessable(
+                    f"strict mode: {totals.rejected} row(s) rejected, nothing was imported",
+                    details=report_json(report))
+            _refuse_mostly_rejected(totals, options, report)
+            changed = totals.imported + totals.updated + removed > 0
+            publish = options.publish and not dataset["published"]
+            version = dataset["version"]
+            if changed or publish:
+                # The one door (version, rollups, publication); the rollups from the rows
+                # as written when they are the whole dataset or all it gained (the same as
+                # a rebuild from the table, without scanning it).
+                version = store.incidents_changed(conn, dataset, totals.rollup,
+                                                  created=created, publish=publish)
+            report["version"] = version
+            report["import_id"] = import_id
+            if report["rows_total"] == 0:
+                report["warnings"].append(note("the file has no data rows"))
+            report = report_json(report)
+            rejected.finish(import_id, real)
+            keep(received)
+            store.finish_import(
+                conn, import_id, stored_path=received.path.name,
+                rows_total=report["rows_total"], rows_imported=totals.imported,
+                rows_updated=totals.updated, rows_unchanged=totals.unchanged,
+                rows_rejected=totals.rejected, report=report)
+    finally:
+        reader.close()
+        rejected.discard()
+    return report
+
+
+def _refuse_mostly_rejected(totals: "storing.Totals", options: Options,
+                            report: dict) -> None:
+    """Raise Unprocessable (the transaction rolls back) when the file is mostly rejected.
+
+    An import whose every row was rejected would only create or leave an empty import (an
+    empty new dataset, a "success" with nothing in it); a replace that rejects more than half
+    of the file would swap a published dataset for a fraction of it, usually because the
+    file is not what it seems. Both are refused with the report in the error's details, and
+    the dataset stays exactly as it was.
+    """
+    accepted = totals.imported + totals.updated + totals.unchanged
+    rejected = totals.rejected
+    if not rejected:
+        return
+    if not accepted:
+        where = ("the dataset was left as it was" if options.mode == "replace"
+                 else "nothing was imported")
+        raise Unprocessable(f"none of the file's {rejected} row(s) could be imported, so "
+                            f"{where}; see the errors", details=report_json(report))
+    if options.mode == "replace" and rejected * 2 > rejected + accepted:
+        raise Unprocessable(
+            f"replace mode: {rejected} of the file's {rejected + accepted} rows were rejected "
+            "(more than half), so the dataset was left as it was; fix the file (see the "
+            "errors) or import it in append mode", details=report_json(report))
+
+

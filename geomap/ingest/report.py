@@ -1,0 +1,229 @@
+"""An import's report: its issues (capped), real line numbers, and the rejected-rows file.
+
+Row errors and warnings are collected per block as frames (`IssueLog`, keeping only what the
+report can show), carry provisional line numbers (one line per record) until the file has
+been read, and are then mapped to real ones (`line_mapper`) and merged into the report of
+SPEC §4 (`build_report`). Rejected rows, with their original cells and reasons, go to
+``rejected/<import_id>.csv`` in the upload folder (`RejectedWriter`, `rejected_path`),
+written with the CSV output rule's line ending (`geomap.csv_output`). No Flask.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .columns import note
+from .reading import Batch, Reader
+from .rows import Context
+from .settings import Settings
+from .sniffing import Layout
+from .. import jsontext, store
+from ..csv_output import LINE_END
+
+MAX_ISSUES = 1000
+MAX_VALUE_CHARS = 200
+
+
+class IssueLog(list):
+    """Issue frames of an import, keeping only the first rows the report can show.
+
+    ``total`` counts every issue; the frames stop growing after `MAX_ISSUES` + 1 rows so a
+    file with millions of warnings does not hold them all in memory.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+        self.kept = 0
+
+    def append(self, frame: pd.DataFrame) -> None:
+        n = len(frame)
+        self.total += n
+        room = MAX_ISSUES + 1 - self.kept
+        if n and room > 0:
+            part = frame.iloc[:room]
+            self.kept += len(part)
+            super().append(part)
+
+    def extend(self, frames) -> None:
+        for frame in frames:
+            self.append(frame)
+
+
+def to_lines(frame: pd.DataFrame, batch: Batch) -> pd.DataFrame:
+    """Replace block positions (``record``) by provisional line numbers (``line``)."""
+    if frame.empty:
+        return pd.DataFrame(columns=["line", "real", "column", "value", "message"])
+    out = frame.drop(columns=["record"])
+    out.insert(0, "line", batch.lines[frame["record"].to_numpy(dtype=np.int64)])
+    out.insert(1, "real", False)
+    return out
+
+
+def line_mapper(reader: Reader, layout: Layout):
+    """Return a function from provisional line numbers to real ones.
+
+    Provisional numbers assume one line per record; when the file breaks that (quoted
+    newlines, blank lines, malformed records) the csv module finds the real lines.
+    """
+    if reader.exact:
+        return lambda values: np.asarray(values, dtype=np.int64)
+    lines, _bad = reader.remap()
+    header = 1 if layout.header else 0
+
+    def real(values):
+        index = np.asarray(values, dtype=np.int64) - header - 1
+        if not len(lines):
+            return np.asarray(values, dtype=np.int64)
+        return lines[np.clip(index, 0, len(lines) - 1)]
+
+    return real
+
+
+def add_malformed(reader, layout, error_parts, rejected, totals) -> None:
+    """Report records with the wrong number of fields (pyarrow skipped them)."""
+    bad = reader.malformed()
+    width = len(layout.columns)
+    for record in bad:
+        totals.rejected += 1
+        message = f"has {record.fields} fields; the header has {width}"
+        error_parts.append(pd.DataFrame({"line": [record.line], "real": [True], "column": [None],
+                                         "value": [record.text[:MAX_VALUE_CHARS]],
+                                         "message": [message]}))
+        rejected.add_raw(record.line, record.text, message, layout.delimiter)
+
+
+def build_report(slug, totals: "storing.Totals", error_parts, warning_parts, ctx: Context,
+            real) -> dict:
+    errors = _issue_list(error_parts, real, "errors")
+    warnings = ctx.file_notes + _issue_list(warning_parts, real, "warnings")
+    if ctx.swapped:
+        warnings.insert(0, note(f"{ctx.swapped} row(s) had latitude and longitude swapped; "
+                                 "they were imported swapped back (see the row warnings)"))
+    total = totals.imported + totals.updated + totals.unchanged + totals.rejected
+    return {"dataset": slug, "version": None, "rows_total": total,
+            "rows_imported": totals.imported, "rows_updated": totals.updated,
+            "rows_unchanged": totals.unchanged, "rows_rejected": totals.rejected,
+            "errors": errors, "warnings": warnings,
+            "regions": dict(sorted((k, v) for k, v in totals.regions.items() if k != "none"))}
+
+
+def _issue_list(parts: "IssueLog", real, kind: str) -> list[dict]:
+    """Merge issue frames into the report list: real line numbers, sorted, capped."""
+    grand_total = parts.total
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return []
+    frame = pd.concat(parts, ignore_index=True)
+    # A copy: to_numpy may return a read-only view of the frame's own object column.
+    line = np.array(frame["line"].to_numpy(dtype=object), dtype=object)
+    provisional = ~frame["real"].to_numpy(dtype=bool) & pd.notna(line)
+    if provisional.any():
+        line[provisional] = real(line[provisional].astype(np.int64))
+    frame["row"] = line
+    if "ref" in frame:
+        has_ref = frame["ref"].notna().to_numpy()
+        if has_ref.any():
+            refs = real(frame.loc[has_ref, "ref"].astype(np.int64).to_numpy())
+            frame.loc[has_ref, "message"] = [m.format(ref=r) for m, r in zip(
+                frame.loc[has_ref, "message"], refs)]
+    frame = frame.sort_values("row", kind="stable",
+                              key=lambda s: pd.to_numeric(s, errors="coerce").fillna(0))
+    total = grand_total
+    items = [{"row": None if pd.isna(r) else int(r), "column": c, "value": _printable(v),
+              "message": m}
+             for r, c, v, m in frame[["row", "column", "value", "message"]]
+             .head(MAX_ISSUES).itertuples(index=False, name=None)]
+    if total > MAX_ISSUES:
+        items.append(note(f"... and {total - MAX_ISSUES} more {kind} (the rejected-rows CSV "
+                           "lists every rejected row)"))
+    return items
+
+
+def _printable(value):
+    """A cell value for the report: U+0000 shown as ␀ (PostgreSQL's JSON cannot hold it)."""
+    return value.replace("\x00", "\u2400") if isinstance(value, str) else value
+
+
+class RejectedWriter:
+    """Collect rejected rows (original cells + reason) in a CSV next to the uploads."""
+
+    def __init__(self, folder: Path, columns: list[str]):
+        self.folder = folder / "rejected"
+        self.columns = columns
+        self.tmp: Path | None = None
+
+    def _open(self):
+        if self.tmp is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.folder / f"tmp-{uuid.uuid4().hex}.csv"
+            with open(self.tmp, "w", newline="", encoding="utf-8") as handle:
+                csv.writer(handle).writerow(["row", "_real", *self.columns, "reason"])
+        return open(self.tmp, "a", newline="", encoding="utf-8")
+
+    def add(self, batch: Batch, errs: pd.DataFrame) -> None:
+        reasons = errs.groupby("line", sort=True)["message"].agg("; ".join)
+        first = int(batch.lines[0])
+        sub = batch.frame.iloc[reasons.index.to_numpy(dtype=np.int64) - first].copy()
+        sub.insert(0, "row", reasons.index.to_numpy(dtype=np.int64))
+        sub.insert(1, "_real", 0)
+        sub["reason"] = reasons.to_numpy()
+        with self._open() as handle:
+            # CRLF like csv.writer above: a cell holding a bare CR is quoted, so reading the
+            # file back in finish() keeps it in its row (with "\n" it split the row in two).
+            sub.to_csv(handle, header=False, index=False, lineterminator=LINE_END)
+
+    def add_raw(self, line, text: str, message: str, delimiter: str) -> None:
+        fields = next(csv.reader([text], delimiter=delimiter), [])
+        fields = (fields + [""] * len(self.columns))[:len(self.columns)]
+        with self._open() as handle:
+            csv.writer(handle).writerow(["" if line is None else line, 1, *fields, message])
+
+    def finish(self, import_id: int, real) -> None:
+        """Move the file to rejected/<import_id>.csv, with real line numbers, in file order."""
+        target = self.folder / f"{int(import_id)}.csv"
+        target.unlink(missing_ok=True)
+        if self.tmp is None:
+            return
+        frame = pd.read_csv(self.tmp, dtype=str, keep_default_na=False)
+        prov = (frame["_real"] == "0").to_numpy()
+        if prov.any():
+            frame.loc[prov, "row"] = real(frame.loc[prov, "row"].astype(np.int64)).astype(str)
+        frame = frame.drop(columns=["_real"]).sort_values(
+            "row", kind="stable", key=lambda s: pd.to_numeric(s, errors="coerce"))
+        frame.to_csv(self.tmp, index=False, lineterminator=LINE_END)
+        os.replace(self.tmp, target)
+        self.tmp = None
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
+
+
+def rejected_path(settings: Settings, import_id: int) -> Path | None:
+    """Return the rejected-rows CSV of an import, or None if it had no rejected rows."""
+    path = Path(settings.upload_folder) / "rejected" / f"{int(import_id)}.csv"
+    return path if path.is_file() else None
+
+
+def recorded_import(conn, settings: Settings, slug: str,
+                    import_id: int) -> tuple[dict, dict, Path | None]:
+    """Return an import's dataset, its record (with the report) and its rejected-rows file.
+
+    NotFound unless the dataset exists and the import is one of its imports.
+    """
+    dataset = store.get_dataset(conn, slug)
+    record = store.get_import(conn, import_id, dataset)
+    return dataset, record, rejected_path(settings, import_id)
+
+
+def report_json(report: dict) -> dict:
+    """Return the report with every value JSON-serialisable (NaN/NA as None)."""
+    return jsontext.plain(report)

@@ -1,0 +1,1 @@
+"""Tests of geomap.ingest (the import pipeline), by module or concern."""
