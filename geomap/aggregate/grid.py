@@ -1,0 +1,86 @@
+"""Grid cells of a selection on `binning`'s grid.
+
+`grid` groups the incidents (optionally per period too); `grid_from_rollup` sums a whole
+dataset's grid rollup instead, reading one row per rollup cell.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from .. import binning, db
+from .periods import PERIOD_FORMATS, check_period, period_expr
+from .selection import clauses, result_frame
+
+
+def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0: float,
+                     lon0: float, rollup_cell: float) -> pd.DataFrame:
+    """Aggregate a whole dataset to a grid by summing its rollup cells (see `grid`).
+
+    ``cell`` must be a multiple of ``rollup_cell`` and lat0/lon0 multiples of cell (as
+    `binning.grid_origin` returns them). Reads one row per rollup cell, never the incidents.
+    """
+    k = binning.rollup_factor(rollup_cell, cell)
+    if k is None:
+        raise ValueError(f"cell {cell} is not a multiple of the rollup cell {rollup_cell}")
+    g = db.incident_grid_cells.c
+    # Rollup keys are floor((lat + 90) / rollup_cell); integer division by k gives the map
+    # cell counted from -90 (non-negative, so floor on every backend); subtract the origin's.
+    # Integers of our own inlined (not bound), so GROUP BY repeats the select's expressions.
+    oy = binning.origin_index(lat0, binning.LAT_SHIFT, cell)
+    ox = binning.origin_index(lon0, binning.LON_SHIFT, cell)
+    cy = g.gy // sa.literal_column(str(int(k))) - sa.literal_column(str(oy))
+    cx = g.gx // sa.literal_column(str(int(k))) - sa.literal_column(str(ox))
+    query = (sa.select(cy.label("cy"), cx.label("cx"), sa.func.sum(g.n).label("n"),
+                       sa.func.sum(g.total).label("total"))
+             .where(g.dataset_id == dataset_id).group_by(cy, cx))
+    frame = result_frame(conn.execute(query)).rename(columns={"cy": "gy", "cx": "gx"})
+    for col in ("gy", "gx", "n", "total"):
+        frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
+    return frame
+
+
+def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: float,
+         lat0: float, lon0: float, period: str | None = None) -> pd.DataFrame:
+    """Aggregate matching incidents to a grid.
+
+    Parameters
+    ----------
+    cell : float
+        Cell size in degrees.
+    lat0, lon0 : float
+        Grid origin; must not exceed the selection's minimum lat/lon (use `extent`).
+    period : {"month", "week"}, optional
+        Also group by period (for the time layer).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``gy``, ``gx`` (cell row/column from the origin), ``n`` (incidents), ``total``
+        (sum of count) and ``period`` when asked for.
+    """
+    c = db.incidents.c
+    # The keys of `binning`, as the rollup and the numpy path compute them.
+    gy = binning.sql_cell_key(conn, c.lat, -lat0, cell).label("gy")
+    gx = binning.sql_cell_key(conn, c.lon, -lon0, cell).label("gx")
+    keys = [gy, gx]
+    truncated = bool(period) and conn.dialect.name == "postgresql"
+    if period:
+        check_period(period)
+        # PostgreSQL groups on the truncated timestamp, formatted once per group afterwards:
+        # to_char on every row was a quarter of the time layer's query (5M rows 4.4 -> 3.1 s).
+        label = (sa.func.date_trunc(period, c.occurred_at) if truncated
+                 else period_expr(conn, period))
+        keys.append(label.label("period"))
+    query = (sa.select(*keys, sa.func.count().label("n"),
+                       sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
+             .where(*clauses(dataset_id, filters)).group_by(*keys))
+    frame = result_frame(conn.execute(query))
+    for col in ("gy", "gx", "n", "total"):
+        frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
+    if truncated and len(frame):
+        frame["period"] = pd.to_datetime(frame["period"]).dt.strftime(PERIOD_FORMATS[period])
+    if period:
+        frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
+    return frame

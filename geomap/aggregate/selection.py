@@ -1,0 +1,24 @@
+"""The selection every aggregation counts: a dataset's incidents matching normalised filters."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from .. import db
+from ..store import filter_clauses
+
+
+def clauses(dataset_id: int, filters: dict | None) -> list:
+    """Return the WHERE conditions selecting a dataset's incidents that match filters."""
+    return [db.incidents.c.dataset_id == dataset_id, *filter_clauses(filters or {})]
+
+
+def unfiltered(filters: dict | None) -> bool:
+    """Say whether filters select every incident of the dataset."""
+    return not filter_clauses(filters or {})
+
+
+def result_frame(result: sa.CursorResult) -> pd.DataFrame:
+    """Return a query's rows as a DataFrame with its column names."""
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

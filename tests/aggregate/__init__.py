@@ -1,0 +1,1 @@
+"""Tests of geomap.aggregate, one file per module."""
