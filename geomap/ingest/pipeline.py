@@ -5,11 +5,12 @@ One pipeline serves the upload form, ``flask import-csv`` and ``POST /api/.../in
     receive -> sniff -> resolve columns -> [per block: parse cells -> validate -> assign regions
     -> hash -> dedupe/upsert -> write] -> report -> record the import
 
-`import_file` reads as that pipeline: `_layout` (sniff) and `_context` (columns, CRS), then
-`_transaction` runs, in one transaction, `_open_import` (lock the dataset, check the actor,
-record the import), `_store_blocks` (`_validate_block` on this thread, each block stored on
-the writer thread), `_report` (the report; refusals roll back) and `_finish`
-(`_record_changes` through `store.incidents_changed`, then the import's record).
+`import_file` reads as that pipeline (`import_frame` takes an in-memory frame through it):
+`_layout` (sniff) and `_context` (columns, CRS), then `_transaction` runs, in one
+transaction, `_open_import` (lock the dataset, check the actor, record the import),
+`_store_blocks` (`_validate_block` on this thread, each block stored on the writer
+thread), `_report` (the report; refusals roll back) and `_finish` (`_record_changes`
+through `store.incidents_changed`, then the import's record).
 
 Files are streamed in blocks (`reading`), so memory does not grow with the file. The
 whole import is one database transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the
@@ -19,6 +20,7 @@ readers see all of an import or none of it. This module never imports Flask.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -104,7 +106,26 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     return report
 
 
+def import_frame(engine: sa.Engine, frame: pd.DataFrame, *, dataset: str, options: Options,
+                 settings: Settings, regions: Any, user_name: str | None = None,
+                 actor: access.Actor | None = access.OPERATOR) -> dict:
+    """Import an in-memory frame of incidents into a dataset, through `import_file`.
+
+    The frame's columns are read as a file's header (fields by their names or aliases, the
+    rest kept as attributes); it is written as UTF-8 CSV (floats as ``repr``, so values
+    round-trip) and imported by `import_file`, so it takes the one write path: validation,
+    region join, dedupe, write, report, `store.incidents_changed`, and its CSV is kept in
+    the upload folder like an uploaded file. Parameters, result and errors are
+    `import_file`'s.
+    """
+    text = frame.to_csv(index=False, lineterminator="\n")
+    return import_file(engine, io.BytesIO(text.encode("utf-8")), dataset=dataset,
+                       options=options, settings=settings, regions=regions,
+                       user_name=user_name, actor=actor)
+
+
 def _layout(received: Received, options: Options) -> Layout:
+    """Refuse binary files and sniff the encoding, delimiter and columns from the head."""
     refuse_binary(received.head, received.size)
     encoding = detect_encoding(received.head, received.utf8)
     return sniff(received.head, encoding, header=options.header)
