@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import regions, store
-from .db import engine_for, write_connection
+from . import ingest, regions, store
+from .db import engine_for
 
 LOGGER = logging.getLogger(__name__)
 
@@ -140,35 +140,30 @@ def _place(rng, regions_obj, corridor: int, direction: str, month: int, n: int) 
 
 
 def load(app, *, replace: bool = False) -> dict:
-    """Generate the sample, join it to the regions and store it as a published dataset."""
-    regions_obj = regions.load(app.config["REGIONS_PATH"])
-    frame = generate(regions_obj)
-    joined = regions.assign(frame["lon"].to_numpy(), frame["lat"].to_numpy(), regions_obj,
-                            at_border_m=app.config["AT_BORDER_M"],
-                            max_border_km=app.config["MAX_BORDER_KM"])
-    frame = pd.concat([frame, joined.drop(columns=["reason"])], axis=1)
-    store.add_row_hashes(frame)
-    with write_connection(engine_for(app.config["DATABASE_URL"])) as conn, conn.begin():
-        existing = store.get_dataset(conn, SLUG, missing_ok=True)
-        if existing is not None and not replace:
-            return {"slug": SLUG, "incidents": store.count_incidents(conn, existing["id"]),
-                    "created": False}
-        if existing is None:
-            dataset = store.create_dataset(conn, SLUG, TITLE, description=DESCRIPTION,
-                                           source=SOURCE, license=LICENSE, published=True)
-        else:
-            dataset = existing
-            store.delete_incidents(conn, dataset["id"])
-        import_id = store.record_import(
-            conn, dataset["id"], user_name="load-sample", filename="(generated sample)",
-            mode="replace", rows_total=len(frame), rows_imported=len(frame),
-            report={"dataset": SLUG, "generator": "geomap.sample", "seed": SEED,
-                    "rows_total": len(frame), "rows_imported": len(frame)})
-        frame["dataset_id"] = dataset["id"]
-        frame["import_id"] = import_id
-        store.insert_incidents(conn, frame)
-        store.incidents_changed(conn, dataset, created=existing is None)
-    return {"slug": SLUG, "incidents": len(frame), "created": True}
+    """Generate the sample and import it, as a published dataset, through the one write path.
+
+    `ingest.import_frame` validates it, joins the regions, dedupes and writes it, and passes
+    the change through `store.incidents_changed`, like any import. Strict: a generated row
+    the pipeline would reject aborts the load rather than leave a partial sample.
+    """
+    engine = engine_for(app.config["DATABASE_URL"])
+    if not replace:
+        with engine.connect() as conn:
+            existing = store.get_dataset(conn, SLUG, missing_ok=True)
+            if existing is not None:
+                return {"slug": SLUG, "incidents": store.count_incidents(conn, existing["id"]),
+                        "created": False}
+    settings = ingest.Settings.from_config(app.config)
+    regions_obj = ingest.load_regions(settings.regions_path)
+    # precision is what the pipeline reads from the dates ('second': they have a time).
+    frame = generate(regions_obj).drop(columns=["precision"])
+    options = ingest.Options(mode="replace", strict=True, title=TITLE, source=SOURCE,
+                             license=LICENSE, description=DESCRIPTION, publish=True,
+                             filename="(generated sample)")
+    report = ingest.import_frame(engine, frame, dataset=SLUG, options=options,
+                                 settings=settings, regions=regions_obj,
+                                 user_name="load-sample")
+    return {"slug": SLUG, "incidents": report["rows_imported"], "created": True}
 
 
 def load_if_empty(app) -> bool:

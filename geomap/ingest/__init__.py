@@ -3,7 +3,8 @@
 Callers use ``from geomap import ingest`` and the names below; the modules hold them by
 subject, and import one way (each only from those listed after it):
 
-- `pipeline`: `import_file`, `preview`, `stored_upload`: receive -> sniff -> resolve columns
+- `pipeline`: `import_file` (and `import_frame`, an in-memory frame through it), `preview`,
+  `stored_upload`: receive -> sniff -> resolve columns
   -> [per block: parse cells -> validate -> assign regions -> hash -> dedupe/upsert ->
   write] -> report -> record the import
 - `storing`: dedupe, upsert and bulk writes of validated blocks, on one writer thread
@@ -28,7 +29,7 @@ from .columns import ALIASES, FIELDS, Columns, resolve_columns
 from .rows import Context, load_regions, transformer_for, validate
 from .options import MODES, Options, check_options, options_from, parse_mapping
 from .report import IssueLog, recorded_import, rejected_path, report_json
-from .pipeline import import_file, preview, stored_upload
+from .pipeline import import_file, import_frame, preview, stored_upload
 
 __all__ = [
     "Settings",
@@ -37,5 +38,5 @@ __all__ = [
     "Context", "load_regions", "transformer_for", "validate",
     "MODES", "Options", "check_options", "options_from", "parse_mapping",
     "IssueLog", "recorded_import", "rejected_path", "report_json",
-    "import_file", "preview", "stored_upload",
+    "import_file", "import_frame", "preview", "stored_upload",
 ]

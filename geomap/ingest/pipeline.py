@@ -5,6 +5,13 @@ One pipeline serves the upload form, ``flask import-csv`` and ``POST /api/.../in
     receive -> sniff -> resolve columns -> [per block: parse cells -> validate -> assign regions
     -> hash -> dedupe/upsert -> write] -> report -> record the import
 
+`import_file` reads as that pipeline (`import_frame` takes an in-memory frame through it):
+`_layout` (sniff) and `_context` (columns, CRS), then `_transaction` runs, in one
+transaction, `_open_import` (lock the dataset, check the actor, record the import),
+`_store_blocks` (`_validate_block` on this thread, each block stored on the writer
+thread), `_report` (the report; refusals roll back) and `_finish` (`_record_changes`
+through `store.incidents_changed`, then the import's record).
+
 Files are streamed in blocks (`reading`), so memory does not grow with the file. The
 whole import is one database transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the
 dataset row is locked ``FOR UPDATE``), so concurrent imports into one dataset queue, and
@@ -13,6 +20,7 @@ readers see all of an import or none of it. This module never imports Flask.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -83,12 +91,10 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     received = receive(source, settings.upload_folder)
     try:
         layout = _layout(received, options)
-        columns = resolve_columns(layout.columns, options.mapping, header=options.header)
-        ctx = Context(columns=columns, options=options, settings=settings, regions=regions,
-                      transformer=transformer_for(options.crs) if options.crs else None,
-                      now=store.utcnow(), file_notes=list(columns.notes))
+        ctx = _context(layout, options, settings, regions)
         try:
-            report = _run(engine, received, layout, ctx, dataset, user_name, actor)
+            report = _transaction(engine, _Import(received, layout, ctx, dataset),
+                                  user_name, actor)
         except sa.exc.OperationalError as exc:
             if "locked" not in str(exc).lower():
                 raise
@@ -100,10 +106,37 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     return report
 
 
+def import_frame(engine: sa.Engine, frame: pd.DataFrame, *, dataset: str, options: Options,
+                 settings: Settings, regions: Any, user_name: str | None = None,
+                 actor: access.Actor | None = access.OPERATOR) -> dict:
+    """Import an in-memory frame of incidents into a dataset, through `import_file`.
+
+    The frame's columns are read as a file's header (fields by their names or aliases, the
+    rest kept as attributes); it is written as UTF-8 CSV (floats as ``repr``, so values
+    round-trip) and imported by `import_file`, so it takes the one write path: validation,
+    region join, dedupe, write, report, `store.incidents_changed`, and its CSV is kept in
+    the upload folder like an uploaded file. Parameters, result and errors are
+    `import_file`'s.
+    """
+    text = frame.to_csv(index=False, lineterminator="\n")
+    return import_file(engine, io.BytesIO(text.encode("utf-8")), dataset=dataset,
+                       options=options, settings=settings, regions=regions,
+                       user_name=user_name, actor=actor)
+
+
 def _layout(received: Received, options: Options) -> Layout:
+    """Refuse binary files and sniff the encoding, delimiter and columns from the head."""
     refuse_binary(received.head, received.size)
     encoding = detect_encoding(received.head, received.utf8)
     return sniff(received.head, encoding, header=options.header)
+
+
+def _context(layout: Layout, options: Options, settings: Settings, regions: Any) -> Context:
+    """What every block needs: the resolved columns, the CRS transformer, one "now" per file."""
+    columns = resolve_columns(layout.columns, options.mapping, header=options.header)
+    return Context(columns=columns, options=options, settings=settings, regions=regions,
+                   transformer=transformer_for(options.crs) if options.crs else None,
+                   now=store.utcnow(), file_notes=list(columns.notes))
 
 
 def preview(source: str | os.PathLike | IO[bytes], options: Options,
@@ -158,91 +191,146 @@ def stored_upload(settings: Settings, sha256: str) -> Path:
     return path
 
 
-def _run(engine, received, layout, ctx: Context, slug: str, user_name, actor) -> dict:
-    options = ctx.options
-    reader = Reader(received, layout)
-    totals = storing.Totals()
-    rejected = RejectedWriter(Path(ctx.settings.upload_folder), layout.columns)
-    error_parts = IssueLog()
-    warning_parts = IssueLog()
+class _Import:
+    """One import's state, shared by its steps: the file, its reader, totals and issues."""
+
+    def __init__(self, received: Received, layout: Layout, ctx: Context, slug: str):
+        self.received, self.layout, self.ctx, self.slug = received, layout, ctx, slug
+        self.reader = Reader(received, layout)
+        self.totals = storing.Totals()
+        self.rejected = RejectedWriter(Path(ctx.settings.upload_folder), layout.columns)
+        self.errors = IssueLog()
+        self.warnings = IssueLog()
+        self.dataset: dict = {}
+        self.created = False
+        self.removed = 0
+        self.import_id: int | None = None
+        self.real = None  # the report's line mapper, once every block is read
+
+
+def _transaction(engine, job: _Import, user_name, actor) -> dict:
+    """Run the import's one transaction: open, store the blocks, report, record the changes."""
     try:
         with db.write_connection(engine) as conn, storing.big_cache(conn), \
                 conn.begin():
-            dataset, created = store.lock_dataset(
-                conn, slug, options.title or slug, source=options.source,
-                license=options.license, description=options.description)
-            access.claim_import(conn, actor, dataset, created)
-            removed = 0
-            if options.mode == "replace":
-                removed = store.delete_incidents(conn, dataset["id"])
-                totals.empty = True
-            else:
-                totals.empty = store.count_incidents(conn, dataset["id"]) == 0
-            # Rollups of the rows written: the whole of an empty dataset's, else what an
-            # append adds to the existing ones (dropped if a row is rewritten).
-            totals.rollup = store.RollupAccumulator(delta=not totals.empty)
-            import_id = store.record_import(
-                conn, dataset["id"], user_name=user_name, filename=options.filename[:300],
-                sha256=received.sha256, size_bytes=received.size, mode=options.mode)
-            bulk = storing.BulkIndexes(conn, received.newlines, totals.empty)
-            # Blocks are stored (hash, dedupe, write) on a writer thread while this one
-            # parses and validates the next block; the writer alone uses the connection
-            # until it is closed, so the transaction and its order of writes are unchanged.
-            hash_here = conn.dialect.name == "postgresql"
-            with store.IncidentWriter(conn) as totals.writer, BlockWriter() as writer:
-                for batch in reader:
-                    rows, errors, warnings = validate(batch.frame, ctx)
-                    errs = errors.frame()
-                    if batch.errors is not None:  # structural: too many fields, U+0000
-                        errs = pd.concat([batch.errors, errs], ignore_index=True)
-                        rows = rows[~rows["record"].isin(batch.errors["record"])]
-                        rows = rows.reset_index(drop=True)
-                    errs = to_lines(errs, batch)
-                    if len(errs):
-                        totals.rejected += int(errs["line"].nunique())
-                        rejected.add(batch, errs)
-                    error_parts.append(errs)
-                    write = not (options.strict and totals.rejected)
-                    if hash_here and len(rows):
-                        # PostgreSQL: the writer mostly waits for the server, so the
-                        # content hash (no database needed) is computed on this thread.
-                        store.add_row_hashes(rows)
-                    writer.submit(store_job(conn, dataset["id"], import_id, rows, batch,
-                                             totals, to_lines(warnings.frame(), batch),
-                                             warning_parts, write))
-            bulk.restore()
-            add_malformed(reader, layout, error_parts, rejected, totals)
-            real = line_mapper(reader, layout)
-            report = build_report(slug, totals, error_parts, warning_parts, ctx, real)
-            if options.strict and totals.rejected:
-                raise Unprocessable(
-                    f"strict mode: {totals.rejected} row(s) rejected, nothing was imported",
-                    details=report_json(report))
-            _refuse_mostly_rejected(totals, options, report)
-            changed = totals.imported + totals.updated + removed > 0
-            publish = options.publish and not dataset["published"]
-            version = dataset["version"]
-            if changed or publish:
-                # The one door (version, rollups, publication); the rollups from the rows
-                # as written when they are the whole dataset or all it gained (the same as
-                # a rebuild from the table, without scanning it).
-                version = store.incidents_changed(conn, dataset, totals.rollup,
-                                                  created=created, publish=publish)
-            report["version"] = version
-            report["import_id"] = import_id
-            if report["rows_total"] == 0:
-                report["warnings"].append(note("the file has no data rows"))
-            report = report_json(report)
-            rejected.finish(import_id, real)
-            keep(received)
-            store.finish_import(
-                conn, import_id, stored_path=received.path.name,
-                rows_total=report["rows_total"], rows_imported=totals.imported,
-                rows_updated=totals.updated, rows_unchanged=totals.unchanged,
-                rows_rejected=totals.rejected, report=report)
+            _open_import(conn, job, user_name, actor)
+            _store_blocks(conn, job)
+            report = _report(job)
+            report = _finish(conn, job, report)
     finally:
-        reader.close()
-        rejected.discard()
+        job.reader.close()
+        job.rejected.discard()
+    return report
+
+
+def _open_import(conn, job: _Import, user_name, actor) -> None:
+    """Lock (or create) the dataset, check the actor may write it, empty it if replacing,
+    and record the import (the rows written point at it)."""
+    options = job.ctx.options
+    job.dataset, job.created = store.lock_dataset(
+        conn, job.slug, options.title or job.slug, source=options.source,
+        license=options.license, description=options.description)
+    access.claim_import(conn, actor, job.dataset, job.created)
+    totals = job.totals
+    if options.mode == "replace":
+        job.removed = store.delete_incidents(conn, job.dataset["id"])
+        totals.empty = True
+    else:
+        totals.empty = store.count_incidents(conn, job.dataset["id"]) == 0
+    # Rollups of the rows written: the whole of an empty dataset's, else what an
+    # append adds to the existing ones (dropped if a row is rewritten).
+    totals.rollup = store.RollupAccumulator(delta=not totals.empty)
+    job.import_id = store.record_import(
+        conn, job.dataset["id"], user_name=user_name, filename=options.filename[:300],
+        sha256=job.received.sha256, size_bytes=job.received.size, mode=options.mode)
+
+
+def _store_blocks(conn, job: _Import) -> None:
+    """Validate each block on this thread and store it (hash, dedupe, write) on the writer
+    thread, so that parsing the next block overlaps the database's work."""
+    bulk = storing.BulkIndexes(conn, job.received.newlines, job.totals.empty)
+    # The writer alone uses the connection until it is closed, so the transaction and its
+    # order of writes are those of storing the blocks one after the other.
+    hash_here = conn.dialect.name == "postgresql"
+    strict = job.ctx.options.strict
+    totals = job.totals
+    with store.IncidentWriter(conn) as totals.writer, BlockWriter() as writer:
+        for batch in job.reader:
+            rows, warnings = _validate_block(job, batch)
+            write = not (strict and totals.rejected)
+            if hash_here and len(rows):
+                # PostgreSQL: the writer mostly waits for the server, so the
+                # content hash (no database needed) is computed on this thread.
+                store.add_row_hashes(rows)
+            writer.submit(store_job(conn, job.dataset["id"], job.import_id, rows, batch,
+                                     totals, to_lines(warnings.frame(), batch),
+                                     job.warnings, write))
+    bulk.restore()
+
+
+def _validate_block(job: _Import, batch) -> tuple[pd.DataFrame, Any]:
+    """Turn a block's cells into incident rows (regions joined); log its errors, the
+    reader's structural ones included, and keep its rejected lines for the rejected file."""
+    rows, errors, warnings = validate(batch.frame, job.ctx)
+    errs = errors.frame()
+    if batch.errors is not None:  # structural: too many fields, U+0000
+        errs = pd.concat([batch.errors, errs], ignore_index=True)
+        rows = rows[~rows["record"].isin(batch.errors["record"])]
+        rows = rows.reset_index(drop=True)
+    errs = to_lines(errs, batch)
+    if len(errs):
+        job.totals.rejected += int(errs["line"].nunique())
+        job.rejected.add(batch, errs)
+    job.errors.append(errs)
+    return rows, warnings
+
+
+def _report(job: _Import) -> dict:
+    """Build the report (malformed records and real line numbers included) and refuse,
+    rolling back, a strict import with rejections or a mostly rejected file."""
+    add_malformed(job.reader, job.layout, job.errors, job.rejected, job.totals)
+    job.real = line_mapper(job.reader, job.layout)
+    report = build_report(job.slug, job.totals, job.errors, job.warnings, job.ctx, job.real)
+    options = job.ctx.options
+    if options.strict and job.totals.rejected:
+        raise Unprocessable(
+            f"strict mode: {job.totals.rejected} row(s) rejected, nothing was imported",
+            details=report_json(report))
+    _refuse_mostly_rejected(job.totals, options, report)
+    return report
+
+
+def _record_changes(conn, job: _Import) -> int:
+    """Pass a change of the dataset's incidents (or its publication) through the one door,
+    store.incidents_changed, and return the dataset's version."""
+    totals = job.totals
+    changed = totals.imported + totals.updated + job.removed > 0
+    publish = job.ctx.options.publish and not job.dataset["published"]
+    if not (changed or publish):
+        return job.dataset["version"]
+    # The one door (version, rollups, publication); the rollups from the rows as written
+    # when they are the whole dataset or all it gained (the same as a rebuild from the
+    # table, without scanning it).
+    return store.incidents_changed(conn, job.dataset, totals.rollup,
+                                   created=job.created, publish=publish)
+
+
+def _finish(conn, job: _Import, report: dict) -> dict:
+    """Record the changes, complete the report, keep the file and the rejected rows,
+    and close the import's record with its counts and report."""
+    report["version"] = _record_changes(conn, job)
+    report["import_id"] = job.import_id
+    if report["rows_total"] == 0:
+        report["warnings"].append(note("the file has no data rows"))
+    report = report_json(report)
+    job.rejected.finish(job.import_id, job.real)
+    keep(job.received)
+    totals = job.totals
+    store.finish_import(
+        conn, job.import_id, stored_path=job.received.path.name,
+        rows_total=report["rows_total"], rows_imported=totals.imported,
+        rows_updated=totals.updated, rows_unchanged=totals.unchanged,
+        rows_rejected=totals.rejected, report=report)
     return report
 
 
