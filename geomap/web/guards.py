@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
+from werkzeug.urls import iri_to_uri
 
 from .. import access, accounts
 from ..db import get_engine
@@ -65,7 +66,10 @@ def login_required(view):
     @functools.wraps(view)
     def wrapped(**kwargs):
         if g.get("user") is None:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            # Werkzeug decodes the path: quoted again, a space or a non-ASCII character in it
+            # survives the login's check of `next` (which refuses raw whitespace).
+            return redirect(url_for("auth.login",
+                                    next=iri_to_uri(request.full_path.rstrip("?"))))
         return view(**kwargs)
 
     return wrapped
