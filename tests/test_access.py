@@ -285,3 +285,26 @@ def test_roles_and_ownership_import_checks_access_in_its_transaction(world, tmp_
     with pytest.raises(Unauthorized):
         ingest.import_file(_engine(app), path, actor=None, **kwargs)
     assert _incidents(app, "alice-data") == 3
+
+
+def test_api_honesty_token_lists_its_users_drafts(world):
+    """The dataset list shows drafts to whoever may write them (marked, never cached) and
+    to nobody else."""
+    app, tokens = world
+    client = app.test_client()
+
+    def listed(token=None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = client.get("/api/datasets", headers=headers)
+        assert response.status_code == 200
+        return response, {d["slug"]: d["published"] for d in response.json["datasets"]}
+
+    anonymous, seen = listed()
+    assert "alice-data" not in seen and "private" not in anonymous.headers.get("Cache-Control", "")
+    assert "alice-data" not in listed(tokens["bob"])[1]
+    for who in ("alice", "root"):
+        response, seen = listed(tokens[who])
+        assert seen["alice-data"] is False
+        assert response.headers["Cache-Control"] == "private, no-store"
+    assert all(d["map_url"].endswith("/maps/" + d["slug"])
+               for d in listed(tokens["root"])[0].json["datasets"])

@@ -23,15 +23,24 @@ def dataset_json(row: dict) -> dict:
     out["incidents"] = int(row.get("incidents", 0) or 0)
     out["total_count"] = int(row.get("total_count", 0) or 0)
     out["url"] = url_for("api.dataset", slug=row["slug"], _external=True)
-    out["map_url"] = f"{url_for('pages.index', _external=True)}maps/{row['slug']}"
+    out["map_url"] = url_for("maps.map_page", slug=row["slug"], _external=True)
     return out
 
 
 @bp.get("/datasets")
 def datasets():
-    """List published datasets."""
-    rows = store.list_datasets(get_db(), published_only=True)
-    return {"datasets": [dataset_json(r) for r in rows]}
+    """List published datasets, and to whoever may write them (signed in or with a bearer
+    token) their drafts too, each marked with ``published``."""
+    conn = get_db()
+    actor = g.get("user")
+    writable = access.writable_ids(conn, actor) if actor is not None else set()
+    rows = [r for r in store.list_datasets(conn, published_only=actor is None)
+            if r["published"] or writable is None or r["id"] in writable]
+    response = jsonify({"datasets": [{**dataset_json(r), "published": bool(r["published"])}
+                                     for r in rows]})
+    if any(not r["published"] for r in rows):
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/datasets/<slug>")
