@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 
 from . import db, exporting, ingest
 from .errors import GeomapError
+from .jsontext import plain
 
 
 def _settings() -> dict:
@@ -77,8 +78,15 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
                                     regions=regions_obj,
                                     user_name=user_name)
     except GeomapError as error:
-        if as_json and isinstance(error.details, dict) and "rows_total" in error.details:
-            click.echo(json.dumps(error.details, ensure_ascii=False))
+        if as_json:
+            # Standard output stays parseable: a rejected import's report (it has rows_total),
+            # any other refusal the error object the API sends ({"error": {code, message,
+            # details}}). The one-line reason still goes to standard error, exit code 1.
+            if isinstance(error.details, dict) and "rows_total" in error.details:
+                body = error.details
+            else:
+                body = error.to_dict()
+            click.echo(json.dumps(plain(body), ensure_ascii=False))
         raise click.ClickException(error.message) from None
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))

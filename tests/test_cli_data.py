@@ -52,7 +52,7 @@ def test_unimportable_file_exits_with_one_line_and_no_traceback(app, runner, fak
                                                                 tmp_path):
     path = tmp_path / "book.csv"
     path.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
-    result = runner.invoke(args=["import-csv", str(path), "--dataset", "cli", "--json"])
+    result = runner.invoke(args=["import-csv", str(path), "--dataset", "cli"])
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0
     assert "Excel" in result.output and "Traceback" not in result.output
@@ -61,6 +61,29 @@ def test_unimportable_file_exits_with_one_line_and_no_traceback(app, runner, fak
     bad_map = runner.invoke(args=["import-csv", str(DATA / "basic.csv"), "--dataset", "cli",
                                   "--map", "lat"])
     assert bad_map.exit_code == 1 and "FIELD=COLUMN" in bad_map.output
+
+
+def test_import_csv_json_refusal_prints_the_error_object(app, runner, fake_regions,  # noqa: F811
+                                                         tmp_path):
+    path = tmp_path / "book.csv"
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    plain_run = runner.invoke(args=["import-csv", str(path), "--dataset", "cli"])
+    result = runner.invoke(args=["import-csv", str(path), "--dataset", "cli", "--json"])
+    assert result.exit_code == plain_run.exit_code == 1
+    body = json.loads(result.stdout)
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] and "Excel" in body["error"]["message"]
+    # the one-line reason is still on standard error, with no traceback
+    assert result.stderr.strip().count("\n") == 0 and "Excel" in result.stderr
+    assert "Traceback" not in result.output
+    missing = runner.invoke(args=["import-csv", str(tmp_path / "nope.csv"), "--dataset", "cli",
+                                  "--json"])
+    assert missing.exit_code == 1
+    assert json.loads(missing.stdout)["error"]["code"] == "not_found"
+    bad_map = runner.invoke(args=["import-csv", str(DATA / "basic.csv"), "--dataset", "cli",
+                                  "--map", "lat", "--json"])
+    assert bad_map.exit_code == 1
+    assert "FIELD=COLUMN" in json.loads(bad_map.stdout)["error"]["message"]
 
 
 def test_export_formats(app, runner, fake_regions, tmp_path):  # noqa: F811
