@@ -248,6 +248,65 @@ def test_oembed(client, dataset):
     assert embed_url["title"].startswith("Crossings")
 
 
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _thumbnail(client, limits: str) -> tuple[dict, object]:
+    url = "http://localhost/maps/wa-bc?layer=choropleth&by=sector"
+    body = client.get("/oembed?url=" + quote(url) + limits).json
+    if "thumbnail_url" not in body:
+        return body, None
+    image = client.get(body["thumbnail_url"].removeprefix("http://localhost"))
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    return body, image
+
+
+def test_oembed_thumbnail_fits_maxwidth_and_maxheight(client, dataset):
+    full, image = _thumbnail(client, "")
+    assert (full["thumbnail_width"], full["thumbnail_height"]) == (1200, 630)
+    assert "width=" not in full["thumbnail_url"] and _png_size(image.data) == (1200, 630)
+    full_etag = image.headers["ETag"]
+
+    narrow, image = _thumbnail(client, "&maxwidth=300")
+    assert narrow["thumbnail_width"] <= 300 and narrow["width"] <= 300
+    assert _png_size(image.data) == (narrow["thumbnail_width"], narrow["thumbnail_height"])
+    assert _png_size(image.data) == (300, 158)  # 1200:630
+    assert "layer=choropleth" in narrow["thumbnail_url"]  # still the page's drawing
+    narrow_etag = image.headers["ETag"]
+    assert narrow_etag != full_etag  # the ETag and the render cache are keyed by size
+    assert client.get(narrow["thumbnail_url"].removeprefix("http://localhost"),
+                      headers={"If-None-Match": narrow_etag}).status_code == 304
+    assert client.get(full["thumbnail_url"].removeprefix("http://localhost"),
+                      headers={"If-None-Match": narrow_etag}).status_code == 200
+
+    low, image = _thumbnail(client, "&maxheight=200")
+    assert low["thumbnail_height"] <= 200 and low["height"] <= 200
+    assert _png_size(image.data) == (low["thumbnail_width"], low["thumbnail_height"])
+    assert _png_size(image.data) == (380, 200)
+
+    both, image = _thumbnail(client, "&maxwidth=1000&maxheight=400")
+    assert _png_size(image.data) == (both["thumbnail_width"], both["thumbnail_height"])
+    assert both["thumbnail_width"] <= 1000 and both["thumbnail_height"] <= 400
+
+    # Below the smallest image served: no thumbnail fields at all (oEmbed: all or none).
+    tiny, image = _thumbnail(client, "&maxwidth=150")
+    assert image is None
+    assert not {"thumbnail_url", "thumbnail_width", "thumbnail_height"} & set(tiny)
+
+
+def test_png_width_parameter(client, dataset):
+    default = client.get("/maps/wa-bc.png")
+    explicit = client.get("/maps/wa-bc.png?width=1200")
+    assert explicit.headers["ETag"] == default.headers["ETag"]
+    assert _png_size(client.get("/maps/wa-bc.png?width=640").data) == (640, 336)
+    for bad in ("199", "1201", "wide", "-300"):
+        response = client.get("/maps/wa-bc.png?width=" + bad)
+        assert response.status_code == 400 and "width" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("query, status", [
     ("", 400), ("?url=" + quote("https://evil.example/maps/wa-bc"), 404),
     ("?url=" + quote("http://localhost/api/datasets/wa-bc"), 404),

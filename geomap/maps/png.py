@@ -15,7 +15,8 @@ from .spec import Aggregates, MapSpec
 from .style import EMPTY_COLOR, HEAT_GRADIENT, heat_weights, legend, summary_line
 
 
-def _png_choropleth(ax, agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]) -> None:
+def _png_choropleth(ax, agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any],
+                    scale: float = 1.0) -> None:
     """Draw the choropleth's regions (or border segments) in its colours, and its legend."""
     import geopandas as gpd
     from matplotlib.patches import Patch
@@ -26,14 +27,15 @@ def _png_choropleth(ax, agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any
         shapes = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326")
         colours = [f["properties"].get("fill") or EMPTY_COLOR for f in features]
         if payload["lines"]:
-            shapes.plot(ax=ax, aspect=None, color=colours, linewidth=4)
+            shapes.plot(ax=ax, aspect=None, color=colours, linewidth=4 * scale)
         else:
             shapes.plot(ax=ax, aspect=None, color=colours, edgecolor="#8a8272",
-                        linewidth=0.6)
+                        linewidth=0.6 * scale)
     info = legend(agg, spec)
     handles = [Patch(facecolor=colour, edgecolor="#8a8272", label=label)
                for colour, label in info["items"]]
-    ax.legend(handles=handles, loc="upper right", fontsize=9, title_fontsize=10,
+    ax.legend(handles=handles, loc="upper right", fontsize=9 * scale,
+              title_fontsize=10 * scale,
               title=f"{info['heading']} ({info['unit']})", framealpha=0.9)
 
 
@@ -43,7 +45,8 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
     or, for a choropleth spec, its coloured regions or border segments with their legend.
 
     Uses matplotlib's object API (no pyplot state), so it is safe in threaded servers. Cells
-    below ``spec.min_public_count`` are already absent from `agg`.
+    below ``spec.min_public_count`` are already absent from `agg`. Text and lines are sized
+    for 1200 x 630 and scale with a smaller (or larger) image.
     """
     import io
 
@@ -53,7 +56,9 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
 
     layers = layers or {}
     dpi = 100
-    fig = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
+    scale = min(size[0] / 1200, size[1] / 630)  # of text and line widths
+    # A hair over the size: matplotlib truncates figsize * dpi to whole pixels.
+    fig = Figure(figsize=((size[0] + 0.01) / dpi, (size[1] + 0.01) / dpi), dpi=dpi)
     fig.patch.set_facecolor("#ffffff")
     ax = fig.add_axes((0.0, 0.0, 1.0, 0.86))
     ax.set_facecolor("#d7e6f2")
@@ -84,10 +89,10 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
                 part.set_geometry(part.geometry.simplify(tolerance)).plot(ax=ax, aspect=None,
                                                                          **style)
 
-    draw("admin1", color="#f3efe6", edgecolor="#b3ab9c", linewidth=0.5)
+    draw("admin1", color="#f3efe6", edgecolor="#b3ab9c", linewidth=0.5 * scale)
     if spec.layer == "choropleth":
-        _png_choropleth(ax, agg, spec, layers)  # over the land, under the border line
-    draw("border", color="#6b5b95", linewidth=1.2, linestyle="--")
+        _png_choropleth(ax, agg, spec, layers, scale)  # over the land, under the border line
+    draw("border", color="#6b5b95", linewidth=1.2 * scale, linestyle="--")
     # Limits after plotting (plotting autoscales); they already have the axes' shape.
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
@@ -96,7 +101,7 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
         for code, point in zip(layers["admin1"]["code"],
                                layers["admin1"].geometry.representative_point()):
             if x0 < point.x < x1 and y0 < point.y < y1:
-                ax.text(point.x, point.y, str(code), fontsize=9, color="#5d5548", ha="center",
+                ax.text(point.x, point.y, str(code), fontsize=9 * scale, color="#5d5548", ha="center",
                         va="center", parse_math=False)
     cells = agg.cells
     if cells is not None:
@@ -114,7 +119,7 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
                                  facecolor="#ffffff", edgecolor="none"))
     title = spec.title or "Map"
     title = title if len(title) <= 80 else title[:79] + "…"
-    fig.text(0.015, 0.955, title, fontsize=20, weight="bold", va="center",
+    fig.text(0.015, 0.955, title, fontsize=20 * scale, weight="bold", va="center",
              color="#1d2430", parse_math=False)
     line = summary_line(agg, spec)
     if subtitle:
@@ -124,10 +129,10 @@ def render_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None 
     if spec.license:
         line += f" · Licence: {spec.license}"
     line = line if len(line) <= 130 else line[:129] + "…"
-    fig.text(0.015, 0.895, line, fontsize=11, va="center", color="#5b6575",
+    fig.text(0.015, 0.895, line, fontsize=11 * scale, va="center", color="#5b6575",
              parse_math=False)
     if layers:
-        fig.text(0.995, 0.01, REGIONS_ATTRIBUTION, fontsize=8, ha="right", va="bottom",
+        fig.text(0.995, 0.01, REGIONS_ATTRIBUTION, fontsize=8 * scale, ha="right", va="bottom",
                  color="#5b6575", parse_math=False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})

@@ -43,7 +43,27 @@ def _check_assets(state) -> None:
                        static, ", ".join(missing))
 
 PNG_SIZE = (1200, 630)
+#: The narrowest static image served (``width`` of ``/maps/<slug>.png``); oEmbed offers no
+#: thumbnail when the consumer's limits leave less.
+PNG_MIN_WIDTH = 200
 EMBED_HEIGHT = 500
+
+
+def png_height(width: int) -> int:
+    """Return the height of a static image ``width`` pixels wide (the 1200:630 ratio)."""
+    return (width * PNG_SIZE[1] * 2 + PNG_SIZE[0]) // (PNG_SIZE[0] * 2)  # rounded half up
+
+
+def png_fit(max_width: int | None, max_height: int | None) -> tuple[int, int] | None:
+    """Return the largest static image size within the limits (None: below the minimum)."""
+    width = PNG_SIZE[0]
+    if max_width is not None:
+        width = min(width, max_width)
+    if max_height is not None:
+        width = min(width, max_height * PNG_SIZE[0] // PNG_SIZE[1])
+    if width < PNG_MIN_WIDTH:
+        return None
+    return width, png_height(width)
 
 
 @bp.record_once
@@ -291,18 +311,25 @@ def map_png(slug: str):
     """A static image of the selection for og:image, print and no-JS.
 
     A choropleth is drawn as one (``layer=choropleth`` with its ``by`` and ``per``); every
-    other layer as its heat grid.
+    other layer as its heat grid. ``width`` (PNG_MIN_WIDTH to 1200 pixels, default 1200)
+    scales the image, keeping the 1200:630 ratio; each size has its own ETag and cache entry.
     """
+    width = filters.whole_number("width", request.args.get("width"), low=PNG_MIN_WIDTH,
+                                 high=PNG_SIZE[0], unit="of pixels") or PNG_SIZE[0]
+    size = (width, png_height(width))
+
     def make(head: dict, params: dict) -> tuple[bytes, None]:
         conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = _full(head)
         spec = _spec(dataset, params, embed=False)
         layers = web_layers.region_layers()
         agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec, layers)
-        return maps.render_png(agg, spec, layers, size=PNG_SIZE,
+        return maps.render_png(agg, spec, layers, size=size,
                                subtitle=filters.describe(params)), None
 
-    return _rendered(slug, "png", make, mimetype="image/png",
+    # The full size keeps the kind (and so the ETags) it always had.
+    kind = "png" if size == PNG_SIZE else f"png-{size[0]}x{size[1]}"
+    return _rendered(slug, kind, make, mimetype="image/png",
                      public_age=int(_setting("MAP_EMBED_MAX_AGE")), keys=PNG_KEYS,
                      adjust=png_params, cache_prefix="png:")
 
@@ -331,20 +358,29 @@ def oembed():
     width = min(_dimension("maxwidth", 600), 2000)
     height = min(_dimension("maxheight", EMBED_HEIGHT), EMBED_HEIGHT)
     links = _links(slug, params)
+    # The thumbnail fits the consumer's limits: the image at that size, or none when the
+    # limits leave less than PNG_MIN_WIDTH (oEmbed: all three thumbnail fields or none).
+    thumbnail = png_fit(_dimension("maxwidth", None), _dimension("maxheight", None))
+    thumbnail_url = None
+    if thumbnail is not None:
+        thumbnail_url = links["png"]
+        if thumbnail != PNG_SIZE:
+            thumbnail_url += ("&" if "?" in thumbnail_url else "?") + f"width={thumbnail[0]}"
     html = (f'<iframe src="{escape(links["embed"])}" title="{escape(dataset["title"])}" '
             f'width="{width}" height="{height}" style="border:0" loading="lazy"></iframe>')
     body = {"version": "1.0", "type": "rich", "provider_name": "geomap",
             "provider_url": url_for("pages.index", _external=True),
             "title": dataset["title"], "author_name": dataset.get("source") or None,
             "html": html, "width": width, "height": height,
-            "thumbnail_url": links["png"], "thumbnail_width": PNG_SIZE[0],
-            "thumbnail_height": PNG_SIZE[1], "cache_age": age}
+            "thumbnail_url": thumbnail_url,
+            "thumbnail_width": thumbnail and thumbnail[0],
+            "thumbnail_height": thumbnail and thumbnail[1], "cache_age": age}
     response = current_app.json.response({k: v for k, v in body.items() if v is not None})
     response.headers["Cache-Control"] = f"public, max-age={age}"
     return response
 
 
-def _dimension(name: str, default: int) -> int:
+def _dimension(name: str, default: int | None) -> int | None:
     value = filters.whole_number(name, request.args.get(name), low=100, high=10**6,
                                  unit="of pixels")
     return default if value is None else value
