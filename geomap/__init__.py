@@ -51,6 +51,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Who acts (g.user) is set before every request, whichever blueprint answers it.
     guards.init_app(app)
     _register_blueprints(app)
+    # Text responses compressed for clients that accept it (behind nginx, nginx does it).
+    from .web import compression
+
+    compression.init_app(app)
     _trust_proxies(app)
     if app.config["LOAD_SAMPLE"]:
         from . import sample

@@ -104,6 +104,96 @@ def test_static_files_come_from_disk(stack):
 
 
 
+# --- compression: nginx for clients, the app (flask-compress) when it serves them alone -----
+
+@pytest.fixture
+def compressing(tmp_path, app_factory):
+    """gunicorn and nginx in front; a published dataset whose GeoJSON is about 1 MB."""
+    if nginx_binary() is None:
+        pytest.skip("nginx not installed (make test installs it as root)")
+    app = app_factory(MAP_EMBED_MAX_AGE=1)
+    seed_dataset(app, "open")
+    seed_dataset(app, "big", n=3000)
+    env = {"GEOMAP_DATABASE_URL": app.config["DATABASE_URL"], "GEOMAP_SECRET_KEY": "deploy",
+           "GEOMAP_LOAD_SAMPLE": "false", "GEOMAP_TILES": "none",
+           "GEOMAP_MAP_EMBED_MAX_AGE": "1", "GEOMAP_ACCESS_LOG": "",
+           "GEOMAP_PROXY_HOPS": "1", "GEOMAP_INSTANCE_PATH": str(tmp_path / "instance")}
+    with gunicorn(env, workers=2) as app_base, nginx(app_base, tmp_path / "nginx") as front:
+        yield app_base, front
+
+
+def test_geojson_download_is_gzipped_through_nginx_and_the_app_alone(compressing):
+    import gzip
+    import json
+
+    app_base, front = compressing
+    path = "/api/datasets/big/incidents.geojson"
+    status, _, plain_headers, plain = _get(front + path)
+    assert status == 200 and "Content-Encoding" not in plain_headers
+    assert len(plain) > 900_000  # about 1 MB
+    assert len(json.loads(plain)["features"]) == 3000
+    for base in (front, app_base):
+        status, _, headers, body = _get(base + path, **{"Accept-Encoding": "gzip"})
+        assert status == 200 and headers["Content-Encoding"] == "gzip", base
+        assert "Accept-Encoding" in headers["Vary"], base
+        assert headers["Content-Type"].startswith("application/geo+json")
+        assert len(body) < len(plain) / 4, base  # much smaller
+        assert gzip.decompress(body) == plain, base
+        # Never the identity copy's strong ETag on the compressed one.
+        assert headers["ETag"] != plain_headers["ETag"], base
+    # The app alone, asked for identity, sends identity.
+    status, _, headers, body = _get(app_base + path)
+    assert status == 200 and "Content-Encoding" not in headers and body == plain
+
+
+@pytest.mark.parametrize("where", ["nginx", "app"])
+def test_every_text_type_is_compressed_and_small_bodies_are_not(compressing, where):
+    app_base, front = compressing
+    base = front if where == "nginx" else app_base
+    gz = {"Accept-Encoding": "gzip"}
+    for path, mimetype in [("/embed/open", "text/html"), ("/maps/open", "text/html"),
+                           ("/api/datasets/big/incidents.csv", "text/csv"),
+                           ("/api/datasets/big/incidents.geojson", "application/geo+json"),
+                           ("/static/site.css", "text/css")]:
+        status, _, headers, body = _get(base + path, **gz)
+        assert status == 200, (path, status)
+        assert headers["Content-Type"].startswith(mimetype), path
+        assert headers.get("Content-Encoding") == "gzip", (where, path)
+    # A small body (under 1 KB) is sent as it is.
+    status, _, headers, body = _get(base + "/api/datasets/big/stats", **gz)
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert len(body) < 1024 and "Content-Encoding" not in headers
+    # Images are not compressed again.
+    status, _, headers, body = _get(base + "/maps/open.png", **gz)
+    assert status == 200 and "Content-Encoding" not in headers and body[:4] == b"\x89PNG"
+
+
+def test_compressed_embeds_still_revalidate_with_304(compressing):
+    app_base, front = compressing
+    gz = {"Accept-Encoding": "gzip"}
+    for base in (front, app_base):
+        for headers in (gz, {}):
+            status, _, first, body = _get(base + "/embed/open?layer=cluster", **headers)
+            assert status == 200, base
+            etag = first["ETag"]
+            assert ("Content-Encoding" in first) == bool(headers), (base, headers)
+            # Twice: the second answer may come from nginx's cache or the app's fast path.
+            for _ in range(2):
+                status, _, again, empty = _get(base + "/embed/open?layer=cluster",
+                                               **headers, **{"If-None-Match": etag})
+                assert status == 304 and empty == b"", (base, headers, status)
+                # nginx weakens the ETag of what it compresses (W/"..."); its 304 from the
+                # cache names the stored copy's tag.
+                assert again["ETag"].removeprefix("W/") == etag.removeprefix("W/")
+                assert "Content-Encoding" not in again
+    # The app alone: the identity and gzip copies have different strong ETags, and each 304
+    # echoes the one the client holds.
+    _, _, identity, _ = _get(app_base + "/embed/open?layer=heat")
+    _, _, zipped, _ = _get(app_base + "/embed/open?layer=heat", **gz)
+    assert zipped["ETag"] == identity["ETag"][:-1] + ':gzip"'
+    assert "Accept-Encoding" in zipped["Vary"] and "Accept-Encoding" in identity["Vary"]
+
+
 # --- serving without a proxy: loopback by default, slow clients stop at nginx ---------------
 
 #: Slow-header clients: twice the threads of the test's gunicorn (2 workers x 4 threads).

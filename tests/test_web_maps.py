@@ -403,6 +403,35 @@ def test_revalidation_answers_304_without_flask(app, client, dataset, base):
     assert "Content-Security-Policy" not in flask_304.headers
 
 
+def test_compressed_embeds_revalidate_and_are_kept_per_accept_encoding(app, client, dataset):
+    import gzip
+
+    gz = {"Accept-Encoding": "gzip"}
+    identity = client.get("/embed/wa-bc?layer=cluster")
+    zipped = client.get("/embed/wa-bc?layer=cluster", headers=gz)
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in identity.headers
+    assert gzip.decompress(zipped.get_data()) == identity.get_data()
+    etag = identity.headers["ETag"]
+    assert zipped.headers["ETag"] == etag[:-1] + ':gzip"'  # never the identity's strong ETag
+    assert zipped.headers["Vary"] == identity.headers["Vary"] == "Accept-Encoding"
+    lane = _lane_only(app)
+    for held in (etag, zipped.headers["ETag"], "W/" + etag):  # W/: nginx's gzipped copy
+        status, headers = _call(lane, "/embed/wa-bc", "layer=cluster", **gz,
+                                **{"If-None-Match": held})
+        flask_304 = client.get("/embed/wa-bc?layer=cluster", headers={**gz, "If-None-Match": held})
+        assert status == flask_304.status_code == 304
+        assert headers == {k: v for k, v in flask_304.headers.items() if k != "Content-Length"} \
+            or headers == dict(flask_304.headers)
+        assert headers["ETag"] == held.removeprefix("W/") and "Content-Encoding" not in headers
+    # The kept 200s: each Accept-Encoding gets the representation the view gave it.
+    status, headers, body = _call(lane, "/embed/wa-bc", "layer=cluster", body=True, **gz)
+    assert status == 200 and body == zipped.get_data() and headers == dict(zipped.headers)
+    status, headers, body = _call(lane, "/embed/wa-bc", "layer=cluster", body=True)
+    assert status == 200 and body == identity.get_data() and headers == dict(identity.headers)
+    assert _call(lane, "/embed/wa-bc", "layer=cluster", **{"Accept-Encoding": "br"})[0] == 599
+
+
 def test_revalidation_declines_what_the_view_must_answer(app, client, dataset):
     etag = client.get("/embed/wa-bc").headers["ETag"]
     lane = _lane_only(app)

@@ -26,7 +26,7 @@ from ..errors import BadRequest, GeomapError, NotFound
 from . import layers as web_layers
 from . import map_table
 from .published_embeds import PublishedEmbeds
-from .render_cache import cache, cache_control, etag_for, read_head
+from .render_cache import cache, cache_control, etag_for, matching_etag, read_head
 
 bp = Blueprint("maps", __name__)
 LOGGER = logging.getLogger(__name__)
@@ -143,8 +143,9 @@ def _etag(kind: str, dataset: dict, query: str) -> str:
                     host_url)
 
 
-def _not_modified(etag: str) -> bool:
-    return etag in request.if_none_match
+def _not_modified(etag: str) -> str | None:
+    """Return the tag of If-None-Match that names this rendering (identity or compressed)."""
+    return matching_etag(request.if_none_match, etag)
 
 
 def _csp(script_hashes: list[str], *, embed: bool) -> str:
@@ -191,8 +192,9 @@ def _rendered(slug: str, kind: str,
         params = adjust(params)
     etag = _etag(kind, head, filters.canonical_query(params, keys=keys))
     age = _age(head, public_age)
-    if _not_modified(etag):
-        return _not_modified_response(etag, age)
+    held = _not_modified(etag)
+    if held:
+        return _not_modified_response(held, age)
     body, csp = cache().get_or_make(cache_prefix + etag, lambda: make(head, params))
     return _respond(body, etag, mimetype=mimetype, csp=csp, public_age=age)
 

@@ -16,7 +16,7 @@ from werkzeug.http import parse_etags
 from werkzeug.wsgi import get_host
 
 from .. import filters, security
-from .render_cache import cache_control, cache_for, etag_for, read_head
+from .render_cache import cache_control, cache_for, etag_for, matching_etag, read_head
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,9 +28,11 @@ class PublishedEmbeds:
     dataset's version (one indexed lookup, every time, so a new import in any process changes
     the answer at once) and compute the ETag exactly as the view does. Then
 
-    - ``If-None-Match`` matches: 304 with the view's caching headers;
-    - this process already served that ETag: the same 200 again (status, headers and body the
-      view produced, kept in the render cache under ``"wsgi:" + etag``);
+    - ``If-None-Match`` names it (or its compressed form, ``"<etag>:gzip"``): 304 with the
+      view's caching headers, never compressed;
+    - this process already served that ETag to the same ``Accept-Encoding``: the same 200
+      again (status, headers and body the view produced, compressed or not, kept in the
+      render cache under ``"wsgi:<etag>|<Accept-Encoding>"``);
     - otherwise Flask answers, and a public 200 of a GET is kept for next time.
 
     Anything unusual (drafts, bad parameters, unknown slugs, cookies, errors) goes to the
@@ -61,10 +63,14 @@ class PublishedEmbeds:
         if etag is None:
             return self.wsgi_app(environ, start_response)
         inm = environ.get("HTTP_IF_NONE_MATCH")
-        if inm and parse_etags(inm).contains(etag):
-            start_response("304 NOT MODIFIED", self._not_modified_headers(etag))
+        held = matching_etag(parse_etags(inm), etag) if inm else None
+        if held:  # the identity ETag or a compressed representation's (web.compression)
+            start_response("304 NOT MODIFIED", self._not_modified_headers(held))
             return []
-        stored = cache_for(self.app).get("wsgi:" + etag)
+        # Kept per Accept-Encoding as sent: the view's coding (and so its body and ETag)
+        # depends on nothing else.
+        key = self._key(etag, environ)
+        stored = cache_for(self.app).get(key)
         if stored is not None:
             status, headers, body = stored
             start_response(status, headers)
@@ -72,6 +78,10 @@ class PublishedEmbeds:
         if method == "HEAD":
             return self.wsgi_app(environ, start_response)
         return self._keep(environ, start_response, etag)
+
+    @staticmethod
+    def _key(etag: str, environ) -> str:
+        return f"wsgi:{etag}|{environ.get('HTTP_ACCEPT_ENCODING', '')}"
 
     def _etag(self, environ) -> str | None:
         """Return the ETag the view would give this request, or None if the view must decide."""
@@ -104,7 +114,7 @@ class PublishedEmbeds:
         config = self.app.config
         age = int(config["MAP_EMBED_MAX_AGE"])
         return [("ETag", f'"{etag}"'), ("Cache-Control", cache_control(age)),
-                *security.common_headers(config)]
+                ("Vary", "Accept-Encoding"), *security.common_headers(config)]
 
     def _keep(self, environ, start_response, etag: str):
         """Let Flask answer; keep the response if it is the public 200 of this very ETag."""
@@ -122,9 +132,12 @@ class PublishedEmbeds:
             if close is not None:
                 close()
         names = {name.lower(): value for name, value in seen.get("headers", [])}
+        coding = names.get("content-encoding")
         if (seen.get("status", "").startswith("200 ")
-                and names.get("etag") == f'"{etag}"'
+                and names.get("etag") == (f'"{etag}:{coding}"' if coding else f'"{etag}"')
                 and names.get("cache-control", "").startswith("public")
-                and "set-cookie" not in names and "vary" not in names):
-            cache_for(self.app).put("wsgi:" + etag, (seen["status"], seen["headers"], body))
+                and "set-cookie" not in names
+                and names.get("vary", "Accept-Encoding") == "Accept-Encoding"):
+            cache_for(self.app).put(self._key(etag, environ),
+                                    (seen["status"], seen["headers"], body))
         return [body]

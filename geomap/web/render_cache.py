@@ -84,6 +84,27 @@ def etag_for(config, kind: str, slug: str, version: int, query: str, host_url: s
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+#: Content codings a response may carry (`geomap.web.compression`), whose strong ETag is
+#: ``"<etag>:<coding>"``.
+CODINGS = ("zstd", "br", "gzip")
+
+
+def matching_etag(if_none_match, etag: str) -> str | None:
+    """Return the tag in If-None-Match naming this rendering, or None.
+
+    ``if_none_match`` is werkzeug's ETags (``request.if_none_match`` or ``parse_etags``),
+    compared weakly as RFC 9110 13.1.2 asks (nginx sends ``W/"<etag>"`` for the copy it
+    compressed). The identity representation's tag is the ETag itself; the app's compressed
+    one carries its coding (``<etag>:gzip``), which a 304 must echo.
+    """
+    if if_none_match.contains_weak(etag):
+        return etag
+    for coding in CODINGS:
+        if if_none_match.contains_weak(f"{etag}:{coding}"):
+            return f"{etag}:{coding}"
+    return None
+
+
 def cache_control(public_age: int | None) -> str:
     """Cache-Control of a rendering: -1 is an editor's view of a draft, 0/None revalidate."""
     if public_age == -1:
