@@ -105,3 +105,26 @@ def test_api_dataset_imports_hide_editors_and_file_names_from_readers(app, clien
     client.post("/auth/login", data={"name": "ana", "password": "s3cret-pass"})
     [private] = client.get("/api/datasets/hist").json["imports"]
     assert private["filename"] == "leak.csv" and private["user_name"] == "ana"
+
+
+def test_static_files_are_compressed_and_closed(client):
+    """A static text file served by the app alone is compressed for clients that accept it,
+    and its file is closed (flask-compress's streaming path left it open: a ResourceWarning,
+    which pytest turns into an error, and a leaked descriptor per request)."""
+    import gc
+    import gzip
+    from pathlib import Path
+
+    plain = client.get("/static/site.css")
+    expected = (Path(__file__).parent.parent / "static" / "site.css").read_bytes()
+    assert plain.get_data() == expected
+    packed = client.get("/static/site.css", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.get_data()) == expected
+    partial = client.get("/static/site.css", headers={"Accept-Encoding": "gzip",
+                                                       "Range": "bytes=0-9"})
+    assert partial.status_code == 206 and "Content-Encoding" not in partial.headers
+    assert partial.get_data() == expected[:10]
+    for response in (plain, packed, partial):
+        response.close()
+    gc.collect()

@@ -25,6 +25,9 @@ MIMETYPES = ("text/html", "text/css", "application/javascript", "text/javascript
              "application/json", "application/geo+json", "text/csv", "image/svg+xml")
 #: Smaller bodies are sent as they are (the saving would not pay for the work).
 MIN_SIZE = 1024
+#: Files sent from disk (static files, send_file) up to this size are read and compressed;
+#: larger ones go out as they are, streamed from the file.
+MAX_FILE_BYTES = 2 << 20
 
 
 def init_app(app: Flask) -> None:
@@ -34,4 +37,33 @@ def init_app(app: Flask) -> None:
                         ("COMPRESS_ALGORITHM", list(CODINGS)),
                         ("COMPRESS_ALGORITHM_STREAMING", list(CODINGS))):
         app.config.setdefault(name, value)
-    Compress(app)
+    # Registered by hand (not COMPRESS_REGISTER) so that files sent from disk pass through
+    # `_from_file` first.
+    app.config["COMPRESS_REGISTER"] = False
+    compress = Compress(app)
+    app.after_request(lambda response: _from_file(response, compress.after_request))
+
+
+def _from_file(response, compress):
+    """Compress a response, reading a small text file sent from disk into a plain body first.
+
+    flask-compress would wrap send_file's file wrapper in a generator of compressed chunks,
+    and the file would never be closed (one leaked descriptor per static file served).
+    Small text files are read and closed here, then compressed like any body; anything else
+    sent from a file (large, binary, partial, a 304) goes out as it is, uncompressed, and
+    Werkzeug closes the file.
+    """
+    if not response.direct_passthrough:
+        return compress(response)
+    if (response.status_code != 200 or response.mimetype not in MIMETYPES
+            or response.content_length is None or response.content_length > MAX_FILE_BYTES):
+        return response
+    source = response.response
+    try:
+        response.direct_passthrough = False
+        response.set_data(b"".join(response.iter_encoded()))
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+    return compress(response)
