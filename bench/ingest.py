@@ -96,7 +96,7 @@ def instrument() -> None:
     from geomap import store
 
     _timed(pipeline, "validate", "validate+join")
-    _timed(row_rules, "assign_regions", "join (regions.assign)")
+    _timed(row_rules.RegionJoin, "assign", "join (regions.assign)")
     _timed(store.hashing, "row_hashes", "hash (store.row_hashes)")
     _timed(storing, "insert_rows", "write (insert)")
     _timed(storing.BulkIndexes, "restore", "rebuild indexes")
@@ -249,9 +249,9 @@ def main() -> None:
         start = time.perf_counter()
         regions_obj = ingest.load_regions(args.regions)
         # A server has its layers loaded and prepared; so does the benchmark (not timed).
-        row_rules.assign_regions(np.array([-122.75, -73.45]), np.array([49.01, 45.0]),
-                              regions_obj, at_border_m=100.0, max_border_km=100.0,
-                              aoi_km=500.0)
+        row_rules.RegionJoin(regions_obj).assign(np.array([-122.75, -73.45]),
+                                                 np.array([49.01, 45.0]), at_border_m=100.0,
+                                                 max_border_km=100.0, aoi_km=500.0)
         print(f"regions loaded and prepared in {time.perf_counter() - start:.1f} s (once per "
               "process, not counted)")
         instrument()

@@ -25,9 +25,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: settings, instance folder, database, blueprints and CLI.
 
     `config` overrides everything else (tests pass temporary paths here); INSTANCE_PATH in it
-    chooses the instance folder.
+    chooses the instance folder. Two entries are objects, not settings, and are not kept in
+    app.config: REGIONS (the join layers imports use, as `regions.load` returns them) and
+    DISPLAY_LAYERS (the display layers maps draw, as `maps.display_layers` returns them).
+    Either replaces loading that kind from REGIONS_PATH (`web.layers`; tests inject fakes).
     """
     config = dict(config or {})
+    injected_regions = config.pop("REGIONS", None)
+    injected_display = config.pop("DISPLAY_LAYERS", None)
     instance_path = Path(config.pop("INSTANCE_PATH", None)
                          or os.environ.get(settings.ENV_PREFIX + "INSTANCE_PATH")
                          or settings.PROJECT_ROOT / "instance")
@@ -42,9 +47,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 
     from . import cli, db, errors_web, security
-    from .web import guards
+    from .web import guards, layers
 
     db.init_app(app)
+    # The region layers (join and display), before anything that reads them.
+    layers.init_app(app, regions_obj=injected_regions, display=injected_display)
     errors_web.init_app(app)
     security.init_app(app)
     cli.init_app(app)

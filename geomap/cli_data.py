@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from . import db, exporting, ingest
 from .errors import GeomapError
 from .jsontext import plain
+from .web import layers as web_layers
 
 
 def _settings() -> dict:
@@ -72,7 +73,7 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
             mapping=ingest.parse_mapping(mapping), title=title, source=source,
             license=license_, publish=publish, filename=path.name))
         ingest_settings = ingest.Settings.from_config(settings)
-        regions_obj = ingest.load_regions(ingest_settings.regions_path)
+        regions_obj = web_layers.join_layers()
         report = ingest.import_file(db.engine_for(settings["DATABASE_URL"]), path, dataset=slug,
                                     options=options, settings=ingest_settings,
                                     regions=regions_obj,

@@ -154,7 +154,8 @@ def load(app, *, replace: bool = False) -> dict:
                 return {"slug": SLUG, "incidents": store.count_incidents(conn, existing["id"]),
                         "created": False}
     settings = ingest.Settings.from_config(app.config)
-    regions_obj = ingest.load_regions(settings.regions_path)
+    # The app's join layers (geomap.web.layers registers them; a key, not an import of web).
+    regions_obj = app.extensions["geomap.region_layers"].join()
     # precision is what the pipeline reads from the dates ('second': they have a time).
     frame = generate(regions_obj).drop(columns=["precision"])
     options = ingest.Options(mode="replace", strict=True, title=TITLE, source=SOURCE,

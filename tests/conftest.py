@@ -50,6 +50,25 @@ def database_url(request, tmp_path):
         yield request.getfixturevalue("pg_url")
 
 
+#: Fake collaborators create_app receives when a test asks for the fixture (name -> config key):
+#: fake_regions (ingest_helpers) as REGIONS, fake_display_layers (below) as DISPLAY_LAYERS.
+INJECTED = {"fake_regions": "REGIONS", "fake_display_layers": "DISPLAY_LAYERS"}
+
+
+def _injected(request) -> dict:
+    """The fakes this test asked for, as create_app config entries (see geomap.web.layers)."""
+    return {key: request.getfixturevalue(name) for name, key in INJECTED.items()
+            if name in request.fixturenames}
+
+
+@pytest.fixture
+def fake_display_layers():
+    """Small display layers (maps_fixtures.display_layers), passed to the app as DISPLAY_LAYERS."""
+    from maps_fixtures import display_layers
+
+    return display_layers()
+
+
 def make_app(tmp_path, **overrides):
     """Create an app on temporary paths; the sample is off unless asked for."""
     config = {"TESTING": True, "INSTANCE_PATH": tmp_path / "instance", "LOAD_SAMPLE": False,
@@ -59,12 +78,12 @@ def make_app(tmp_path, **overrides):
 
 
 @pytest.fixture
-def app_factory(tmp_path):
+def app_factory(tmp_path, request):
     """Return make_app bound to this test's temporary folder: app_factory(**settings)."""
     made = []
 
     def factory(**overrides):
-        application = make_app(tmp_path, **overrides)
+        application = make_app(tmp_path, **{**_injected(request), **overrides})
         made.append(application)
         return application
 
@@ -74,17 +93,17 @@ def app_factory(tmp_path):
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, request):
     """An app on a temporary SQLite database."""
-    application = make_app(tmp_path)
+    application = make_app(tmp_path, **_injected(request))
     yield application
     db.dispose_engine(application.config["DATABASE_URL"])
 
 
 @pytest.fixture
-def any_app(tmp_path, database_url):
+def any_app(tmp_path, database_url, request):
     """The same app on each backend."""
-    return make_app(tmp_path, DATABASE_URL=database_url)
+    return make_app(tmp_path, DATABASE_URL=database_url, **_injected(request))
 
 
 @pytest.fixture

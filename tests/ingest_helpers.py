@@ -1,7 +1,7 @@
 """Helpers for the ingest tests: a stand-in for geomap.regions until tests use the real one.
 
 `fake_assign` mimics `regions.assign` on a crude border (49°N west of 95°W, 45°N east of it) so
-the pipeline's own rules can be tested quickly and exactly; `use_fake_regions` installs it.
+the pipeline's own rules can be tested quickly and exactly; `FakeRegions` joins with it.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geomap import ingest
-from geomap.ingest import rows
 
 STATES = {"washington": "US-WA", "wa": "US-WA", "us-wa": "US-WA", "montana": "US-MT",
           "mt": "US-MT", "us-mt": "US-MT", "idaho": "US-ID", "id": "US-ID", "us-id": "US-ID",
@@ -47,10 +45,25 @@ def fake_normalise(text):
     return STATES.get(str(text).strip().lower())
 
 
+class FakeRegions:
+    """A stand-in for the region join (ingest.rows.RegionJoin): pass it as `regions=`, or ask
+    for the fake_regions fixture and the app gets it as its REGIONS (conftest.INJECTED)."""
+
+    @staticmethod
+    def assign(lon, lat, *, at_border_m=100.0, max_border_km=100.0, aoi_km=500.0):
+        return fake_assign(lon, lat, at_border_m=at_border_m, max_border_km=max_border_km,
+                           aoi_km=aoi_km)
+
+    @staticmethod
+    def normalise_region(text):
+        return fake_normalise(text)
+
+
+#: The fake join, for direct ingest.import_file calls (`regions=FAKE_REGIONS`).
+FAKE_REGIONS = FakeRegions()
+
+
 @pytest.fixture
-def fake_regions(monkeypatch):
-    """Replace the regions interface used by ingest with the fake above."""
-    monkeypatch.setattr(rows, "assign_regions", fake_assign)
-    monkeypatch.setattr(rows, "normalise_region", fake_normalise)
-    monkeypatch.setattr(ingest, "load_regions", lambda path: object())
-    return object()
+def fake_regions():
+    """The fake join above, given to the app as REGIONS (the doors pass it to ingest)."""
+    return FAKE_REGIONS

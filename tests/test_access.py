@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from geomap import access, accounts, db, store
 
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 
 DATA = Path(__file__).parent / "data" / "ingest"
 PW = "s3cret-pass"
@@ -279,7 +279,7 @@ def test_roles_and_ownership_import_checks_access_in_its_transaction(world, tmp_
     path = tmp_path / "x.csv"
     path.write_bytes((DATA / "dms.csv").read_bytes())
     kwargs = dict(dataset="alice-data", options=ingest.Options(),
-                  settings=ingest.Settings.from_config(app.config), regions=None)
+                  settings=ingest.Settings.from_config(app.config), regions=FAKE_REGIONS)
     with pytest.raises(Forbidden):
         ingest.import_file(_engine(app), path, actor=bob, **kwargs)
     with pytest.raises(Unauthorized):

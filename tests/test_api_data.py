@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from geomap import access, accounts, db, filters, ingest, maps, store
 
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import display_layers, incident_rows, seed_dataset
 
 DATA = Path(__file__).parent / "data" / "ingest"
@@ -26,8 +26,8 @@ DATA = Path(__file__).parent / "data" / "ingest"
 def _import(app, name, slug="data", **options):
     return ingest.import_file(db.engine_for(app.config["DATABASE_URL"]), DATA / name,
                               dataset=slug, options=ingest.Options(**options),
-                              settings=ingest.Settings.from_config(app.config), regions=None,
-                              user_name="t")
+                              settings=ingest.Settings.from_config(app.config),
+                              regions=FAKE_REGIONS, user_name="t")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from geomap import accounts, csv_output, db, ingest
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import incident_rows, seed_dataset
 
 FORMULA = "=+-@\t\r"
@@ -103,7 +103,7 @@ def test_csv_output_cannot_start_a_formula_in_rejected_rows(any_app, fake_region
         writer.writerow(["48.99", "-122.48", "bad", "note\r@SUM(1+1)", "-1+1"])
         writer.writerow(["48.99", "-122.48", "worse", "a\n=1+1", "+cmd"])
     report = ingest.import_file(db.engine_for(any_app.config["DATABASE_URL"]), upload,
-                                dataset="data", options=ingest.Options(), regions=None,
+                                dataset="data", options=ingest.Options(), regions=FAKE_REGIONS,
                                 settings=ingest.Settings.from_config(any_app.config),
                                 user_name="t")
     assert report["rows_rejected"] == 2

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from db_helpers import day_rollup, migrate_to
 from geomap import db, store
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 
 
 def test_new_database_is_migrated_on_startup(any_app):
@@ -65,8 +65,8 @@ def _import(app, path, engine):
     from geomap import ingest
 
     return ingest.import_file(engine, path, dataset="mig", options=ingest.Options(),
-                              settings=ingest.Settings.from_config(app.config), regions=None,
-                              user_name="tester")
+                              settings=ingest.Settings.from_config(app.config),
+                              regions=FAKE_REGIONS, user_name="tester")
 
 
 def _hashes(engine) -> pd.DataFrame:

@@ -7,15 +7,13 @@ import pandas as pd
 import pytest
 
 from geomap import access, accounts, db, disclosure
-from geomap.web import layers as web_layers
-from maps_fixtures import display_layers, incident_rows, map_payload, seed_dataset
+from maps_fixtures import incident_rows, map_payload, seed_dataset
 
 
 @pytest.fixture
-def layers(monkeypatch):
-    fixture = display_layers()
-    monkeypatch.setattr(web_layers, "region_layers", lambda: fixture)
-    return fixture
+def layers(fake_display_layers):
+    """The display layers the app draws (passed to create_app as DISPLAY_LAYERS)."""
+    return fake_display_layers
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import pytest
 
 from geomap import filters
 from geomap.errors import BadRequest
-from geomap.web import layers as web_layers
-from maps_fixtures import display_layers, seed_dataset
+from maps_fixtures import seed_dataset
 
 #: Every public endpoint that parses filters ({q} is the query string).
 ENDPOINTS = ["/maps/wa-bc?{q}", "/embed/wa-bc?{q}", "/maps/wa-bc.png?{q}",
@@ -38,9 +37,7 @@ OTHER_PARAMS = ["type", "direction", "country", "admin1", "sector", "layer", "by
 
 
 @pytest.fixture
-def dataset(app, monkeypatch):
-    fixture = display_layers()
-    monkeypatch.setattr(web_layers, "region_layers", lambda: fixture)
+def dataset(app, fake_display_layers):
     return seed_dataset(app)
 
 

@@ -64,7 +64,8 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     settings : Settings
         The upload folder and the border distances (`Settings.from_config`).
     regions : object
-        The loaded region layers (`load_regions`).
+        The loaded region layers (`load_regions`; the web and CLI doors pass the app's), or
+        any join with `assign` and `normalise_region` (`rows.RegionJoin`; tests pass a fake).
     user_name : str, optional
         Recorded on the import.
     actor : access.Actor, optional

@@ -106,7 +106,7 @@ def transformer_for(crs: str):
     return pyproj.Transformer.from_crs(source, "EPSG:4326", always_xy=True)
 
 
-# --- regions (the interface of geomap.regions; named here so tests can swap it) ---------------
+# --- regions (the interface of geomap.regions ingest joins with) -----------------------------
 # Imported at the top: the lazy imports dated from when geomap.regions did not exist yet and
 # hid this module's dependency on it (regions imports nothing of ingest, so no cycle).
 
@@ -115,19 +115,36 @@ def load_regions(path: str):
     return regions.load(path)
 
 
-def assign_regions(lon: np.ndarray, lat: np.ndarray, regions_obj, *, at_border_m: float,
-                   max_border_km: float, aoi_km: float) -> pd.DataFrame:
-    """Join points to admin1/country/sector and measure them along the border.
+class RegionJoin:
+    """The join ingest uses, over loaded layers (`regions.load`; None: the default file).
 
-    ``reason`` is None inside the area of interest (within `aoi_km` of the border).
+    Anything with the same two methods may be passed as `regions=` instead (`region_join`):
+    that is how tests join with a fake.
     """
-    return regions.assign(lon, lat, regions_obj, at_border_m=at_border_m,
-                          max_border_km=max_border_km, aoi_km=aoi_km)
+
+    def __init__(self, layers):
+        self.layers = layers
+
+    def assign(self, lon: np.ndarray, lat: np.ndarray, *, at_border_m: float,
+               max_border_km: float, aoi_km: float) -> pd.DataFrame:
+        """Join points to admin1/country/sector and measure them along the border.
+
+        ``reason`` is None inside the area of interest (within `aoi_km` of the border).
+        """
+        return regions.assign(lon, lat, self.layers, at_border_m=at_border_m,
+                              max_border_km=max_border_km, aoi_km=aoi_km)
+
+    def normalise_region(self, text: str) -> str | None:
+        """Turn a declared state/province ('Washington', 'WA', 'US-WA') into a code, or None."""
+        return regions.normalise_region(text)
 
 
-def normalise_region(text: str) -> str | None:
-    """Turn a declared state/province ('Washington', 'WA', 'US-WA') into a code, or None."""
-    return regions.normalise_region(text)
+def region_join(regions_obj):
+    """Return the join for `regions=`: itself when it has assign and normalise_region (a
+    RegionJoin or a stand-in), else a RegionJoin over it (loaded layers, or None)."""
+    if hasattr(regions_obj, "assign") and hasattr(regions_obj, "normalise_region"):
+        return regions_obj
+    return RegionJoin(regions_obj)
 
 
 # --- per-block validation ---------------------------------------------------------------------
@@ -204,7 +221,8 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
         **joined,
     })
     if "region" in cols:
-        _declared_region(rows, frame[cols["region"]], cols["region"], bad, warnings)
+        _declared_region(rows, frame[cols["region"]], cols["region"], bad, warnings,
+                         region_join(ctx.regions).normalise_region)
     if bad.any():
         rows = rows[~bad].reset_index(drop=True)
     rows["count"] = rows["count"].astype(np.int64)
@@ -345,11 +363,11 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
 
 
 def _assign(lon, lat, ctx: Context) -> pd.DataFrame:
-    joined = assign_regions(np.ascontiguousarray(lon, dtype=float),
-                            np.ascontiguousarray(lat, dtype=float), ctx.regions,
-                            at_border_m=ctx.settings.at_border_m,
-                            max_border_km=ctx.settings.max_border_km,
-                            aoi_km=ctx.settings.area_km)
+    joined = region_join(ctx.regions).assign(np.ascontiguousarray(lon, dtype=float),
+                                             np.ascontiguousarray(lat, dtype=float),
+                                             at_border_m=ctx.settings.at_border_m,
+                                             max_border_km=ctx.settings.max_border_km,
+                                             aoi_km=ctx.settings.area_km)
     return joined.reset_index(drop=True)
 
 
@@ -456,10 +474,11 @@ def _attributes(frame: pd.DataFrame, extra: list[str]) -> pd.Series:
 
 
 def _declared_region(rows: pd.DataFrame, raw: pd.Series, column: str, bad: np.ndarray,
-                     warnings: Issues) -> None:
-    """Check a declared state/province against the computed one (SPEC §5)."""
+                     warnings: Issues, normalise=regions.normalise_region) -> None:
+    """Check a declared state/province against the computed one (SPEC §5); `normalise` turns
+    the declared text into a code (the join's normalise_region)."""
     text = _text(raw)
-    codes = _per_distinct(text, lambda v: normalise_region(v) if v else None)
+    codes = _per_distinct(text, lambda v: normalise(v) if v else None)
     declared = pd.Series(codes, index=text.index, dtype=object)
     considered = ~bad & (text != "").to_numpy()
     unknown = considered & pd.isna(codes)

@@ -8,6 +8,7 @@ from .. import access, ingest
 from ..db import get_db, get_engine
 from ..errors import UnsupportedMediaType
 from ..security import csrf
+from . import layers as web_layers
 from .guards import token_required
 
 bp = Blueprint("api_write", __name__, url_prefix="/api")
@@ -59,7 +60,7 @@ def post_incidents(slug: str):
     settings = ingest.Settings.from_config(current_app.config)
     report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
                                 settings=settings,
-                                regions=ingest.load_regions(settings.regions_path),
+                                regions=web_layers.join_layers(),
                                 user_name=g.user.name, actor=g.user)
     changed = report["rows_imported"] + report["rows_updated"] > 0
     return report, 201 if changed else 200

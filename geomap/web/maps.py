@@ -133,7 +133,7 @@ def _border_miles(params: dict) -> dict[str, float] | None:
     """Miles of border per region, loaded only for a per-border-mile choropleth."""
     if params.get("per") != "border_mile" or params.get("layer") != "choropleth":
         return None
-    return regions.border_miles(regions.load(current_app.config["REGIONS_PATH"]))
+    return regions.border_miles(web_layers.join_layers())
 
 
 def _etag(kind: str, dataset: dict, query: str) -> str:

@@ -9,6 +9,7 @@ from flask import (Blueprint, current_app, g, redirect, render_template, request
 from .. import access, ingest, store
 from ..db import get_db, get_engine
 from ..errors import BadRequest, GeomapError
+from . import layers as web_layers
 from .guards import login_required
 
 bp = Blueprint("upload", __name__)
@@ -90,7 +91,7 @@ def _import(values: dict, options: ingest.Options):
     try:
         report = ingest.import_file(get_engine(), path, dataset=values["slug"], options=options,
                                     settings=settings,
-                                    regions=ingest.load_regions(settings.regions_path),
+                                    regions=web_layers.join_layers(),
                                     user_name=g.user.name, actor=g.user)
     except GeomapError as error:
         if isinstance(error.details, dict) and "rows_total" in error.details:

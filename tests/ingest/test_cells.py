@@ -14,7 +14,7 @@ from geomap.ingest import cells, reading, receiving
 from geomap.ingest import rows as ingest_rows
 
 from .test_pipeline import Env, counts
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import fake_normalise, fake_regions  # noqa: F401  (fixture)
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -152,7 +152,7 @@ def test_attributes_keep_non_empty_cells_in_column_order():
 @given(st.lists(st.tuples(st.sampled_from(["WA", " wa ", "Washington", "BC", "zz", "", "US-MT"]),
                           st.sampled_from(["US-WA", "CA-BC", None]), st.booleans()),
                 min_size=1, max_size=30))
-def test_declared_regions_are_the_same_by_codes_and_by_value(fake_normaliser, cases):
+def test_declared_regions_are_the_same_by_codes_and_by_value(cases):
     def run():
         raw = text([c[0] for c in cases])
         rows = pd.DataFrame({"admin1": pd.Series([c[1] for c in cases], dtype=object),
@@ -161,23 +161,12 @@ def test_declared_regions_are_the_same_by_codes_and_by_value(fake_normaliser, ca
                              "at_border": [c[2] for c in cases]})
         warnings = ingest_rows.Issues()
         ingest_rows._declared_region(rows, raw, "state", np.zeros(len(cases), dtype=bool),
-                                     warnings)
+                                     warnings, fake_normalise)
         return rows, warnings.frame().reset_index(drop=True)
 
     (rows_a, warn_a), (rows_b, warn_b) = _both_paths(run)
     pd.testing.assert_frame_equal(rows_a, rows_b)
     pd.testing.assert_frame_equal(warn_a, warn_b)
-
-
-@pytest.fixture(scope="module")
-def fake_normaliser():
-    """The fake normaliser of ingest_helpers (module-wide: hypothesis reruns the test)."""
-    from ingest_helpers import fake_normalise
-
-    original = ingest_rows.normalise_region
-    ingest_rows.normalise_region = fake_normalise
-    yield
-    ingest_rows.normalise_region = original
 
 
 # --- whole imports: blocks that take different paths -----------------------------------------

@@ -17,7 +17,7 @@ from geomap.ingest import reading, structure
 from geomap.ingest import report as ingest_report
 from geomap.errors import BadRequest, Unprocessable
 
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 
 DATA = Path(__file__).parent.parent / "data" / "ingest"
 HEADER = "lat,lon,date,type\n"
@@ -43,7 +43,7 @@ class Env:
         data = content.encode("utf-8") if isinstance(content, str) else content
         return ingest.import_file(self.engine, io.BytesIO(data), dataset=dataset,
                                   options=ingest.Options(**options), settings=self.settings,
-                                  regions=None, user_name="tester")
+                                  regions=FAKE_REGIONS, user_name="tester")
 
     def state(self, dataset="test"):
         """Everything an import could change: the dataset row, its incidents, its imports."""

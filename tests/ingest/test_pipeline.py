@@ -15,7 +15,7 @@ from db_helpers import day_rollup
 from geomap import db, ingest, store
 from geomap.errors import BadRequest, Unprocessable
 
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 
 DATA = Path(__file__).parent.parent / "data" / "ingest"
 
@@ -34,7 +34,7 @@ class Env:
         options.setdefault("filename", getattr(src, "name", "upload.csv"))
         return ingest.import_file(self.engine, src, dataset=dataset,
                                   options=ingest.Options(**options), settings=self.settings,
-                                  regions=None, user_name="tester")
+                                  regions=FAKE_REGIONS, user_name="tester")
 
     def incidents(self, dataset="test"):
         with self.engine.connect() as conn:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from geomap import accounts, db, ingest, store
 
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 
 TESTS = Path(__file__).parent.parent
 DATA = TESTS / "data" / "ingest"
@@ -96,8 +96,7 @@ KILL_SCRIPT = textwrap.dedent("""
     sys.path[:0] = [{tests!r}, {root!r}]
     import ingest_helpers
     from geomap import db, ingest
-    from geomap.ingest import reading, rows, storing
-    rows.assign_regions = ingest_helpers.fake_assign
+    from geomap.ingest import reading, storing
     reading.BLOCK_SIZE = 4096
     marker = pathlib.Path({marker!r})
     real_insert = storing.insert_rows
@@ -112,7 +111,8 @@ KILL_SCRIPT = textwrap.dedent("""
     settings = ingest.Settings.from_config({{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0,
                                             "MAX_BORDER_KM": 100.0}})
     ingest.import_file(db.engine_for({url!r}), {path!r}, dataset="killed",
-                       options=ingest.Options(mode={mode!r}), settings=settings, regions=None)
+                       options=ingest.Options(mode={mode!r}), settings=settings,
+                       regions=ingest_helpers.FAKE_REGIONS)
 """)
 
 
@@ -122,7 +122,7 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
     url = any_app.config["DATABASE_URL"]
     engine = db.engine_for(url)
     ingest.import_file(engine, DATA / "basic.csv", dataset="killed", options=ingest.Options(),
-                       settings=ingest.Settings.from_config(any_app.config), regions=None)
+                       settings=ingest.Settings.from_config(any_app.config), regions=FAKE_REGIONS)
 
     def snapshot():
         with engine.connect() as conn:
@@ -156,7 +156,8 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
     assert snapshot() == before
     # The dataset is usable afterwards: the same import now succeeds.
     report = ingest.import_file(engine, big, dataset="killed", options=ingest.Options(mode=mode),
-                                settings=ingest.Settings.from_config(any_app.config), regions=None)
+                                settings=ingest.Settings.from_config(any_app.config),
+                                regions=FAKE_REGIONS)
     assert report["rows_imported"] == 3000
     db.dispose_engine(url)
 
@@ -178,7 +179,7 @@ def test_concurrent_imports_into_one_dataset_serialise(any_app, fake_regions, tm
             reports.append(ingest.import_file(engine, path, dataset="shared",
                                               options=ingest.Options(),
                                               settings=ingest.Settings.from_config(
-                                                  any_app.config), regions=None))
+                                                  any_app.config), regions=FAKE_REGIONS))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             failures.append(exc)
 

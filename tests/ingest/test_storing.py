@@ -7,7 +7,7 @@ from db_helpers import day_rollup
 from geomap import store
 from geomap.ingest import storing
 
-from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import incident_rows
 
 
@@ -144,7 +144,7 @@ def test_an_append_adds_its_cells_to_the_rollup(any_app, fake_regions, tmp_path,
         path.write_text("date,lat,lon,count,incident_id\n" + text, encoding="utf-8")
         return ingest.import_file(engine, path, dataset="grid", options=ingest.Options(),
                                   settings=ingest.Settings.from_config(any_app.config),
-                                  regions=None, user_name="t")
+                                  regions=FAKE_REGIONS, user_name="t")
 
     def rollup_is_exact():
         with engine.begin() as conn:
