@@ -100,3 +100,45 @@ def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
         for i, name in enumerate(names, start=1):
             archive.writestr(f"xl/worksheets/sheet{i}.xml", _sheet(sheets[name]))
     return buffer.getvalue()
+
+
+def _ods_cell(value) -> str:
+    if value is None:
+        return "<table:table-cell/>"
+    if isinstance(value, str):
+        paragraphs = "".join(f"<text:p>{escape(p)}</text:p>" for p in value.split("\n"))
+        return f'<table:table-cell office:value-type="string">{paragraphs}</table:table-cell>'
+    if isinstance(value, (dt.date, dt.datetime)):
+        return (f'<table:table-cell office:value-type="date" office:date-value='
+                f'"{value.isoformat()}"><text:p>{value.isoformat()}</text:p></table:table-cell>')
+    return (f'<table:table-cell office:value-type="float" office:value="{value!r}">'
+            f'<text:p>{value!r}</text:p></table:table-cell>')
+
+
+def ods_bytes(sheets: dict[str, list[list]]) -> bytes:
+    """A minimal OpenDocument spreadsheet holding `sheets` in order (cells as `xlsx_bytes`)."""
+    ns = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+          'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+          'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"')
+    tables = "".join(
+        f'<table:table table:name="{escape(name)}">'
+        + "".join("<table:table-row>" + ("".join(_ods_cell(v) for v in row) or
+                                         "<table:table-cell/>") + "</table:table-row>"
+                  for row in rows)
+        + "</table:table>" for name, rows in sheets.items())
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} '
+               'office:version="1.2"><office:body><office:spreadsheet>'
+               f'{tables}</office:spreadsheet></office:body></office:document-content>')
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:'
+        'names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.'
+        'oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path='
+        '"content.xml" manifest:media-type="text/xml"/></manifest:manifest>')
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet",
+                         compress_type=zipfile.ZIP_STORED)
+        archive.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()

@@ -15,7 +15,7 @@ import pytest
 from geomap import db, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
-from spreadsheets import xlsx_bytes
+from spreadsheets import ods_bytes, xlsx_bytes
 from test_api_write import _token
 from test_upload import _hidden, _login
 
@@ -58,13 +58,15 @@ def api(any_app, fake_regions):  # noqa: F811
     db.dispose_engine(any_app.config["DATABASE_URL"])
 
 
-def test_api_imports_the_chosen_sheet(api):
+@pytest.mark.parametrize("write, content_type", [
+    (xlsx_bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    (ods_bytes, "application/vnd.oasis.opendocument.spreadsheet"),
+], ids=["xlsx", "ods"])
+def test_api_imports_the_chosen_sheet(api, write, content_type):
     client, auth = api
-    book = xlsx_bytes(BOOK)
-    response = client.post(
-        "/api/datasets/sheets/incidents?sheet=Crossings+2025", data=book,
-        headers={**auth, "Content-Type":
-                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+    book = write(BOOK)
+    response = client.post("/api/datasets/sheets/incidents?sheet=Crossings+2025", data=book,
+                           headers={**auth, "Content-Type": content_type})
     assert response.status_code == 201, response.json
     report = response.json
     assert (report["rows_total"], report["rows_imported"], report["rows_rejected"]) == (4, 3, 1), report
