@@ -168,3 +168,26 @@ def test_form_preview_lists_sheets_and_imports_the_chosen_one(app, fake_regions)
     assert response.status_code == 302, response.get_data(as_text=True)
     frame, imports = _incidents(app, "form-sheet")
     assert len(frame) == 3 and imports[0]["filename"] == "book.xlsx"
+
+
+def test_workbook_expanding_beyond_the_limit_is_refused(tmp_path, monkeypatch):
+    from geomap.errors import Unprocessable
+    from geomap.ingest import spreadsheets
+
+    path = tmp_path / "book.xlsx"
+    path.write_bytes(xlsx_bytes(BOOK))
+    monkeypatch.setattr(spreadsheets, "MAX_EXPANDED_BYTES", 1000)
+    with pytest.raises(Unprocessable, match="expands to"):
+        spreadsheets.to_csv(path, None)
+    monkeypatch.undo()
+    assert spreadsheets.to_csv(path, None)[1]["sheet"] == "Crossings 2025"
+
+
+def test_damaged_workbook_is_refused_in_one_line(api):
+    client, auth = api
+    book = xlsx_bytes(BOOK)
+    response = client.post("/api/datasets/sheets/incidents", data=book[:len(book) // 2],
+                           headers={**auth, "Content-Type": "application/octet-stream"})
+    assert response.status_code == 422, response.json
+    message = response.json["error"]["message"]
+    assert "could not be read as a spreadsheet" in message and "\n" not in message

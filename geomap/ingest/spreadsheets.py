@@ -25,6 +25,7 @@ import csv
 import datetime as dt
 import io
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +53,28 @@ class Table:
     data_rows: int  # non-blank rows below the header
 
 
+#: A zip workbook whose parts would expand beyond this is refused before it is opened
+#: (the sheets are read into memory; a small file can declare gigabytes of XML).
+MAX_EXPANDED_BYTES = 512 * 2**20
+
+
+def _check_expansion(path: Path) -> None:
+    """Refuse a zip workbook whose parts declare more than `MAX_EXPANDED_BYTES` in all."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a readable zip: calamine says so below
+    if expanded > MAX_EXPANDED_BYTES:
+        raise Unprocessable(f"the workbook expands to {expanded / 2**20:,.0f} MB, more than "
+                            f"the {MAX_EXPANDED_BYTES / 2**20:g} MB that can be read; "
+                            "save the sheet as CSV")
+
+
 def _open(path: Path):
     from python_calamine import CalamineWorkbook  # imported on first use: a native module
 
+    _check_expansion(path)
     try:
         return CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own errors for damaged files
