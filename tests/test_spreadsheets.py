@@ -4,6 +4,8 @@ preview (sheets with their row counts). Workbooks are written by tests/spreadshe
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import zipfile
 import io
 import hashlib
 import json
@@ -69,7 +71,8 @@ def test_api_imports_the_chosen_sheet(api, write, content_type):
                            headers={**auth, "Content-Type": content_type})
     assert response.status_code == 201, response.json
     report = response.json
-    assert (report["rows_total"], report["rows_imported"], report["rows_rejected"]) == (4, 3, 1), report
+    counts = report["rows_total"], report["rows_imported"], report["rows_rejected"]
+    assert counts == (4, 3, 1), report
     # Row numbers are the sheet's rows; the report says which sheet was read.
     assert [e["row"] for e in report["errors"]] == [8]
     messages = [w["message"] for w in report["warnings"]]
@@ -148,7 +151,7 @@ def test_form_preview_lists_sheets_and_imports_the_chosen_one(app, fake_regions)
     client = app.test_client()
     _login(app, client)
     form = client.get("/upload").get_data(as_text=True)
-    assert re.search(r'accept="[^"]*\.xlsx,\.xlsm,\.xls,\.ods', form)
+    assert re.search(r'accept="[^"]*\.xlsx,\.xlsm,\.xls,\.ods,[^"]*\.gz,\.zip', form)
     preview = client.post("/upload", data={
         "action": "preview", "dataset": "__new__", "new_slug": "form-sheet", "title": "T",
         "mode": "append", "sheet": "Crossings 2025",
@@ -191,3 +194,66 @@ def test_damaged_workbook_is_refused_in_one_line(api):
     assert response.status_code == 422, response.json
     message = response.json["error"]["message"]
     assert "could not be read as a spreadsheet" in message and "\n" not in message
+
+
+BASIC = Path(__file__).parent / "data" / "ingest" / "basic.csv"
+
+
+def _zip(**members) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_api_imports_gzip_and_zip_compressed_files(api):
+    client, auth = api
+    csv_gz = gzip.compress(BASIC.read_bytes())
+    response = client.post("/api/datasets/packed/incidents",
+                           data={"file": (io.BytesIO(csv_gz), "incidents.csv.gz")},
+                           headers=auth, content_type="multipart/form-data")
+    assert response.status_code == 201, response.json
+    assert response.json["rows_imported"] == 3
+    # A zip of one spreadsheet (a macOS folder entry aside) reads its sheet.
+    packed = _zip(**{"book.xlsx": xlsx_bytes(BOOK), "__MACOSX/._book.xlsx": b"x"})
+    response = client.post("/api/datasets/packed/incidents?sheet=Other", data=packed,
+                           headers={**auth, "Content-Type": "application/octet-stream"})
+    assert response.status_code == 201, response.json
+    assert response.json["rows_imported"] == 1
+    frame, imports = _incidents(client.application, "packed")
+    assert len(frame) == 4
+    assert imports[0]["sha256"] == hashlib.sha256(packed).hexdigest()
+    folder = Path(client.application.config["UPLOAD_FOLDER"])
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == sorted(
+        f"{hashlib.sha256(b).hexdigest()}.csv" for b in (csv_gz, packed))
+
+
+@pytest.mark.parametrize("content, reason", [
+    (_zip(**{"a.csv": b"x", "b.csv": b"y"}), "holds 2 files"),
+    (gzip.compress(b"date,lat,lon\n" * 100)[:40], "could not be decompressed"),
+    (gzip.compress(b"date,lat,lon\n" * 10_000), "expands to more than"),
+], ids=["two-files", "damaged-gzip", "too-large"])
+def test_bad_compressed_files_are_refused(api, monkeypatch, content, reason):
+    from geomap.ingest import spreadsheets
+
+    monkeypatch.setattr(spreadsheets, "MAX_EXPANDED_BYTES", 50_000)
+    client, auth = api
+    response = client.post("/api/datasets/packed/incidents", data=content,
+                           headers={**auth, "Content-Type": "application/octet-stream"})
+    assert response.status_code == 422, response.json
+    assert reason in response.json["error"]["message"]
+    folder = Path(client.application.config["UPLOAD_FOLDER"])
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_cli_imports_a_zipped_csv(any_app, fake_regions, tmp_path):  # noqa: F811
+    path = tmp_path / "incidents.zip"
+    path.write_bytes(_zip(**{"folder/incidents.csv": BASIC.read_bytes()}))
+    try:
+        result = any_app.test_cli_runner().invoke(
+            args=["import-csv", str(path), "--dataset", "cli-zip", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["rows_imported"] == 3
+    finally:
+        db.dispose_engine(any_app.config["DATABASE_URL"])

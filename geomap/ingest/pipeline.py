@@ -42,7 +42,7 @@ from .sniffing import DELIMITER_NAMES, Layout, detect_encoding, refuse_binary, s
 from . import spreadsheets
 from .storing import BlockWriter, store_job
 from .. import access, db, store
-from ..errors import BadRequest, Conflict, GeomapError, Unprocessable
+from ..errors import BadRequest, Conflict, GeomapError, TooLarge, Unprocessable
 
 
 # --- the pipeline -----------------------------------------------------------------------------
@@ -90,9 +90,9 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     options = check_options(options)
     store.check_slug(dataset)
     received = receive(source, settings.upload_folder)
-    table = received
+    temps: list[Received] = []
     try:
-        table, sheet = _tabular(received, options, settings)
+        table, sheet = _tabular(received, options, settings, temps)
         layout = _layout(table, options)
         ctx = _context(layout, options, settings, regions)
         if sheet:
@@ -112,20 +112,36 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
         discard(received)
         raise
     finally:
-        if table is not received:
-            discard(table)
+        for temp in temps:
+            discard(temp)
     return report
 
 
-def _tabular(received: Received, options: Options,
-             settings: Settings) -> tuple[Received, dict | None]:
-    """The received file as CSV: itself, or a spreadsheet's sheet written as UTF-8 CSV
-    beside it in the upload folder (a temporary file; the original is what is kept and
-    recorded), with what `spreadsheets.to_csv` says about the sheets."""
-    if not spreadsheets.is_workbook(received.head):
-        return received, None
-    data, info = spreadsheets.to_csv(received.path, options.sheet)
-    return receive(io.BytesIO(data), settings.upload_folder), info
+def _tabular(received: Received, options: Options, settings: Settings,
+             temps: list[Received]) -> tuple[Received, dict | None]:
+    """The received file as CSV: itself, the content of a compressed file (``.csv.gz``, a
+    ``.zip`` of one file), or a spreadsheet's sheet written as UTF-8 CSV, with what
+    `spreadsheets.to_csv` says about the sheets. Files made here are temporary files beside
+    the upload, listed in `temps` for the caller to discard; the upload is what is kept and
+    recorded."""
+    table = received
+    stream = spreadsheets.compressed(received.path, received.head)
+    if stream is not None:
+        limit = spreadsheets.MAX_EXPANDED_BYTES
+        try:
+            with stream:
+                table = receive(stream, settings.upload_folder, max_bytes=limit)
+        except TooLarge:
+            raise Unprocessable(f"the compressed file expands to more than "
+                                f"{limit / 2**20:g} MB") from None
+        except spreadsheets.DAMAGED as exc:
+            raise spreadsheets.damaged(exc) from None
+        temps.append(table)
+    if not spreadsheets.is_workbook(table.head):
+        return table, None
+    data, info = spreadsheets.to_csv(table.path, options.sheet)
+    temps.append(receive(io.BytesIO(data), settings.upload_folder))
+    return temps[-1], info
 
 
 def import_frame(engine: sa.Engine, frame: pd.DataFrame, *, dataset: str, options: Options,
@@ -172,16 +188,16 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
     -------
     dict
         ``sha256``, ``encoding``, ``delimiter``, ``sheet`` and ``sheets`` (a spreadsheet's
-        chosen sheet and its sheets with their data rows; None for CSV), ``columns`` (names), ``fields`` (FIELD ->
-        column), ``notes``, ``rows`` (the first records as lists of strings) and ``lines``
-        (each one's line number in the file, or row in the sheet, as the report's ``row``
-        counts).
+        chosen sheet and its sheets with their data rows; None for CSV), ``columns``
+        (names), ``fields`` (FIELD -> column), ``notes``, ``rows`` (the first records as
+        lists of strings) and ``lines`` (each one's line number in the file, or row in the
+        sheet, as the report's ``row`` counts).
     """
     options = check_options(options)
     received = receive(source, settings.upload_folder)
-    table, sheet = received, None
+    table, sheet, temps = received, None, []
     try:
-        table, sheet = _tabular(received, options, settings)
+        table, sheet = _tabular(received, options, settings, temps)
         layout = _layout(table, options)
         columns = resolve_columns(layout.columns, options.mapping, header=options.header)
     except GeomapError as error:
@@ -189,8 +205,8 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
         error.details = {**(error.details or {}), "columns": _safe_columns(table, options)}
         raise
     finally:
-        if table is not received:
-            discard(table)
+        for temp in temps:
+            discard(temp)
     keep(received)
     return {"sha256": received.sha256, "size": received.size, "encoding": layout.encoding,
             "sheet": sheet and sheet["sheet"], "sheets": sheet and sheet["sheets"],

@@ -1,4 +1,7 @@
-"""Spreadsheets (.xlsx, .xlsm, .xls, .ods): one sheet of a workbook read as CSV text.
+"""Spreadsheets (.xlsx, .xlsm, .xls, .ods) and compressed uploads, read as CSV text.
+
+`compressed` opens the content of a gzip file (``.csv.gz``) or of a zip holding one file
+(a CSV or a spreadsheet); the pipeline reads at most `MAX_EXPANDED_BYTES` of it.
 
 A received file whose first bytes are a zip (Office Open XML, OpenDocument) or an OLE
 compound file (old Excel) is opened with python-calamine. `sheets` lists the workbook's
@@ -23,11 +26,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import io
 import math
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..errors import BadRequest, Unprocessable
 
@@ -38,9 +44,74 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+#: Members of a zip that make it a workbook (Office Open XML, OpenDocument).
+WORKBOOK_PARTS = ("[Content_Types].xml", "mimetype")
+
+
 def is_workbook(head: bytes) -> bool:
     """Whether a file's first bytes are those of a workbook container (zip or OLE)."""
     return head.startswith((ZIP_MAGIC, OLE_MAGIC))
+
+
+def compressed(path: Path, head: bytes) -> IO[bytes] | None:
+    """The content of a compressed upload as a stream, or None if it is not one.
+
+    A gzip file (``.csv.gz``) gives its content; a zip that is not a workbook must hold one
+    file (folders and ``__MACOSX/`` entries aside), a CSV or a spreadsheet, which it gives.
+    The caller reads at most `MAX_EXPANDED_BYTES` of it; a read that fails is `damaged`.
+    """
+    if head.startswith(GZIP_MAGIC):
+        return gzip.open(path, "rb")
+    if not head.startswith(ZIP_MAGIC):
+        return None
+    try:
+        archive = zipfile.ZipFile(path)
+    except DAMAGED:
+        return None  # not a readable zip: a workbook, or calamine says what is wrong
+    names = [i.filename for i in archive.infolist()]
+    if any(part in names for part in WORKBOOK_PARTS):
+        archive.close()
+        return None
+    files = [i for i in archive.infolist()
+             if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+    if len(files) != 1:
+        archive.close()
+        raise Unprocessable(f"the zip archive holds {len(files)} files; it must hold one CSV "
+                            "file or spreadsheet")
+    return _ZipMember(archive, files[0])
+
+
+class _ZipMember:
+    """The one file of a zip as a stream; closing it closes the archive too."""
+
+    def __init__(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo):
+        self.archive = archive
+        try:
+            self.file = archive.open(member)
+        except DAMAGED as exc:
+            archive.close()
+            raise damaged(exc) from None
+
+    def read(self, size: int = -1) -> bytes:
+        return self.file.read(size)
+
+    def __enter__(self) -> "_ZipMember":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+        self.archive.close()
+
+
+#: What reading a damaged compressed file raises.
+DAMAGED = (OSError, EOFError, zlib.error, zipfile.BadZipFile, ValueError, RuntimeError,
+           NotImplementedError)
+
+
+def damaged(exc: BaseException) -> Unprocessable:
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    return Unprocessable(f"the compressed file could not be decompressed ({reason})")
 
 
 @dataclass

@@ -24,7 +24,9 @@ CSV_TYPES = ("text/csv", "application/csv", "text/tab-separated-values",
              # spreadsheets (read by ingest from their first bytes, whatever the type says)
              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
              "application/vnd.ms-excel.sheet.macroEnabled.12", "application/vnd.ms-excel",
-             "application/vnd.oasis.opendocument.spreadsheet")
+             "application/vnd.oasis.opendocument.spreadsheet",
+             # compressed: .csv.gz, a .zip holding one CSV or spreadsheet
+             "application/gzip", "application/zip")
 
 
 def _options():
@@ -41,7 +43,8 @@ def _options():
 def post_incidents(slug: str):
     """Import a CSV (body with Content-Type: text/csv, or multipart field ``file``).
 
-    A spreadsheet (.xlsx, .xlsm, .xls, .ods) is read from its sheet ``sheet`` (default: the
+    A .csv.gz or a .zip holding one file is decompressed first. A spreadsheet (.xlsx, .xlsm,
+    .xls, .ods) is read from its sheet ``sheet`` (default: the
     first with data; an unknown sheet is a 400 listing the sheets with their rows).
     Query or form parameters: mode, strict, crs, no_header, publish, title, source, license,
     sheet,
