@@ -1,4 +1,5 @@
-"""CSV ingest: a file -> validated incidents -> regions -> store, in one transaction.
+"""CSV ingest: a file (CSV, spreadsheet, compressed) -> validated incidents -> regions -> store,
+in one transaction.
 
 Callers use ``from geomap import ingest`` and the names below; the modules hold them by
 subject, and import one way (each only from those listed after it):
@@ -15,6 +16,8 @@ subject, and import one way (each only from those listed after it):
 - `cells`: vectorised parsers of numbers, locations and dates
 - `reading`: the streaming `Reader` (blocks of string cells, line numbers)
 - `sniffing`: binary refusals, encoding, delimiter, columns (`Layout`)
+- `spreadsheets`: compressed uploads (`compressed`) and workbooks: one sheet as CSV text
+  (`to_csv`: header row, notes, cells as text), the sheets with their rows
 - `receiving`: copying a file into the upload folder (hash, UTF-8 check, newlines)
 - `structure`: structure rules pyarrow does not apply (row width, open quotes, U+0000)
 - `uploads`: the upload folder's pruning (`prune_uploads`, ``flask prune-uploads``)

@@ -38,6 +38,8 @@ class Options:
         Used when the dataset does not exist yet and is created by this import.
     publish : bool
         Publish the dataset in the same transaction.
+    sheet : str or None
+        The sheet of a spreadsheet to read (None: the first with data); unused for CSV.
     filename : str
         The uploaded file's name, recorded for the audit trail only (never used as a path).
     """
@@ -53,6 +55,7 @@ class Options:
     description: str = ""
     publish: bool = False
     filename: str = ""
+    sheet: str | None = None
 
 
 def parse_mapping(items: Iterable[str]) -> dict[str, str]:
@@ -84,7 +87,7 @@ def options_from(values: Mapping[str, Any]) -> Options:
     """Build Options from strings (query parameters, form fields), validating each one.
 
     Recognised keys: mode, strict, crs, no_header, title, source, license, description,
-    publish, filename, and ``map_<field>`` (or ``map`` as a list of FIELD=COLUMN).
+    publish, filename, sheet, and ``map_<field>`` (or ``map`` as a list of FIELD=COLUMN).
     """
     def flag(name: str) -> bool:
         raw = str(values.get(name, "") or "").strip().lower()
@@ -105,7 +108,8 @@ def options_from(values: Mapping[str, Any]) -> Options:
         title=str(values.get("title") or "").strip(), source=str(values.get("source") or "").strip(),
         license=str(values.get("license") or "").strip(),
         description=str(values.get("description") or "").strip(),
-        publish=flag("publish"), filename=str(values.get("filename") or "")[:300]))
+        publish=flag("publish"), filename=str(values.get("filename") or "")[:300],
+        sheet=(str(values.get("sheet") or "").strip() or None)))
 
 
 def check_options(options: Options) -> Options:
@@ -120,8 +124,10 @@ def check_options(options: Options) -> Options:
         if len(getattr(options, name)) > limit:
             raise BadRequest(f"{name} is longer than {limit} characters", details={"field": name})
     # PostgreSQL text cannot hold U+0000 (a 500 when the dataset or import row is written).
-    for name in ("title", "source", "license", "description"):
-        if "\x00" in getattr(options, name):
+    if options.sheet is not None and len(options.sheet) > 200:
+        raise BadRequest("sheet is longer than 200 characters", details={"field": "sheet"})
+    for name in ("title", "source", "license", "description", "sheet"):
+        if "\x00" in (getattr(options, name) or ""):
             raise BadRequest(f"{name} contains a NUL character (U+0000)",
                              details={"field": name})
     if "\x00" in options.filename:  # the client's file name, kept for the audit trail only

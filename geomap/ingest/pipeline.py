@@ -39,9 +39,10 @@ from .report import (IssueLog, RejectedWriter, add_malformed, build_report, line
 from .rows import Context, transformer_for, validate
 from .settings import Settings
 from .sniffing import DELIMITER_NAMES, Layout, detect_encoding, refuse_binary, sniff
+from . import spreadsheets
 from .storing import BlockWriter, store_job
 from .. import access, db, store
-from ..errors import BadRequest, Conflict, GeomapError, Unprocessable
+from ..errors import BadRequest, Conflict, GeomapError, TooLarge, Unprocessable
 
 
 # --- the pipeline -----------------------------------------------------------------------------
@@ -90,12 +91,19 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     options = check_options(options)
     store.check_slug(dataset)
     received = receive(source, settings.upload_folder)
+    temps: list[Received] = []
     try:
-        layout = _layout(received, options)
+        table, sheet = _tabular(received, options, settings, temps)
+        layout = _layout(table, options)
         ctx = _context(layout, options, settings, regions)
+        if sheet:
+            ctx.file_notes.append(note(
+                f"read sheet {sheet['sheet']!r} of the workbook (header in row "
+                f"{sheet['header_row']}); row numbers are the sheet's rows"))
         try:
-            report = _transaction(engine, _Import(received, layout, ctx, dataset),
-                                  user_name, actor)
+            job = _Import(table, layout, ctx, dataset, received,
+                          line_offset=sheet["offset"] if sheet else 0)
+            report = _transaction(engine, job, user_name, actor)
         except sa.exc.OperationalError as exc:
             if "locked" not in str(exc).lower():
                 raise
@@ -104,7 +112,37 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
     except BaseException:
         discard(received)
         raise
+    finally:
+        for temp in temps:
+            discard(temp)
     return report
+
+
+def _tabular(received: Received, options: Options, settings: Settings,
+             temps: list[Received]) -> tuple[Received, dict | None]:
+    """The received file as CSV: itself, the content of a compressed file (``.csv.gz``, a
+    ``.zip`` of one file), or a spreadsheet's sheet written as UTF-8 CSV, with what
+    `spreadsheets.to_csv` says about the sheets. Files made here are temporary files beside
+    the upload, listed in `temps` for the caller to discard; the upload is what is kept and
+    recorded."""
+    table = received
+    stream = spreadsheets.compressed(received.path, received.head)
+    if stream is not None:
+        limit = spreadsheets.MAX_EXPANDED_BYTES
+        try:
+            with stream:
+                table = receive(stream, settings.upload_folder, max_bytes=limit)
+        except TooLarge:
+            raise Unprocessable(f"the compressed file expands to more than "
+                                f"{limit / 2**20:g} MB") from None
+        except spreadsheets.DAMAGED as exc:
+            raise spreadsheets.damaged(exc) from None
+        temps.append(table)
+    if not spreadsheets.is_workbook(table.head):
+        return table, None
+    data, info = spreadsheets.to_csv(table.path, options.sheet)
+    temps.append(receive(io.BytesIO(data), settings.upload_folder))
+    return temps[-1], info
 
 
 def import_frame(engine: sa.Engine, frame: pd.DataFrame, *, dataset: str, options: Options,
@@ -150,29 +188,40 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
     Returns
     -------
     dict
-        ``sha256``, ``encoding``, ``delimiter``, ``columns`` (names), ``fields`` (FIELD ->
-        column), ``notes``, ``rows`` (the first records as lists of strings) and ``lines``
-        (each one's line number in the file, as the report's ``row`` counts).
+        ``sha256``, ``encoding``, ``delimiter``, ``sheet`` and ``sheets`` (a spreadsheet's
+        chosen sheet and its sheets with their data rows; None for CSV), ``columns``
+        (names), ``fields`` (FIELD -> column), ``notes``, ``rows`` (the first records as
+        lists of strings) and ``lines`` (each one's line number in the file, or row in the
+        sheet, as the report's ``row`` counts).
     """
     options = check_options(options)
     received = receive(source, settings.upload_folder)
+    table, sheet, temps = received, None, []
     try:
-        layout = _layout(received, options)
+        table, sheet = _tabular(received, options, settings, temps)
+        layout = _layout(table, options)
         columns = resolve_columns(layout.columns, options.mapping, header=options.header)
     except GeomapError as error:
         discard(received)
-        error.details = {**(error.details or {}), "columns": _safe_columns(received, options)}
+        error.details = {**(error.details or {}), "columns": _safe_columns(table, options)}
         raise
+    finally:
+        for temp in temps:
+            discard(temp)
     keep(received)
     return {"sha256": received.sha256, "size": received.size, "encoding": layout.encoding,
+            "sheet": sheet and sheet["sheet"], "sheets": sheet and sheet["sheets"],
             "delimiter": DELIMITER_NAMES.get(layout.delimiter, layout.delimiter),
             "columns": layout.columns, "fields": columns.fields,
             "notes": [n["message"] for n in columns.notes],
             "rows": [r[:len(layout.columns)] for r in layout.sample[:rows]],
-            "lines": layout.sample_lines[:rows]}
+            "lines": [line + (sheet["offset"] if sheet else 0)
+                      for line in layout.sample_lines[:rows]]}
 
 
 def _safe_columns(received, options) -> list[str]:
+    if spreadsheets.is_workbook(received.head):
+        return []
     try:
         return _layout(received, options).columns
     except GeomapError:
@@ -195,8 +244,13 @@ def stored_upload(settings: Settings, sha256: str) -> Path:
 class _Import:
     """One import's state, shared by its steps: the file, its reader, totals and issues."""
 
-    def __init__(self, received: Received, layout: Layout, ctx: Context, slug: str):
+    def __init__(self, received: Received, layout: Layout, ctx: Context, slug: str,
+                 original: Received | None = None, line_offset: int = 0):
         self.received, self.layout, self.ctx, self.slug = received, layout, ctx, slug
+        # The file as uploaded (a spreadsheet, where `received` is its sheet as CSV): its
+        # sha256 and size are recorded, and it is the file kept.
+        self.original = original or received
+        self.line_offset = line_offset  # a sheet's rows above its header
         self.reader = Reader(received, layout)
         self.totals = storing.Totals()
         self.rejected = RejectedWriter(Path(ctx.settings.upload_folder), layout.columns)
@@ -243,7 +297,7 @@ def _open_import(conn, job: _Import, user_name, actor) -> None:
     totals.rollup = store.RollupAccumulator(delta=not totals.empty)
     job.import_id = store.record_import(
         conn, job.dataset["id"], user_name=user_name, filename=options.filename[:300],
-        sha256=job.received.sha256, size_bytes=job.received.size, mode=options.mode)
+        sha256=job.original.sha256, size_bytes=job.original.size, mode=options.mode)
 
 
 def _store_blocks(conn, job: _Import) -> None:
@@ -291,6 +345,9 @@ def _report(job: _Import) -> dict:
     rolling back, a strict import with rejections or a mostly rejected file."""
     add_malformed(job.reader, job.layout, job.errors, job.rejected, job.totals)
     job.real = line_mapper(job.reader, job.layout)
+    if job.line_offset:  # a spreadsheet's sheet: lines of its CSV -> rows of the sheet
+        in_csv, offset = job.real, job.line_offset
+        job.real = lambda values: in_csv(values) + offset
     report = build_report(job.slug, job.totals, job.errors, job.warnings, job.ctx, job.real)
     options = job.ctx.options
     if options.strict and job.totals.rejected:
@@ -325,10 +382,10 @@ def _finish(conn, job: _Import, report: dict) -> dict:
         report["warnings"].append(note("the file has no data rows"))
     report = report_json(report)
     job.rejected.finish(job.import_id, job.real)
-    keep(job.received)
+    keep(job.original)
     totals = job.totals
     store.finish_import(
-        conn, job.import_id, stored_path=job.received.path.name,
+        conn, job.import_id, stored_path=job.original.path.name,
         rows_total=report["rows_total"], rows_imported=totals.imported,
         rows_updated=totals.updated, rows_unchanged=totals.unchanged,
         rows_rejected=totals.rejected, report=report)

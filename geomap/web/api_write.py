@@ -21,7 +21,13 @@ csrf.exempt(bp)
 #: without a preflight (a CORS-simple type), as it may multipart/form-data, which needs the
 #: token with a cookie like any other write.
 CSV_TYPES = ("text/csv", "application/csv", "text/tab-separated-values",
-             "application/octet-stream")
+             "application/octet-stream",
+             # spreadsheets (read by ingest from their first bytes, whatever the type says)
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             "application/vnd.ms-excel.sheet.macroEnabled.12", "application/vnd.ms-excel",
+             "application/vnd.oasis.opendocument.spreadsheet",
+             # compressed: .csv.gz, a .zip holding one CSV or spreadsheet
+             "application/gzip", "application/zip")
 
 
 def _options():
@@ -38,7 +44,11 @@ def _options():
 def post_incidents(slug: str):
     """Import a CSV (body with Content-Type: text/csv, or multipart field ``file``).
 
+    A .csv.gz or a .zip holding one file is decompressed first. A spreadsheet (.xlsx, .xlsm,
+    .xls, .ods) is read from its sheet ``sheet`` (default: the
+    first with data; an unknown sheet is a 400 listing the sheets with their rows).
     Query or form parameters: mode, strict, crs, no_header, publish, title, source, license,
+    sheet,
     map_<field>=<column> or map=<field>=<column> (repeatable). Returns the import report:
     201 when incidents were added or changed, 200 when nothing changed; 422 (the report in
     the error's details, nothing written) when every row was rejected (ingest decides).

@@ -14,7 +14,8 @@ from .guards import login_required
 
 bp = Blueprint("upload", __name__)
 
-OPTION_FIELDS = ("mode", "crs", "no_header", "strict", "publish", "title", "source", "license")
+OPTION_FIELDS = ("mode", "crs", "no_header", "strict", "publish", "title", "source", "license",
+                 "sheet")
 FIELD_LABELS = {
     "lat": "Latitude", "lon": "Longitude", "location": "Location (WKT, \"lat, lon\" or DMS)",
     "occurred_at": "Date", "type": "Type", "count": "Count", "direction": "Direction",
@@ -69,12 +70,13 @@ def submit():
             return _import(values, options)
         upload = request.files.get("file")
         if upload is None or not upload.filename:
-            raise BadRequest("choose a CSV file to upload", details={"field": "file"})
+            raise BadRequest("choose a CSV file or spreadsheet to upload", details={"field": "file"})
         info = ingest.preview(upload.stream, _named(options, upload.filename), settings)
     except GeomapError as error:
         return _render_form(values, error, error.status)
     values["filename"] = upload.filename
     values["sha256"] = info["sha256"]
+    values["sheet"] = info["sheet"] or ""
     return render_template("upload/preview.html", info=info, values=values,
                            fields=FIELD_LABELS)
 
