@@ -21,11 +21,9 @@ DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 #: Leading bytes of files people upload by mistake, and what to tell them.
+#: Workbooks and zip archives never get here: the pipeline reads them first
+#: (`spreadsheets.compressed`, `spreadsheets.to_csv`), which also refuses damaged ones.
 MAGIC = (
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive, not a CSV file: "
-                    "open it in a spreadsheet and save it as CSV"),
-    (b"\xd0\xcf\x11\xe0", "an old-style Excel (.xls) or Office file, not a CSV file: "
-                          "save it as CSV"),
     (b"\x00\x00\x27\x0a", "a shapefile (.shp), not a CSV file: export its attribute table "
                           "with coordinates as CSV"),
     (b"%PDF", "a PDF document, not a CSV file"),
