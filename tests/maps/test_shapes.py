@@ -112,7 +112,7 @@ def _spread_frame():
     return frame
 
 
-@pytest.mark.parametrize("by", ["admin1", "sector"])
+@pytest.mark.parametrize("by", ["admin1", "sector", "border_segment"])
 @pytest.mark.parametrize("where", ["blaine", "continent"])
 def test_choropleth_pages_embed_rfc_7946_regions(real_layers, by, where):
     frame = map_frame(60) if where == "blaine" else _spread_frame()
@@ -120,9 +120,10 @@ def test_choropleth_pages_embed_rfc_7946_regions(real_layers, by, where):
                            real_layers)
     regions = map_payload(html, "regions")["features"]
     codes = {f["properties"]["code"] for f in regions["features"]}
-    assert {"US-WA", "CA-BC"} <= codes if by == "admin1" else "BLW" in codes
+    expected = {"admin1": {"US-WA", "CA-BC"}, "sector": {"BLW"}, "border_segment": {"L48-001"}}
+    assert expected[by] <= codes
     if where == "continent":
-        assert len(codes) >= (8 if by == "sector" else 10)
+        assert len(codes) >= {"admin1": 10, "sector": 8, "border_segment": 100}[by]
     assert_conforms(regions, f"choropleth {by} around {where}")
     basemap = map_payload(html, "basemap")
     assert_conforms(basemap["land"], "basemap land")
