@@ -162,13 +162,12 @@ def display_features(layers: Mapping[str, Any], key: str, gdf, bounds, *, lines:
              "properties": dict(f["properties"])} for f in collection["features"]]
 
 
-
 #: The layers `GET /api/regions/<layer>.geojson` serves: their names (as in the regions
 #: GeoPackage) -> display layer keys. Polygons come from the display-simplified layers.
 REGION_LAYERS = {"admin1": "admin1", "usbp_sectors": "sector", "border": "border",
                  "border_segments": "border_segment"}
 #: Simplification levels of the regions API: name -> (tolerance, grid) in degrees. ``none``
-#: keeps every vertex of the display layer (6 decimals, RFC 7946 6's advice); ``low`` is
+#: keeps every vertex of the display layer (6 decimals, about 10 cm: RFC 7946 11.2); ``low`` is
 #: about 1 km (a regional view), ``high`` what a continental choropleth draws (`view_box`).
 SIMPLIFY_LEVELS = {"none": (0.0, 1e-6), "low": (0.01, 1e-4), "medium": (0.05, 1e-3),
                    "high": (0.15, 1e-3)}
