@@ -145,3 +145,10 @@ def test_region_geojson_without_a_layer_is_none(layer):
     assert maps.region_geojson(maps.DisplayLayers(), layer, "low") is None
     with pytest.raises(KeyError):
         maps.region_geojson(display_layers(), layer, "extreme")
+
+
+def test_other_sites_may_fetch_the_layers(client, fake_display_layers):
+    response = client.get("/api/regions/admin1.geojson", headers={"Origin": "https://news.example"})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Set-Cookie" not in response.headers

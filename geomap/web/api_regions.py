@@ -48,4 +48,6 @@ def region_layer(layer: str):
         response = Response(served.body, mimetype="application/geo+json")
         response.set_etag(served.etag)
     response.headers["Cache-Control"] = control
+    # Public, cookie-free data: pages on other sites (d3, turf, Leaflet) may fetch it.
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
