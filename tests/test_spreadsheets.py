@@ -17,7 +17,7 @@ import pytest
 from geomap import db, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
-from spreadsheets import ods_bytes, xlsx_bytes
+from spreadsheets import ods_bytes, xls_bytes, xlsm_bytes, xlsx_bytes
 from test_api_write import _token
 from test_upload import _hidden, _login
 
@@ -62,8 +62,10 @@ def api(any_app, fake_regions):  # noqa: F811
 
 @pytest.mark.parametrize("write, content_type", [
     (xlsx_bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    (xlsm_bytes, "application/vnd.ms-excel.sheet.macroEnabled.12"),
+    (xls_bytes, "application/vnd.ms-excel"),
     (ods_bytes, "application/vnd.oasis.opendocument.spreadsheet"),
-], ids=["xlsx", "ods"])
+], ids=["xlsx", "xlsm", "xls", "ods"])
 def test_api_imports_the_chosen_sheet(api, write, content_type):
     client, auth = api
     book = write(BOOK)
