@@ -93,6 +93,24 @@ def test_api_imports_the_chosen_sheet(api, write, content_type):
     assert imports[0]["size_bytes"] == len(book)
 
 
+def test_rows_are_the_sheets_rows_after_cells_holding_line_breaks(api):
+    # A cell with line breaks is one CSV record over several lines: the rows reported
+    # below it must still be the sheet's rows, not lines of the CSV geomap reads.
+    rows = [["Northern crossings"],
+            ["date", "lat", "lon", "note"],                                   # row 2: header
+            [dt.date(2025, 1, 2), 49.0, -122.7, "first line\nsecond\nthird"],  # row 3
+            [dt.date(2025, 1, 3), "north", -122.7, "bad latitude"],          # row 4
+            [dt.date(2025, 1, 4), 49.0, -122.7, "ok"],                       # row 5
+            [dt.date(2025, 1, 5), 49.0, "west", "bad longitude"]]            # row 6
+    client, auth = api
+    response = client.post("/api/datasets/lines/incidents", data=xlsx_bytes({"S": rows}),
+                           headers={**auth, "Content-Type": "application/octet-stream"})
+    assert response.status_code == 201, response.json
+    assert [e["row"] for e in response.json["errors"]] == [4, 6]
+    frame, _imports = _incidents(client.application, "lines")
+    assert _attributes(frame["attributes"][0])["note"] == "first line\nsecond\nthird"
+
+
 def test_api_unknown_sheet_is_a_400_listing_the_sheets(api):
     client, auth = api
     response = client.post("/api/datasets/sheets/incidents?sheet=Nope",
