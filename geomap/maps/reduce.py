@@ -19,11 +19,11 @@ import pandas as pd
 
 from .. import aggregate
 from ..binning import cell_keys, fit_cell, grid_origin, rollup_factor
+from .breaks import class_breaks
 from .display import segment_steps
 from ..disclosure import hide_small, is_hidden, rows_allowed
 from .grid import bounds_of, cell_centres, fit_grid, group_cells, period_keys
 from .spec import Aggregates, MapSpec, per_border_mile
-from .style import class_breaks
 
 
 def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
@@ -180,7 +180,7 @@ def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -
     ``agg.classes`` has one row per drawn region or segment: ``code``, ``name`` (segments
     only), ``n``, ``total``, ``value`` (the total, or the total per border mile) and
     ``hidden`` (fewer than ``min_public_count`` incidents, but some). Breaks are the
-    quantiles of the visible values (`style.class_breaks`). The payload and the legend only
+    quantiles of the visible values, rounded (`breaks.class_breaks`). The payload and the legend only
     read them, so they agree whichever is asked for first.
     """
     layers = layers or {}

@@ -14,6 +14,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from ..disclosure import is_hidden
+from .breaks import class_labels
 from .spec import POPUP_MIN_CHARS, Aggregates, MapSpec, per_border_mile, popup_share
 
 #: Sequential palette (light to dark) for choropleths and segments.
@@ -27,24 +28,6 @@ BY_LABELS = {"admin1": "state or province", "sector": "Border Patrol sector",
              "border_segment": "stretch of border"}
 
 
-def class_breaks(values: Iterable[float], classes: int = len(PALETTE)) -> list[float]:
-    """Return ascending upper bounds of up to `classes` classes (quantiles of positive values)."""
-    arr = np.asarray([v for v in values if v and v > 0], dtype=float)
-    if arr.size == 0:
-        return []
-    qs = np.quantile(arr, np.linspace(0, 1, classes + 1)[1:])
-    breaks = sorted({_nice(float(q)) for q in qs})
-    if breaks[-1] < arr.max():
-        breaks[-1] = float(arr.max())
-    return breaks
-
-
-def _nice(value: float) -> float:
-    if value >= 10:
-        return float(round(value))
-    return round(value, 2)
-
-
 def colour_for(value: float, breaks: list[float]) -> str:
     """Return the palette colour of value's class (EMPTY_COLOR for zero or no breaks)."""
     if not value or not breaks:
@@ -54,12 +37,6 @@ def colour_for(value: float, breaks: list[float]) -> str:
         if value <= upper:
             return PALETTE[offset + i]
     return PALETTE[-1]
-
-
-def _fmt(value: float) -> str:
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
 
 
 def _cell_label(cell: float | None) -> str:
@@ -115,13 +92,9 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
         per = " per border mile" if spec.by == "border_segment" or per_border_mile(spec) else ""
         heading = f"Count by {BY_LABELS.get(spec.by, spec.by)}"
         unit = f"sum of count (people or events){per}"
-        breaks = agg.breaks
-        lower = 0.0
-        offset = len(PALETTE) - len(breaks)
-        for i, upper in enumerate(breaks):
-            items.append((PALETTE[offset + i], f"{_fmt(lower) if i else 'up to'}"
-                          f"{'–' if i else ' '}{_fmt(upper)}"))
-            lower = upper
+        offset = len(PALETTE) - len(agg.breaks)
+        for i, label in enumerate(class_labels(agg.breaks)):
+            items.append((PALETTE[offset + i], label))
         items.append((EMPTY_COLOR, "none recorded"))
         if spec.min_public_count > 1:
             items.append((HIDDEN_COLOR, f"fewer than {spec.min_public_count} incidents (hidden)"))
