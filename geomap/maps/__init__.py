@@ -12,7 +12,8 @@ document); this module is the package's public face, the names callers outside u
   (`png`); `legend`, `legend_html` and `credit_html` the words around a map (`style`).
 
 Imports inside the package go one way: each module imports only from modules later in
-document, png, leaflet, payloads, reduce, style, breaks, display, grid, spec. Nothing here imports
+document, png, leaflet, payloads, reduce, style, breaks, display, grid, framing,
+spec. Nothing here imports
 Flask.
 """
 

@@ -19,8 +19,18 @@ from .spec import POPUP_MIN_CHARS, Aggregates, MapSpec, per_border_mile, popup_s
 
 #: Sequential palette (light to dark) for choropleths and segments.
 PALETTE = ("#fdd49e", "#fdbb84", "#fc8d59", "#e34a33", "#b30000")
-HIDDEN_COLOR = "#bdbdbd"
-EMPTY_COLOR = "#ffffff"
+#: What regions with nothing to show are drawn in, per theme: "empty" (none recorded),
+#: "hidden" (under the small-count threshold) and "empty-line" (a border segment with none
+#: recorded). The legend's swatches are these colours (static/map.css .gm-swatch-<kind>,
+#: dark ones under .gm-dark), so legend and map agree in both themes.
+NO_DATA = {"light": {"empty": "#ffffff", "hidden": "#bdbdbd", "empty-line": "#9e9e9e"},
+           "dark": {"empty": "#3b4048", "hidden": "#767d88", "empty-line": "#8b949e"}}
+HIDDEN_COLOR = NO_DATA["light"]["hidden"]
+EMPTY_COLOR = NO_DATA["light"]["empty"]
+#: Opacity of choropleth regions (fill) and border segments (line) on the map; the
+#: legend's swatches use the same (static/map.css .gm-swatch).
+REGION_OPACITY = 0.8
+_SWATCH_KINDS = {colour: kind for colours in NO_DATA.values() for kind, colour in colours.items()}
 HEAT_GRADIENT = {0.2: "#2c7bb6", 0.4: "#00a6ca", 0.6: "#90eb9d", 0.8: "#f9d057", 1.0: "#d7191c"}
 LAYER_LABELS = {"heat": "Heat map", "cluster": "Incidents", "choropleth": "Regions",
                 "time": "Over time"}
@@ -28,10 +38,20 @@ BY_LABELS = {"admin1": "state or province", "sector": "Border Patrol sector",
              "border_segment": "stretch of border"}
 
 
-def colour_for(value: float, breaks: list[float]) -> str:
-    """Return the palette colour of value's class (EMPTY_COLOR for zero or no breaks)."""
+def no_data_colour(kind: str, spec: MapSpec) -> str:
+    """Return the colour of regions with nothing to show (`NO_DATA`) in spec's theme.
+
+    ``kind`` is "empty" or "hidden"; an empty border segment (a line) is "empty-line".
+    """
+    if kind == "empty" and spec.layer == "choropleth" and spec.by == "border_segment":
+        kind = "empty-line"
+    return NO_DATA.get(spec.theme, NO_DATA["light"])[kind]
+
+
+def colour_for(value: float, breaks: list[float], empty: str = EMPTY_COLOR) -> str:
+    """Return the palette colour of value's class (`empty` for zero or no breaks)."""
     if not value or not breaks:
-        return EMPTY_COLOR
+        return empty
     offset = len(PALETTE) - len(breaks)
     for i, upper in enumerate(breaks):
         if value <= upper:
@@ -95,9 +115,9 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
         offset = len(PALETTE) - len(agg.breaks)
         for i, label in enumerate(class_labels(agg.breaks)):
             items.append((PALETTE[offset + i], label))
-        items.append((EMPTY_COLOR, "none recorded"))
+        items.append((no_data_colour("empty", spec), "none recorded"))
         if spec.min_public_count > 1:
-            items.append((HIDDEN_COLOR, f"fewer than {spec.min_public_count} incidents (hidden)"))
+            items.append((no_data_colour("hidden", spec), f"fewer than {spec.min_public_count} incidents (hidden)"))
     if spec.min_public_count > 1 and spec.layer != "choropleth":
         notes.append(f"Areas with fewer than {spec.min_public_count} incidents are not shown.")
     if agg.hidden and spec.layer != "choropleth":
@@ -126,8 +146,8 @@ def legend_html(info: Mapping[str, Any]) -> Markup:
     if info.get("items"):
         parts.append(Markup('<ul class="gm-legend-items">'))
         for colour, label in info["items"]:
-            swatch = PALETTE.index(colour) if colour in PALETTE else (
-                "hidden" if colour == HIDDEN_COLOR else "empty")
+            swatch = (PALETTE.index(colour) if colour in PALETTE
+                      else _SWATCH_KINDS.get(colour, "empty"))
             parts.append(Markup('<li><span class="gm-swatch gm-swatch-') + escape(str(swatch))
                          + Markup('" aria-hidden="true"></span>') + escape(label)
                          + Markup("</li>"))
