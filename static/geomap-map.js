@@ -66,11 +66,13 @@
       // every outlier; `done` reframes it above the time control when there is one.
       map._gmView = opts.bounds;
       container.setAttribute("data-gm-view", JSON.stringify(opts.bounds));
-      // On a phone a whole zoom level is often the difference between a border that fills
-      // the map and one a third of its width: allow half steps there.
+      // A whole zoom level is often the difference between a border that fills the map and
+      // one half its width: the first view may take half steps (the buttons still step by 1).
       map._gmPad = container.clientWidth < 640 ? 12 : 30;
-      if (container.clientWidth < 640) map.options.zoomSnap = 0.5;
-      map.fitBounds(opts.bounds, {padding: [map._gmPad, map._gmPad], maxZoom: 9});
+      map.options.zoomSnap = 0.5;
+      // Not animated: a zoom animation still running would end on this view, undoing the
+      // reframing above the time control in `done`.
+      map.fitBounds(opts.bounds, {padding: [map._gmPad, map._gmPad], maxZoom: 9, animate: false});
       map.createPane("gmBasemap").style.zIndex = 250;
       map.createPane("gmLabels").style.zIndex = 450;
       map.getPane("gmLabels").style.pointerEvents = "none";
