@@ -183,7 +183,7 @@ def _choropleth(ax, payload, scale) -> None:
                     linewidth=0.6 * scale)
 
 
-def _heat(ax, agg: Aggregates, extent, raster_px: float = 3.0) -> None:
+def _heat(ax, agg: Aggregates, extent, raster_px: float = 2.0) -> None:
     """The heat as a smooth surface: cell totals summed on a fine raster, blurred with a
     gaussian about a grid cell wide, square-root scaled like the map, faded to transparent."""
     from matplotlib.colors import LinearSegmentedColormap
@@ -213,9 +213,10 @@ def _heat(ax, agg: Aggregates, extent, raster_px: float = 3.0) -> None:
     level = np.sqrt(np.clip(smooth / smooth.max(), 0, 1))
     cmap = LinearSegmentedColormap.from_list("gm", [HEAT_GRADIENT[k]
                                                     for k in sorted(HEAT_GRADIENT)])
-    rgba = cmap(level)
-    rgba[..., 3] = np.clip((level - 0.04) * 3.0, 0, 0.9)
-    ax.imshow(rgba, extent=(x0, x1, y0, y1), origin="lower", interpolation="bilinear",
+    rgba = cmap(level, bytes=True)
+    rgba[..., 3] = (np.clip((level - 0.04) * 3.0, 0, 0.9) * 255).astype(np.uint8)
+    # A raster pixel is two image pixels: already smooth, so no interpolation is needed.
+    ax.imshow(rgba, extent=(x0, x1, y0, y1), origin="lower", interpolation="nearest",
               aspect="auto", zorder=3)
 
 
@@ -317,24 +318,33 @@ def _labels(ax, layers, extent, frame, obstacles, scale, renderer):
     view = shapely.box(x0, y0, x1, y1)
     visible = shapely.intersection(gdf.geometry.to_numpy(), view)
     order = np.argsort(-shapely.area(visible), kind="stable")  # degrees², for the order only
-    texts, boxes = [], []
+    # Measure names without making Text objects (most are dropped): the font's extent of
+    # the string, centred on the region's representative point, plus the halo.
+    from matplotlib.font_manager import FontProperties
+
+    font = FontProperties(size=9 * scale)
+    halo = 1.25 * scale
+    to_px = ax.transData
+    names, points, boxes = [], [], []
     for i in order:
         geom = visible[i]
-        if geom is None or geom.is_empty or geom.area <= 0:
+        if geom is None or geom.is_empty or shapely.area(geom) <= 0:
             continue
         point = geom.representative_point()
-        text = ax.text(point.x, point.y, str(gdf["name"].iloc[i]), fontsize=9 * scale,
-                       color=LABEL, ha="center", va="center", parse_math=False, zorder=5,
-                       path_effects=[withStroke(linewidth=2.5 * scale, foreground="#ffffff",
-                                                alpha=0.85)])
-        texts.append(text)
-        boxes.append(_box(text.get_window_extent(renderer)))
-    keep = set(place_labels(boxes, frame, obstacles, gap=3 * scale, margin=2 * scale))
-    for i, text in enumerate(texts):
-        if i not in keep:
-            text.remove()
-    kept = sorted(keep)
-    return [boxes[i] for i in kept], [texts[i].get_text() for i in kept]
+        name = str(gdf["name"].iloc[i])
+        w, h, _descent = renderer.get_text_width_height_descent(name, font, ismath=False)
+        cx, cy = to_px.transform((point.x, point.y))
+        names.append(name)
+        points.append((point.x, point.y))
+        boxes.append((cx - w / 2 - halo, cy - h / 2 - halo, cx + w / 2 + halo,
+                      cy + h / 2 + halo))
+    keep = place_labels(boxes, frame, obstacles, gap=3 * scale, margin=2 * scale)
+    stroke = [withStroke(linewidth=2 * halo, foreground="#ffffff", alpha=0.85)]
+    for i in keep:
+        ax.text(points[i][0], points[i][1], names[i], fontproperties=font, color=LABEL,
+                ha="center", va="center_baseline", parse_math=False, zorder=5,
+                path_effects=stroke)
+    return [boxes[i] for i in keep], [names[i] for i in keep]
 
 
 def _attribution(fig, layers, scale, renderer) -> Box:
