@@ -209,7 +209,8 @@ def _heat(ax, agg: Aggregates, extent, raster_px: float = 2.0) -> None:
     if not grid.any():
         return
     cell_px = (agg.cell or 0.1) / ((x1 - x0) / nx)  # a grid cell, in raster pixels
-    smooth = gaussian_filter(grid, sigma=max(1.5, cell_px * 0.6), mode="constant")
+    # At least a few pixels: a lone cell is a visible spot, as on the interactive map.
+    smooth = gaussian_filter(grid, sigma=max(3.0, cell_px * 0.6), mode="constant")
     level = np.sqrt(np.clip(smooth / smooth.max(), 0, 1))
     cmap = LinearSegmentedColormap.from_list("gm", [HEAT_GRADIENT[k]
                                                     for k in sorted(HEAT_GRADIENT)])
