@@ -75,7 +75,10 @@ def draw_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None = 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    import dataclasses
+
     layers = layers or {}
+    spec = dataclasses.replace(spec, theme="light")  # the image is light whatever the page
     dpi = 100
     scale = min(size[0] / 1200, size[1] / 630)
     # A hair over the size: matplotlib truncates figsize * dpi to whole pixels.
