@@ -98,12 +98,14 @@ def draw_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None = 
     frame = _box(ax.get_window_extent(renderer))
     drawn = Drawn(frame=frame)
     obstacles = [_attribution(fig, layers, scale, renderer)] if layers else []
+    # The legend's corners sit above the attribution line, never on it.
+    legend_frame = (frame[0], obstacles[0][3] if obstacles else frame[1], frame[2], frame[3])
     if alaska:
         inset = _inset(fig, frame, agg, spec, layers, payload, scale, size[0])
         drawn.inset = _box(inset.get_window_extent(renderer))
         obstacles.append(drawn.inset)
-    drawn.legend_corner, drawn.legend = _legend(fig, ax, agg, spec, payload, frame, obstacles,
-                                                scale, renderer)
+    drawn.legend_corner, drawn.legend = _legend(fig, ax, agg, spec, payload, legend_frame,
+                                                obstacles[1:], scale, renderer)
     drawn.labels, drawn.label_texts = _labels(ax, layers, extent, frame,
                                               obstacles + [drawn.legend], scale, renderer)
     _header(fig, agg, spec, subtitle, scale, renderer)
@@ -251,6 +253,7 @@ def _inset(fig, frame: Box, agg, spec, layers, payload, scale, width_px):
 def _legend(fig, ax, agg, spec, payload, frame, obstacles, scale, renderer):
     """The legend, in the corner covering the least data; returns (corner, box)."""
     from matplotlib.patches import Patch
+    from matplotlib.transforms import Bbox, IdentityTransform
 
     info = legend(agg, spec)
     if payload is not None:
@@ -270,6 +273,7 @@ def _legend(fig, ax, agg, spec, payload, frame, obstacles, scale, renderer):
     pad = 0.6 * 10 * scale * 0.9
     corner, placed = quietest_corner(frame, size, weight_in, obstacles, pad=pad)
     box.set_loc(corner)
+    box.set_bbox_to_anchor(Bbox.from_extents(*frame), transform=IdentityTransform())
     return corner, _box(box.get_window_extent(renderer))
 
 
