@@ -62,9 +62,9 @@ def _names(layers: Mapping[str, Any] | None, key: str) -> dict[str, str]:
 def where_text(admin1: Any, country: Any, sector: Any, admin1_names: Mapping[str, str],
                sector_names: Mapping[str, str]) -> str:
     """Say where an incident is, in names: "Washington, US side · Blaine sector"."""
-    def known(value):
-        return value is not None and not (isinstance(value, float) and np.isnan(value)) \
-            and str(value) != ""
+    def known(value) -> bool:
+        return not (value is None or value == "" or (isinstance(value, float)
+                                                     and np.isnan(value)))
 
     place = admin1_names.get(str(admin1), str(admin1)) if known(admin1) else ""
     side = SIDES.get(str(country), "") if known(country) else ""

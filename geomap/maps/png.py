@@ -271,7 +271,7 @@ def _legend(fig, ax, agg, spec, payload, frame, obstacles, scale, renderer):
     size = (size[2] - size[0], size[3] - size[1])
     weight_in = _data_weight(ax, agg, payload)
     pad = 0.6 * 10 * scale * 0.9
-    corner, placed = quietest_corner(frame, size, weight_in, obstacles, pad=pad)
+    corner, _box_there = quietest_corner(frame, size, weight_in, obstacles, pad=pad)
     box.set_loc(corner)
     box.set_bbox_to_anchor(Bbox.from_extents(*frame), transform=IdentityTransform())
     return corner, _box(box.get_window_extent(renderer))

@@ -213,8 +213,8 @@ def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -
     ``agg.classes`` has one row per drawn region or segment: ``code``, ``name`` (segments
     only), ``n``, ``total``, ``value`` (the total, or the total per border mile) and
     ``hidden`` (fewer than ``min_public_count`` incidents, but some). Breaks are the
-    quantiles of the visible values, rounded (`breaks.class_breaks`). The payload and the legend only
-    read them, so they agree whichever is asked for first.
+    quantiles of the visible values, rounded (`breaks.class_breaks`). The payload and the
+    legend only read them, so they agree whichever is asked for first.
     """
     layers = layers or {}
     min_count = spec.min_public_count

@@ -8,7 +8,7 @@ whenever it is asked for.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from markupsafe import Markup, escape
@@ -117,7 +117,8 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
             items.append((PALETTE[offset + i], label))
         items.append((no_data_colour("empty", spec), "none recorded"))
         if spec.min_public_count > 1:
-            items.append((no_data_colour("hidden", spec), f"fewer than {spec.min_public_count} incidents (hidden)"))
+            items.append((no_data_colour("hidden", spec),
+                          f"fewer than {spec.min_public_count} incidents (hidden)"))
     if spec.min_public_count > 1 and spec.layer != "choropleth":
         notes.append(f"Areas with fewer than {spec.min_public_count} incidents are not shown.")
     if agg.hidden and spec.layer != "choropleth":

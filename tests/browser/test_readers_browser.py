@@ -237,7 +237,8 @@ TARGETS = """() => [...document.querySelectorAll(
         '.site-header nav a, label:has(> input[type=checkbox])')]
     .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden')
     .map(e => { const r = e.getBoundingClientRect();
-                return [e.tagName + '.' + e.className, Math.round(r.width), Math.round(r.height)]; })
+                return [e.tagName + '.' + e.className, Math.round(r.width),
+                        Math.round(r.height)]; })
     .filter(([, w, h]) => w < 44 || h < 44)"""
 
 
