@@ -256,25 +256,68 @@ def _legend(fig, ax, agg, spec, payload, frame, obstacles, scale, renderer):
     from matplotlib.transforms import Bbox, IdentityTransform
 
     info = legend(agg, spec)
-    if payload is not None:
-        handles = [Patch(facecolor=c, edgecolor="#8a8272", label=label)
-                   for c, label in info["items"]]
-        title = info["heading"] + ("" if not payload.get("per") else f"\n({payload['per']})")
-    else:
-        handles = [Patch(facecolor=HEAT_GRADIENT[k], edgecolor="none", label=label)
-                   for k, label in ((0.2, "fewer"), (0.6, "more"), (1.0, "most"))]
-        title = "Incidents, weighted by count"
+    weight_in = _data_weight(ax, agg, payload)
+    if payload is None:
+        return _heat_legend(fig, frame, obstacles, weight_in, scale, renderer)
+    handles = [Patch(facecolor=c, edgecolor="#8a8272", label=label)
+               for c, label in info["items"]]
+    title = info["heading"] + ("" if not payload.get("per") else f"\n({payload['per']})")
     box = ax.legend(handles=handles, loc="upper right", fontsize=9 * scale,
                     title_fontsize=10 * scale, title=title, framealpha=0.92,
                     ncols=1 if len(handles) <= 4 else 2, borderaxespad=0.6)
     size = _box(box.get_window_extent(renderer))
     size = (size[2] - size[0], size[3] - size[1])
-    weight_in = _data_weight(ax, agg, payload)
     pad = 0.6 * 10 * scale * 0.9
     corner, _box_there = quietest_corner(frame, size, weight_in, obstacles, pad=pad)
     box.set_loc(corner)
     box.set_bbox_to_anchor(Bbox.from_extents(*frame), transform=IdentityTransform())
     return corner, _box(box.get_window_extent(renderer))
+
+
+def _heat_legend(fig, frame, obstacles, weight_in, scale, renderer):
+    """The heat's legend: a title over the colour ramp (square-root scale), "fewer" and
+    "more" under its ends, on a white card in the quietest corner; returns (corner, box)."""
+    from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.transforms import IdentityTransform
+
+    title = "Incidents, weighted by count"
+    font = 10 * scale * fig.dpi / 72  # points to pixels
+    w_title, h_title, _ = renderer.get_text_width_height_descent(
+        title, _font(10 * scale, "bold"), ismath=False)
+    inner = 8 * scale
+    bar_h, words_h = 10 * scale, font
+    width = max(w_title, 150 * scale) + 2 * inner
+    height = inner + h_title + inner * 0.6 + bar_h + inner * 0.4 + words_h + inner * 0.6
+    corner, (x0, y0, x1, y1) = quietest_corner(frame, (width, height), weight_in, obstacles,
+                                               pad=8 * scale)
+    pixels = IdentityTransform()
+    fig.patches.append(FancyBboxPatch((x0, y0), width, height, transform=pixels,
+                                      boxstyle=f"round,pad=0,rounding_size={3 * scale}",
+                                      facecolor="#ffffff", alpha=0.92, edgecolor="#cccccc",
+                                      linewidth=0.8 * scale, zorder=4))
+    fig.text(x0 + inner, y1 - inner, title, transform=pixels, fontproperties=_font(
+        10 * scale, "bold"), color=INK, va="top", parse_math=False, zorder=5)
+    bar_top = y1 - inner - h_title - inner * 0.6
+    fw, fh = fig.bbox.width, fig.bbox.height
+    bar = fig.add_axes(((x0 + inner) / fw, (bar_top - bar_h) / fh, (width - 2 * inner) / fw,
+                        bar_h / fh), zorder=6)
+    cmap = LinearSegmentedColormap.from_list("gm", [HEAT_GRADIENT[k]
+                                                    for k in sorted(HEAT_GRADIENT)])
+    bar.imshow(np.linspace(0, 1, 256)[None, :], cmap=cmap, aspect="auto",
+               extent=(0, 1, 0, 1))
+    bar.set_axis_off()
+    words_top = bar_top - bar_h - inner * 0.4
+    for x, text, ha in ((x0 + inner, "fewer", "left"), (x1 - inner, "more", "right")):
+        fig.text(x, words_top, text, transform=pixels, fontsize=9 * scale, color=MUTED,
+                 ha=ha, va="top", parse_math=False, zorder=5)
+    return corner, (x0, y0, x1, y1)
+
+
+def _font(size: float, weight: str = "normal"):
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=size, weight=weight)
 
 
 def _data_weight(ax, agg, payload):
