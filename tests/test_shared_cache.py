@@ -61,6 +61,7 @@ def workers(app_factory, fake_display_layers, backend):
     one, two = app_factory(**backend), app_factory(**backend)
     yield one, two
     _forget(cache_for(one).store)
+    cache_for(two).store.close()  # its epoch listener (Redis) too
 
 
 def _forget(store) -> None:
@@ -247,3 +248,48 @@ def test_two_servers_share_renderings(tmp_path, shared, request):
                 if shared == "redis":
                     url = f"sqlite:///{tmp_path / 'instance' / 'geomap.sqlite'}"
                     _forget(open_store(env["GEOMAP_CACHE_URL"], url, tmp_path, 1))
+
+
+def test_a_cache_that_stops_answering_costs_speed_not_answers(app_factory, fake_display_layers):
+    # Nothing listens on port 1: every Redis call fails at once; readers still get their maps.
+    app = app_factory(CACHE_URL="redis://127.0.0.1:1/0")
+    seed_dataset(app)
+    first = _get(app, "/embed/wa-bc")
+    assert first.status_code == 200 and "60 incidents" in first.get_data(as_text=True)
+    assert _get(app, "/embed/wa-bc", **{"If-None-Match": first.headers["ETag"]}).status_code \
+        == 304
+    assert _get(app, "/maps/wa-bc.png").status_code == 200
+    reads = heads_for(app).reads
+    _get(app, "/embed/wa-bc")
+    assert heads_for(app).reads == reads + 1  # no epoch to trust: the database says
+
+
+def test_an_unknown_cache_url_is_a_configuration_error(app_factory):
+    from geomap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="GEOMAP_CACHE_URL='mongodb://x'"):
+        app_factory(CACHE_URL="mongodb://x")
+
+
+def test_every_process_hears_the_redis_epoch_without_asking(redis_url):
+    import time
+    import uuid
+
+    prefix = f"geomap:test-{uuid.uuid4().hex[:8]}:"
+    reader, writer = RedisStore(redis_url, prefix), RedisStore(redis_url, prefix)
+    try:
+        before = reader.epoch()  # starts the reader's listener
+        assert reader._listener is not None and reader._listener.live
+        writer.bump_epoch()  # another process's commit
+        deadline = time.monotonic() + 5
+        while reader.epoch() == before and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert reader.epoch() == before + 1
+        # Without a live listener the key is read (and a new listener started).
+        reader._listener.stop()
+        writer.bump_epoch()
+        assert reader.epoch() == before + 2
+    finally:
+        writer.client.delete(prefix + "epoch")
+        reader.close()
+        writer.close()

@@ -31,6 +31,8 @@ import logging
 import os
 import pickle
 import sqlite3
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -122,9 +124,15 @@ class DiskStore:
 
 
 class RedisStore:
-    """Redis: every worker of every app server shares it; the epoch is a counter (INCR)."""
+    """Redis: every worker of every app server shares it; the epoch is a counter (INCR).
+
+    After a failure the store is left alone for `PAUSE` seconds (every call a StoreError at
+    once): a Redis host that stopped answering would otherwise cost each request the
+    connection timeout.
+    """
 
     shared_by_servers = True
+    PAUSE = 5.0
 
     def __init__(self, url: str, prefix: str):
         import redis
@@ -132,53 +140,114 @@ class RedisStore:
         self._errors = (redis.RedisError, OSError)
         self.url = url
         self.prefix = prefix
+        self._paused_until = 0.0
+        self._listener: _EpochListener | None = None
+        self._lock = threading.Lock()
         # Short timeouts: a Redis that stops answering must not hold readers for long.
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
-    def get(self, key: str) -> Any:
+    def _call(self, method: str, *args, **kwargs) -> Any:
+        if time.monotonic() < self._paused_until:
+            raise StoreError(f"{self.url}: paused after a failure")
         try:
-            raw = self.client.get(self.prefix + key)
+            return getattr(self.client, method)(*args, **kwargs)
         except self._errors as exc:
-            raise StoreError(str(exc)) from exc
+            self._paused_until = time.monotonic() + self.PAUSE
+            raise StoreError(f"{self.url}: {exc}") from exc
+
+    def get(self, key: str) -> Any:
+        raw = self._call("get", self.prefix + key)
         return None if raw is None else pickle.loads(raw)
 
     def set(self, key: str, value: Any) -> None:
-        try:
-            self.client.set(self.prefix + key,
-                            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), ex=ENTRY_TTL)
-        except self._errors as exc:
-            raise StoreError(str(exc)) from exc
+        self._call("set", self.prefix + key,
+                   pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), ex=ENTRY_TTL)
 
     def epoch(self) -> Any:
-        try:
-            return self.client.get(self.prefix + "epoch")
-        except self._errors as exc:
-            raise StoreError(str(exc)) from exc
+        """The epoch as this process's listener last heard it, else read (one GET)."""
+        listener = self._listener
+        if listener is None or listener.pid != os.getpid() or not listener.live:
+            listener = self._listen()
+        if listener is not None and listener.live:
+            return listener.value
+        return int(self._call("get", self.prefix + "epoch") or 0)
 
     def bump_epoch(self) -> None:
-        try:
-            self.client.incr(self.prefix + "epoch")
-        except self._errors as exc:
-            raise StoreError(str(exc)) from exc
+        value = self._call("incr", self.prefix + "epoch")
+        self._call("publish", self.prefix + "epoch", value)
+
+    def _listen(self) -> "_EpochListener | None":
+        """Start this process's epoch listener (after a fork too); None while Redis is away."""
+        if time.monotonic() < self._paused_until:
+            return None
+        with self._lock:
+            listener = self._listener
+            if listener is None or listener.pid != os.getpid() or not listener.live:
+                try:
+                    listener = self._listener = _EpochListener(self.client,
+                                                               self.prefix + "epoch")
+                except self._errors as exc:
+                    self._paused_until = time.monotonic() + self.PAUSE
+                    LOGGER.warning("%s: epoch listener not started: %s", self.url, exc)
+                    return None
+        return listener
 
     def clear(self) -> None:
+        kept = {(self.prefix + name).encode() for name in KEPT}
+        found = self._call("scan_iter", match=_glob_escape(self.prefix) + "*", count=500)
         try:
-            batch = []
-            kept = {(self.prefix + name).encode() for name in KEPT}
-            for key in self.client.scan_iter(match=_glob_escape(self.prefix) + "*", count=500):
-                if key in kept:
-                    continue
-                batch.append(key)
-                if len(batch) >= 500:
-                    self.client.unlink(*batch)
-                    batch = []
-            if batch:
-                self.client.unlink(*batch)
+            keys = [key for key in found if key not in kept]
         except self._errors as exc:
-            raise StoreError(str(exc)) from exc
+            raise StoreError(f"{self.url}: {exc}") from exc
+        for start in range(0, len(keys), 500):
+            self._call("unlink", *keys[start:start + 500])
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         self.client.close()
+
+
+class _EpochListener:
+    """The epoch as published on its Redis channel, heard by a thread of this process.
+
+    So a 304 costs no round trip to Redis either: `RedisStore.bump_epoch` publishes each
+    new value (INCR, then PUBLISH on a channel named like the key). The listener subscribes
+    first, waits for Redis to confirm, and only then reads the current value, so no bump
+    between the two is missed. If its connection fails it stops being ``live`` and
+    `RedisStore.epoch` reads the key again (and starts a new listener after the pause).
+    """
+
+    def __init__(self, client, key: str):
+        self.pid = os.getpid()
+        self.live = False
+        self.pubsub = client.pubsub()
+        self.pubsub.subscribe(**{key: self._heard})
+        deadline = time.monotonic() + 2
+        while True:  # the subscription's confirmation
+            message = self.pubsub.get_message(timeout=0.2)
+            if message is not None and message["type"] == "subscribe":
+                break
+            if time.monotonic() > deadline:
+                self.pubsub.close()
+                raise OSError("no subscription confirmation within 2 s")
+        self.value = int(client.get(key) or 0)
+        self.thread = self.pubsub.run_in_thread(sleep_time=1.0, daemon=True,
+                                                exception_handler=self._failed)
+        self.live = True
+
+    def _heard(self, message) -> None:
+        self.value = max(self.value, int(message["data"]))
+
+    def _failed(self, exc, pubsub, thread) -> None:
+        self.live = False
+        LOGGER.warning("epoch listener stopped: %s", exc)
+        thread.stop()
+        pubsub.close()
+
+    def stop(self) -> None:
+        self.live = False
+        self.thread.stop()
 
 
 def _glob_escape(text: str) -> str:

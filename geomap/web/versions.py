@@ -76,6 +76,8 @@ class Heads:
             epoch = self.store.epoch()
         except StoreError as exc:
             LOGGER.warning("cache epoch unreadable, reading the database: %s", exc)
+            # A change made meanwhile may not have moved the epoch: start afresh after.
+            self._table.clear()
             return None
         epoch = ("epoch", epoch)
         if epoch != self._last:  # something changed somewhere: maybe a deletion
