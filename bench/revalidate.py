@@ -73,7 +73,9 @@ def main() -> None:
 
         from geomap.web.render_cache import cache_for
 
-        atexit.register(cache_for(app).clear)
+        store = cache_for(app).store
+        atexit.register(lambda: (store.clear(), store.client.delete(
+            store.prefix + "epoch", store.prefix + "generation"), store.close()))
     print(f"# {app.config['DATABASE_URL'].split(':')[0]}, cache "
           f"{app.config.get('CACHE_URL', '(in-process LRU)') or 'instance/cache'}; "
           f"{args.n} requests x {args.rounds} rounds, median us/request")

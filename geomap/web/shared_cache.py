@@ -240,8 +240,9 @@ class _EpochListener:
         self.value = max(self.value, int(message["data"]))
 
     def _failed(self, exc, pubsub, thread) -> None:
+        if self.live:  # not when stop() closed it
+            LOGGER.warning("epoch listener stopped: %s", exc)
         self.live = False
-        LOGGER.warning("epoch listener stopped: %s", exc)
         thread.stop()
         pubsub.close()
 
