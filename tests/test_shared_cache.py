@@ -293,3 +293,36 @@ def test_every_process_hears_the_redis_epoch_without_asking(redis_url):
         writer.client.delete(prefix + "epoch")
         reader.close()
         writer.close()
+
+
+def test_simultaneous_first_readers_render_once(workers):
+    import threading
+
+    one, two = workers
+    started, release = threading.Event(), threading.Event()
+    made = []
+
+    def slow_render():
+        made.append("one")
+        started.set()
+        assert release.wait(30)
+        return (b"<html>rendered once</html>", None)
+
+    def never():
+        made.append("two")
+        return (b"<html>rendered twice</html>", None)
+
+    first = threading.Thread(target=lambda: cache_for(one).get_or_make("page:k", slow_render))
+    first.start()
+    assert started.wait(30)
+    got = {}
+    second = threading.Thread(
+        target=lambda: got.setdefault("value", cache_for(two).get_or_make("page:k", never)))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # waiting for worker one's rendering, not making its own
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert made == ["one"] and got["value"] == (b"<html>rendered once</html>", None)
+    assert cache_for(two).misses == 0

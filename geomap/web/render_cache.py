@@ -11,6 +11,7 @@ Used by the map views (`geomap.web.maps`) and the embed fast path
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -98,13 +99,31 @@ class RenderCache:
             self._shared("set", key, value)
 
     def get_or_make(self, key: str, make: Callable[[], Any]) -> Any:
-        """Return the cached value for key, or make, store and return it."""
+        """Return the cached value for key, or make, store and return it.
+
+        Making it holds the store's lock of that key: a worker that asks for the same key
+        meanwhile waits, then finds it made, so simultaneous first readers render once.
+        """
         value = self.get(key)
         if value is None:
-            self.misses += 1
-            value = make()
-            self.put(key, value)
+            with self._lock(key):
+                value = self._get(key)  # made by another worker while this one waited
+                if value is not None:
+                    self.hits += 1
+                    return value
+                self.misses += 1
+                value = make()
+                self.put(key, value)
         return value
+
+    def _lock(self, key: str):
+        if self.store is None:
+            return contextlib.nullcontext()
+        try:
+            return self.store.lock(key)
+        except StoreError as exc:
+            LOGGER.warning("render lock unavailable: %s", exc)
+            return contextlib.nullcontext()
 
     def clear(self) -> None:
         """Forget every entry of this database, in this process and in the shared store."""

@@ -26,6 +26,7 @@ app renders instead, as it would with an empty cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -50,8 +51,40 @@ ENTRY_TTL = 7 * 24 * 3600
 KEPT = ("epoch", "generation")
 
 
+#: Longest a rendering holds its lock; past it another worker may render the same key.
+LOCK_SECONDS = 60
+
+
 class StoreError(Exception):
     """The shared store could not be read or written (treated as a miss)."""
+
+
+class _Guarded:
+    """A store's lock as a context manager that never fails its caller.
+
+    If the lock cannot be taken (the store failing, or the wait running out) the caller goes
+    on without it: at worst two workers render the same map, as without a shared cache.
+    """
+
+    def __init__(self, lock, errors: tuple):
+        self.lock = lock
+        self.errors = errors
+        self.held = False
+
+    def __enter__(self):
+        try:
+            self.held = self.lock.acquire() is not False
+        except self.errors as exc:
+            LOGGER.warning("render lock not taken: %s", exc)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.held:
+            try:
+                self.lock.release()
+            except self.errors as exc:  # expired meanwhile, or the store went away
+                LOGGER.warning("render lock not released: %s", exc)
+        return False
 
 
 class DiskStore:
@@ -88,6 +121,13 @@ class DiskStore:
             self.cache.set(self.prefix + key, value)
         except self._errors as exc:
             raise StoreError(str(exc)) from exc
+
+    def lock(self, key: str):
+        """A lock every process of this server sees (held at most `LOCK_SECONDS`)."""
+        import diskcache
+
+        return _Guarded(diskcache.Lock(self.cache, self.prefix + "lock:" + key,
+                                       expire=LOCK_SECONDS), self._errors)
 
     def epoch(self) -> Any:
         """A value that changes whenever `bump_epoch` runs, in any process (None: never)."""
@@ -162,6 +202,13 @@ class RedisStore:
     def set(self, key: str, value: Any) -> None:
         self._call("set", self.prefix + key,
                    pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), ex=ENTRY_TTL)
+
+    def lock(self, key: str):
+        """A lock every process of every server sees (held at most `LOCK_SECONDS`)."""
+        if time.monotonic() < self._paused_until:
+            return contextlib.nullcontext()
+        return _Guarded(self.client.lock(self.prefix + "lock:" + key, timeout=LOCK_SECONDS,
+                                         blocking_timeout=LOCK_SECONDS), self._errors)
 
     def epoch(self) -> Any:
         """The epoch as this process's listener last heard it, else read (one GET)."""
