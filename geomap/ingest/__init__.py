@@ -10,7 +10,9 @@ subject, and import one way (each only from those listed after it):
   write] -> report -> record the import
 - `storing`: dedupe, upsert and bulk writes of validated blocks, on one writer thread
 - `report`: issues (capped), real line numbers, the report, the rejected-rows file
-- `options`: `Options`, `options_from`, `parse_mapping`, `check_options`
+- `options`: `Options`, `options_from`, `parse_mapping`, `parse_key`, `check_options`
+- `identity`: natural keys (`settle_key`, `natural_ids`) and refusing a file imported
+  before (`refuse_reimport`, `AlreadyImported`)
 - `rows`: per-row rules (`validate`), the CRS check (`transformer_for`), the region join
 - `columns`: the fields, their header aliases, `resolve_columns`
 - `cells`: vectorised parsers of numbers, locations and dates
@@ -30,7 +32,8 @@ from .settings import Settings
 from .uploads import Pruned, prune as prune_uploads
 from .columns import ALIASES, FIELDS, Columns, resolve_columns
 from .rows import Context, load_regions, transformer_for, validate
-from .options import MODES, Options, check_options, options_from, parse_mapping
+from .options import MODES, Options, check_options, options_from, parse_key, parse_mapping
+from .identity import AlreadyImported
 from .report import IssueLog, recorded_import, rejected_path, report_json
 from .pipeline import import_file, import_frame, preview, stored_upload
 
@@ -39,7 +42,8 @@ __all__ = [
     "Pruned", "prune_uploads",
     "ALIASES", "FIELDS", "Columns", "resolve_columns",
     "Context", "load_regions", "transformer_for", "validate",
-    "MODES", "Options", "check_options", "options_from", "parse_mapping",
+    "MODES", "Options", "check_options", "options_from", "parse_key", "parse_mapping",
+    "AlreadyImported",
     "IssueLog", "recorded_import", "rejected_path", "report_json",
     "import_file", "import_frame", "preview", "stored_upload",
 ]
