@@ -8,6 +8,8 @@ subject, and import one way (each only from those listed after it):
   `stored_upload`: receive -> sniff -> resolve columns
   -> [per block: parse cells -> validate -> assign regions -> hash -> dedupe/upsert ->
   write] -> report -> record the import
+- `undo`: `revert_import` (the latest import) and `delete_dataset`, for the doors: one
+  transaction, the dataset locked, the actor checked
 - `storing`: dedupe, upsert and bulk writes of validated blocks, on one writer thread
 - `report`: issues (capped), real line numbers, the report, the rejected-rows file
 - `options`: `Options`, `options_from`, `parse_mapping`, `parse_key`, `check_options`
@@ -36,6 +38,7 @@ from .options import MODES, Options, check_options, options_from, parse_key, par
 from .identity import AlreadyImported
 from .report import IssueLog, recorded_import, rejected_path, report_json
 from .pipeline import import_file, import_frame, preview, stored_upload
+from .undo import delete_dataset, revert_import
 
 __all__ = [
     "Settings",
@@ -46,4 +49,5 @@ __all__ = [
     "AlreadyImported",
     "IssueLog", "recorded_import", "rejected_path", "report_json",
     "import_file", "import_frame", "preview", "stored_upload",
+    "delete_dataset", "revert_import",
 ]
