@@ -35,7 +35,7 @@ from .uploads import Pruned, prune as prune_uploads
 from .columns import ALIASES, FIELDS, Columns, resolve_columns
 from .rows import Context, load_regions, transformer_for, validate
 from .options import MODES, Options, check_options, options_from, parse_key, parse_mapping
-from .identity import AlreadyImported
+from .identity import AlreadyImported, reimport_status
 from .report import IssueLog, recorded_import, rejected_path, report_json
 from .pipeline import import_file, import_frame, preview, stored_upload
 from .undo import delete_dataset, revert_import
@@ -46,7 +46,7 @@ __all__ = [
     "ALIASES", "FIELDS", "Columns", "resolve_columns",
     "Context", "load_regions", "transformer_for", "validate",
     "MODES", "Options", "check_options", "options_from", "parse_key", "parse_mapping",
-    "AlreadyImported",
+    "AlreadyImported", "reimport_status",
     "IssueLog", "recorded_import", "rejected_path", "report_json",
     "import_file", "import_frame", "preview", "stored_upload",
     "delete_dataset", "revert_import",

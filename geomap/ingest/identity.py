@@ -54,6 +54,17 @@ def refuse_reimport(conn: sa.Connection, dataset: dict, sha256: str, options: Op
                  "filename": earlier["filename"], "sha256": sha256})
 
 
+def reimport_status(conn: sa.Connection, slug: str, sha256: str) -> dict:
+    """What a preview tells the editor before importing into dataset `slug`: ``earlier``,
+    the import of this same file into it (None: none, or no such dataset yet), and ``key``,
+    the dataset's remembered key columns (None: not keyed)."""
+    dataset = store.get_dataset(conn, slug, missing_ok=True)
+    if dataset is None:
+        return {"earlier": None, "key": None}
+    return {"earlier": store.imported_before(conn, dataset["id"], sha256),
+            "key": dataset.get("natural_key") or None}
+
+
 def settle_key(conn: sa.Connection, dataset: dict, options: Options, columns: list[str],
                header: bool, *, empty: bool) -> list[str] | None:
     """Return the key columns (as the file names them) this import uses, remembering a new one.
