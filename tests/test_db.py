@@ -61,10 +61,10 @@ def test_migrations_build_the_schema_the_code_declares(any_app):
             assert columns["source_id"]["type"].collation == "C"
 
 
-def _import(app, path, engine):
+def _import(app, path, engine, **options):
     from geomap import ingest
 
-    return ingest.import_file(engine, path, dataset="mig", options=ingest.Options(),
+    return ingest.import_file(engine, path, dataset="mig", options=ingest.Options(**options),
                               settings=ingest.Settings.from_config(app.config),
                               regions=FAKE_REGIONS, user_name="tester")
 
@@ -104,7 +104,7 @@ def test_0003_rehashes_existing_rows_so_a_reupload_still_dedupes(any_app, fake_r
     pd.testing.assert_frame_equal(before, after)
     with engine.connect() as conn:
         assert _schema_differences(conn) == []
-    again = _import(any_app, path, engine)
+    again = _import(any_app, path, engine, again=True)
     assert (again["rows_imported"], again["rows_updated"], again["rows_unchanged"]) == (0, 0, 5)
     assert len(_hashes(engine)) == 4
 

@@ -133,6 +133,11 @@ def test_api_again_key_revert_and_delete(api):
     imports = client.get("/api/datasets/ports", headers=auth).json["imports"]
     assert [i["reverted_at"] is not None for i in imports] == [False, True, False]
     assert imports[1]["reverted_by"] == "editor"
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        store.set_published(conn, "ports", True)
+    public = app.test_client().get("/api/datasets/ports").json["imports"]
+    assert public[1]["reverted_at"] == imports[1]["reverted_at"]  # readers see what changed,
+    assert "reverted_by" not in public[1] and "user_name" not in public[1]  # not who did it
 
     assert client.post("/api/datasets/ports/imports/999/revert", headers=auth).status_code \
         == 404

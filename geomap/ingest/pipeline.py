@@ -340,8 +340,9 @@ def _validate_block(job: _Import, batch) -> tuple[pd.DataFrame, Any]:
         if len(empty):
             errs = pd.concat([errs, empty], ignore_index=True).sort_values("record",
                                                                            kind="stable")
+    # Rows with structural errors (too many fields, U+0000) or an empty key cell go.
     for refused in (batch.errors, errs if job.key else None):
-        if refused is not None and len(refused):  # structural: too many fields, U+0000
+        if refused is not None and len(refused):
             rows = rows[~rows["record"].isin(refused["record"])].reset_index(drop=True)
     if batch.errors is not None:
         errs = pd.concat([batch.errors, errs], ignore_index=True)
@@ -397,24 +398,14 @@ def _finish(conn, job: _Import, report: dict) -> dict:
     job.rejected.finish(job.import_id, job.real)
     keep(job.original)
     totals = job.totals
-    superseded = _keep_undo(conn, job)
+    # Only the latest import that superseded rows keeps its copies (undo of the latest).
+    superseded = store.keep_undo_of(conn, job.dataset["id"], job.import_id)
     store.finish_import(
         conn, job.import_id, stored_path=job.original.path.name, rows_superseded=superseded,
         rows_total=report["rows_total"], rows_imported=totals.imported,
         rows_updated=totals.updated, rows_unchanged=totals.unchanged,
         rows_rejected=totals.rejected, report=report)
     return report
-
-
-def _keep_undo(conn, job: _Import) -> int:
-    """Count the rows this import superseded; if any, drop earlier imports' (only the latest
-    superseding import can be reverted, so only its copies are kept)."""
-    s = db.superseded_incidents.c
-    superseded = conn.execute(sa.select(sa.func.count()).select_from(db.superseded_incidents)
-                              .where(s.superseded_by == job.import_id)).scalar_one()
-    if superseded:
-        store.keep_undo_of(conn, job.dataset["id"], job.import_id)
-    return superseded
 
 
 def _refuse_mostly_rejected(totals: "storing.Totals", options: Options,

@@ -92,18 +92,23 @@ def supersede(conn: sa.Connection, dataset_id: int, import_id: int,
 
 
 def keep_undo_of(conn: sa.Connection, dataset_id: int, import_id: int) -> int:
-    """Keep only this import's superseded rows: drop the dataset's others; return how many.
+    """Return how many rows this import superseded; if any, drop the dataset's other copies.
 
-    The imports whose rows go can no longer be reverted (``undo_dropped_at``); they were not
-    the latest import any more, so only reverting this one first could have reached them.
+    Only the latest import can be reverted, so only the latest import that superseded rows
+    needs its copies. The imports whose copies go can no longer be reverted
+    (``undo_dropped_at``): only reverting this one first could have reached them.
     """
     s, c = db.superseded_incidents.c, db.imports.c
-    dropped = conn.execute(sa.delete(db.superseded_incidents).where(
-        s.dataset_id == dataset_id, s.superseded_by != import_id)).rowcount
+    own = conn.execute(sa.select(sa.func.count()).select_from(db.superseded_incidents)
+                       .where(s.superseded_by == import_id)).scalar_one()
+    if not own:
+        return 0
+    conn.execute(sa.delete(db.superseded_incidents).where(
+        s.dataset_id == dataset_id, s.superseded_by != import_id))
     conn.execute(sa.update(db.imports).where(
         c.dataset_id == dataset_id, c.id != import_id, c.rows_superseded > 0,
         c.undo_dropped_at.is_(None), c.reverted_at.is_(None)).values(undo_dropped_at=utcnow()))
-    return dropped
+    return own
 
 
 def revert_import(conn: sa.Connection, dataset: dict, import_id: int, *,
