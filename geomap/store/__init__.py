@@ -27,7 +27,7 @@ from .datasets import (bump_version, check_slug, create_dataset, database_status
                        list_datasets, list_imports, lock_dataset, record_import,
                        set_natural_key, set_published, update_dataset)
 from .history import (delete_dataset, describe_import, imported_before, keep_undo_of,
-                      latest_import, revert_import, supersede)
+                      latest_import, revert_import, superseded_count, supersede)
 
 __all__ = [
     "INCIDENT_COLUMNS", "utcnow",
@@ -41,5 +41,5 @@ __all__ = [
     "list_imports", "lock_dataset", "record_import", "set_natural_key", "set_published",
     "update_dataset",
     "delete_dataset", "describe_import", "imported_before", "keep_undo_of", "latest_import",
-    "revert_import", "supersede",
+    "revert_import", "superseded_count", "supersede",
 ]

@@ -46,6 +46,13 @@ def imported_before(conn: sa.Connection, dataset_id: int, sha256: str) -> dict |
     return dict(row) if row is not None else None
 
 
+def superseded_count(conn: sa.Connection, import_id: int) -> int:
+    """Return how many rows an import superseded and still keeps (what a revert restores)."""
+    s = db.superseded_incidents.c
+    return conn.execute(sa.select(sa.func.count()).select_from(db.superseded_incidents)
+                        .where(s.superseded_by == import_id)).scalar_one()
+
+
 def describe_import(record: dict) -> str:
     """Say which import a record is, for messages: when, its number and its file."""
     name = f" ({record['filename']})" if record.get("filename") else ""
@@ -99,8 +106,7 @@ def keep_undo_of(conn: sa.Connection, dataset_id: int, import_id: int) -> int:
     (``undo_dropped_at``): only reverting this one first could have reached them.
     """
     s, c = db.superseded_incidents.c, db.imports.c
-    own = conn.execute(sa.select(sa.func.count()).select_from(db.superseded_incidents)
-                       .where(s.superseded_by == import_id)).scalar_one()
+    own = superseded_count(conn, import_id)
     if not own:
         return 0
     conn.execute(sa.delete(db.superseded_incidents).where(

@@ -274,3 +274,28 @@ def test_only_owners_and_admins_delete(env):
     with pytest.raises(NotFound):
         ingest.delete_dataset(env.engine, "nope")
     assert env.dataset()["slug"] == "ds"
+
+
+def test_reverting_a_big_replace_rebuilds_sqlite_indexes(app, fake_regions):  # noqa: F811
+    """A revert restoring as many rows as the table holds drops the SQLite indexes and
+    rebuilds them after (as a big import does); the dataset comes back whole and indexed."""
+    from geomap.ingest import storing
+
+    env = Env(app)
+    n = storing.BULK_MIN_ROWS
+    rows = [(f"K{i}", 49.0 + (i % 97) * 1e-4, -122.7 - (i % 89) * 1e-4,
+             f"2025-01-{1 + i % 28:02d}", "crossing", 1 + i % 3, "N") for i in range(n)]
+    env.run(rows)
+    with env.engine.connect() as conn:
+        indexes = sorted(conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'incidents'").all())
+    before = env.state()
+    env.run(BASE, mode="replace")
+    done = ingest.revert_import(env.engine, "ds")
+    assert (done["removed"], done["restored"]) == (3, n)
+    same(env.state(), before)
+    with env.engine.connect() as conn:
+        assert sorted(conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'incidents'").all()) == indexes
