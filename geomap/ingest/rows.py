@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from . import cells
+from . import cells, placing
 from .columns import Columns, note
 from .settings import Settings
 from .. import regions
@@ -186,6 +186,7 @@ class Context:
     date_order: str | None = None
     file_notes: list[dict] = field(default_factory=list)
     swapped: int = 0
+    places: placing.PlaceTally = field(default_factory=placing.PlaceTally)
 
 
 def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, Issues]:
@@ -200,7 +201,8 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
     errors, warnings = Issues(), Issues()
     cols = ctx.columns.fields
     n = len(frame)
-    lon, lat = _coordinates(frame, ctx, errors)
+    named = placing.named_rows(frame, cols)
+    lon, lat = _coordinates(frame, ctx, errors, named)
     when, precision = _dates(frame, ctx, errors)
     count = _counts(frame, cols.get("count"), errors)
     direction = _directions(frame, cols.get("direction"), warnings)
@@ -211,17 +213,30 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
             errors.add(_longer(text[name], limit), cols[name], frame[cols[name]],
                        f"{name} is longer than {limit} characters")
     bad = _rejected(errors, n)
-    joined = _join(lon, lat, bad, frame, ctx, errors, warnings)
+    located = placing.locate_block(frame, ctx, named & ~bad & ~(np.isfinite(lon) &
+                                                                  np.isfinite(lat)),
+                                   errors, region_join(ctx.regions).normalise_region)
+    joined = _join(lon, lat, bad | located.mask, frame, ctx, errors, warnings)
+    by_place = located.precision == "place"
+    if by_place.any():
+        lon, lat = np.where(by_place, located.lon, lon), np.where(by_place, located.lat, lat)
+        placing.merge(joined, by_place, _join(lon, lat, ~by_place, frame, ctx, errors, warnings,
+                                       column=cols["place"]))
+    regional = located.mask & ~by_place
+    if regional.any():
+        placing.merge(joined, regional, located.codes)
     bad = _rejected(errors, n)
+    ctx.places.precision.update(
+        dict(zip(*np.unique(located.precision[~bad].astype(str), return_counts=True))))
     rows = pd.DataFrame({
         "record": np.arange(n), "source_id": _blank_to_none(text["source_id"]),
         "occurred_at": when, "precision": precision, "lat": lat, "lon": lon,
         "type": text["type"], "count": count, "direction": direction,
         "description": text["description"], "attributes": _attributes(frame, ctx.columns.extra),
-        **joined,
+        **joined, "location_precision": located.precision, "place": located.place,
     })
     if "region" in cols:
-        _declared_region(rows, frame[cols["region"]], cols["region"], bad, warnings,
+        _declared_region(rows, frame[cols["region"]], cols["region"], bad | regional, warnings,
                          region_join(ctx.regions).normalise_region)
     if bad.any():
         rows = rows[~bad].reset_index(drop=True)
@@ -259,8 +274,14 @@ def _blank_to_none(values: pd.Series) -> pd.Series:
     return values.replace("", None)
 
 
-def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
+def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues, named: np.ndarray):
+    """Parse the coordinates; an empty one is an error only on rows no name locates."""
     cols = ctx.columns.fields
+    if "lat" not in cols and "location" not in cols:  # located by name only
+        column = next(cols[f] for f in placing.NAMED_LOCATION if f in cols)
+        errors.add(~named, column, frame[column],
+                   "no place, sector or state/province to locate the row (and no coordinates)")
+        return np.full(len(frame), np.nan), np.full(len(frame), np.nan)
     if "lat" in cols:
         lat = cells.to_float(frame[cols["lat"]])
         lon = cells.to_float(frame[cols["lon"]])
@@ -270,7 +291,7 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
             raw = frame[cols[name]]
             empty = _text(raw) == ""
             label = "latitude" if name == "lat" else "longitude"
-            errors.add(empty, cols[name], raw, f"{label} is missing")
+            errors.add(empty & ~named, cols[name], raw, f"{label} is missing")
             # A number of hundreds of digits (or "inf") parses as infinity: its own reason.
             infinite = np.isinf(values)
             errors.add(~empty & np.isnan(values), cols[name], raw, f"{label} is not a number")
@@ -279,7 +300,7 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
         raw = frame[cols["location"]]
         lon, lat = cells.parse_location(raw)
         empty = _text(raw) == ""
-        errors.add(empty, cols["location"], raw, "location is missing")
+        errors.add(empty & ~named, cols["location"], raw, "location is missing")
         # Either number may be NaN (not a location) or infinite (hundreds of digits).
         unread = np.isnan(lat) | np.isnan(lon)
         errors.add(~empty & unread, cols["location"], raw,
@@ -298,19 +319,21 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
     return lon, lat
 
 
-def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
+def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues, *,
+          column: str | None = None):
     """Assign regions; detect swapped lat/lon; reject rows outside the area; warn far ones.
 
     Returns the joined columns (admin1, country, sector, border_mile, border_km, at_border)
-    as arrays, one value per row of the block.
+    as arrays, one value per row of the block. Issues name `column` (default: the latitude
+    or location column; the place column for rows placed at a named place).
     """
     n = len(lon)
     # Column arrays filled in place (a DataFrame's .loc per column costs more than the rest).
     out = {"admin1": np.full(n, None, dtype=object), "country": np.full(n, None, dtype=object),
            "sector": np.full(n, None, dtype=object), "border_mile": np.full(n, np.nan),
            "border_km": np.full(n, np.nan), "at_border": np.zeros(n, dtype=bool)}
-    column = ctx.columns.fields.get("lat", ctx.columns.fields.get("location"))
-    raw = frame[column]
+    column = column or ctx.columns.fields.get("lat", ctx.columns.fields.get("location"))
+    raw = frame[column] if column else pd.Series("", index=frame.index)
     finite = ~bad & np.isfinite(lon) & np.isfinite(lat)
     in_range = finite & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
     reason = np.full(n, None, dtype=object)

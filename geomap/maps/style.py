@@ -129,9 +129,22 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
         notes.append(f"Areas with fewer than {spec.min_public_count} incidents are not shown.")
     if agg.hidden and spec.layer != "choropleth":
         notes.append(f"{agg.hidden:,} cells hidden.")
+    if agg.regional_n and spec.layer != "choropleth":
+        notes.append(regional_note(agg) if not is_hidden(agg.regional_n, spec.min_public_count)
+                     else f"Fewer than {spec.min_public_count} matching records are known only "
+                          "by sector or state/province and are not drawn here.")
     return {"heading": heading, "unit": unit, "items": items, "gradient": gradient,
             "notes": notes, "n": agg.n, "total": agg.total,
             "summary": summary_line(agg, spec)}
+
+
+def regional_note(agg: Aggregates) -> str:
+    """Say how many matching records this point map cannot draw: known only by sector or
+    state/province (no coordinates); the choropleths count them."""
+    records = "record" if agg.regional_n == 1 else "records"
+    return (f"{agg.regional_total:,} counted in {agg.regional_n:,} {records} known only by "
+            "sector or state/province are not drawn here: see the choropleth by sector or "
+            "by state/province.")
 
 
 def summary_line(agg: Aggregates, spec: MapSpec) -> str:

@@ -1,0 +1,273 @@
+"""Rows without coordinates, located by a named place: a port or town, a sector, a state.
+
+A row whose coordinates are missing (or a file without coordinate columns) is located by the
+first of its named-location columns that has a value (`columns.NAMED_LOCATION`):
+
+- ``place`` (Port Name, Station, Town...): a gazetteer place (`regions.places`), with the
+  row's State column or a ``, ST`` suffix; the row becomes a point at the place
+  (``location_precision`` ``place``) and is joined like a point;
+- ``sector``: a Border Patrol sector by name or code (`regions.sectors`); the row keeps the
+  sector's code and no coordinates (``sector``);
+- ``region`` (State, Province): the state or province's code and no coordinates (``admin1``).
+
+Names off this border (a southwest sector, a state or province the border does not touch, a
+row whose Border column says Mexico) are rejected as outside the area with the reason; an
+unknown name is rejected with the closest known names. Each distinct value is matched once
+per block (factorize -> match -> take). `PlaceTally` keeps what the report says per name.
+No Flask, no I/O but the gazetteer file (read once per process).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import regions
+from ..regions.names import ADMIN1_NAMES, BORDER_ADMIN1
+from ..regions.places import Miss, load_places
+from ..regions.sectors import KNOWN_NAMES, find_sector
+from .columns import NAMED_LOCATION
+
+PRECISIONS = ("point", "place", "sector", "admin1")
+#: Values of a Border column that put a row on the other border.
+_OTHER_BORDER = ("mexic", "southwest", "south west", "coastal")
+#: Names listed per outcome in the report (the rest are counted).
+MAX_LISTED = 100
+
+
+@dataclass
+class PlaceTally:
+    """What the report says about located rows: rows per precision, per matched place, and
+    the names that were not placed, with their reason, suggestions and rows."""
+
+    precision: Counter = field(default_factory=Counter)
+    matched: Counter = field(default_factory=Counter)
+    unplaced: Counter = field(default_factory=Counter)
+    suggestions: dict = field(default_factory=dict)
+
+    def summary(self) -> dict | None:
+        """The report's ``places`` entry (None when no row was located by name)."""
+        if not (set(self.precision) - {"point"}) and not self.unplaced:
+            return None
+        matched = [{"precision": p, "place": name, "rows": n}
+                   for (p, name), n in self.matched.most_common(MAX_LISTED)]
+        unplaced = [{"column": column, "value": value, "outcome": kind, "reason": reason,
+                     "suggestions": list(self.suggestions.get((column, value), ())),
+                     "rows": n}
+                    for (column, value, kind, reason), n in self.unplaced.most_common(MAX_LISTED)]
+        return {"precision": dict(sorted(self.precision.items())), "matched": matched,
+                "matched_names": len(self.matched), "unplaced": unplaced,
+                "unplaced_names": len(self.unplaced)}
+
+
+@dataclass
+class Located:
+    """A block's rows located by name: `mask`, their precision and place, the point of
+    place-level rows and the region codes of sector- and admin1-level rows."""
+
+    mask: np.ndarray
+    precision: np.ndarray
+    place: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    codes: dict[str, np.ndarray]
+
+
+def named_rows(frame: pd.DataFrame, fields: dict[str, str]) -> np.ndarray:
+    """Return which rows have a value in a named-location column (place, sector, state)."""
+    out = np.zeros(len(frame), dtype=bool)
+    for name in NAMED_LOCATION:
+        if name in fields:
+            out |= (frame[fields[name]].astype("str").str.strip() != "").to_numpy()
+    return out
+
+
+def gazetteer(regions_path: str | None):
+    """Return the gazetteer beside the region layers (``places.csv`` next to
+    ``regions.gpkg``), or the default one."""
+    if regions_path:
+        beside = Path(regions_path).with_name("places.csv")
+        if beside.exists():
+            return load_places(str(beside))
+    return load_places()
+
+
+def locate_block(frame: pd.DataFrame, ctx, rows: np.ndarray, errors, normalise) -> Located:
+    """`locate` for a block of an import: its fields, gazetteer (beside the region layers)
+    and tally come from the import's context (`rows.Context`)."""
+    places = gazetteer(ctx.settings.regions_path) if rows.any() else None
+    return locate(frame, ctx.columns.fields, rows, errors, places=places, tally=ctx.places,
+                  normalise=normalise)
+
+
+def merge(joined: dict, mask: np.ndarray, values: dict) -> None:
+    """Put `values` (joined columns, arrays or Series) into `joined` for the rows of `mask`."""
+    for name, column in values.items():
+        if name not in joined:
+            continue
+        mine = column.to_numpy() if isinstance(column, pd.Series) else column
+        current = joined[name]
+        if isinstance(current, pd.Series):
+            joined[name] = pd.Series(np.where(mask, mine, current.to_numpy(dtype=object)),
+                                     index=current.index, dtype=object)
+        else:
+            joined[name] = np.where(mask, mine, current)
+
+
+def locate(frame: pd.DataFrame, fields: dict[str, str], rows: np.ndarray, errors, *,
+           places, tally: PlaceTally, normalise=regions.normalise_region) -> Located:
+    """Locate `rows` (a mask of rows without coordinates) by their named-location columns.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The block's string cells.
+    fields : dict
+        FIELD -> column (`columns.Columns.fields`).
+    rows : ndarray of bool
+        The rows to locate.
+    errors : rows.Issues
+        Where rejections go (column, value, reason).
+    places : regions.places.Gazetteer
+    tally : PlaceTally
+        Updated with the block's outcomes.
+    normalise : callable
+        Declared state/province text -> admin1 code (the join's ``normalise_region``).
+
+    Returns
+    -------
+    Located
+        ``mask`` is the rows located (a subset of `rows`); rejected rows are in `errors`.
+    """
+    n = len(frame)
+    out = Located(np.zeros(n, dtype=bool), np.full(n, "point", dtype=object),
+                  np.full(n, None, dtype=object), np.full(n, np.nan), np.full(n, np.nan),
+                  {"admin1": np.full(n, None, dtype=object),
+                   "country": np.full(n, None, dtype=object),
+                   "sector": np.full(n, None, dtype=object)})
+    if not rows.any():
+        return out
+    text = {name: frame[fields[name]].astype("str").str.strip().to_numpy(dtype=object)
+            for name in (*NAMED_LOCATION, "border") if name in fields}
+    declared = (_per_distinct(text["region"], lambda v: normalise(v) if v else None)
+                if "region" in text else np.full(n, None, dtype=object))
+    todo = rows.copy()
+    if "border" in text:
+        other = todo & _per_distinct(text["border"], _other_border).astype(bool)
+        _reject(errors, tally, other, fields["border"], text["border"], "outside",
+                lambda v: f"outside the US–Canada border area: the row is on the {v}")
+        todo &= ~other
+    for name in NAMED_LOCATION:
+        if name not in text:
+            continue
+        mine = todo & (text[name] != "")
+        if mine.any():
+            _match(name, mine, text[name], declared, fields[name], out, errors, tally, places)
+        todo &= ~mine
+    return out
+
+
+def _other_border(value: str) -> bool:
+    lowered = value.lower()
+    return any(word in lowered for word in _OTHER_BORDER)
+
+
+def _match(kind, mask, values, declared, column, out: Located, errors, tally, places):
+    """Match one named-location column for the rows of `mask` (each distinct value once)."""
+    idx = np.flatnonzero(mask)
+    keys = pd.MultiIndex.from_arrays([values[idx], declared[idx]])
+    codes, uniques = keys.factorize()
+    results = [_one(kind, value, None if pd.isna(state) else state, places)
+               for value, state in uniques]
+    counts = np.bincount(codes, minlength=len(uniques))
+    for code, (result, rows_n) in enumerate(zip(results, counts)):
+        where = idx[codes == code]
+        value = uniques[code][0]
+        if isinstance(result, Miss):
+            failed = np.zeros(len(mask), dtype=bool)
+            failed[where] = True
+            _reject(errors, tally, failed, column, values, result.kind,
+                    lambda v, r=result: _message(r), suggestions=result.suggestions)
+            continue
+        precision, label, point, region = result
+        out.mask[where] = True
+        out.precision[where] = precision
+        out.place[where] = label
+        if point is not None:
+            out.lon[where], out.lat[where] = point
+        for name, code_value in region.items():
+            out.codes[name][where] = code_value
+        tally.matched[(precision, label)] += int(rows_n)
+
+
+def _one(kind, value, state, places):
+    """Match one distinct value: (precision, place label, (lon, lat) or None, region codes)
+    or a Miss."""
+    if kind == "place":
+        found = places.find(value, state)
+        if isinstance(found, Miss):
+            return found
+        return "place", found.label, (found.lon, found.lat), {}
+    if kind == "sector":
+        sector = find_sector(value)
+        if sector is None:
+            return Miss("unknown", f"{value} is not a Border Patrol sector",
+                        tuple(_close(value, KNOWN_NAMES)))
+        if not sector.northern:
+            return Miss("outside", f"{sector.label} of the Border Patrol is not on the "
+                                   "US–Canada border")
+        return "sector", f"{sector.name} Sector", None, {
+            "sector": sector.code, "country": "US",
+            "admin1": state if state and state.startswith("US-") else None}
+    if state is None:
+        return Miss("unknown", f"{value} is not a known state or province",
+                    tuple(_close(value, ADMIN1_NAMES.values())))
+    if state not in BORDER_ADMIN1:
+        return Miss("outside", f"{ADMIN1_NAMES.get(state, state)} is not on the US–Canada "
+                               "border")
+    return "admin1", ADMIN1_NAMES.get(state, state), None, {
+        "admin1": state, "country": state[:2]}
+
+
+def _close(value: str, names) -> list[str]:
+    import difflib
+
+    names = list(names)
+    by_lower = {n.lower(): n for n in names}
+    return [by_lower[m] for m in difflib.get_close_matches(str(value).lower(), list(by_lower),
+                                                           n=3, cutoff=0.6)]
+
+
+def _message(miss: Miss) -> str:
+    if miss.kind == "outside":
+        return f"outside the US–Canada border area: {miss.reason}"
+    if miss.suggestions:
+        return f"{miss.reason}; closest known: {', '.join(miss.suggestions)}"
+    return miss.reason
+
+
+def _reject(errors, tally: PlaceTally, mask, column, values, kind, message, suggestions=()):
+    """Add an error per row of `mask` and count the rows per distinct value."""
+    if not mask.any():
+        return
+    idx = np.flatnonzero(mask)
+    shown, counts = np.unique(values[idx].astype(str), return_counts=True)
+    texts = {v: message(v) for v in shown}
+    for value, rows_n in zip(shown, counts):
+        tally.unplaced[(column, value, kind, texts[value])] += int(rows_n)
+        if suggestions:
+            tally.suggestions[(column, value)] = tuple(suggestions)
+    messages = np.full(len(mask), None, dtype=object)
+    messages[idx] = [texts[str(v)] for v in values[idx]]
+    errors.add(mask, column, values, pd.Series(messages))
+
+
+def _per_distinct(values: np.ndarray, function) -> np.ndarray:
+    """Return `function` of each cell, called once per distinct value."""
+    codes, uniques = pd.factorize(values)
+    table = np.array([function(v) for v in uniques] + [None], dtype=object)
+    return table[codes]
