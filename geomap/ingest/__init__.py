@@ -11,7 +11,10 @@ subject, and import one way (each only from those listed after it):
 - `storing`: dedupe, upsert and bulk writes of validated blocks, on one writer thread
 - `report`: issues (capped), real line numbers, the report, the rejected-rows file
 - `options`: `Options`, `options_from`, `parse_mapping`, `check_options`
-- `rows`: per-row rules (`validate`), the CRS check (`transformer_for`), the region join
+- `rows`: per-row rules (`validate`), the region join
+- `placing`: rows without coordinates located by a named place, sector or state/province
+  (`locate`, `PlaceTally`: the report's ``places``)
+- `crs`: the CRS check and its cached transformer (`transformer_for`)
 - `columns`: the fields, their header aliases, `resolve_columns`
 - `cells`: vectorised parsers of numbers, locations and dates
 - `reading`: the streaming `Reader` (blocks of string cells, line numbers)

@@ -8,7 +8,7 @@ from geomap import ingest
 
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
 ORDER = ["settings", "uploads", "structure", "receiving", "spreadsheets", "sniffing", "reading", "cells",
-         "columns", "placing", "rows", "options", "report", "storing", "pipeline"]
+         "columns", "crs", "placing", "rows", "options", "report", "storing", "pipeline"]
 
 
 def test_imports_go_one_way_and_never_to_flask():

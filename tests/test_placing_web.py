@@ -1,0 +1,79 @@
+"""Maps, stats and downloads of a dataset mixing points with rows known only by sector or
+state/province (#17 item 3): heat and cluster draw the points and say how many are regional;
+choropleths, stats and exports count and carry every row."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from geomap import db, ingest
+from geomap.config import PROJECT_ROOT
+
+GPKG = PROJECT_ROOT / "shapefiles" / "regions.gpkg"
+pytestmark = pytest.mark.skipif(not GPKG.exists(), reason="shapefiles/regions.gpkg not built")
+
+ROWS = ("lat,lon,date,sector,state,count\n"
+        "48.99,-122.75,2024-01-01,,,5\n"        # a point near Blaine
+        "45.01,-73.45,2024-01-02,,,7\n"         # a point near Champlain
+        ",,2024-01-02,Blaine Sector,,100\n"     # by sector only
+        ",,2024-02-02,Swanton,,200\n"
+        ",,2024-02-03,,Montana,40\n")           # by state only
+
+
+@pytest.fixture
+def mixed(any_app, tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text(ROWS)
+    from geomap import regions
+
+    report = ingest.import_file(db.engine_for(any_app.config["DATABASE_URL"]), path,
+                                dataset="mixed", options=ingest.Options(publish=True),
+                                settings=ingest.Settings.from_config(any_app.config),
+                                regions=regions.load(str(GPKG)), user_name="t")
+    assert report["rows_imported"] == 5, report
+    return any_app.test_client()
+
+
+def test_stats_by_precision_and_sector_count_every_row(mixed):
+    by_precision = mixed.get("/api/datasets/mixed/stats?by=location_precision").get_json()
+    assert {g["key"]: g["total"] for g in by_precision["groups"]} == {
+        "point": 12, "sector": 300, "admin1": 40}
+    by_sector = mixed.get("/api/datasets/mixed/stats?by=sector").get_json()
+    totals = {g["key"]: g["total"] for g in by_sector["groups"]}
+    assert totals["BLW"] == 105 and totals["SWB"] == 207
+    by_admin1 = mixed.get("/api/datasets/mixed/stats?by=admin1").get_json()
+    assert {g["key"]: g["total"] for g in by_admin1["groups"]}["US-MT"] == 40
+    # Filters work the same for every precision.
+    filtered = mixed.get("/api/datasets/mixed/stats?by=location_precision&sector=BLW")
+    assert {g["key"]: g["total"] for g in filtered.get_json()["groups"]} == {
+        "point": 5, "sector": 100}
+
+
+@pytest.mark.parametrize("layer", ["heat", "cluster", "time"])
+def test_point_layers_draw_points_and_tell_the_rest(mixed, layer):
+    page = mixed.get(f"/maps/mixed?layer={layer}").get_data(as_text=True)
+    assert ("340 counted in 3 records known only by sector or state/province are not drawn "
+            "here") in page
+
+
+def test_choropleth_counts_regional_rows(mixed):
+    page = mixed.get("/maps/mixed?layer=choropleth&by=sector").get_data(as_text=True)
+    assert "not drawn here" not in page
+    assert "352" in page  # 12 + 300 + 40: every row in the summary
+
+
+def test_downloads_carry_precision_and_place(mixed):
+    geojson = json.loads(mixed.get("/api/datasets/mixed/incidents.geojson").get_data())
+    by_count = {f["properties"]["count"]: f for f in geojson["features"]}
+    assert by_count[100]["geometry"] is None
+    assert by_count[100]["properties"]["location_precision"] == "sector"
+    assert by_count[100]["properties"]["place"] == "Blaine Sector"
+    assert by_count[40]["properties"]["place"] == "Montana"
+    assert by_count[5]["geometry"]["type"] == "Point"
+    assert by_count[5]["properties"]["location_precision"] == "point"
+    text = mixed.get("/api/datasets/mixed/incidents.csv").get_data(as_text=True)
+    header = text.splitlines()[0].split(",")
+    assert "location_precision" in header and "place" in header
+    assert "Swanton Sector" in text
