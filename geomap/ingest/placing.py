@@ -77,6 +77,33 @@ class Located:
     codes: dict[str, np.ndarray]
 
 
+class Named:
+    """Which rows of a block have a named location, worked out on first use: a file of
+    points never pays for it unless some row lacks coordinates."""
+
+    def __init__(self, frame: pd.DataFrame, fields: dict[str, str]):
+        self.frame, self.fields, self._mask = frame, fields, None
+
+    def among(self, rows: np.ndarray) -> np.ndarray:
+        """Return `rows` & named (without looking at the cells when `rows` is all False)."""
+        rows = np.asarray(rows, dtype=bool)
+        if not rows.any():
+            return rows
+        if self._mask is None:
+            self._mask = named_rows(self.frame, self.fields)
+        return rows & self._mask
+
+
+def count_precisions(tally: PlaceTally, located: Located, bad: np.ndarray) -> None:
+    """Count the block's accepted rows per location precision into `tally`."""
+    if not located.mask.any():
+        tally.precision["point"] += int((~bad).sum())
+        return
+    counts = pd.Series(located.precision[~bad]).value_counts()
+    for precision, n in counts.items():
+        tally.precision[precision] += int(n)
+
+
 def named_rows(frame: pd.DataFrame, fields: dict[str, str]) -> np.ndarray:
     """Return which rows have a value in a named-location column (place, sector, state)."""
     out = np.zeros(len(frame), dtype=bool)

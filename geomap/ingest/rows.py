@@ -130,7 +130,7 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
     errors, warnings = Issues(), Issues()
     cols = ctx.columns.fields
     n = len(frame)
-    named = placing.named_rows(frame, cols)
+    named = placing.Named(frame, cols)  # worked out only if some row lacks coordinates
     lon, lat = _coordinates(frame, ctx, errors, named)
     when, precision = _dates(frame, ctx, errors)
     count = _counts(frame, cols.get("count"), errors)
@@ -142,8 +142,8 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
             errors.add(_longer(text[name], limit), cols[name], frame[cols[name]],
                        f"{name} is longer than {limit} characters")
     bad = _rejected(errors, n)
-    located = placing.locate_block(frame, ctx, named & ~bad & ~(np.isfinite(lon) &
-                                                                  np.isfinite(lat)),
+    located = placing.locate_block(frame, ctx, named.among(~bad & ~(np.isfinite(lon) &
+                                                                       np.isfinite(lat))),
                                    errors, region_join(ctx.regions).normalise_region)
     joined = _join(lon, lat, bad | located.mask, frame, ctx, errors, warnings)
     by_place = located.precision == "place"
@@ -155,8 +155,7 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
     if regional.any():
         placing.merge(joined, regional, located.codes)
     bad = _rejected(errors, n)
-    ctx.places.precision.update(
-        dict(zip(*np.unique(located.precision[~bad].astype(str), return_counts=True))))
+    placing.count_precisions(ctx.places, located, bad)
     rows = pd.DataFrame({
         "record": np.arange(n), "source_id": _blank_to_none(text["source_id"]),
         "occurred_at": when, "precision": precision, "lat": lat, "lon": lon,
@@ -203,12 +202,12 @@ def _blank_to_none(values: pd.Series) -> pd.Series:
     return values.replace("", None)
 
 
-def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues, named: np.ndarray):
+def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues, named: placing.Named):
     """Parse the coordinates; an empty one is an error only on rows no name locates."""
     cols = ctx.columns.fields
     if "lat" not in cols and "location" not in cols:  # located by name only
         column = next(cols[f] for f in placing.NAMED_LOCATION if f in cols)
-        errors.add(~named, column, frame[column],
+        errors.add(~named.among(np.ones(len(frame), dtype=bool)), column, frame[column],
                    "no place, sector or state/province to locate the row (and no coordinates)")
         return np.full(len(frame), np.nan), np.full(len(frame), np.nan)
     if "lat" in cols:
@@ -220,7 +219,7 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues, named: np.nd
             raw = frame[cols[name]]
             empty = _text(raw) == ""
             label = "latitude" if name == "lat" else "longitude"
-            errors.add(empty & ~named, cols[name], raw, f"{label} is missing")
+            errors.add(empty & ~named.among(empty), cols[name], raw, f"{label} is missing")
             # A number of hundreds of digits (or "inf") parses as infinity: its own reason.
             infinite = np.isinf(values)
             errors.add(~empty & np.isnan(values), cols[name], raw, f"{label} is not a number")
@@ -229,7 +228,7 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues, named: np.nd
         raw = frame[cols["location"]]
         lon, lat = cells.parse_location(raw)
         empty = _text(raw) == ""
-        errors.add(empty & ~named, cols["location"], raw, "location is missing")
+        errors.add(empty & ~named.among(empty), cols["location"], raw, "location is missing")
         # Either number may be NaN (not a location) or infinite (hundreds of digits).
         unread = np.isnan(lat) | np.isnan(lon)
         errors.add(~empty & unread, cols["location"], raw,

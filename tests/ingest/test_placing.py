@@ -157,3 +157,26 @@ def test_points_and_names_mixed_and_reimport_unchanged(app, regions_obj, tmp_pat
     assert {e["row"] for e in report["errors"]} == {5}
     again = _run(app, regions_obj, path)
     assert again["rows_unchanged"] == 3 and again["rows_imported"] == 0
+
+
+def test_explicit_mapping_of_place_and_state_columns(app, regions_obj, tmp_path):
+    path = tmp_path / "crossings.csv"
+    path.write_text("Crossing;Juris;When;N\nDerby Line;VT;2024-03-01;6\n"
+                    "Stanstead;QC;2024-03-01;2\n", encoding="utf-8")
+    mapping = ingest.parse_mapping(["place=Crossing", "region=Juris", "occurred_at=When",
+                                    "count=N"])
+    report = _run(app, regions_obj, path, mapping=mapping)
+    frame = _frame(app).set_index("count")
+    assert frame.loc[6, "place"] == "Derby Line, VT" and frame.loc[6, "admin1"] == "US-VT"
+    assert frame.loc[6, "sector"] == "SWB"
+    errors = {e["row"]: e["message"] for e in report["errors"]}
+    assert list(errors) == [3] and "Stanstead, QC is not a known place" in errors[3]
+
+
+def test_preview_of_a_file_without_coordinates(app, tmp_path):
+    expected = bts_ports(tmp_path / "ports.csv", months=1)
+    preview = ingest.preview(tmp_path / "ports.csv", ingest.Options(),
+                             ingest.Settings.from_config(app.config))
+    assert preview["fields"]["place"] == "Port Name" and preview["fields"]["region"] == "State"
+    assert preview["fields"]["count"] == "Value" and preview["fields"]["border"] == "Border"
+    assert "lat" not in preview["fields"] and expected["rows"] > 0
