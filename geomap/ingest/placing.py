@@ -204,31 +204,51 @@ def _other_border(value: str) -> bool:
 
 
 def _match(kind, mask, values, declared, column, out: Located, errors, tally, places):
-    """Match one named-location column for the rows of `mask` (each distinct value once)."""
+    """Match one named-location column for the rows of `mask`: factorize the (value,
+    declared state) pairs, match each distinct pair once, take the results per row."""
     idx = np.flatnonzero(mask)
-    keys = pd.MultiIndex.from_arrays([values[idx], declared[idx]])
-    codes, uniques = keys.factorize()
-    results = [_one(kind, value, None if pd.isna(state) else state, places)
-               for value, state in uniques]
-    counts = np.bincount(codes, minlength=len(uniques))
-    for code, (result, rows_n) in enumerate(zip(results, counts)):
-        where = idx[codes == code]
-        value = uniques[code][0]
-        if isinstance(result, Miss):
-            failed = np.zeros(len(mask), dtype=bool)
-            failed[where] = True
-            _reject(errors, tally, failed, column, values, result.kind,
-                    lambda v, r=result: _message(r), suggestions=result.suggestions)
-            continue
-        precision, label, point, region = result
+    codes, pairs = _pairs(values[idx], declared[idx])
+    results = [_one(kind, value, state, places) for value, state in pairs]
+    counts = np.bincount(codes, minlength=len(pairs))
+    hit = np.array([not isinstance(r, Miss) for r in results], dtype=bool)
+    row_hit = hit[codes]
+    where, taken = idx[row_hit], codes[row_hit]
+    if len(where):
+        def table(pick, fill=None, dtype=object):
+            return np.array([pick(r) if h else fill for r, h in zip(results, hit)], dtype=dtype)
+
         out.mask[where] = True
-        out.precision[where] = precision
-        out.place[where] = label
-        if point is not None:
-            out.lon[where], out.lat[where] = point
-        for name, code_value in region.items():
-            out.codes[name][where] = code_value
-        tally.matched[(precision, label)] += int(rows_n)
+        out.precision[where] = table(lambda r: r[0])[taken]
+        out.place[where] = table(lambda r: r[1])[taken]
+        out.lon[where] = table(lambda r: r[2][0] if r[2] else np.nan, np.nan, float)[taken]
+        out.lat[where] = table(lambda r: r[2][1] if r[2] else np.nan, np.nan, float)[taken]
+        for name in out.codes:
+            out.codes[name][where] = table(lambda r: r[3].get(name))[taken]
+    messages = np.array([None if h else _message(r) for r, h in zip(results, hit)] + [None],
+                        dtype=object)
+    for result, h, (value, _state), rows_n in zip(results, hit, pairs, counts):
+        if h:
+            tally.matched[(result[0], result[1])] += int(rows_n)
+        else:
+            tally.unplaced[(column, value, result.kind, _message(result))] += int(rows_n)
+            if result.suggestions:
+                tally.suggestions[(column, value)] = tuple(result.suggestions)
+    if not hit.all():
+        row_messages = np.full(len(mask), None, dtype=object)
+        row_messages[idx] = messages[codes]
+        errors.add(pd.notna(row_messages), column, values, pd.Series(row_messages))
+
+
+def _pairs(values: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, list]:
+    """Factorize (value, state) pairs through two integer codes (no tuple per row)."""
+    v_codes, v_uniques = pd.factorize(values)
+    s_codes, s_uniques = pd.factorize(states)  # None -> -1
+    combined = v_codes.astype(np.int64) * (len(s_uniques) + 1) + (s_codes + 1)
+    codes, uniques = pd.factorize(combined)
+    width = len(s_uniques) + 1
+    pairs = [(v_uniques[u // width], s_uniques[u % width - 1] if u % width else None)
+             for u in uniques]
+    return codes, pairs
 
 
 def _one(kind, value, state, places):
@@ -277,19 +297,18 @@ def _message(miss: Miss) -> str:
     return miss.reason
 
 
-def _reject(errors, tally: PlaceTally, mask, column, values, kind, message, suggestions=()):
-    """Add an error per row of `mask` and count the rows per distinct value."""
+def _reject(errors, tally: PlaceTally, mask, column, values, kind, message):
+    """Add an error per row of `mask` (`message` of its value, made once per distinct
+    value) and count the rows per distinct value."""
     if not mask.any():
         return
     idx = np.flatnonzero(mask)
-    shown, counts = np.unique(values[idx].astype(str), return_counts=True)
-    texts = {v: message(v) for v in shown}
-    for value, rows_n in zip(shown, counts):
-        tally.unplaced[(column, value, kind, texts[value])] += int(rows_n)
-        if suggestions:
-            tally.suggestions[(column, value)] = tuple(suggestions)
+    codes, uniques = pd.factorize(values[idx])
+    texts = np.array([message(str(v)) for v in uniques], dtype=object)
+    for value, text, rows_n in zip(uniques, texts, np.bincount(codes, minlength=len(uniques))):
+        tally.unplaced[(column, str(value), kind, text)] += int(rows_n)
     messages = np.full(len(mask), None, dtype=object)
-    messages[idx] = [texts[str(v)] for v in values[idx]]
+    messages[idx] = texts[codes]
     errors.add(mask, column, values, pd.Series(messages))
 
 

@@ -161,7 +161,12 @@ def _clean(name: str) -> str:
     return name_key(text)
 
 
-@functools.lru_cache(maxsize=4)
 def load_places(path: str | Path | None = None) -> Gazetteer:
-    """Return the gazetteer of `path` (default ``shapefiles/places.csv``), read once per process."""
-    return Gazetteer.read(path or DEFAULT_PLACES_PATH)
+    """Return the gazetteer of `path` (default ``shapefiles/places.csv``), read once per
+    process and file."""
+    return _load(str(Path(path or DEFAULT_PLACES_PATH).resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> Gazetteer:
+    return Gazetteer.read(path)
