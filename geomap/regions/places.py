@@ -111,7 +111,7 @@ class Gazetteer:
         if admin1 and admin1 not in BORDER_ADMIN1:
             return Miss("outside", f"{shown} is in {ADMIN1_NAMES.get(admin1, admin1)}, which is "
                                    "not on the US–Canada border")
-        for candidate in _candidates(name):
+        for candidate in _candidates(name, leading_words=admin1 is not None):
             found = self.by_key.get(candidate, [])
             if admin1:
                 found = [p for p in found if p.admin1 == admin1]
@@ -143,13 +143,15 @@ class Gazetteer:
         return tuple(label for c in close for label in by_name[c])[:n]
 
 
-def _candidates(name: str) -> list[str]:
+def _candidates(name: str, leading_words: bool) -> list[str]:
     """Keys to try, in order: the whole name, each part of a two-town name
-    (``Champlain-Rouses Point``), then ever shorter leading words (``Champlain Rouses
-    Point`` as BTS writes it: ``Champlain Rouses``, ``Champlain``)."""
+    (``Champlain-Rouses Point``), then, when the state is known (`leading_words`), ever
+    shorter leading words (``Champlain Rouses Point`` as BTS writes it: ``Champlain
+    Rouses``, ``Champlain``)."""
     keys = [_clean(name)] + [_clean(p) for p in _PARTS.split(name) if p.strip()]
     words = norm_text(name).split()
-    keys += [_clean(" ".join(words[:n])) for n in range(len(words) - 1, 0, -1)]
+    if leading_words:
+        keys += [_clean(" ".join(words[:n])) for n in range(len(words) - 1, 0, -1)]
     return list(dict.fromkeys(k for k in keys if k))
 
 
