@@ -77,3 +77,29 @@ def test_downloads_carry_precision_and_place(mixed):
     header = text.splitlines()[0].split(",")
     assert "location_precision" in header and "place" in header
     assert "Swanton Sector" in text
+
+
+def test_upload_form_report_groups_names(app, tmp_path):
+    import io
+    import re
+
+    from geomap import accounts
+    from published import bts_ports
+
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        accounts.create_user(conn, "editor", "s3cret-pass")
+    client = app.test_client()
+    client.post("/auth/login", data={"name": "editor", "password": "s3cret-pass"})
+    expected = bts_ports(tmp_path / "ports.csv", months=1)
+    preview = client.post("/upload", data={
+        "action": "preview", "dataset": "__new__", "new_slug": "ports", "title": "Ports",
+        "mode": "append", "file": (io.BytesIO((tmp_path / "ports.csv").read_bytes()),
+                                   "ports.csv")}, content_type="multipart/form-data")
+    fields = {m.group(1): m.group(2) for m in re.finditer(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', preview.get_data(as_text=True))}
+    response = client.post("/upload", data=fields)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Located by name" in page and "Names not placed (6)" in page
+    assert f"place {expected['northern_rows']:,}" in page
+    row = re.search(r"<td>Nogales</td><td class=\"num\">(\d+)</td><td>([^<]+)</td>", page)
+    assert row and row.group(1) == "3" and "US-Mexico Border" in row.group(2)

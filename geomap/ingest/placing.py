@@ -185,8 +185,15 @@ def locate(frame: pd.DataFrame, fields: dict[str, str], rows: np.ndarray, errors
     todo = rows.copy()
     if "border" in text:
         other = todo & _per_distinct(text["border"], _other_border).astype(bool)
-        _reject(errors, tally, other, fields["border"], text["border"], "outside",
-                lambda v: f"outside the US–Canada border area: the row is on the {v}")
+        if other.any():
+            # Reported under the row's name (Nogales), the Border column saying why.
+            named = [f for f in NAMED_LOCATION if f in text]
+            shown = text[named[0]] if named else text["border"]
+            border = pd.Series(text["border"][other]).mode().iloc[0]
+            _reject(errors, tally, other, fields[named[0]] if named else fields["border"],
+                    np.where(shown == "", text["border"], shown), "outside",
+                    lambda v: f"outside the US–Canada border area: {v} is on the {border} "
+                              f"(column {fields['border']})")
         todo &= ~other
     for name in NAMED_LOCATION:
         if name not in text:

@@ -60,9 +60,9 @@ def test_bts_ports_file_placed_by_port_name(any_app, regions_obj, tmp_path):
     # Mexican-border rows are rejected as outside the area, with the reason, grouped by name.
     assert report["rows_rejected"] == expected["mexican_rows"]
     outside = {u["value"]: u for u in report["places"]["unplaced"]}
-    assert set(outside) == set(MEXICAN_PORTS) | {"US-Mexico Border"} or \
-        set(outside) <= set(MEXICAN_PORTS) | {"US-Mexico Border"}
-    assert sum(u["rows"] for u in outside.values()) == expected["mexican_rows"]
+    assert set(outside) == set(MEXICAN_PORTS)
+    assert all(u["rows"] == 9 for u in outside.values())  # 3 months x 3 measures
+    assert "Nogales is on the US-Mexico Border (column Border)" in outside["Nogales"]["reason"]
     assert all(u["outcome"] == "outside" for u in outside.values())
     assert all("outside the US–Canada border area" in e["message"] for e in report["errors"])
     assert report["places"]["precision"] == {"place": expected["northern_rows"]}
