@@ -25,11 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from .. import regions
 from ..regions.names import ADMIN1_NAMES, BORDER_ADMIN1
 from ..regions.places import Miss, load_places
 from ..regions.sectors import KNOWN_NAMES, find_sector
+from . import cells
 from .columns import NAMED_LOCATION
 
 PRECISIONS = ("point", "place", "sector", "admin1")
@@ -109,7 +111,7 @@ def named_rows(frame: pd.DataFrame, fields: dict[str, str]) -> np.ndarray:
     out = np.zeros(len(frame), dtype=bool)
     for name in NAMED_LOCATION:
         if name in fields:
-            out |= (frame[fields[name]].astype("str").str.strip() != "").to_numpy()
+            out |= _coded(frame[fields[name]]).nonempty()
     return out
 
 
@@ -178,31 +180,75 @@ def locate(frame: pd.DataFrame, fields: dict[str, str], rows: np.ndarray, errors
                    "sector": np.full(n, None, dtype=object)})
     if not rows.any():
         return out
-    text = {name: frame[fields[name]].astype("str").str.strip().to_numpy(dtype=object)
-            for name in (*NAMED_LOCATION, "border") if name in fields}
-    declared = (_per_distinct(text["region"], lambda v: normalise(v) if v else None)
-                if "region" in text else np.full(n, None, dtype=object))
+    text = {name: _coded(frame[fields[name]]) for name in (*NAMED_LOCATION, "border")
+            if name in fields}
+    declared = (_admin1_codes(text["region"], normalise) if "region" in text
+                else _Coded(np.full(n, -1, dtype=np.int64), np.array([], dtype=object)))
     todo = rows.copy()
     if "border" in text:
-        other = todo & _per_distinct(text["border"], _other_border).astype(bool)
+        other = todo & text["border"].map(_other_border, bool)
         if other.any():
             # Reported under the row's name (Nogales), the Border column saying why.
             named = [f for f in NAMED_LOCATION if f in text]
-            shown = text[named[0]] if named else text["border"]
-            border = pd.Series(text["border"][other]).mode().iloc[0]
+            borders = text["border"].values()
+            shown = text[named[0]].values() if named else borders
+            border = pd.Series(borders[other]).mode().iloc[0]
             _reject(errors, tally, other, fields[named[0]] if named else fields["border"],
-                    np.where(shown == "", text["border"], shown), "outside",
+                    np.where(shown == "", borders, shown), "outside",
                     lambda v: f"outside the US–Canada border area: {v} is on the {border} "
                               f"(column {fields['border']})")
         todo &= ~other
     for name in NAMED_LOCATION:
         if name not in text:
             continue
-        mine = todo & (text[name] != "")
+        mine = todo & text[name].nonempty()
         if mine.any():
-            _match(name, mine, text[name], declared, fields[name], out, errors, tally, places)
+            _match(name, mine, text[name], declared, fields[name], frame[fields[name]], out,
+                   errors, tally, places)
         todo &= ~mine
     return out
+
+
+@dataclass
+class _Coded:
+    """A text column as integer codes into its distinct (stripped) values: what lets each
+    distinct value be matched once (-1: no value)."""
+
+    codes: np.ndarray
+    uniques: np.ndarray
+
+    def map(self, function, dtype=object) -> np.ndarray:
+        """Return `function` of each row's value, called once per distinct value."""
+        table = np.array([function(u) for u in self.uniques] + [None], dtype=object)
+        return table[self.codes].astype(dtype)
+
+    def nonempty(self) -> np.ndarray:
+        return np.append(self.uniques != "", False).astype(bool)[self.codes]
+
+    def values(self) -> np.ndarray:
+        """The rows' values as an object array (only for the few uses that need them)."""
+        return np.append(self.uniques, "").astype(object)[self.codes]
+
+
+def _coded(values: pd.Series) -> _Coded:
+    """Code a text column: Arrow's dictionary encoding for text columns (no Python string per
+    row), pandas' factorize otherwise."""
+    array = cells.arrow_text(values)
+    if array is not None:
+        encoded = pc.utf8_trim_whitespace(array).dictionary_encode()
+        return _Coded(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+                      np.array(encoded.dictionary.to_pylist() + [None], dtype=object)[:-1])
+    codes, uniques = pd.factorize(values.astype("str").str.strip().to_numpy(dtype=object))
+    return _Coded(codes.astype(np.int64), np.asarray(uniques, dtype=object))
+
+
+def _admin1_codes(region: _Coded, normalise) -> _Coded:
+    """The declared state/province of each row as codes into admin1 codes (-1: none)."""
+    table = np.array([normalise(u) if u else None for u in region.uniques] + [None],
+                     dtype=object)[:-1]
+    t_codes, t_uniques = pd.factorize(table)  # None -> -1
+    t_codes = np.append(t_codes, -1).astype(np.int64)
+    return _Coded(t_codes[region.codes], np.asarray(t_uniques, dtype=object))
 
 
 def _other_border(value: str) -> bool:
@@ -210,11 +256,12 @@ def _other_border(value: str) -> bool:
     return any(word in lowered for word in _OTHER_BORDER)
 
 
-def _match(kind, mask, values, declared, column, out: Located, errors, tally, places):
+def _match(kind, mask, coded: _Coded, declared: _Coded, column, raw, out: Located, errors,
+           tally, places):
     """Match one named-location column for the rows of `mask`: factorize the (value,
     declared state) pairs, match each distinct pair once, take the results per row."""
     idx = np.flatnonzero(mask)
-    codes, pairs = _pairs(values[idx], declared[idx])
+    codes, pairs = _pairs(coded, declared, idx)
     results = [_one(kind, value, state, places) for value, state in pairs]
     counts = np.bincount(codes, minlength=len(pairs))
     hit = np.array([not isinstance(r, Miss) for r in results], dtype=bool)
@@ -224,13 +271,19 @@ def _match(kind, mask, values, declared, column, out: Located, errors, tally, pl
         def table(pick, fill=None, dtype=object):
             return np.array([pick(r) if h else fill for r, h in zip(results, hit)], dtype=dtype)
 
+        def put(target: np.ndarray, values: np.ndarray) -> np.ndarray:
+            if len(where) == len(target):  # every row of the block: no scatter
+                return values
+            target[where] = values
+            return target
+
         out.mask[where] = True
-        out.precision[where] = table(lambda r: r[0])[taken]
-        out.place[where] = table(lambda r: r[1])[taken]
-        out.lon[where] = table(lambda r: r[2][0] if r[2] else np.nan, np.nan, float)[taken]
-        out.lat[where] = table(lambda r: r[2][1] if r[2] else np.nan, np.nan, float)[taken]
+        out.precision = put(out.precision, table(lambda r: r[0])[taken])
+        out.place = put(out.place, table(lambda r: r[1])[taken])
+        out.lon = put(out.lon, table(lambda r: r[2][0] if r[2] else np.nan, np.nan, float)[taken])
+        out.lat = put(out.lat, table(lambda r: r[2][1] if r[2] else np.nan, np.nan, float)[taken])
         for name in out.codes:
-            out.codes[name][where] = table(lambda r: r[3].get(name))[taken]
+            out.codes[name] = put(out.codes[name], table(lambda r: r[3].get(name))[taken])
     messages = np.array([None if h else _message(r) for r, h in zip(results, hit)] + [None],
                         dtype=object)
     for result, h, (value, _state), rows_n in zip(results, hit, pairs, counts):
@@ -243,17 +296,16 @@ def _match(kind, mask, values, declared, column, out: Located, errors, tally, pl
     if not hit.all():
         row_messages = np.full(len(mask), None, dtype=object)
         row_messages[idx] = messages[codes]
-        errors.add(pd.notna(row_messages), column, values, pd.Series(row_messages))
+        errors.add(pd.notna(row_messages), column, raw, pd.Series(row_messages))
 
 
-def _pairs(values: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, list]:
-    """Factorize (value, state) pairs through two integer codes (no tuple per row)."""
-    v_codes, v_uniques = pd.factorize(values)
-    s_codes, s_uniques = pd.factorize(states)  # None -> -1
-    combined = v_codes.astype(np.int64) * (len(s_uniques) + 1) + (s_codes + 1)
+def _pairs(coded: _Coded, declared: _Coded, idx: np.ndarray) -> tuple[np.ndarray, list]:
+    """Factorize the (value, state) pairs of rows `idx` through their integer codes (no
+    tuple or string per row): each row's pair code and the distinct pairs."""
+    width = len(declared.uniques) + 1
+    combined = coded.codes[idx] * width + (declared.codes[idx] + 1)
     codes, uniques = pd.factorize(combined)
-    width = len(s_uniques) + 1
-    pairs = [(v_uniques[u // width], s_uniques[u % width - 1] if u % width else None)
+    pairs = [(coded.uniques[u // width], declared.uniques[u % width - 1] if u % width else None)
              for u in uniques]
     return codes, pairs
 
@@ -317,10 +369,3 @@ def _reject(errors, tally: PlaceTally, mask, column, values, kind, message):
     messages = np.full(len(mask), None, dtype=object)
     messages[idx] = texts[codes]
     errors.add(mask, column, values, pd.Series(messages))
-
-
-def _per_distinct(values: np.ndarray, function) -> np.ndarray:
-    """Return `function` of each cell, called once per distinct value."""
-    codes, uniques = pd.factorize(values)
-    table = np.array([function(v) for v in uniques] + [None], dtype=object)
-    return table[codes]
