@@ -103,3 +103,23 @@ def test_upload_form_report_groups_names(app, tmp_path):
     assert f"place {expected['northern_rows']:,}" in page
     row = re.search(r"<td>Nogales</td><td class=\"num\">(\d+)</td><td>([^<]+)</td>", page)
     assert row and row.group(1) == "3" and "US-Mexico Border" in row.group(2)
+
+
+def test_other_views_of_mixed_precisions(mixed, any_app, tmp_path):
+    segments = mixed.get("/maps/mixed?layer=choropleth&by=border_segment")
+    assert segments.status_code == 200
+    png = mixed.get("/maps/mixed.png?layer=heat")
+    assert png.status_code == 200 and png.get_data().startswith(b"\x89PNG")
+    per_mile = mixed.get("/maps/mixed?layer=choropleth&by=admin1&per=border_mile")
+    assert per_mile.status_code == 200
+    import geopandas as gpd
+
+    from geomap import exporting
+
+    path = tmp_path / "mixed.gpkg"
+    with db.engine_for(any_app.config["DATABASE_URL"]).connect() as conn:
+        assert exporting.write_file(conn, "mixed", "gpkg", path) == 5
+    frame = gpd.read_file(path).set_index("count")
+    assert frame.loc[100, "geometry"] is None and frame.loc[100, "place"] == "Blaine Sector"
+    assert frame.loc[5, "geometry"].geom_type == "Point"
+    assert set(frame["location_precision"]) == {"point", "sector", "admin1"}
