@@ -12,7 +12,8 @@ admin1-level rows carry their region codes and no invented coordinates.
 
 Upgrade: every existing row has coordinates and becomes ``point``; nothing is rehashed (the
 content hash covers ``place`` only where it is set, so existing hashes stay valid).
-Downgrade deletes the rows without coordinates first (the old schema cannot hold them).
+Downgrade deletes the rows without coordinates first (the old schema cannot hold them), and
+the rollups of the datasets that had any (read from the incidents until rebuilt).
 
 SQLite rebuilds the table to relax NOT NULL (batch mode); its indexes are dropped before and
 made again after, so the partial ones keep their WHERE clauses. PostgreSQL alters in place.
@@ -71,6 +72,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The rollups of datasets that lose rows are dropped with them: without its row in
+    # incident_grids a dataset is read from its incidents until its next change rebuilds them.
+    affected = "SELECT DISTINCT dataset_id FROM incidents WHERE lat IS NULL OR lon IS NULL"
+    for table in ("incident_days", "incident_grid_cells", "incident_grids"):
+        op.execute(f"DELETE FROM {table} WHERE dataset_id IN ({affected})")
     op.execute("DELETE FROM incidents WHERE lat IS NULL OR lon IS NULL")
     _nullable(False)
     op.drop_column('incidents', 'place')
