@@ -123,3 +123,18 @@ def test_other_views_of_mixed_precisions(mixed, any_app, tmp_path):
     assert frame.loc[100, "geometry"] is None and frame.loc[100, "place"] == "Blaine Sector"
     assert frame.loc[5, "geometry"].geom_type == "Point"
     assert set(frame["location_precision"]) == {"point", "sector", "admin1"}
+
+
+def test_import_csv_summary_lists_names_not_placed(app, tmp_path):
+    path = tmp_path / "towns.csv"
+    path.write_text("Crossing,Juris,Date\nDerby Line,VT,2024-01-01\nSweetgras,MT,2024-01-01\n"
+                    "Nogales,AZ,2024-01-01\n")
+    result = app.test_cli_runner().invoke(args=[
+        "import-csv", str(path), "--dataset", "towns", "--map", "place=Crossing",
+        "--map", "region=Juris"])
+    assert result.exit_code == 0, result.output
+    assert "Located by: place 1" in result.output
+    assert ("not placed: Sweetgras [Crossing], 1 rows: Sweetgras, MT is not a known place near "
+            "the US–Canada border; closest known: Sweet Grass, MT") in result.output
+    assert "not placed: Nogales [Crossing], 1 rows: outside the US–Canada border area" \
+        in result.output
