@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from .. import regions
 from ..regions.names import ADMIN1_NAMES, BORDER_ADMIN1
-from ..regions.places import Miss, load_places
+from ..regions.places import DEFAULT_PLACES_PATH, Miss, load_places
 from ..regions.sectors import KNOWN_NAMES, find_sector
 from . import cells
 from .columns import NAMED_LOCATION
@@ -122,6 +122,8 @@ def gazetteer(regions_path: str | None):
         beside = Path(regions_path).with_name("places.csv")
         if beside.exists():
             return load_places(str(beside))
+    if not DEFAULT_PLACES_PATH.exists():
+        return None  # rows naming a place are rejected, saying why (`_one`)
     return load_places()
 
 
@@ -314,6 +316,9 @@ def _one(kind, value, state, places):
     """Match one distinct value: (precision, place label, (lon, lat) or None, region codes)
     or a Miss."""
     if kind == "place":
+        if places is None:
+            return Miss("unknown", "no gazetteer of places on this server (shapefiles/places.csv:"
+                                   " flask --app geomap build-places)")
         found = places.find(value, state)
         if isinstance(found, Miss):
             return found

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from geomap import db, ingest, store
 from geomap.config import PROJECT_ROOT
+from geomap.ingest import placing
+from geomap.ingest.rows import Issues
 
-from published import MEXICAN_PORTS, NORTHERN_PORTS, SECTOR_NAMES, bts_ports, usbp_sectors
+from published import MEXICAN_PORTS, SECTOR_NAMES, bts_ports, usbp_sectors
 
 GPKG = PROJECT_ROOT / "shapefiles" / "regions.gpkg"
 PLACES = PROJECT_ROOT / "shapefiles" / "places.csv"
@@ -180,3 +184,12 @@ def test_preview_of_a_file_without_coordinates(app, tmp_path):
     assert preview["fields"]["place"] == "Port Name" and preview["fields"]["region"] == "State"
     assert preview["fields"]["count"] == "Value" and preview["fields"]["border"] == "Border"
     assert "lat" not in preview["fields"] and expected["rows"] > 0
+
+
+def test_without_a_gazetteer_place_rows_are_rejected_saying_why():
+    frame = pd.DataFrame({"Port": ["Blaine", ""], "Sector": ["", "Blaine"]})
+    errors, tally = Issues(), placing.PlaceTally()
+    located = placing.locate(frame, {"place": "Port", "sector": "Sector"},
+                             np.ones(2, dtype=bool), errors, places=None, tally=tally)
+    assert located.mask.tolist() == [False, True]  # the sector needs no gazetteer
+    assert "no gazetteer of places on this server" in errors.frame()["message"].iloc[0]
