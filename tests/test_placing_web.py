@@ -62,6 +62,10 @@ def test_choropleth_counts_regional_rows(mixed):
     page = mixed.get("/maps/mixed?layer=choropleth&by=sector").get_data(as_text=True)
     assert "not drawn here" not in page
     assert "352" in page  # 12 + 300 + 40: every row in the summary
+    assert ("40 counted in 1 record with no sector (known only by state/province, or outside "
+            "every sector) are not on this map") in page
+    by_state = mixed.get("/maps/mixed?layer=choropleth&by=admin1").get_data(as_text=True)
+    assert "300 counted in 2 records with no state/province (known only by sector" in by_state
 
 
 def test_downloads_carry_precision_and_place(mixed):
