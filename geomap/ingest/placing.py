@@ -28,9 +28,8 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from .. import regions
-from ..regions.names import ADMIN1_NAMES, BORDER_ADMIN1
-from ..regions.places import DEFAULT_PLACES_PATH, Miss, load_places
-from ..regions.sectors import KNOWN_NAMES, find_sector
+from ..regions import (ADMIN1_NAMES, BORDER_ADMIN1, DEFAULT_PLACES_PATH, SECTOR_NAMES as
+                       KNOWN_NAMES, Miss, find_sector, load_places)
 from . import cells
 from .columns import NAMED_LOCATION
 
@@ -163,7 +162,7 @@ def locate(frame: pd.DataFrame, fields: dict[str, str], rows: np.ndarray, errors
         The rows to locate.
     errors : rows.Issues
         Where rejections go (column, value, reason).
-    places : regions.places.Gazetteer
+    places : regions.Gazetteer or None (no gazetteer file: place rows are rejected)
     tally : PlaceTally
         Updated with the block's outcomes.
     normalise : callable
