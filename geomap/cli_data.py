@@ -31,6 +31,13 @@ def _import_summary(report: dict) -> str:
     ]
     if report["regions"]:
         lines.append("Regions: " + ", ".join(f"{k} {v:,}" for k, v in report["regions"].items()))
+    places = report.get("places")
+    if places:
+        lines.append("Located by: " + ", ".join(f"{k} {v:,}"
+                                                for k, v in places["precision"].items()))
+        for item in places["unplaced"][:20]:  # the reason names the closest known names
+            lines.append(f"not placed: {item['value']} [{item['column']}], {item['rows']:,} "
+                         f"rows: {item['reason']}")
     for kind in ("errors", "warnings"):
         for item in report[kind][:20]:
             where = f"row {item['row']}" if item["row"] is not None else "file"

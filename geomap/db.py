@@ -118,8 +118,9 @@ incidents = sa.Table(
                                                        "postgresql"), nullable=True),
     sa.Column("occurred_at", sa.DateTime, nullable=False),
     sa.Column("precision", sa.String(8), nullable=False, server_default="day"),
-    sa.Column("lat", sa.Float, nullable=False),
-    sa.Column("lon", sa.Float, nullable=False),
+    # NULL for rows known only by sector or state/province (location_precision, 0009).
+    sa.Column("lat", sa.Float, nullable=True),
+    sa.Column("lon", sa.Float, nullable=True),
     sa.Column("type", sa.String(100), nullable=False, server_default=""),
     sa.Column("count", sa.Integer, nullable=False, server_default="1"),
     sa.Column("direction", sa.String(12), nullable=False, server_default="unknown"),
@@ -133,6 +134,9 @@ incidents = sa.Table(
     sa.Column("at_border", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("row_hash", sa.BigInteger, nullable=False),
     sa.Column("row_hash2", sa.BigInteger, nullable=False),
+    # point | place | sector | admin1, and the place or region a row was matched to (0009).
+    sa.Column("location_precision", sa.String(8), nullable=False, server_default="point"),
+    sa.Column("place", sa.String(120), nullable=True),
     # Stats filtered by region read the day rollup (`incident_days`), so there are no region
     # indexes here (migration 0005): they were most of the cost of writing an import.
     sa.Index("ix_incidents_dataset_date", "dataset_id", "occurred_at"),

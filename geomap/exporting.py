@@ -20,7 +20,7 @@ from .errors import BadRequest
 FORMATS = ("csv", "geojson", "gpkg")
 COLUMNS = ("source_id", "occurred_at", "precision", "lat", "lon", "type", "count", "direction",
            "description", "admin1", "country", "sector", "border_mile", "border_km",
-           "at_border", "attributes")
+           "at_border", "location_precision", "place", "attributes")
 PAGE = 20_000
 
 
@@ -86,8 +86,10 @@ def geojson_chunks(frames: Iterator[pd.DataFrame], meta: dict | None = None) -> 
             attrs = rec.pop("attributes")
             rec["attributes"] = json.loads(attrs) if attrs else None
             props = rec
-            parts.append(json.dumps({"type": "Feature", "geometry": {
-                "type": "Point", "coordinates": [lon, lat]}, "properties":
+            # Rows known only by sector or state/province have no geometry (RFC 7946 null).
+            located = lon is not None and lat is not None and not (pd.isna(lon) or pd.isna(lat))
+            geometry = {"type": "Point", "coordinates": [lon, lat]} if located else None
+            parts.append(json.dumps({"type": "Feature", "geometry": geometry, "properties":
                 jsontext.plain(props)}, ensure_ascii=False))
         if parts:
             yield ("" if first else ",") + ",".join(parts)
@@ -136,9 +138,11 @@ def write_file(conn: sa.Connection, slug: str, fmt: str, path: Path) -> int:
     frames = [_tidy(f) for f in _frames(conn, dataset["id"], None, None, 0)]
     frame = pd.concat(frames, ignore_index=True) if frames else _tidy(
         pd.DataFrame(columns=["id", *COLUMNS]))
+    lon, lat = frame["lon"].astype(float), frame["lat"].astype(float)
+    points = gpd.points_from_xy(lon, lat)
+    located = (lon.notna() & lat.notna()).to_numpy()
     geo = gpd.GeoDataFrame(frame.drop(columns=["lat", "lon"]),
-                           geometry=gpd.points_from_xy(frame["lon"].astype(float),
-                                                       frame["lat"].astype(float)),
+                           geometry=gpd.GeoSeries(np.where(located, points, None)),
                            crs="EPSG:4326")
     geo.to_file(path, layer="incidents", driver="GPKG")
     return len(geo)

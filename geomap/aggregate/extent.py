@@ -11,20 +11,26 @@ from .selection import clauses
 
 
 def extent(conn: sa.Connection, dataset_id: int, filters: dict | None = None) -> dict[str, Any]:
-    """Return ``n`` (incidents), ``total`` (sum of count) and the lat/lon bounds of a selection.
+    """Return ``n`` (incidents), ``total`` (sum of count) and the lat/lon bounds of a selection,
+    and ``regional_n`` / ``regional_total``: those of them without coordinates (known only by
+    sector or state/province; in ``n`` but not in the bounds).
 
     Bounds are None when nothing matches.
     """
     c = db.incidents.c
+    regional = c.lat.is_(None)
     row = conn.execute(sa.select(
+        sa.func.coalesce(sa.func.sum(sa.case((regional, 1), else_=0)), 0).label("regional_n"),
+        sa.func.coalesce(sa.func.sum(sa.case((regional, c["count"]), else_=0)), 0)
+        .label("regional_total"),
         sa.func.count().label("n"),
         sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"),
         sa.func.min(c.lat).label("lat_min"), sa.func.max(c.lat).label("lat_max"),
         sa.func.min(c.lon).label("lon_min"), sa.func.max(c.lon).label("lon_max"),
     ).where(*clauses(dataset_id, filters))).mappings().one()
     out = dict(row)
-    out["n"] = int(out["n"] or 0)
-    out["total"] = int(out["total"] or 0)
+    for name in ("n", "total", "regional_n", "regional_total"):
+        out[name] = int(out[name] or 0)
     return out
 
 
@@ -46,5 +52,15 @@ def rollup_extent(conn: sa.Connection, dataset_id: int) -> dict[str, Any] | None
     out = dict(row)
     out["n"] = int(out["n"] or 0)
     out["total"] = int(out["total"] or 0)
+    # The grid holds the rows with coordinates; the days hold every row: the difference is
+    # the rows known only by sector or state/province.
+    d = db.incident_days.c
+    days = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(d.n), 0),
+                                  sa.func.coalesce(sa.func.sum(d.total), 0))
+                        .where(d.dataset_id == dataset_id)).one()
+    out["regional_n"] = max(int(days[0]) - out["n"], 0)
+    out["regional_total"] = max(int(days[1]) - out["total"], 0)
+    out["n"] += out["regional_n"]
+    out["total"] += out["regional_total"]
     out["rollup_cell"] = float(cell)
     return out

@@ -75,7 +75,7 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         keys.append(label.label("period"))
     query = (sa.select(*keys, sa.func.count().label("n"),
                        sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
-             .where(*clauses(dataset_id, filters)).group_by(*keys))
+             .where(*clauses(dataset_id, filters), c.lat.isnot(None)).group_by(*keys))
     frame = result_frame(conn.execute(query))
     for col in ("gy", "gx", "n", "total"):
         frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")

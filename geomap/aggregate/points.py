@@ -10,8 +10,9 @@ from ..store import incident_frame
 
 def points(conn: sa.Connection, dataset_id: int, filters: dict | None,
            limit: int) -> pd.DataFrame:
-    """Return up to limit matching incidents with the columns a marker popup shows."""
-    return incident_frame(conn, dataset_id, filters,
+    """Return up to limit matching incidents with the columns a marker popup shows (only
+    those with coordinates: rows known by sector or state only have no marker)."""
+    return incident_frame(conn, dataset_id, {**(filters or {}), "located": True},
                           columns=("occurred_at", "precision", "lat", "lon", "type", "count",
                                    "direction", "description", "admin1", "country", "sector",
                                    "border_mile"),

@@ -15,7 +15,10 @@ subject, and import one way (each only from those listed after it):
 - `options`: `Options`, `options_from`, `parse_mapping`, `parse_key`, `check_options`
 - `identity`: natural keys (`settle_key`, `natural_ids`) and refusing a file imported
   before (`refuse_reimport`, `AlreadyImported`)
-- `rows`: per-row rules (`validate`), the CRS check (`transformer_for`), the region join
+- `rows`: per-row rules (`validate`), the region join
+- `placing`: rows without coordinates located by a named place, sector or state/province
+  (`locate`, `PlaceTally`: the report's ``places``)
+- `crs`: the CRS check and its cached transformer (`transformer_for`)
 - `columns`: the fields, their header aliases, `resolve_columns`
 - `cells`: vectorised parsers of numbers, locations and dates
 - `reading`: the streaming `Reader` (blocks of string cells, line numbers)

@@ -14,18 +14,27 @@ from typing import Mapping
 from ..errors import BadRequest, Unprocessable
 
 FIELDS = ("lat", "lon", "location", "occurred_at", "type", "count", "direction",
-          "description", "source_id", "region")
+          "description", "source_id", "region", "place", "sector", "border")
+#: Fields that locate a row without coordinates (`placing`): a port or town, a Border Patrol
+#: sector, a state or province.
+NAMED_LOCATION = ("place", "sector", "region")
 ALIASES = {
     "lat": ("lat", "latitude", "y"),
     "lon": ("lon", "lng", "long", "longitude", "x"),
     "location": ("location", "point", "geometry", "wkt", "coordinates"),
     "occurred_at": ("occurred_at", "date", "datetime", "timestamp", "incident_date"),
-    "type": ("type", "category", "kind"),
-    "count": ("count", "people", "persons", "number", "value"),
+    "type": ("type", "category", "kind", "measure"),
+    "count": ("count", "people", "persons", "number", "value", "quantity", "encounter count"),
     "direction": ("direction", "bound"),
     "description": ("description", "notes", "summary"),
     "source_id": ("source_id", "id", "incident_id"),
-    "region": ("region", "state", "province"),
+    "region": ("region", "state", "province", "state/province", "province/state",
+               "province/territory", "state or province", "province or territory",
+               "province/territoire", "province ou territoire", "prov", "st"),
+    "place": ("place", "port", "port name", "port of entry", "station", "town", "city",
+              "crossing", "place name", "lieu", "point d'entree", "point d'entrée"),
+    "sector": ("sector", "usbp sector", "border patrol sector", "sector name", "secteur"),
+    "border": ("border", "land border region", "border region"),
 }
 
 
@@ -80,12 +89,14 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
                            "exist: lat/lon are used", found["location"]))
         del found["location"]
     has_xy = "lat" in found and "lon" in found
-    if not has_xy and "location" not in found:
+    named = [f for f in NAMED_LOCATION if f in found]
+    if not has_xy and "location" not in found and not named:
         shown = ", ".join(names[:20]) if header else f"{len(names)} unnamed columns"
         hint = ("map them with --map lat=N --map lon=N --map occurred_at=N"
                 if not header else "name them lat/lon (or location) or map them explicitly")
-        raise Unprocessable(f"no usable columns: no latitude/longitude or location column "
-                            f"found among {shown}; {hint}", details={"columns": names})
+        raise Unprocessable(f"no usable columns: no latitude/longitude or location column, "
+                            f"and no place, sector or state/province column, found among "
+                            f"{shown}; {hint}", details={"columns": names})
     if "occurred_at" not in found:
         raise Unprocessable("no date column found (occurred_at, date, datetime, timestamp, "
                             f"incident_date) among {', '.join(names[:20])}",

@@ -107,7 +107,8 @@ def build_report(slug, totals: "storing.Totals", error_parts, warning_parts, ctx
         warnings.insert(0, note(f"{ctx.swapped} row(s) had latitude and longitude swapped; "
                                  "they were imported swapped back (see the row warnings)"))
     total = totals.imported + totals.updated + totals.unchanged + totals.rejected
-    return {"dataset": slug, "version": None, "rows_total": total,
+    places = ctx.places.summary()
+    return {**({"places": places} if places else {}), "dataset": slug, "version": None, "rows_total": total,
             "rows_imported": totals.imported, "rows_updated": totals.updated,
             "rows_unchanged": totals.unchanged, "rows_rejected": totals.rejected,
             "errors": errors, "warnings": warnings,

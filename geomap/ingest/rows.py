@@ -8,7 +8,6 @@ parsed by `cells`; which column feeds which field was decided by `columns`.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from . import cells
+from . import cells, placing
 from .columns import Columns, note
+from .crs import check_crs, transformer_for  # noqa: F401  (re-exported: ingest.transformer_for)
 from .settings import Settings
 from .. import regions
-from ..errors import BadRequest
 
 DIRECTIONS = {
     "northbound": ("n", "nb", "north", "northbound", "north bound", "north-bound", "to canada",
@@ -34,76 +33,6 @@ DIRECTION_MAP = {alias: name for name, aliases in DIRECTIONS.items() for alias i
 MAX_VALUE_CHARS = 200
 LIMITS = {"type": 100, "source_id": 200}
 FUTURE_SLACK = dt.timedelta(days=1)
-
-
-#: CRS given as an authority code (EPSG:3978, ESRI:102001), a bare EPSG number or an OGC URN.
-_CRS_CODE = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9_]{0,15}:\s*[A-Za-z0-9_.]{1,20}|\d{1,6}"
-                       r"|urn:ogc:def:crs:[A-Za-z0-9_]+:[0-9.]*:[A-Za-z0-9_.]+)\s*$")
-#: WKT starts with its CRS keyword and a bracket.
-_CRS_WKT = re.compile(r"^\s*[A-Z][A-Z0-9_]*\s*[\[(]")
-#: PROJ string parameters that make PROJ open a file (an init file, grids) or fetch one.
-_PROJ_FILE_KEYS = re.compile(r"(?:^|[\s+])\+?(init|[a-z_]*grids?|file|url)\s*=", re.I)
-#: WKT elements that name files (WKT2 PARAMETERFILE; WKT1 EXTENSION with PROJ strings/grids).
-_WKT_FILE_KEYS = re.compile(r"\b(?:PARAMETERFILE|EXTENSION)\b", re.I)
-
-
-def check_crs(crs: str) -> None:
-    """Refuse a CRS whose definition would make PROJ open a file, before PROJ sees it.
-
-    Accepted: authority codes (``EPSG:3978``, a bare ``3978``, OGC URNs), WKT, and PROJ
-    strings (``+proj=...``) without ``init=`` or grid parameters. Refused: anything naming a
-    file: ``+init=``, ``+nadgrids=``, ``+geoidgrids=``, ``+grids=`` and other grid or file
-    parameters, WKT ``PARAMETERFILE``/``EXTENSION``, ``@``-prefixed names, paths and
-    PROJJSON (which can also name grids). A CRS comes from user input (form, API query, CLI)
-    and PROJ would read whatever file it names.
-
-    Raises
-    ------
-    BadRequest
-    """
-    text = str(crs)
-    if _CRS_CODE.match(text):
-        return
-    refused = ""
-    if text.lstrip().startswith("{"):
-        refused = "PROJJSON is not accepted (it can name grid files)"
-    elif "@" in text or "\\" in text or "\x00" in text:
-        refused = "it names a file"
-    elif _CRS_WKT.match(text):
-        if _WKT_FILE_KEYS.search(text):
-            refused = "its WKT names a file (PARAMETERFILE or EXTENSION)"
-    elif text.lstrip().startswith("+") or "proj=" in text:
-        found = _PROJ_FILE_KEYS.search(text)
-        if found:
-            refused = f"+{found.group(1).lower()}= makes PROJ read a file"
-        elif "/" in text:
-            refused = "it names a file"
-    else:
-        refused = "it is not an EPSG code, WKT or a PROJ string"
-    if refused:
-        raise BadRequest(
-            f"CRS {crs!r} is not accepted: {refused}. Give an EPSG code (EPSG:3978), WKT, or "
-            "a PROJ string without init= or grid files (+proj=lcc +lat_1=49 ...)",
-            details={"field": "crs", "value": crs})
-
-
-@functools.lru_cache(maxsize=16)
-def transformer_for(crs: str):
-    """Return a cached pyproj Transformer from `crs` to EPSG:4326 (x=lon, y=lat), or None.
-
-    The CRS is checked first (`check_crs`): PROJ never sees a definition that names a file.
-    """
-    import pyproj
-
-    check_crs(crs)
-    try:
-        source = pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError:
-        raise BadRequest(f"CRS {crs!r} is not a known EPSG code or PROJ string",
-                         details={"field": "crs", "value": crs}) from None
-    if source.equals(pyproj.CRS.from_epsg(4326), ignore_axis_order=True):
-        return None
-    return pyproj.Transformer.from_crs(source, "EPSG:4326", always_xy=True)
 
 
 # --- regions (the interface of geomap.regions ingest joins with) -----------------------------
@@ -186,6 +115,7 @@ class Context:
     date_order: str | None = None
     file_notes: list[dict] = field(default_factory=list)
     swapped: int = 0
+    places: placing.PlaceTally = field(default_factory=placing.PlaceTally)
 
 
 def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, Issues]:
@@ -200,7 +130,8 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
     errors, warnings = Issues(), Issues()
     cols = ctx.columns.fields
     n = len(frame)
-    lon, lat = _coordinates(frame, ctx, errors)
+    named = placing.Named(frame, cols)  # worked out only if some row lacks coordinates
+    lon, lat = _coordinates(frame, ctx, errors, named)
     when, precision = _dates(frame, ctx, errors)
     count = _counts(frame, cols.get("count"), errors)
     direction = _directions(frame, cols.get("direction"), warnings)
@@ -211,17 +142,29 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
             errors.add(_longer(text[name], limit), cols[name], frame[cols[name]],
                        f"{name} is longer than {limit} characters")
     bad = _rejected(errors, n)
-    joined = _join(lon, lat, bad, frame, ctx, errors, warnings)
+    located = placing.locate_block(frame, ctx, named.among(~bad & ~(np.isfinite(lon) &
+                                                                       np.isfinite(lat))),
+                                   errors, region_join(ctx.regions).normalise_region)
+    joined = _join(lon, lat, bad | located.mask, frame, ctx, errors, warnings)
+    by_place = located.precision == "place"
+    if by_place.any():
+        lon, lat = np.where(by_place, located.lon, lon), np.where(by_place, located.lat, lat)
+        placing.merge(joined, by_place, _join(lon, lat, ~by_place, frame, ctx, errors, warnings,
+                                       column=cols["place"]))
+    regional = located.mask & ~by_place
+    if regional.any():
+        placing.merge(joined, regional, located.codes)
     bad = _rejected(errors, n)
+    placing.count_precisions(ctx.places, located, bad)
     rows = pd.DataFrame({
         "record": np.arange(n), "source_id": _blank_to_none(text["source_id"]),
         "occurred_at": when, "precision": precision, "lat": lat, "lon": lon,
         "type": text["type"], "count": count, "direction": direction,
         "description": text["description"], "attributes": _attributes(frame, ctx.columns.extra),
-        **joined,
+        **joined, "location_precision": located.precision, "place": located.place,
     })
     if "region" in cols:
-        _declared_region(rows, frame[cols["region"]], cols["region"], bad, warnings,
+        _declared_region(rows, frame[cols["region"]], cols["region"], bad | regional, warnings,
                          region_join(ctx.regions).normalise_region)
     if bad.any():
         rows = rows[~bad].reset_index(drop=True)
@@ -259,8 +202,14 @@ def _blank_to_none(values: pd.Series) -> pd.Series:
     return values.replace("", None)
 
 
-def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
+def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues, named: placing.Named):
+    """Parse the coordinates; an empty one is an error only on rows no name locates."""
     cols = ctx.columns.fields
+    if "lat" not in cols and "location" not in cols:  # located by name only
+        column = next(cols[f] for f in placing.NAMED_LOCATION if f in cols)
+        errors.add(~named.among(np.ones(len(frame), dtype=bool)), column, frame[column],
+                   "no place, sector or state/province to locate the row (and no coordinates)")
+        return np.full(len(frame), np.nan), np.full(len(frame), np.nan)
     if "lat" in cols:
         lat = cells.to_float(frame[cols["lat"]])
         lon = cells.to_float(frame[cols["lon"]])
@@ -270,7 +219,7 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
             raw = frame[cols[name]]
             empty = _text(raw) == ""
             label = "latitude" if name == "lat" else "longitude"
-            errors.add(empty, cols[name], raw, f"{label} is missing")
+            errors.add(empty & ~named.among(empty), cols[name], raw, f"{label} is missing")
             # A number of hundreds of digits (or "inf") parses as infinity: its own reason.
             infinite = np.isinf(values)
             errors.add(~empty & np.isnan(values), cols[name], raw, f"{label} is not a number")
@@ -279,7 +228,7 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
         raw = frame[cols["location"]]
         lon, lat = cells.parse_location(raw)
         empty = _text(raw) == ""
-        errors.add(empty, cols["location"], raw, "location is missing")
+        errors.add(empty & ~named.among(empty), cols["location"], raw, "location is missing")
         # Either number may be NaN (not a location) or infinite (hundreds of digits).
         unread = np.isnan(lat) | np.isnan(lon)
         errors.add(~empty & unread, cols["location"], raw,
@@ -298,19 +247,21 @@ def _coordinates(frame: pd.DataFrame, ctx: Context, errors: Issues):
     return lon, lat
 
 
-def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues):
+def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues, *,
+          column: str | None = None):
     """Assign regions; detect swapped lat/lon; reject rows outside the area; warn far ones.
 
     Returns the joined columns (admin1, country, sector, border_mile, border_km, at_border)
-    as arrays, one value per row of the block.
+    as arrays, one value per row of the block. Issues name `column` (default: the latitude
+    or location column; the place column for rows placed at a named place).
     """
     n = len(lon)
     # Column arrays filled in place (a DataFrame's .loc per column costs more than the rest).
     out = {"admin1": np.full(n, None, dtype=object), "country": np.full(n, None, dtype=object),
            "sector": np.full(n, None, dtype=object), "border_mile": np.full(n, np.nan),
            "border_km": np.full(n, np.nan), "at_border": np.zeros(n, dtype=bool)}
-    column = ctx.columns.fields.get("lat", ctx.columns.fields.get("location"))
-    raw = frame[column]
+    column = column or ctx.columns.fields.get("lat", ctx.columns.fields.get("location"))
+    raw = frame[column] if column else pd.Series("", index=frame.index)
     finite = ~bad & np.isfinite(lon) & np.isfinite(lat)
     in_range = finite & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
     reason = np.full(n, None, dtype=object)

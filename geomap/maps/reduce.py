@@ -46,23 +46,30 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
     -------
     Aggregates
     """
-    lat = frame["lat"].to_numpy(dtype=float)
-    lon = frame["lon"].to_numpy(dtype=float)
     counts = (frame["count"].to_numpy(dtype=np.int64) if "count" in frame
               else np.ones(len(frame), dtype=np.int64))
-    ones = np.ones(len(frame), dtype=np.int64)
     agg = Aggregates(n=len(frame), total=int(counts.sum()))
-    if len(frame):
-        agg.bounds = bounds_of(lat.min(), lat.max(), lon.min(), lon.max())
-        agg.view = weight_box(lat, lon, counts)
     layer = spec.layer
+    lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
+    located = np.isfinite(lat)
+    if not located.all():  # rows known by sector or state only: counted, never drawn
+        agg.regional_n = int((~located).sum())
+        agg.regional_total = int(counts[~located].sum())
+        if layer != "choropleth":
+            frame, counts, lat = frame[located], counts[located], lat[located]
+    lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
+    ones = np.ones(len(frame), dtype=np.int64)
+    if np.isfinite(lat).any():
+        agg.bounds = bounds_of(np.nanmin(lat), np.nanmax(lat), np.nanmin(lon), np.nanmax(lon))
+        drawn = np.isfinite(lat) & np.isfinite(lon)  # a choropleth keeps region-only rows
+        agg.view = weight_box(lat[drawn], lon[drawn], counts[drawn])
     if (layer == "cluster" and agg.n <= spec.cluster_limit
             and rows_allowed(spec.min_public_count)):
         agg.points = frame.reset_index(drop=True)
         return agg
     if layer in ("heat", "cluster", "time"):
         cell = fit_cell(agg.bounds)
-        lat0 = grid_origin(lat.min(), cell) if len(frame) else 0.0
+        lat0 = grid_origin(lat.min(), cell) if len(frame) else 0.0  # all located here
         lon0 = grid_origin(lon.min(), cell) if len(frame) else 0.0
         gy, gx = cell_keys(lat, lat0, cell), cell_keys(lon, lon0, cell)
         if layer == "time":
@@ -130,9 +137,11 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
     ext = rollup or aggregate.extent(conn, dataset_id, filters)
     agg = Aggregates(n=ext["n"], total=ext["total"],
                      bounds=bounds_of(ext["lat_min"], ext["lat_max"], ext["lon_min"],
-                                      ext["lon_max"]))
+                                      ext["lon_max"]),
+                     regional_n=ext.get("regional_n", 0),
+                     regional_total=ext.get("regional_total", 0))
     layer = spec.layer
-    if agg.n == 0:
+    if agg.n == 0 or (layer != "choropleth" and agg.n == agg.regional_n):
         if layer == "time":
             agg.frames = pd.DataFrame(columns=["lat", "lon", "pidx", "n", "total"])
         elif layer in ("heat", "cluster"):

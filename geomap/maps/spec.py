@@ -70,6 +70,10 @@ class Aggregates:
     periods: list[str] = field(default_factory=list)
     hidden: int = 0                          # cells/regions hidden by min_public_count
     aggregated: bool = False                 # cluster fell back to aggregated cells
+    # Of n/total: records known only by sector or state/province (no coordinates): counted
+    # by choropleths, not drawn by heat, cluster and time (told in the legend).
+    regional_n: int = 0
+    regional_total: int = 0
     breaks: list[float] = field(default_factory=list)  # choropleth class upper bounds
     # Choropleth: one row per drawn region or segment (code, name, n, total, value, hidden),
     # in the display layer's order; set with breaks and hidden by the reduce step.

@@ -123,9 +123,43 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
         notes.append(f"Areas with fewer than {spec.min_public_count} incidents are not shown.")
     if agg.hidden and spec.layer != "choropleth":
         notes.append(f"{agg.hidden:,} cells hidden.")
+    if spec.layer == "choropleth" and spec.by in ("admin1", "sector"):
+        notes.extend(_unmapped_note(agg, spec))
+    if agg.regional_n and spec.layer != "choropleth":
+        notes.append(regional_note(agg) if not is_hidden(agg.regional_n, spec.min_public_count)
+                     else f"Fewer than {spec.min_public_count} matching records are known only "
+                          "by sector or state/province and are not drawn here.")
     return {"heading": heading, "unit": unit, "items": items, "gradient": gradient,
             "notes": notes, "n": agg.n, "total": agg.total,
             "summary": summary_line(agg, spec)}
+
+
+def _unmapped_note(agg: Aggregates, spec: MapSpec) -> list[str]:
+    """Say how many records a region choropleth cannot colour: those with no value for its
+    regions (known only by the other kind of region, or outside every one of them)."""
+    if agg.regions is None or not len(agg.regions):
+        return []
+    none = agg.regions[agg.regions["key"].isna()]
+    n, total = int(none["n"].sum()), int(none["total"].sum())
+    if not n:
+        return []
+    label, other = (("state/province", "sector") if spec.by == "admin1"
+                    else ("sector", "state/province"))
+    if is_hidden(n, spec.min_public_count):
+        return [f"Fewer than {spec.min_public_count} matching records have no {label} and are "
+                "not on this map."]
+    records = "record" if n == 1 else "records"
+    return [f"{total:,} counted in {n:,} {records} with no {label} (known only by {other}, "
+            f"or outside every {label}) are not on this map."]
+
+
+def regional_note(agg: Aggregates) -> str:
+    """Say how many matching records this point map cannot draw: known only by sector or
+    state/province (no coordinates); the choropleths count them."""
+    records = "record" if agg.regional_n == 1 else "records"
+    return (f"{agg.regional_total:,} counted in {agg.regional_n:,} {records} known only by "
+            "sector or state/province are not drawn here: see the choropleth by sector or "
+            "by state/province.")
 
 
 def summary_line(agg: Aggregates, spec: MapSpec) -> str:

@@ -22,8 +22,12 @@ from .join import DEFAULT_AOI_KM, assign
 from .border import border_miles, border_position
 from .geodesy import CRS, GEOD, METRES_PER_MILE, SEARCH_CRS, geodesic_miles
 from .layers import DEFAULT_PATH, Regions, load, region_names
-from .names import ADMIN1_NAMES, normalise_region
+from .names import ADMIN1_NAMES, BORDER_ADMIN1, normalise_region
+from .places import DEFAULT_PLACES_PATH, Gazetteer, Miss, Place, load_places
+from .sectors import KNOWN_NAMES as SECTOR_NAMES, SECTORS, Sector, find_sector
 
-__all__ = ["ADMIN1_NAMES", "CRS", "DEFAULT_AOI_KM", "DEFAULT_PATH", "GEOD", "METRES_PER_MILE",
-           "Regions", "SEARCH_CRS", "assign", "border_miles", "border_position",
-           "geodesic_miles", "load", "normalise_region", "region_names"]
+__all__ = ["ADMIN1_NAMES", "BORDER_ADMIN1", "CRS", "DEFAULT_AOI_KM", "DEFAULT_PATH",
+           "DEFAULT_PLACES_PATH", "GEOD", "Gazetteer", "METRES_PER_MILE", "Miss", "Place",
+           "Regions", "SEARCH_CRS", "SECTORS", "SECTOR_NAMES", "Sector", "assign",
+           "border_miles", "border_position", "find_sector", "geodesic_miles", "load",
+           "load_places", "normalise_region", "region_names"]

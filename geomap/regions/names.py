@@ -36,15 +36,41 @@ _ALIASES = {
     "ile du prince edouard": "CA-PE", "pei": "CA-PE", "terre neuve et labrador": "CA-NL",
     "territoires du nord ouest": "CA-NT", "washington state": "US-WA", "d c": "US-DC",
     "dc": "US-DC", "washington d c": "US-DC", "washington dc": "US-DC",
+    # French names of the provinces and territories (ISO 3166-2:CA, French short names).
+    "terre neuve": "CA-NL", "nouvelle ecosse": "CA-NS", "territoires du nord ouest": "CA-NT",
+    "ile du prince edouard": "CA-PE", "alberta": "CA-AB", "manitoba": "CA-MB",
+    "saskatchewan": "CA-SK", "ontario": "CA-ON", "nunavut": "CA-NU", "yukon": "CA-YT",
+    # Abbreviations in older federal tables.
+    "b c": "CA-BC", "alta": "CA-AB", "sask": "CA-SK", "man": "CA-MB", "ont": "CA-ON",
+    "n b": "CA-NB", "n s": "CA-NS", "mont": "US-MT", "wash": "US-WA", "minn": "US-MN",
+    "mich": "US-MI", "n y": "US-NY", "n d": "US-ND", "n h": "US-NH", "vt": "US-VT",
 }
+#: The states and provinces/territories the US–Canada border touches (on land or in a lake).
+BORDER_ADMIN1 = frozenset({
+    "US-AK", "US-WA", "US-ID", "US-MT", "US-ND", "US-MN", "US-MI", "US-OH", "US-PA", "US-NY",
+    "US-VT", "US-NH", "US-ME", "CA-YT", "CA-BC", "CA-AB", "CA-SK", "CA-MB", "CA-ON", "CA-QC",
+    "CA-NB"})
 
 
-def _norm(text: str) -> str:
+def norm_text(text: str) -> str:
     """Lower-case, strip accents and punctuation so 'Québec.' matches 'quebec'."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     text = "".join(ch if ch.isalnum() else " " for ch in text)
     return " ".join(text.split())
+
+
+_norm = norm_text
+
+#: Word forms published place names vary in (after `norm_text`): one spelling per word.
+_WORDS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount", "pt": "point",
+          "intl": "international", "n": "north", "s": "south", "e": "east", "w": "west"}
+
+
+def name_key(text: str) -> str:
+    """Return the matching key of a place name: accents, case, punctuation, spaces and word
+    forms (St./Saint, Ste./Sainte, Ft./Fort) do not matter (``Sweetgrass`` = ``Sweet Grass``)."""
+    return "".join(_WORDS.get(w, w) for w in norm_text(text).split())
 
 
 def _build_lookup() -> dict[str, str]:

@@ -204,7 +204,8 @@ _PG_TYPES = {"dataset_id": "int4", "import_id": "int4", "source_id": "text",
              "type": "text", "count": "int4", "direction": "text", "description": "text",
              "attributes": "json", "admin1": "text", "country": "text", "sector": "text",
              "border_mile": "float8", "border_km": "float8", "at_border": "bool",
-             "row_hash": "int8", "row_hash2": "int8"}
+             "row_hash": "int8", "row_hash2": "int8", "location_precision": "text",
+             "place": "text"}
 
 
 def incident_values(rows: pd.DataFrame, dialect: str) -> dict[str, list]:

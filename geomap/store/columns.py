@@ -15,8 +15,12 @@ import pandas as pd
 INCIDENT_COLUMNS = (
     "dataset_id", "import_id", "source_id", "occurred_at", "precision", "lat", "lon", "type",
     "count", "direction", "description", "attributes", "admin1", "country", "sector",
-    "border_mile", "border_km", "at_border", "row_hash", "row_hash2",
+    "border_mile", "border_km", "at_border", "row_hash", "row_hash2", "location_precision",
+    "place",
 )
+#: How precisely a row is located (migration 0009): at its coordinates, at a named place
+#: (a gazetteer point), or only by Border Patrol sector or state/province (no coordinates).
+LOCATION_PRECISIONS = ("point", "place", "sector", "admin1")
 
 
 def utcnow() -> dt.datetime:
@@ -26,7 +30,8 @@ def utcnow() -> dt.datetime:
 
 #: What a text column stores when a row has no value (None: NULL).
 TEXT_DEFAULTS = {"source_id": None, "precision": "day", "type": "", "direction": "unknown",
-                 "description": "", "admin1": None, "country": None, "sector": None}
+                 "description": "", "admin1": None, "country": None, "sector": None,
+                 "location_precision": "point", "place": None}
 
 
 def stored_text(rows: pd.DataFrame, name: str) -> np.ndarray:

@@ -50,8 +50,31 @@ def row_hashes(frame: pd.DataFrame) -> pd.DataFrame:
         for acc, key in zip(accumulators, _HASH_KEYS):
             acc ^= _column_hash(values, column, key)
             acc *= multiplier
+    _hash_place(frame, accumulators)
     return pd.DataFrame({name: _mix(acc).view(np.int64)
                          for name, acc in zip(HASH_COLUMNS, accumulators)}, index=frame.index)
+
+
+def _hash_place(frame: pd.DataFrame, accumulators: list[np.ndarray]) -> None:
+    """Mix the matched place into the hash of the rows that have one (migration 0009).
+
+    Rows known only by sector or state have no coordinates: their place is what tells
+    them apart. Rows without a place (every row stored before 0009) keep their hash.
+    """
+    if "place" not in frame:
+        return
+    values = frame["place"].to_numpy(dtype=object)
+    present = pd.notna(values)
+    if not present.any():
+        return
+    idx = np.flatnonzero(present)
+    text = pd.Series(values[idx], dtype=object).astype(str)
+    multiplier = np.uint64(1000003 + 2 * len(HASHED_COLUMNS) * 82520)
+    for acc, key in zip(accumulators, _HASH_KEYS):
+        codes, uniques = pd.factorize(text.to_numpy(), sort=False)
+        hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), hash_key=key,
+                                    categorize=False)[codes]
+        acc[idx] = (acc[idx] ^ hashed) * multiplier
 
 
 def add_row_hashes(frame: pd.DataFrame) -> pd.DataFrame:

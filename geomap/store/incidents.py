@@ -42,6 +42,8 @@ def filter_clauses(filters: dict) -> list:
         values = filters.get(key)
         if values:
             clauses.append(column.in_(list(values)))
+    if filters.get("located"):  # set by callers that draw points, never from a query
+        clauses.append(c.lat.isnot(None))
     return clauses
 
 

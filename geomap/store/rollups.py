@@ -70,7 +70,9 @@ def refresh_rollups(conn: sa.Connection, dataset_id: int) -> int:
                         sa.func.coalesce(sa.func.sum(c["count"]), 0),
                         sa.func.min(c.lat), sa.func.max(c.lat), sa.func.min(c.lon),
                         sa.func.max(c.lon))
-              .where(c.dataset_id == dataset_id).group_by(c.dataset_id, gy, gx))
+              # Rows known only by sector or state have no coordinates: no cell (0009).
+              .where(c.dataset_id == dataset_id, c.lat.isnot(None))
+              .group_by(c.dataset_id, gy, gx))
     g = db.incident_grid_cells.c
     conn.execute(sa.insert(db.incident_grid_cells).from_select(
         [g.dataset_id, g.gy, g.gx, g.n, g.total, g.lat_min, g.lat_max, g.lon_min, g.lon_max],
@@ -178,12 +180,20 @@ class RollupAccumulator:
         lat = rows["lat"].to_numpy(dtype=float)
         lon = rows["lon"].to_numpy(dtype=float)
         count = stored_counts(rows)
+        # Rows known only by sector or state (no coordinates) are in the days, not the grid.
+        located = np.isfinite(lat) & np.isfinite(lon)
+        if not located.all():
+            self._add_days(rows, count)
+            lat, lon, rows, count = lat[located], lon[located], None, count[located]
+            if not len(lat):
+                return
         gy, gx = binning.rollup_keys(lat, lon)
         frame = pd.DataFrame({"gy": gy, "gx": gx, "count": count, "lat": lat, "lon": lon})
         self._cells.add(frame.groupby(["gy", "gx"], sort=False).agg(
             n=("lat", "size"), total=("count", "sum"), lat_min=("lat", "min"),
             lat_max=("lat", "max"), lon_min=("lon", "min"), lon_max=("lon", "max")))
-        self._add_days(rows, count)
+        if rows is not None:
+            self._add_days(rows, count)
 
     def _add_days(self, rows: pd.DataFrame, count: np.ndarray) -> None:
         when = pd.to_datetime(rows["occurred_at"]).to_numpy(dtype="datetime64[ns]")

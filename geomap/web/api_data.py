@@ -20,7 +20,7 @@ bp = Blueprint("api_data", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
 MAX_LIMIT = 100_000
-STATS_BY = ("admin1", "sector", "month", "border_segment")
+STATS_BY = ("admin1", "sector", "month", "border_segment", "location_precision", "place")
 
 
 def _visible_dataset(conn, slug: str) -> tuple[dict, bool]:
@@ -89,7 +89,8 @@ def incidents(slug: str, fmt: str):
 def stats(slug: str):
     """Counts of incidents (``n``) and of people/events (``total``) per group.
 
-    ``by``: admin1 (default), sector, month or border_segment (the segments of the
+    ``by``: admin1 (default), sector, month, location_precision (point, place, sector,
+    admin1), place (the matched place or region) or border_segment (the segments of the
     ``border_segments`` layer that border-segment maps colour, with their code as ``key``).
     Groups with fewer incidents than the dataset's public threshold are merged into one
     ``hidden`` line.

@@ -20,6 +20,9 @@ FIELD_LABELS = {
     "lat": "Latitude", "lon": "Longitude", "location": "Location (WKT, \"lat, lon\" or DMS)",
     "occurred_at": "Date", "type": "Type", "count": "Count", "direction": "Direction",
     "description": "Description", "source_id": "Source id", "region": "Declared state/province",
+    "place": "Port or town (rows without coordinates)",
+    "sector": "Border Patrol sector (rows without coordinates)",
+    "border": "Border (rows on the US–Mexico border are refused)",
 }
 
 

@@ -7,8 +7,8 @@ from package_shape import check_shape
 import geomap.regions as rg
 
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
-ORDER = ["geodesy", "names", "index", "line_index", "layers", "border", "join",
-         "build.shapes", "build.sources", "build.units", "build.gpkg", "build", "build.__main__"]
+ORDER = ["geodesy", "names", "sectors", "places", "index", "line_index", "layers", "border", "join",
+         "build.shapes", "build.sources", "build.units", "build.gpkg", "build.places", "build", "build.__main__"]
 
 
 def test_imports_go_one_way_and_never_to_flask():

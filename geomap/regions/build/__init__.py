@@ -20,5 +20,6 @@ and distances are geodesic on the WGS84 ellipsoid (``pyproj.Geod``).  See
 """
 
 from .gpkg import build_regions, write_licences
+from .places import build_places
 
-__all__ = ["build_regions", "write_licences"]
+__all__ = ["build_places", "build_regions", "write_licences"]
