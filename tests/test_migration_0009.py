@@ -13,9 +13,9 @@ from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
 DATA = Path(__file__).parent / "data" / "ingest"
 
 
-def _import(app, path):
+def _import(app, path, **options):
     return ingest.import_file(db.engine_for(app.config["DATABASE_URL"]), path, dataset="mig",
-                              options=ingest.Options(),
+                              options=ingest.Options(**options),
                               settings=ingest.Settings.from_config(app.config),
                               regions=FAKE_REGIONS, user_name="tester")
 
@@ -33,6 +33,9 @@ def test_0009_up_keeps_points_and_hashes_down_drops_regional_rows(any_app, fake_
     with engine.connect() as conn:
         columns = {c["name"]: c for c in sa.inspect(conn).get_columns("incidents")}
         assert columns["lat"]["nullable"] and columns["lon"]["nullable"]
+        # The undo copy of replaced rows (0008) holds the incidents' columns too.
+        kept = {c["name"]: c for c in sa.inspect(conn).get_columns("superseded_incidents")}
+        assert {"location_precision", "place"} <= set(kept) and kept["lat"]["nullable"]
         rows = conn.execute(sa.select(db.incidents.c.location_precision,
                                       db.incidents.c.place)).all()
         assert rows and set(rows) == {("point", None)}
@@ -45,7 +48,7 @@ def test_0009_up_keeps_points_and_hashes_down_drops_regional_rows(any_app, fake_
             assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type = "
                                         "'trigger'").scalar() >= 1
     # Hashes stored before 0009 still dedupe: the same file again changes nothing.
-    again = _import(any_app, DATA / "basic.csv")
+    again = _import(any_app, DATA / "basic.csv", again=True)  # confirmed (migration 0008)
     assert again["rows_imported"] == 0 and again["rows_unchanged"] == first["rows_imported"]
     # A row known only by sector (no coordinates), then down: it goes, the points stay.
     regional = tmp_path / "sector.csv"

@@ -159,7 +159,7 @@ def test_points_and_names_mixed_and_reimport_unchanged(app, regions_obj, tmp_pat
     assert {e["message"] for e in report["errors"]} == {"latitude is missing",
                                                       "longitude is missing"}
     assert {e["row"] for e in report["errors"]} == {5}
-    again = _run(app, regions_obj, path)
+    again = _run(app, regions_obj, path, again=True)  # the same file, confirmed
     assert again["rows_unchanged"] == 3 and again["rows_imported"] == 0
 
 
