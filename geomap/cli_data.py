@@ -55,17 +55,21 @@ def _import_summary(report: dict) -> str:
 @click.option("--no-header", is_flag=True, help="The file has no header row (use --map N).")
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
               help="Map a field (lat lon location occurred_at type count direction "
-                   "description source_id region) to a header name or 1-based column number.")
+                   "description source_id region year fiscal_year month) to a header name or "
+                   "1-based column number.")
 @click.option("--sheet", default=None, metavar="NAME",
               help="The sheet of a spreadsheet (.xlsx, .xlsm, .xls, .ods) to import "
                    "(default: the first with data).")
+@click.option("--wide", is_flag=True,
+              help="A wide table: one column per month (or quarter, or year) holding counts; "
+                   "each cell becomes a record.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the report, as JSON.")
 @click.option("--user", "user_name", default="cli", show_default=True,
               help="Name recorded on the import.")
 @with_appcontext
 def import_csv_command(path: Path, slug: str, title: str, source: str, license_: str,
                        crs: str | None, mode: str, strict: bool, publish: bool, no_header: bool,
-                       mapping: tuple[str, ...], sheet: str | None, as_json: bool,
+                       mapping: tuple[str, ...], sheet: str | None, wide: bool, as_json: bool,
                        user_name: str) -> None:
     """Import a CSV file (or a spreadsheet's sheet) of incidents into a dataset (one
     transaction)."""
@@ -76,7 +80,8 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
         options = ingest.check_options(ingest.Options(
             mode=mode, strict=strict, crs=crs, header=not no_header,
             mapping=ingest.parse_mapping(mapping), title=title, source=source,
-            license=license_, publish=publish, filename=path.name, sheet=sheet or None))
+            license=license_, publish=publish, filename=path.name, sheet=sheet or None,
+            wide=wide))
         ingest_settings = ingest.Settings.from_config(settings)
         regions_obj = web_layers.join_layers()
         report = ingest.import_file(db.engine_for(settings["DATABASE_URL"]), path, dataset=slug,

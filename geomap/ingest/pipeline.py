@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import storing
-from .columns import note, resolve_columns
+from .columns import note, resolve_columns, shown_fields
 from .options import Options, check_options
 from .reading import Reader
 from .receiving import Received, discard, keep, receive
@@ -172,7 +172,8 @@ def _layout(received: Received, options: Options) -> Layout:
 
 def _context(layout: Layout, options: Options, settings: Settings, regions: Any) -> Context:
     """What every block needs: the resolved columns, the CRS transformer, one "now" per file."""
-    columns = resolve_columns(layout.columns, options.mapping, header=options.header)
+    columns = resolve_columns(layout.columns, options.mapping, header=options.header,
+                              wide=options.wide)
     return Context(columns=columns, options=options, settings=settings, regions=regions,
                    transformer=transformer_for(options.crs) if options.crs else None,
                    now=store.utcnow(), file_notes=list(columns.notes))
@@ -200,7 +201,8 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
     try:
         table, sheet = _tabular(received, options, settings, temps)
         layout = _layout(table, options)
-        columns = resolve_columns(layout.columns, options.mapping, header=options.header)
+        columns = resolve_columns(layout.columns, options.mapping, header=options.header,
+                                  wide=options.wide)
     except GeomapError as error:
         discard(received)
         error.details = {**(error.details or {}), "columns": _safe_columns(table, options)}
@@ -212,7 +214,7 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
     return {"sha256": received.sha256, "size": received.size, "encoding": layout.encoding,
             "sheet": sheet and sheet["sheet"], "sheets": sheet and sheet["sheets"],
             "delimiter": DELIMITER_NAMES.get(layout.delimiter, layout.delimiter),
-            "columns": layout.columns, "fields": columns.fields,
+            "columns": layout.columns, "fields": shown_fields(columns),
             "notes": [n["message"] for n in columns.notes],
             "rows": [r[:len(layout.columns)] for r in layout.sample[:rows]],
             "lines": [line + (sheet["offset"] if sheet else 0)

@@ -48,7 +48,7 @@ def post_incidents(slug: str):
     .xls, .ods) is read from its sheet ``sheet`` (default: the
     first with data; an unknown sheet is a 400 listing the sheets with their rows).
     Query or form parameters: mode, strict, crs, no_header, publish, title, source, license,
-    sheet,
+    sheet, wide (one column per month holding counts: each cell becomes a record),
     map_<field>=<column> or map=<field>=<column> (repeatable). Returns the import report:
     201 when incidents were added or changed, 200 when nothing changed; 422 (the report in
     the error's details, nothing written) when every row was rejected (ingest decides).

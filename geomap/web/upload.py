@@ -15,11 +15,13 @@ from .guards import login_required
 bp = Blueprint("upload", __name__)
 
 OPTION_FIELDS = ("mode", "crs", "no_header", "strict", "publish", "title", "source", "license",
-                 "sheet")
+                 "sheet", "wide")
 FIELD_LABELS = {
     "lat": "Latitude", "lon": "Longitude", "location": "Location (WKT, \"lat, lon\" or DMS)",
     "occurred_at": "Date", "type": "Type", "count": "Count", "direction": "Direction",
     "description": "Description", "source_id": "Source id", "region": "Declared state/province",
+    "year": "Year (calendar)", "fiscal_year": "Fiscal year (US federal, October start)",
+    "month": "Month (with a year or fiscal year column)",
 }
 
 
