@@ -23,7 +23,8 @@ ALIASES = {
     "lat": ("lat", "latitude", "y"),
     "lon": ("lon", "lng", "long", "longitude", "x"),
     "location": ("location", "point", "geometry", "wkt", "coordinates"),
-    "occurred_at": ("occurred_at", "date", "datetime", "timestamp", "incident_date"),
+    "occurred_at": ("occurred_at", "date", "datetime", "timestamp", "incident_date", "period",
+                    "période", "periode", "quarter", "trimestre"),
     "type": ("type", "category", "kind"),
     "count": ("count", "people", "persons", "number", "value", "quantity", "qty",
               "encounters", "apprehensions", "interceptions", "nombre"),
@@ -116,6 +117,9 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
                               f"({found['fiscal_year']}) exist: the fiscal year is used",
                               found["fiscal_year"]))
             del found["year"]
+    elif "month" in found:
+        # A month column alone holds whole periods ('January 2024', 'janv. 2024').
+        found["occurred_at"] = found.pop("month")
     else:
         raise Unprocessable("no date column found (occurred_at, date, datetime, timestamp, "
                             "incident_date; or a year or fiscal year column with a month "

@@ -62,8 +62,7 @@ def cluster_payload(points: pd.DataFrame) -> dict:
     dirs = column("direction", "unknown").fillna("unknown").astype(str)
     when = pd.to_datetime(column("occurred_at", None))
     precision = column("precision", "day").fillna("day").astype(str)
-    dates = [("" if pd.isna(ts) else ts.strftime("%Y-%m" if prec == "month" else "%Y-%m-%d"))
-             for ts, prec in zip(when, precision)]
+    dates = [("" if pd.isna(ts) else _date_label(ts, prec)) for ts, prec in zip(when, precision)]
     tables = {name: sorted(set(values)) for name, values in
               (("types", types), ("dates", dates), ("directions", dirs))}
     index = {name: {v: i for i, v in enumerate(table)} for name, table in tables.items()}
@@ -80,6 +79,15 @@ def cluster_payload(points: pd.DataFrame) -> dict:
             row.append(text if len(text) <= share else text[:share - 1] + "…")
         rows.append(row)
     return {**tables, "rows": rows, "textOmitted": not include_text}
+
+
+def _date_label(ts: pd.Timestamp, precision: str) -> str:
+    """A date as precisely as it is known (a record known by its year is not 1 January)."""
+    if precision == "year":
+        return f"{ts.year}"
+    if precision == "quarter":
+        return f"{ts.year}-Q{(ts.month - 1) // 3 + 1}"
+    return ts.strftime("%Y-%m" if precision == "month" else "%Y-%m-%d")
 
 
 def choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]) -> dict:
