@@ -10,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .. import binning, db
-from .periods import PERIOD_FORMATS, check_period, period_expr
+from .periods import ADMITTED, check_period, period_expr, period_labels
 from .selection import clauses, result_frame
 
 
@@ -51,8 +51,9 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         Cell size in degrees.
     lat0, lon0 : float
         Grid origin; must not exceed the selection's minimum lat/lon (use `extent`).
-    period : {"month", "week"}, optional
-        Also group by period (for the time layer).
+    period : {"week", "month", "quarter", "year"}, optional
+        Also group by period (for the time layer), counting only the records known at least
+        that precisely (`periods.ADMITTED`: a record known by its year is in no month).
 
     Returns
     -------
@@ -73,14 +74,17 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         label = (sa.func.date_trunc(period, c.occurred_at) if truncated
                  else period_expr(conn, period))
         keys.append(label.label("period"))
+    where = clauses(dataset_id, filters)
+    if period and period != "year":
+        where.append(c.precision.in_(ADMITTED[period]))
     query = (sa.select(*keys, sa.func.count().label("n"),
                        sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
-             .where(*clauses(dataset_id, filters)).group_by(*keys))
+             .where(*where).group_by(*keys))
     frame = result_frame(conn.execute(query))
     for col in ("gy", "gx", "n", "total"):
         frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
     if truncated and len(frame):
-        frame["period"] = pd.to_datetime(frame["period"]).dt.strftime(PERIOD_FORMATS[period])
+        frame["period"] = period_labels(frame["period"], period)
     if period:
         frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
     return frame
