@@ -36,7 +36,7 @@ def period_labels(when: pd.Series, period: str) -> pd.Series:
     if period == "quarter":
         return when.dt.strftime("%Y-Q") + ((when.dt.month - 1) // 3 + 1).astype(str)
     if period == "week":
-        when = when - pd.to_timedelta(when.dt.dayofweek, unit="D")
+        when = when - pd.to_timedelta(when.dt.day_of_week, unit="D")
     return when.dt.strftime(PERIOD_FORMATS[period])
 
 
@@ -62,8 +62,8 @@ def period_expr(conn: sa.Connection, period: str, column=None):
         return sa.func.substr(column, 1, 7 if period == "month" else 4)
     if period == "quarter":
         month = sa.cast(sa.func.substr(column, 6, 2), sa.Integer)
-        return (sa.func.substr(column, 1, 4) + sa.literal("-Q")
-                + sa.cast((month + 2) / 3, sa.String))
+        year = sa.type_coerce(sa.func.substr(column, 1, 4), sa.String)
+        return year.concat("-Q").concat(sa.cast((month + 2) // 3, sa.String))
     # Monday on or before the date: step back six days, then forward to the next Monday.
     return sa.func.date(column, "-6 days", "weekday 1")
 

@@ -37,7 +37,10 @@ def time_payload(agg: Aggregates) -> dict:
     totals = [0] * len(agg.periods)
     for p, t in zip(frames["pidx"].to_numpy(dtype=np.int64), frames["total"].to_numpy()):
         totals[int(p)] += int(t)
-    return {"cells": data, "cell": agg.cell, "periods": agg.periods, "totals": totals}
+    framing = agg.framing
+    return {"cells": data, "cell": agg.cell, "periods": agg.periods, "totals": totals,
+            "period": framing.period if framing else None,
+            "cumulative": bool(framing and framing.cumulative)}
 
 
 def cells_payload(agg: Aggregates) -> dict:

@@ -127,6 +127,12 @@ def stats(slug: str):
            "n": sum(r["n"] for r in rows), "total": sum(r["total"] for r in rows)}
     if hidden:
         out["hidden"] = {"groups": len(hidden), "min_public_count": threshold}
+    if by == "month":
+        # Records known only by quarter or year are in no month: say how many.
+        n, total, names = aggregate.coarser(
+            aggregate.by_precision(conn, dataset["id"], selection), "month")
+        if n and not disclosure.is_hidden(n, threshold):
+            out["coarser"] = {"n": n, "total": total, "precisions": names}
     return out
 
 
