@@ -212,7 +212,7 @@
           function show(i, initial) {
             index = i;
             range.value = String(i);
-            label.textContent = data.periods[i] + " · " + fmt(data.totals[i] || 0);
+            label.textContent = (data.cumulative ? "up to " : "") + data.periods[i] + " · " + fmt(data.totals[i] || 0);
             if (!initial) heat.setLatLngs(frames[i]);  // the first frame is already drawn
           }
           function stop() {

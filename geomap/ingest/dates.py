@@ -86,46 +86,51 @@ def from_year_month(frame: pd.DataFrame, ctx, errors) -> tuple[pd.Series, pd.Ser
     fiscal_header = "fiscal_year" in fields
     year_column = fields["fiscal_year"] if fiscal_header else fields["year"]
     month_column = fields.get("month")
-    years = frame[year_column].astype("str").str.strip()
-    months = (frame[month_column].astype("str").str.strip() if month_column
+    # Not stripped here: the parsers strip each distinct value (`fiscal_year`, `month_number`).
+    years = frame[year_column].astype("str")
+    months = (frame[month_column].astype("str") if month_column
               else pd.Series("", index=frame.index, dtype=object))
-    pairs = years + "\x1f" + months
 
-    def parse(pair: str):
-        year_text, month_text = pair.split("\x1f")
+    def parse(year_text: str, month_text: str):
         year = periods.fiscal_year(year_text)
         if year is None or not 1678 <= year <= 2261:
-            return None, "year", "year is not a year (2025, FY2025)"
+            return None, "year", "year is not a year (2025, FY2025)", False
         fiscal = fiscal_header or periods.says_fiscal(year_text)
         if month_column is None:
             if fiscal:
                 return None, "year", ("a fiscal year alone spans two calendar years; give the "
-                                      "month in a month column")
-            return (year, 1, "year"), None, fiscal
+                                      "month in a month column"), False
+            return (year, 1, "year"), None, None, False
         month = periods.month_number(month_text)
         if month is None:
             return None, "month", ("month is not a month name (English or French) or a "
-                                   "number 1 to 12")
+                                   "number 1 to 12"), False
         cyear, cmonth = periods.calendar_month(year, month, fiscal)
-        return (cyear, cmonth, "month"), None, fiscal
+        return (cyear, cmonth, "month"), None, None, fiscal
 
-    parsed = periods.per_distinct(pairs, parse)
-    period = np.array([p[0] for p in parsed], dtype=object)
-    bad = np.array([p[1] for p in parsed], dtype=object)
-    for name, column, values in (("year", year_column, frame[year_column]),
-                                 ("month", month_column, frame[month_column]
-                                  if month_column else None)):
+    # Distinct (year, month) pairs: each column factorized, the pairs of codes factorized,
+    # each pair parsed once, everything taken back to the rows by its code.
+    year_codes, year_values = pd.factorize(years)
+    month_codes, month_values = pd.factorize(months)
+    radix = len(month_values) + 1
+    codes, pairs = pd.factorize(year_codes.astype(np.int64) * radix + month_codes)
+    parsed = [parse(year_values[p // radix], month_values[p % radix]) for p in pairs]
+    period = np.empty(len(parsed), dtype=object)
+    period[:] = [p[0] for p in parsed]
+    bad = np.array([p[1] for p in parsed], dtype=object)[codes]
+    message = np.array([p[2] for p in parsed], dtype=object)[codes]
+    fiscal = np.array([p[3] for p in parsed], dtype=bool)[codes]
+    for name, column in (("year", year_column), ("month", month_column)):
         mask = bad == name
         if mask.any():
-            message = pd.Series(np.where(mask, [p[2] if p[1] else None for p in parsed], None),
-                                dtype=object)
-            errors.add(mask, column, values, message)
+            errors.add(mask, column, frame[column],
+                       pd.Series(np.where(mask, message, None), dtype=object))
     start, precision = periods.starts(period)
-    fiscal = np.array([bool(p[1] is None and p[2]) for p in parsed], dtype=bool)
     if fiscal.any():
         _count_fiscal(ctx, year_column, int(fiscal.sum()))
     index = frame.index
-    return (pd.Series(start, index=index, dtype="datetime64[us]"),
+    precision = precision[codes]
+    return (pd.Series(start[codes], index=index, dtype="datetime64[us]"),
             pd.Series(np.where(pd.isna(precision), "month", precision), index=index,
                       dtype=object))
 
