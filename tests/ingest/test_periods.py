@@ -213,3 +213,31 @@ def test_month_name_dates_parse_as_before_at_scale():
     when, precision, problem = cells.parse_dates(values)
     assert problem.isna().all() and (precision == "month").all()
     assert when.dt.strftime("%b %Y").equals(values)
+
+
+def test_form_wide_box_previews_and_imports_the_month_columns(app, fake_regions):  # noqa: F811
+    import re
+
+    from test_upload import _hidden, _login
+
+    rows, expected = rcmp_table(french=True, wide=True)
+    client = app.test_client()
+    _login(app, client)
+    form = client.get("/upload").get_data(as_text=True)
+    assert 'name="wide"' in form and 'name="map_fiscal_year"' in form
+    preview = client.post("/upload", data={
+        "action": "preview", "dataset": "__new__", "new_slug": "form-wide", "title": "T",
+        "mode": "append", "wide": "on", "file": (io.BytesIO(csv_text(rows)), "rcmp.csv")},
+        content_type="multipart/form-data")
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200, html
+    assert "wide table: 12 period columns (janv. 2024, févr. 2024, mars 2024, … déc. 2024)" \
+        in html
+    assert "the period columns&#39; headers" in html
+    fields = _hidden(html)
+    assert fields.get("wide") == "on"
+    response = client.post("/upload", data=fields)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    env = Env(app)
+    assert _by_month(env.incidents("form-wide")) == expected
+    assert re.search(r"/upload/form-wide/imports/\d+", response.headers["Location"])
