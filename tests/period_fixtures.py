@@ -38,7 +38,8 @@ def usbp_monthly_sector(fiscal_years=(2024, 2025)) -> tuple[list[list], dict[str
     Longitude, Quantity`` for every month of the fiscal years, northern and southwest sectors.
 
     Returns the rows (header first) and the expected northern total per calendar month
-    (``YYYY-MM``); southwest rows must be refused.
+    (``YYYY-MM``); southwest rows must be refused. `usbp_by_sector` gives the totals per
+    sector and calendar month.
     """
     rows = [["Fiscal\nYear", "Month", "Sector", "Latitude", "Longitude", "Quantity"]]
     expected: dict[str, int] = {}
@@ -54,6 +55,23 @@ def usbp_monthly_sector(fiscal_years=(2024, 2025)) -> tuple[list[list], dict[str
                     key = f"{year}-{month:02d}"
                     expected[key] = expected.get(key, 0) + quantity
     return rows, expected
+
+
+def usbp_by_sector(rows: list[list]) -> dict[tuple[str, str], int]:
+    """(sector, calendar month ``YYYY-MM``) -> total of the northern rows of
+    `usbp_monthly_sector`, computed from the fiscal labels by counting the months from
+    October of the year before (not by `periods.calendar_month`)."""
+    order = [10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    out: dict[tuple[str, str], int] = {}
+    for fy, label, sector, _lat, _lon, quantity in rows[1:]:
+        if sector not in NORTHERN:
+            continue
+        year = int(str(fy).removeprefix("FY"))
+        place = int(label[:2])
+        month = order[place - 1]
+        key = (sector, f"{year - 1 if place <= 3 else year}-{month:02d}")
+        out[key] = out.get(key, 0) + quantity
+    return out
 
 
 PROVINCES = {"Quebec": (45.01, -73.45), "British Columbia": (49.01, -122.75),

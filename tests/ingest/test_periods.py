@@ -4,6 +4,7 @@ months, wide tables; the precision kept. Tables come from tests/period_fixtures.
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from geomap.ingest import cells, periods, wide
 from geomap.ingest.columns import resolve_columns
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
-from period_fixtures import csv_text, rcmp_table, usbp_monthly_sector
+from period_fixtures import csv_text, rcmp_table, usbp_by_sector, usbp_monthly_sector
 from spreadsheets import xlsx_bytes
 from .test_pipeline import Env, any_env  # noqa: F401  (fixture)
 
@@ -129,6 +130,11 @@ def test_usbp_monthly_sector_sheet_fiscal_months_become_calendar_months(any_env)
     frame = any_env.incidents()
     assert set(frame["precision"]) == {"month"}
     assert _by_month(frame) == expected
+    sectors = frame["attributes"].map(
+        lambda a: (a if isinstance(a, dict) else json.loads(a))["Sector"])
+    months = frame["occurred_at"].dt.strftime("%Y-%m")
+    by_sector = frame.groupby([sectors, months])["count"].sum()
+    assert {k: int(v) for k, v in by_sector.items()} == usbp_by_sector(rows)
     # FY2025 "02 November" is November 2024: the first fiscal month is October of 2023.
     assert min(expected) == "2023-10" and max(expected) == "2025-09"
 
