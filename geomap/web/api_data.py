@@ -20,7 +20,9 @@ bp = Blueprint("api_data", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
 MAX_LIMIT = 100_000
-STATS_BY = ("admin1", "sector", "month", "border_segment")
+STATS_BY = ("admin1", "sector", "week", "month", "quarter", "year", "border_segment")
+#: The periods `stats` groups by (`aggregate.by_period`).
+STATS_PERIODS = ("week", "month", "quarter", "year")
 
 
 def _visible_dataset(conn, slug: str) -> tuple[dict, bool]:
@@ -92,7 +94,8 @@ def incidents(slug: str, fmt: str):
 def stats(slug: str):
     """Counts of incidents (``n``) and of people/events (``total``) per group.
 
-    ``by``: admin1 (default), sector, month or border_segment (the segments of the
+    ``by``: admin1 (default), sector, week, month, quarter, year (counting the records known
+    at least that precisely; ``coarser`` says how many are not) or border_segment (the segments of the
     ``border_segments`` layer that border-segment maps colour, with their code as ``key``).
     Groups with fewer incidents than the dataset's public threshold are merged into one
     ``hidden`` line.
@@ -105,8 +108,8 @@ def stats(slug: str):
     selection = filters.selection(filters.parse(params))
     conn = get_db()
     dataset, privileged = _visible_dataset(conn, slug)
-    if by == "month":
-        frame = aggregate.by_period(conn, dataset["id"], selection, "month")
+    if by in STATS_PERIODS:
+        frame = aggregate.by_period(conn, dataset["id"], selection, by)
         rows = [{"key": r.period, "n": int(r.n), "total": int(r.total)}
                 for r in frame.itertuples()]
     elif by == "border_segment":
@@ -127,10 +130,11 @@ def stats(slug: str):
            "n": sum(r["n"] for r in rows), "total": sum(r["total"] for r in rows)}
     if hidden:
         out["hidden"] = {"groups": len(hidden), "min_public_count": threshold}
-    if by == "month":
-        # Records known only by quarter or year are in no month: say how many.
+    if by in STATS_PERIODS:
+        # Records known only at a coarser period (by quarter or year) are in none of these
+        # periods: say how many.
         n, total, names = aggregate.coarser(
-            aggregate.by_precision(conn, dataset["id"], selection), "month")
+            aggregate.by_precision(conn, dataset["id"], selection), by)
         if n and not disclosure.is_hidden(n, threshold):
             out["coarser"] = {"n": n, "total": total, "precisions": names}
     return out

@@ -195,6 +195,11 @@ def test_map_page_takes_period_and_cumulative(any_app, fake_display_layers):
     stats = client.get("/api/datasets/periods/stats?by=month").json
     assert [g["key"] for g in stats["groups"]] == ["2024-01", "2024-02", "2024-03"]
     assert stats["coarser"] == {"n": 1, "total": 11, "precisions": ["year"]}
+    years = client.get("/api/datasets/periods/stats?by=year").json
+    assert [(g["key"], g["total"]) for g in years["groups"]] == [("2024", 36)]
+    assert "coarser" not in years
+    quarters = client.get("/api/datasets/periods/stats?by=quarter").json
+    assert [(g["key"], g["total"]) for g in quarters["groups"]] == [("2024-Q1", 25)]
     bad = client.get("/maps/periods?layer=time&period=fortnight")
     assert bad.status_code == 400 and "fortnight" in bad.get_data(as_text=True)
     db.dispose_engine(any_app.config["DATABASE_URL"])
