@@ -334,9 +334,11 @@ def _validate_block(job: _Import, batch) -> tuple[pd.DataFrame, Any]:
         errs = pd.concat([batch.errors, errs], ignore_index=True)
         rows = rows[~rows["record"].isin(batch.errors["record"])]
         rows = rows.reset_index(drop=True)
+    structural = 0 if batch.errors is None else int(batch.errors["record"].nunique())
     errs = to_lines(errs, batch)
     if len(errs):
-        job.totals.rejected += int(errs["line"].nunique())
+        job.totals.rejected += (int(errs["line"].nunique()) if errors.rejected_records is None
+                                else structural + errors.rejected_records)
         job.rejected.add(batch, errs)
     job.errors.append(errs)
     return rows, warnings

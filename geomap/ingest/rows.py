@@ -154,6 +154,8 @@ class Issues:
 
     def __init__(self):
         self.parts: list[pd.DataFrame] = []
+        #: Records these errors reject when that is not one per line (a wide table's cells).
+        self.rejected_records: int | None = None
 
     def add(self, mask, column: str | None, values, message) -> None:
         mask = np.asarray(mask, dtype=bool)
@@ -204,6 +206,8 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
     if ctx.columns.wide:
         long, source, header = wide.unpivot(frame, list(ctx.columns.wide))
         rows, errors, warnings = _validate(long, ctx)
+        # The report counts records: a wide table's rejected ones are cells, not lines.
+        errors.rejected_records = int(_rejected(errors, len(long)).sum())
         rows["record"] = source[rows["record"].to_numpy()]
         for issues in (errors, warnings):
             for part in issues.parts:

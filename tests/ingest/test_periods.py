@@ -189,6 +189,10 @@ def test_wide_table_errors_name_the_month_column_and_the_line(any_env):
         (2, "Feb 2024", "lots", "count is not a number"),
         (3, "Mar 2024", "-2", "count must be 0 or more")]
     assert report["rows_rejected"] == 2
+    # Two bad cells on one line are two rejected records (the report counts records).
+    two = any_env.run(io.BytesIO(b"lat,lon,Jan 2024,Feb 2024,Mar 2024\n"
+                                 b"45.01,-73.45,x1,x2,5\n"), dataset="two", wide=True)
+    assert (two["rows_total"], two["rows_imported"], two["rows_rejected"]) == (3, 1, 2)
 
 
 def test_cli_and_api_take_wide(any_app, fake_regions, tmp_path):  # noqa: F811
