@@ -12,8 +12,9 @@ subject, and import one way (each only from those listed after it):
 
 - `extent`: a selection's count, total and bounds (`extent`), or a whole dataset's from its
   grid rollup (`rollup_extent`)
-- `grid`: grid cells on `binning`'s grid from the incidents (`grid`, optionally per period)
-  or the grid rollup (`grid_from_rollup`)
+- `grid`: grid cells on `binning`'s grid from the incidents (`grid`, optionally per period
+  and precision; `relabel` turns monthly cells into quarters or years) or the grid rollup
+  (`grid_from_rollup`)
 - `periods`: week/month/quarter/year labels in SQL and pandas (`PERIOD_FORMATS`,
   `period_expr`, `period_labels`), counts per column value or period (`by_column`,
   `by_period`, of the records each period admits: `ADMITTED`), per date precision
@@ -34,7 +35,7 @@ from .segments import (SEGMENT_SLACK_MILES, SegmentSteps, by_border_segment,
                        by_border_segment_frame, segment_rows, segment_steps)
 from .periods import (ADMITTED, PERIOD_FORMATS, PERIODS, by_column, by_period, by_precision,
                       coarser, period_labels, span)
-from .grid import grid, grid_from_rollup
+from .grid import grid, grid_from_rollup, relabel
 from .extent import extent, rollup_extent
 
 __all__ = [
@@ -44,6 +45,6 @@ __all__ = [
     "segment_rows", "segment_steps",
     "ADMITTED", "PERIOD_FORMATS", "PERIODS", "by_column", "by_period", "by_precision",
     "coarser", "period_labels", "span",
-    "grid", "grid_from_rollup",
+    "grid", "grid_from_rollup", "relabel",
     "extent", "rollup_extent",
 ]

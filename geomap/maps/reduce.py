@@ -163,9 +163,20 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
         lat0 = grid_origin(ext["lat_min"], cell)
         lon0 = grid_origin(ext["lon_min"], cell)
         if layer == "time":
+            monthly: list[pd.DataFrame] = []
+
             def fetch(period: str):
-                fine = aggregate.grid(conn, dataset_id, filters, cell=cell, lat0=lat0,
-                                      lon0=lon0, period=period)
+                # Months, quarters and years come from one query (monthly cells with their
+                # precision, relabelled in pandas), so stepping frames up costs no query.
+                if period == "week":
+                    fine = aggregate.grid(conn, dataset_id, filters, cell=cell, lat0=lat0,
+                                          lon0=lon0, period="week")
+                else:
+                    if not monthly:
+                        monthly.append(aggregate.grid(conn, dataset_id, filters, cell=cell,
+                                                      lat0=lat0, lon0=lon0, period="month",
+                                                      precision=True))
+                    fine = aggregate.relabel(monthly[0], period)
                 periods, pidx = np.unique(fine["period"].to_numpy(dtype=str),
                                           return_inverse=True)
                 fine = fine.drop(columns=["period"]).assign(pidx=pidx.ravel().astype(np.int64))
