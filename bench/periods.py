@@ -1,6 +1,7 @@
 """Periods: the cost of parsing published periods, and the time layer on a 30-year series.
 
     .venv/bin/python bench/periods.py [--rows 305000] [--rounds 3] [--database-url URL]
+                                      [--only parsing|time]
 
 1. Parsing a date column of 305k month names (``Jan 1996`` ... ``Dec 2024``, 360 distinct
    values, as the BTS long series publishes them), side by side: the general date path as
@@ -174,10 +175,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", action="append", default=[],
                         help="Also time the SQL path on this database (e.g. PostgreSQL).")
+    parser.add_argument("--only", choices=("parsing", "time"), default=None,
+                        help="Run one of the two parts.")
     args = parser.parse_args()
-    parsing(args.rows, args.rounds)
-    with tempfile.TemporaryDirectory() as folder:
-        time_layer(args.rounds, [f"sqlite:///{folder}/bench.sqlite", *args.database_url])
+    if args.only != "time":
+        parsing(args.rows, args.rounds)
+    if args.only != "parsing":
+        with tempfile.TemporaryDirectory() as folder:
+            time_layer(args.rounds, [f"sqlite:///{folder}/bench.sqlite", *args.database_url])
 
 
 if __name__ == "__main__":
