@@ -24,7 +24,7 @@ ALIASES = {
     "lon": ("lon", "lng", "long", "longitude", "x"),
     "location": ("location", "point", "geometry", "wkt", "coordinates"),
     "occurred_at": ("occurred_at", "date", "datetime", "timestamp", "incident_date", "period",
-                    "période", "periode", "quarter", "trimestre"),
+                    "période", "periode"),
     "type": ("type", "category", "kind"),
     "count": ("count", "people", "persons", "number", "value", "quantity", "qty",
               "encounters", "apprehensions", "interceptions", "nombre"),
@@ -35,7 +35,7 @@ ALIASES = {
     "year": ("year", "yr", "calendar year", "année", "annee"),
     "fiscal_year": ("fiscal year", "fiscal yr", "fy", "federal fiscal year",
                     "année financière", "annee financiere", "exercice", "exercice financier"),
-    "month": ("month", "mois", "month name"),
+    "month": ("month", "mois", "month name", "quarter", "trimestre", "qtr"),
 }
 
 

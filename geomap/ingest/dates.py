@@ -73,11 +73,12 @@ def _order_note(raw: pd.Series, order: str) -> str:
 
 
 def from_year_month(frame: pd.DataFrame, ctx, errors) -> tuple[pd.Series, pd.Series]:
-    """Date a block by its year column and optional month column.
+    """Date a block by its year column and optional month (or quarter) column.
 
     A fiscal year (header ``Fiscal Year``/``FY``, or cells like ``FY2025``) is the US federal
     one, starting in October: ``FY2025`` + ``November`` (or USBP's ``02 November``) is
-    November 2024. The first such record adds a note to the report, kept up to date with the
+    November 2024; its quarters are calendar quarters shifted by one (``FY2025`` + ``Q1`` is
+    October-December 2024). The first such record adds a note to the report, kept up to date with the
     number of records converted. Without a month column a record is known by its year
     (precision ``year``); a fiscal year alone spans two calendar years and is refused.
     Each distinct (year, month) pair is parsed once.
@@ -103,8 +104,12 @@ def from_year_month(frame: pd.DataFrame, ctx, errors) -> tuple[pd.Series, pd.Ser
             return (year, 1, "year"), None, None, False
         month = periods.month_number(month_text)
         if month is None:
-            return None, "month", ("month is not a month name (English or French) or a "
-                                   "number 1 to 12"), False
+            quarter = periods.quarter_number(month_text)
+            if quarter is not None:
+                qyear, qmonth = periods.quarter_start(year, quarter, fiscal)
+                return (qyear, qmonth, "quarter"), None, None, fiscal
+            return None, "month", ("month is not a month name (English or French), a number "
+                                   "1 to 12 or a quarter (Q1 to Q4)"), False
         cyear, cmonth = periods.calendar_month(year, month, fiscal)
         return (cyear, cmonth, "month"), None, None, fiscal
 

@@ -80,6 +80,24 @@ def month_number(text) -> int | None:
     return MONTH_NAMES.get(found.group(2))
 
 
+_QUARTER_ONLY = re.compile(r"^(?:[qt]|quarter\s*|trimestre\s*)([1-4])$")
+
+
+def quarter_number(text) -> int | None:
+    """Return the quarter a cell names on its own (``Q1``, ``T2``, ``Quarter 3``), or None."""
+    found = _QUARTER_ONLY.match(fold(text))
+    return int(found.group(1)) if found else None
+
+
+def quarter_start(year: int, quarter: int, fiscal: bool) -> tuple[int, int]:
+    """Return the calendar (year, month) a quarter of `year` starts in. A US federal fiscal
+    year's quarters are calendar quarters shifted by one: FY2025 Q1 is October-December
+    2024."""
+    if fiscal:
+        return (year - 1, 10) if quarter == 1 else (year, (quarter - 2) * 3 + 1)
+    return year, _QUARTER_MONTH[quarter]
+
+
 def parse_period(text) -> Period | None:
     """Parse one cell naming a period (not a full date); None when it names none.
 

@@ -145,7 +145,8 @@ def test_fiscal_year_alone_and_bad_months_are_rejected_by_row(any_env):
     report = any_env.run(io.BytesIO(text.encode()))
     assert report["rows_imported"] == 1
     assert [(e["row"], e["column"], e["message"]) for e in report["errors"]] == [
-        (3, "Month", "month is not a month name (English or French) or a number 1 to 12"),
+        (3, "Month", "month is not a month name (English or French), a number 1 to 12 or a "
+                     "quarter (Q1 to Q4)"),
         (4, "Fiscal Year", "year is not a year (2025, FY2025)")]
     with pytest.raises(Unprocessable) as refused:
         any_env.run(io.BytesIO(b"lat,lon,FY,Quantity\n49.0,-122.7,FY2025,5\n"),
@@ -157,6 +158,30 @@ def test_fiscal_year_alone_and_bad_months_are_rejected_by_row(any_env):
     frame = any_env.incidents("years")
     assert list(frame["precision"]) == ["year"]
     assert str(frame["occurred_at"][0]) == "2023-01-01 00:00:00"
+
+
+def test_year_and_quarter_columns_calendar_and_fiscal(any_env):
+    text = ("lat,lon,Year,Quarter,Count\n49.0,-122.7,2024,Q1,5\n49.0,-122.7,2024,T4,7\n"
+            "49.0,-122.7,2024,Q5,1\n")
+    report = any_env.run(io.BytesIO(text.encode()))
+    assert report["rows_imported"] == 2
+    assert [(e["row"], e["column"]) for e in report["errors"]] == [(4, "Quarter")]
+    frame = any_env.incidents()
+    assert [(str(t)[:7], p) for t, p in zip(frame["occurred_at"], frame["precision"])] == [
+        ("2024-01", "quarter"), ("2024-10", "quarter")]
+    # A fiscal year's quarters start in October: FY2025 Q1 is October-December 2024.
+    fiscal = any_env.run(io.BytesIO(b"lat,lon,FY,Qtr,Count\n49.0,-122.7,FY2025,Q1,5\n"
+                                    b"49.0,-122.7,FY2025,Q2,6\n49.0,-122.7,FY2025,Q4,7\n"),
+                         dataset="fq")
+    assert fiscal["rows_imported"] == 3
+    frame = any_env.incidents("fq")
+    assert [str(t)[:7] for t in frame["occurred_at"]] == ["2024-10", "2025-01", "2025-07"]
+    assert set(frame["precision"]) == {"quarter"}
+    # A quarter column alone holds whole quarters.
+    alone = any_env.run(io.BytesIO(b"lat,lon,Trimestre,Nombre\n49.0,-122.7,T2 2024,4\n"),
+                        dataset="alone-q")
+    assert alone["rows_imported"] == 1
+    assert list(any_env.incidents("alone-q")["precision"]) == ["quarter"]
 
 
 @pytest.mark.parametrize("french", [False, True], ids=["english", "french"])
