@@ -45,9 +45,11 @@ class MapSpec:
     heat_max_cells: int = 6000
     cluster_limit: int = 5000
     # Time layer: at most this many frames picked from the span, and this many (cell,
-    # frame) pairs drawn; beyond that frames are coarser or fewer, never the cells.
+    # frame) pairs drawn (each cell's centre counting two more: `timeline.COST_PER_POINT`);
+    # beyond that frames are coarser or fewer, never the cells. ~9 characters each in the
+    # payload: with the heat grid's 6,000 cells, a time map stays under 200 KB.
     time_max_frames: int = 120
-    time_max_rows: int = 6000
+    time_max_rows: int = 16_000
 
     @classmethod
     def from_filters(cls, filters: Mapping[str, Any], **kwargs: Any) -> "MapSpec":

@@ -4,8 +4,8 @@ The payload is bounded by limiting *frames*, never by coarsening cells past the 
 grid: the period is picked from the span (``auto``: the finest of week, month, quarter, year
 giving at most ``spec.time_max_frames`` frames, and holding most records at their
 precision), the cells are the heat grid of the whole selection (`grid.fit_grid` at
-``spec.heat_max_cells``), and when the (cell, frame) pairs still exceed
-``spec.time_max_rows`` the frames step up to a coarser period, then, at years, the earliest
+``spec.heat_max_cells``), and when the (cell, frame) pairs (plus the cells' centres, sent
+once) still exceed ``spec.time_max_rows`` the frames step up to a coarser period, then, at years, the earliest
 years are left out. Records known only at a coarser period than the frames' are counted
 and said, not drawn at their period's first day. With ``cumulative`` each frame holds
 everything up to its period.
@@ -30,6 +30,9 @@ from .grid import coarsen, fit_grid, group_cells
 #: on the base grid and the sorted period labels ``pidx`` indexes.
 Fetch = Callable[[str], tuple[pd.DataFrame, list[str]]]
 PERIOD_WORDS = {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "yearly"}
+#: What a drawn cell costs against the budget of cell-frames besides its frames: its centre
+#: is sent once (`payloads.time_payload`: ~18 characters, twice a cell-frame's ~9).
+COST_PER_POINT = 2
 
 
 @dataclass
@@ -114,12 +117,21 @@ def cumulate(cells: pd.DataFrame, frames: int) -> pd.DataFrame:
         "pidx": row_pidx.astype(np.int64)})
 
 
-def _rows_needed(cells: pd.DataFrame, frames: int, cumulative: bool) -> int:
-    """(cell, frame) pairs the frames would draw, without building cumulative rows."""
-    if not cumulative or cells.empty:
-        return len(cells)
+def _points(cells: pd.DataFrame) -> int:
+    """Distinct cells drawn in any frame."""
+    return len(cells[["gy", "gx"]].drop_duplicates()) if len(cells) else 0
+
+
+def _cost(cells: pd.DataFrame, frames: int, cumulative: bool) -> int:
+    """The payload's cost in cell-frames (each drawn cell's centre counts `COST_PER_POINT`),
+    without building cumulative rows."""
+    if cells.empty:
+        return 0
+    points = _points(cells)
+    if not cumulative:
+        return len(cells) + COST_PER_POINT * points
     first = cells.groupby(["gy", "gx"])["pidx"].min().to_numpy()
-    return int((frames - first).sum())
+    return int((frames - first).sum()) + COST_PER_POINT * points
 
 
 def frame(fetch: Fetch, *, asked: str, first: dt.date | None, last: dt.date | None,
@@ -158,18 +170,18 @@ def frame(fetch: Fetch, *, asked: str, first: dt.date | None, last: dt.date | No
                             fine["total"].to_numpy())
         _cells, size = fit_grid(whole, cell, max_cells)
         cells = coarsen(fine, int(round(size / cell)), by_period=True)
-        needed = _rows_needed(cells, len(labels), cumulative)
-        if needed <= max_rows or period == "year":
+        if _cost(cells, len(labels), cumulative) <= max_rows or period == "year":
             break
         framing.stepped_from = framing.stepped_from or period
         period = aggregate.PERIODS[aggregate.PERIODS.index(period) + 1]
     framing.period = period
     if cumulative:
         cells = cumulate(cells, len(labels))
-    if len(cells) > max_rows:
+    budget = max_rows - COST_PER_POINT * _points(cells)
+    if len(cells) > budget:
         # Even yearly frames are too many: keep the latest that fit (at least one).
         per_frame = np.bincount(cells["pidx"].to_numpy(), minlength=len(labels))
-        kept = np.cumsum(per_frame[::-1]) <= max_rows
+        kept = np.cumsum(per_frame[::-1]) <= budget
         keep = max(int(kept.sum()), 1)
         cut = len(labels) - keep
         cells = cells[cells["pidx"].to_numpy() >= cut].copy()

@@ -65,6 +65,12 @@ def _yearly(expected: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in expected.groupby(years).sum().items()}
 
 
+def _quarterly(expected: pd.Series) -> dict[str, int]:
+    month = expected.index.str.slice(5, 7).astype(int)
+    quarters = expected.index.str.slice(0, 4) + "-Q" + ((month - 1) // 3 + 1).astype(str)
+    return {str(k): int(v) for k, v in expected.groupby(quarters).sum().items()}
+
+
 def test_thirty_years_of_monthly_port_data_stay_sharp_at_the_ports():
     frame, expected = _series_frame()
     spec = maps.MapSpec(layer="time")
@@ -73,30 +79,42 @@ def test_thirty_years_of_monthly_port_data_stay_sharp_at_the_ports():
     # the 6.4° cells that fitting cells x months into the cap used to make.
     assert agg.cell == binning.fit_cell(agg.bounds) == 0.2
     assert len(agg.frames[["lat", "lon"]].drop_duplicates()) == 89
-    # Months x ports (32,040 pairs) do not fit: the frames step up to years, all 30 of them.
-    assert agg.framing.period == "year" and agg.framing.omitted == 0
-    assert agg.periods == [str(y) for y in range(1995, 2025)]
-    data = _payload(_html(frame, layer="time"), "time")
-    assert dict(zip(data["periods"], data["totals"])) == _yearly(expected)
-    assert data["period"] == "year" and data["cumulative"] is False
+    # 360 months are more frames than picked from a span: quarters, all 120 of them.
+    assert agg.framing.period == "quarter" and agg.framing.omitted == 0
+    assert len(agg.periods) == 120 and agg.periods[:2] == ["1995-Q1", "1995-Q2"]
+    html = _html(frame, layer="time", tiles="none")
+    assert len(html.encode()) < 200_000
+    data = _payload(html, "time")
+    assert dict(zip(data["periods"], data["totals"])) == _quarterly(expected)
+    assert len(data["points"]) == 89 and data["period"] == "quarter"
+    assert data["cumulative"] is False
     notes = maps.legend(agg, spec)["notes"]
-    assert any("Animated by year, 30 frames: quarterly frames would draw more cells" in n
+    assert any(n.startswith("Animated by quarter, 120 frames (picked from the span)")
                for n in notes), notes
 
 
-def test_a_larger_budget_keeps_quarters_and_payload_size_is_bounded():
+def test_monthly_frames_asked_step_up_when_they_would_not_fit():
     frame, expected = _series_frame()
-    agg = maps.aggregate_frame(frame, maps.MapSpec(layer="time", time_max_rows=12_000))
-    assert agg.framing.period == "quarter" and len(agg.periods) == 120
+    spec = maps.MapSpec(layer="time", period="month")
+    agg = maps.aggregate_frame(frame, spec)
+    # Months x ports (32,040 cell-frames) are beyond the budget: quarters, same cells.
+    assert agg.framing.period == "quarter" and agg.framing.stepped_from == "month"
     assert agg.cell == 0.2 and len(agg.frames) == 89 * 120
-    html = _html(frame, layer="time", tiles="none")
-    assert len(html.encode()) < 200_000
+    assert any("Animated by quarter, 120 frames: monthly frames would draw more cells" in n
+               for n in maps.legend(agg, spec)["notes"])
+    # A smaller budget steps further, to years; the cells stay.
+    small = maps.aggregate_frame(frame, maps.MapSpec(layer="time", time_max_rows=6000))
+    assert small.framing.period == "year" and small.cell == 0.2
+    assert small.periods == [str(y) for y in range(1995, 2025)]
+    data = _payload(_html(frame, layer="time", time_max_rows=6000), "time")
+    assert dict(zip(data["periods"], data["totals"])) == _yearly(expected)
 
 
 def test_yearly_frames_beyond_the_budget_keep_the_latest_years():
     frame, expected = _series_frame()
+    # 89 centres cost 178; 890 cell-frames are left: the last 10 years of 89 ports.
     agg = maps.aggregate_frame(frame, maps.MapSpec(layer="time", period="year",
-                                                   time_max_rows=89 * 10))
+                                                   time_max_rows=89 * 12))
     assert agg.periods == [str(y) for y in range(2015, 2025)] and agg.cell == 0.2
     assert agg.framing.omitted == 20
     assert any("earliest 20 years are left out" in n
