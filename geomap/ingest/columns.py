@@ -125,6 +125,9 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
                             "incident_date; or a year or fiscal year column with a month "
                             f"column) among {', '.join(names[:20])}",
                             details={"columns": names})
+    if not has_xy:
+        found.pop("lat", None)
+        found.pop("lon", None)
     used = set(found.values()) | set(columns_wide or ())
     extra = [n for n in names if n not in used
              and not (columns_wide is not None and wide_tables.is_total(n))]

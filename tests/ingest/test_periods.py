@@ -99,6 +99,12 @@ def test_wide_headers_are_found_and_totals_left_out():
         resolve_columns(["lat", "lon", "Province", "Count"], {}, header=True, wide=True)
 
 
+def test_a_lone_latitude_column_beside_a_location_column_stays_an_attribute():
+    columns = resolve_columns(["location", "lat", "Year", "Month"], {}, header=True)
+    assert columns.fields == {"location": "location", "year": "Year", "month": "Month"}
+    assert columns.extra == ["lat"]
+
+
 def test_a_table_without_date_or_year_column_is_refused_naming_both():
     with pytest.raises(Unprocessable, match="or a year or fiscal year column"):
         resolve_columns(["lat", "lon", "Place", "Count"], {}, header=True)
