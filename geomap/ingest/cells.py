@@ -240,9 +240,10 @@ def parse_general_dates(values: pd.Series,
     A column with fewer distinct values than half its cells (months, quarters, days of a
     long series) is parsed once per distinct value and taken back to its rows.
     """
-    codes, uniques = pd.factorize(values.astype("str"))
+    # A missing cell is a value of its own (no -1 code, which would take the last value).
+    codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=False)
     if len(uniques) * 2 <= len(values):
-        parts = _parse_general(pd.Series(uniques, dtype=object), order)
+        parts = _parse_general(pd.Series(uniques, dtype=values.astype("str").dtype), order)
         index = values.index
         return tuple(pd.Series(part.to_numpy()[codes], index=index, dtype=part.dtype)
                      for part in parts)

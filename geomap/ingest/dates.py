@@ -115,8 +115,9 @@ def from_year_month(frame: pd.DataFrame, ctx, errors) -> tuple[pd.Series, pd.Ser
 
     # Distinct (year, month) pairs: each column factorized, the pairs of codes factorized,
     # each pair parsed once, everything taken back to the rows by its code.
-    year_codes, year_values = pd.factorize(years)
-    month_codes, month_values = pd.factorize(months)
+    # Missing cells are values of their own (a -1 code would mix up the pairs).
+    year_codes, year_values = pd.factorize(years, use_na_sentinel=False)
+    month_codes, month_values = pd.factorize(months, use_na_sentinel=False)
     radix = len(month_values) + 1
     codes, pairs = pd.factorize(year_codes.astype(np.int64) * radix + month_codes)
     parsed = [parse(year_values[p // radix], month_values[p % radix]) for p in pairs]
