@@ -63,7 +63,8 @@ def _import_summary(report: dict) -> str:
 @click.option("--no-header", is_flag=True, help="The file has no header row (use --map N).")
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
               help="Map a field (lat lon location occurred_at type count direction "
-                   "description source_id region) to a header name or 1-based column number.")
+                   "description source_id region year fiscal_year month) to a header name or "
+                   "1-based column number.")
 @click.option("--sheet", default=None, metavar="NAME",
               help="The sheet of a spreadsheet (.xlsx, .xlsm, .xls, .ods) to import "
                    "(default: the first with data).")
@@ -73,6 +74,9 @@ def _import_summary(report: dict) -> str:
                    "incident. Remembered by the dataset (default: its key, if any).")
 @click.option("--again", is_flag=True,
               help="Append a file that was already imported into the dataset.")
+@click.option("--wide", is_flag=True,
+              help="A wide table: one column per month (or quarter, or year) holding counts; "
+                   "each cell becomes a record.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the report, as JSON.")
 @click.option("--user", "user_name", default="cli", show_default=True,
               help="Name recorded on the import.")
@@ -80,7 +84,7 @@ def _import_summary(report: dict) -> str:
 def import_csv_command(path: Path, slug: str, title: str, source: str, license_: str,
                        crs: str | None, mode: str, strict: bool, publish: bool, no_header: bool,
                        mapping: tuple[str, ...], sheet: str | None, key: str | None,
-                       again: bool, as_json: bool, user_name: str) -> None:
+                       again: bool, wide: bool, as_json: bool, user_name: str) -> None:
     """Import a CSV file (or a spreadsheet's sheet) of incidents into a dataset (one
     transaction)."""
     settings = _settings()
@@ -91,7 +95,7 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
             mode=mode, strict=strict, crs=crs, header=not no_header,
             mapping=ingest.parse_mapping(mapping), title=title, source=source,
             license=license_, publish=publish, filename=path.name, sheet=sheet or None,
-            again=again, key=ingest.parse_key(key)))
+            again=again, key=ingest.parse_key(key), wide=wide))
         ingest_settings = ingest.Settings.from_config(settings)
         regions_obj = web_layers.join_layers()
         report = ingest.import_file(db.engine_for(settings["DATABASE_URL"]), path, dataset=slug,

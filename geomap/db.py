@@ -223,6 +223,9 @@ incident_days = sa.Table(
     sa.Column("country", sa.String(2), nullable=True),
     sa.Column("admin1", sa.String(8), nullable=True),
     sa.Column("sector", sa.String(20), nullable=True),
+    # The date's precision (migration 0010): monthly counts leave out records known only by
+    # quarter or year, and say how many there are.
+    sa.Column("precision", sa.String(8), nullable=False, server_default="day"),
     sa.Column("n", sa.BigInteger, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Index("ix_incident_days_dataset_day", "dataset_id", "day"),

@@ -53,10 +53,15 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _iso(when: pd.Series, precision: pd.Series) -> pd.Series:
+    """Each date as precisely as it is known: 2025, 2025-Q1, 2025-03, 2025-03-01 or a UTC
+    timestamp (forms the import reads back with the same precision)."""
     when = pd.to_datetime(when)
+    quarter = when.dt.strftime("%Y-Q") + ((when.dt.month - 1) // 3 + 1).astype(str)
     return pd.Series(np.select(
-        [precision == "month", precision == "day"],
-        [when.dt.strftime("%Y-%m"), when.dt.strftime("%Y-%m-%d")],
+        [precision == "year", precision == "quarter", precision == "month",
+         precision == "day"],
+        [when.dt.strftime("%Y"), quarter, when.dt.strftime("%Y-%m"),
+         when.dt.strftime("%Y-%m-%d")],
         when.dt.strftime("%Y-%m-%dT%H:%M:%SZ")), index=when.index)
 
 

@@ -3,8 +3,8 @@
 One parser serves map pages, embeds, downloads and the API, so the same URL means the same
 selection everywhere. The normalised dict uses the keys `store.filter_clauses` understands
 (``from``/``to`` as UTC datetimes, ``to`` exclusive; list-valued ``type``, ``direction``,
-``country``, ``admin1``, ``sector``) plus the display options ``layer``, ``by``, ``period`` and
-``theme``. `canonical_query` turns it back into a stable query string used in cache keys and
+``country``, ``admin1``, ``sector``) plus the display options ``layer``, ``by``, ``period``,
+``cumulative`` and ``theme``. `canonical_query` turns it back into a stable query string used in cache keys and
 links.
 """
 
@@ -21,7 +21,13 @@ LAYERS = ("heat", "cluster", "choropleth", "time")
 BY_VALUES = ("admin1", "sector", "border_segment")
 BY_ALIASES = {"border_mile": "border_segment", "segment": "border_segment",
               "border_segments": "border_segment", "state": "admin1", "province": "admin1"}
-PERIODS = ("month", "week")
+#: Time-layer frames: picked from the span (``auto``), or asked for.
+PERIODS = ("auto", "week", "month", "quarter", "year")
+PERIOD_ALIASES = {"weekly": "week", "monthly": "month", "quarterly": "quarter",
+                  "annual": "year", "yearly": "year"}
+#: The time layer's cumulative option: each frame shows everything up to its period.
+CUMULATIVE = ("0", "1")
+CUMULATIVE_ALIASES = {"false": "0", "no": "0", "off": "0", "true": "1", "yes": "1", "on": "1"}
 THEMES = ("light", "dark")
 PER_VALUES = ("count", "border_mile")
 PER_ALIASES = {"mile": "border_mile", "border_miles": "border_mile", "miles": "border_mile",
@@ -40,8 +46,8 @@ SECTORS_BY_LOWER = {**{name.lower(): code for code, name in SECTORS.items()},
                     **{code.lower(): code for code in SECTORS}}
 
 #: Display options and their defaults (omitted from the canonical query when default).
-DEFAULTS = {"layer": "heat", "by": "admin1", "period": "month", "theme": "light",
-            "per": "count"}
+DEFAULTS = {"layer": "heat", "by": "admin1", "period": "auto", "theme": "light",
+            "per": "count", "cumulative": "0"}
 #: Keys that may repeat; each holds a sorted tuple of distinct values.
 LIST_KEYS = ("type", "direction", "country", "admin1", "sector")
 #: Every parameter this module reads; anything else in the query is ignored.
@@ -229,7 +235,9 @@ def parse(args: Any) -> dict[str, Any]:
     dict
         ``from``/``to`` (naive UTC ``datetime`` or None; ``to`` is exclusive, so ``to=2025-03``
         selects through the end of March), sorted tuples for ``type``, ``direction``,
-        ``country``, ``admin1``, ``sector``, and ``layer``, ``by``, ``period``, ``theme``,
+        ``country``, ``admin1``, ``sector``, and ``layer``, ``by``, ``period`` (``auto``: the
+        time layer picks weeks, months, quarters or years from the span), ``cumulative``
+        (``"0"``/``"1"``), ``theme``,
         ``per`` (``count`` or ``border_mile``: choropleth values divided by each region's
         miles of border).
 
@@ -252,7 +260,8 @@ def parse(args: Any) -> dict[str, Any]:
     out["sector"] = _list(args, "sector", _sector)
     out["layer"] = _choice(args, "layer", LAYERS)
     out["by"] = _choice(args, "by", BY_VALUES, BY_ALIASES)
-    out["period"] = _choice(args, "period", PERIODS)
+    out["period"] = _choice(args, "period", PERIODS, PERIOD_ALIASES)
+    out["cumulative"] = _choice(args, "cumulative", CUMULATIVE, CUMULATIVE_ALIASES)
     out["theme"] = _choice(args, "theme", THEMES)
     out["per"] = _choice(args, "per", PER_VALUES, PER_ALIASES)
     return out

@@ -212,8 +212,15 @@
     },
 
     time: function (map, data) {
-      var frames = data.periods.map(function () { return []; });
-      data.cells.forEach(function (c) { frames[c[3]].push([c[0], c[1], c[2]]); });
+      // Each frame is [point, weight in thousandths, point, weight, ...] (payloads.time_payload).
+      var frames = data.frames.map(function (flat) {
+        var out = [];
+        for (var k = 0; k + 1 < flat.length; k += 2) {
+          var p = data.points[flat[k]];
+          out.push([p[0], p[1], flat[k + 1] / 1000]);
+        }
+        return out;
+      });
       var heat = GeomapLayers.heat(map, {cells: frames.length ? frames[0] : [], cell: data.cell});
       if (!frames.length) return heat;
       var index = 0;
@@ -241,7 +248,7 @@
           function show(i, initial) {
             index = i;
             range.value = String(i);
-            label.textContent = data.periods[i] + " · " + fmt(data.totals[i] || 0);
+            label.textContent = (data.cumulative ? "up to " : "") + data.periods[i] + " · " + fmt(data.totals[i] || 0);
             if (!initial) heat.setLatLngs(frames[i]);  // the first frame is already drawn
           }
           function stop() {

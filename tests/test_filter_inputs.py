@@ -33,7 +33,7 @@ ODD_VALUES = ["nan", "NaN", "inf", "-inf", "1e309", "-1", "-99999999", "9" * 500
               "\u0661\u0662\u0663", "\x00", "a\x00b", "\u202e", "\u2028", "\u00e9" * 200, "\ufeff",
               "0x10", " "]
 OTHER_PARAMS = ["type", "direction", "country", "admin1", "sector", "layer", "by", "per",
-                "period", "theme", "limit", "offset", "maxwidth", "maxheight", "bbox", "zoom"]
+                "period", "cumulative", "theme", "limit", "offset", "maxwidth", "maxheight", "bbox", "zoom"]
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ def test_defaults_for_empty_query():
     out = filters.parse(MultiDict())
     assert out["from"] is None and out["to"] is None
     assert out["type"] == () and out["admin1"] == ()
-    assert (out["layer"], out["by"], out["period"], out["theme"]) == ("heat", "admin1", "month",
+    assert (out["layer"], out["by"], out["period"], out["theme"]) == ("heat", "admin1", "auto",
                                                                       "light")
-    assert out["per"] == "count"
+    assert out["per"] == "count" and out["cumulative"] == "0"
     assert filters.canonical_query(out) == ""
 
 

@@ -12,10 +12,14 @@ subject, and import one way (each only from those listed after it):
 
 - `extent`: a selection's count, total and bounds (`extent`), or a whole dataset's from its
   grid rollup (`rollup_extent`)
-- `grid`: grid cells on `binning`'s grid from the incidents (`grid`, optionally per period)
-  or the grid rollup (`grid_from_rollup`)
-- `periods`: month/week labels in SQL (`PERIOD_FORMATS`, `period_expr`) and counts per
-  column value or period (`by_column`, `by_period`), from the day rollup when it can answer
+- `grid`: grid cells on `binning`'s grid from the incidents (`grid`, optionally per period
+  and precision; `relabel` turns monthly cells into quarters or years) or the grid rollup
+  (`grid_from_rollup`)
+- `periods`: week/month/quarter/year labels in SQL and pandas (`PERIOD_FORMATS`,
+  `period_expr`, `period_labels`), counts per column value or period (`by_column`,
+  `by_period`, of the records each period admits: `ADMITTED`), per date precision
+  (`by_precision`, `coarser`) and a selection's first and last day (`span`), from the day
+  rollup when it can answer
 - `segments`: border segments as a step function of border mile (`SegmentSteps`,
   `segment_steps`, `segment_rows`) and counts per segment (`by_border_segment` in SQL,
   `by_border_segment_frame` for a DataFrame)
@@ -29,8 +33,9 @@ from .selection import unfiltered
 from .points import points
 from .segments import (SEGMENT_SLACK_MILES, SegmentSteps, by_border_segment,
                        by_border_segment_frame, segment_rows, segment_steps)
-from .periods import PERIOD_FORMATS, by_column, by_period
-from .grid import grid, grid_from_rollup
+from .periods import (ADMITTED, PERIOD_FORMATS, PERIODS, by_column, by_period, by_precision,
+                      coarser, period_labels, span)
+from .grid import grid, grid_from_rollup, relabel
 from .extent import extent, rollup_extent
 
 __all__ = [
@@ -38,7 +43,8 @@ __all__ = [
     "points",
     "SEGMENT_SLACK_MILES", "SegmentSteps", "by_border_segment", "by_border_segment_frame",
     "segment_rows", "segment_steps",
-    "PERIOD_FORMATS", "by_column", "by_period",
-    "grid", "grid_from_rollup",
+    "ADMITTED", "PERIOD_FORMATS", "PERIODS", "by_column", "by_period", "by_precision",
+    "coarser", "period_labels", "span",
+    "grid", "grid_from_rollup", "relabel",
     "extent", "rollup_extent",
 ]

@@ -10,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .. import binning, db
-from .periods import PERIOD_FORMATS, check_period, period_expr
+from .periods import ADMITTED, check_period, period_expr, period_labels
 from .selection import clauses, result_frame
 
 
@@ -42,7 +42,8 @@ def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0:
 
 
 def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: float,
-         lat0: float, lon0: float, period: str | None = None) -> pd.DataFrame:
+         lat0: float, lon0: float, period: str | None = None,
+         precision: bool = False) -> pd.DataFrame:
     """Aggregate matching incidents to a grid.
 
     Parameters
@@ -51,14 +52,19 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         Cell size in degrees.
     lat0, lon0 : float
         Grid origin; must not exceed the selection's minimum lat/lon (use `extent`).
-    period : {"month", "week"}, optional
-        Also group by period (for the time layer).
+    period : {"week", "month", "quarter", "year"}, optional
+        Also group by period (for the time layer), counting only the records known at least
+        that precisely (`periods.ADMITTED`: a record known by its year is in no month).
+    precision : bool
+        Also group by the date's precision, and count every record (the caller picks the
+        precisions: monthly cells of every precision become quarters and years in pandas,
+        `relabel`, without another query).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``gy``, ``gx`` (cell row/column from the origin), ``n`` (incidents), ``total``
-        (sum of count) and ``period`` when asked for.
+        (sum of count), ``period`` and ``precision`` when asked for.
     """
     c = db.incidents.c
     # The keys of `binning`, as the rollup and the numpy path compute them.
@@ -73,14 +79,39 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         label = (sa.func.date_trunc(period, c.occurred_at) if truncated
                  else period_expr(conn, period))
         keys.append(label.label("period"))
+    if precision:
+        keys.append(c.precision.label("precision"))
+    where = clauses(dataset_id, filters)
+    if period and period != "year" and not precision:
+        where.append(c.precision.in_(ADMITTED[period]))
     query = (sa.select(*keys, sa.func.count().label("n"),
                        sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
-             .where(*clauses(dataset_id, filters), c.lat.isnot(None)).group_by(*keys))
+             .where(*where, c.lat.isnot(None)).group_by(*keys))
     frame = result_frame(conn.execute(query))
     for col in ("gy", "gx", "n", "total"):
         frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
     if truncated and len(frame):
-        frame["period"] = pd.to_datetime(frame["period"]).dt.strftime(PERIOD_FORMATS[period])
+        frame["period"] = period_labels(frame["period"], period)
     if period:
         frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
     return frame
+
+
+def relabel(cells: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Monthly grid cells with their precision (`grid(period="month", precision=True)`) as
+    cells of `period` (month, quarter or year), counting the records it admits; no query."""
+    if period not in ("month", "quarter", "year"):
+        raise ValueError(f"monthly cells cannot be relabelled by {period!r}")
+    cells = cells[cells["precision"].isin(ADMITTED[period]).to_numpy()]
+    label = cells["period"].astype(str)
+    if period == "quarter":
+        month = label.str.slice(5, 7).astype(int)
+        label = label.str.slice(0, 4) + "-Q" + ((month - 1) // 3 + 1).astype(str)
+    elif period == "year":
+        label = label.str.slice(0, 4)
+    out = (cells.assign(period=label).groupby(["gy", "gx", "period"], as_index=False)
+           [["n", "total"]].sum())
+    for col in ("gy", "gx", "n", "total"):
+        out[col] = out[col].astype("int64")
+    out["period"] = out["period"].astype(str)
+    return out[["gy", "gx", "period", "n", "total"]]

@@ -1,8 +1,12 @@
 """Periods and grouping by column or period, read from the day rollup when it can answer.
 
-`period_expr` labels a timestamp with its month or week in SQL; `by_column` and `by_period`
-count a selection per value or per period, summing the day rollup (`incident_days`) when the
-dataset has one and the filters' dates are whole days, else grouping the incidents.
+`period_expr` labels a timestamp with its week, month, quarter or year in SQL (`period_labels`
+the same in pandas); `by_column` and `by_period` count a selection per value or per period,
+summing the day rollup (`incident_days`) when the dataset has one and the filters' dates are
+whole days, else grouping the incidents. Per period, only records known at least that
+precisely are counted (`ADMITTED`: a record known by its year is not in January's count);
+`by_precision` says how many records each precision holds, `span` when a selection starts
+and ends.
 """
 
 from __future__ import annotations
@@ -15,8 +19,25 @@ import sqlalchemy as sa
 from .. import db, store
 from .selection import clauses, result_frame
 
-#: Period -> its label's format (a week is labelled by its Monday).
-PERIOD_FORMATS = {"month": "%Y-%m", "week": "%Y-%m-%d"}
+#: Period -> its label's format (a week is labelled by its Monday; a quarter 'YYYY-Qn').
+PERIOD_FORMATS = {"month": "%Y-%m", "week": "%Y-%m-%d", "quarter": "%Y-Q", "year": "%Y"}
+#: Periods from the finest; each counts the records whose date is known at least as
+#: precisely (`incidents.precision`): a month's count has no record known only by quarter.
+PERIODS = ("week", "month", "quarter", "year")
+ADMITTED = {"week": ("second", "day"), "month": ("second", "day", "month"),
+            "quarter": ("second", "day", "month", "quarter"),
+            "year": ("second", "day", "month", "quarter", "year")}
+
+
+def period_labels(when: pd.Series, period: str) -> pd.Series:
+    """Label timestamps with their period as `period_expr` does in SQL (pandas)."""
+    check_period(period)
+    when = pd.to_datetime(when)
+    if period == "quarter":
+        return when.dt.strftime("%Y-Q") + ((when.dt.month - 1) // 3 + 1).astype(str)
+    if period == "week":
+        when = when - pd.to_timedelta(when.dt.day_of_week, unit="D")
+    return when.dt.strftime(PERIOD_FORMATS[period])
 
 
 def period_expr(conn: sa.Connection, period: str, column=None):
@@ -27,16 +48,22 @@ def period_expr(conn: sa.Connection, period: str, column=None):
     column = db.incidents.c.occurred_at if column is None else column
     check_period(period)
     if conn.dialect.name == "postgresql":
-        if period == "month":
-            return sa.func.to_char(column, "YYYY-MM")
+        if period in ("month", "year"):
+            return sa.func.to_char(column, "YYYY-MM" if period == "month" else "YYYY")
+        if period == "quarter":
+            return sa.func.to_char(column, 'YYYY-"Q"Q')
         if isinstance(column.type, sa.Date):
             # date_trunc of a date would go through timestamptz (the session's time zone).
             column = sa.cast(column, sa.DateTime)
         return sa.func.to_char(sa.func.date_trunc("week", column), "YYYY-MM-DD")
-    if period == "month":
+    if period in ("month", "year"):
         # SQLite stores DateTime as ISO text ('YYYY-MM-DD HH:MM:SS...'): the prefix is the month
         # and substr is several times faster than strftime over a million rows.
-        return sa.func.substr(column, 1, 7)
+        return sa.func.substr(column, 1, 7 if period == "month" else 4)
+    if period == "quarter":
+        month = sa.cast(sa.func.substr(column, 6, 2), sa.Integer)
+        year = sa.type_coerce(sa.func.substr(column, 1, 4), sa.String)
+        return year.concat("-Q").concat(sa.cast((month + 2) // 3, sa.String))
     # Monday on or before the date: step back six days, then forward to the next Monday.
     return sa.func.date(column, "-6 days", "weekday 1")
 
@@ -75,20 +102,25 @@ def _day_rollup_where(conn: sa.Connection, dataset_id: int, filters: dict | None
     return where if store.rollup_cell(conn, dataset_id) is not None else None
 
 
-def _counted(conn: sa.Connection, dataset_id: int, filters: dict | None, *, rollup: bool = True):
+def _counted(conn: sa.Connection, dataset_id: int, filters: dict | None, *, rollup: bool = True,
+             period: str | None = None):
     """Return where to count a selection: (columns, date column, n, total, conditions).
 
     The day rollup when it can answer (sums of its counts) and `rollup` allows it, else the
-    incidents themselves.
+    incidents themselves. Per `period`, only the records it admits (`ADMITTED`).
     """
     where = _day_rollup_where(conn, dataset_id, filters) if rollup else None
     if where is not None:
         d = db.incident_days.c
-        return (d, d.day, sa.cast(sa.func.sum(d.n), sa.BigInteger),
-                sa.cast(sa.func.coalesce(sa.func.sum(d.total), 0), sa.BigInteger), where)
-    c = db.incidents.c
-    return (c, c.occurred_at, sa.func.count(), sa.func.coalesce(sa.func.sum(c["count"]), 0),
-            clauses(dataset_id, filters))
+        out = (d, d.day, sa.cast(sa.func.sum(d.n), sa.BigInteger),
+               sa.cast(sa.func.coalesce(sa.func.sum(d.total), 0), sa.BigInteger), where)
+    else:
+        c = db.incidents.c
+        out = (c, c.occurred_at, sa.func.count(), sa.func.coalesce(sa.func.sum(c["count"]), 0),
+               clauses(dataset_id, filters))
+    if period and period != "year":
+        out[4].append(out[0].precision.in_(ADMITTED[period]))
+    return out
 
 
 def by_column(conn: sa.Connection, dataset_id: int, filters: dict | None, column: str,
@@ -103,7 +135,7 @@ def by_column(conn: sa.Connection, dataset_id: int, filters: dict | None, column
         Columns ``key`` (None for rows without a value), ``period`` when asked for, ``n``, ``total``.
     """
     cols, when, n, total, where = _counted(conn, dataset_id, filters,
-                                           rollup=column in store.DAY_COLUMNS)
+                                           rollup=column in store.DAY_COLUMNS, period=period)
     keys = [cols[column].label("key")]
     if period:
         keys.append(period_expr(conn, period, when).label("period"))
@@ -121,8 +153,10 @@ def by_column(conn: sa.Connection, dataset_id: int, filters: dict | None, column
 
 def by_period(conn: sa.Connection, dataset_id: int, filters: dict | None,
               period: str = "month") -> pd.DataFrame:
-    """Count incidents per month or week: columns ``period``, ``n``, ``total`` (oldest first)."""
-    _cols, when, n, total, where = _counted(conn, dataset_id, filters)
+    """Count incidents per week, month, quarter or year: columns ``period``, ``n``, ``total``
+    (oldest first), of the records known at least that precisely (`ADMITTED`; `coarser`
+    counts the others)."""
+    _cols, when, n, total, where = _counted(conn, dataset_id, filters, period=period)
     key = period_expr(conn, period, when).label("period")
     query = (sa.select(key, n.label("n"), total.label("total"))
              .where(*where).group_by(key).order_by(key))
@@ -134,3 +168,27 @@ def by_period(conn: sa.Connection, dataset_id: int, filters: dict | None,
     frame["n"] = frame["n"].astype("int64")
     frame["total"] = frame["total"].astype("int64")
     return frame
+
+
+def by_precision(conn: sa.Connection, dataset_id: int, filters: dict | None) -> dict[str, tuple]:
+    """Return how many records (n, total) of a selection each date precision holds."""
+    frame = by_column(conn, dataset_id, filters, "precision")
+    return {str(k): (int(n), int(t)) for k, n, t in zip(frame["key"], frame["n"], frame["total"])}
+
+
+def coarser(precisions: dict[str, tuple], period: str) -> tuple[int, int, list[str]]:
+    """Return the records (n, total) known only at a coarser period than `period`, and
+    those precisions (finest first), from `by_precision`'s answer."""
+    check_period(period)
+    names = [p for p in ("month", "quarter", "year") if p not in ADMITTED[period]
+             and precisions.get(p, (0, 0))[0]]
+    return (sum(precisions[p][0] for p in names), sum(precisions[p][1] for p in names), names)
+
+
+def span(conn: sa.Connection, dataset_id: int, filters: dict | None
+         ) -> tuple[dt.date | None, dt.date | None]:
+    """Return the first and last day of a selection (None, None when it is empty)."""
+    _cols, when, _n, _total, where = _counted(conn, dataset_id, filters)
+    row = conn.execute(sa.select(sa.func.min(when), sa.func.max(when)).where(*where)).one()
+    first, last = (pd.Timestamp(v).date() if v is not None else None for v in row)
+    return first, last

@@ -14,6 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import periods
+
 _NUMBER_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 #: Longest cell (bytes) the Arrow fast path of `to_float` reads: at most 15 digits, which
 #: pandas' parser reads exactly (see `_plain_decimals`).
@@ -150,11 +152,8 @@ def _dms_value(deg, minutes, seconds, hemi) -> np.ndarray:
 
 # Dates ----------------------------------------------------------------------------------------
 
-MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 _SLASH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})"
                     r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?\s*$")
-_MONTH_NAME = re.compile(r"^\s*([A-Za-z]{3,9})\.?[ -]+(\d{4})\s*$")
 _YEAR_MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
 _ISO = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
                   r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?\s*$")
@@ -238,7 +237,21 @@ def parse_general_dates(values: pd.Series,
     """Parse any column of dates (`parse_dates` without its fast path).
 
     For callers that tried `parse_iso_days` themselves: `parse_dates` would try it again.
+    A column with fewer distinct values than half its cells (months, quarters, days of a
+    long series) is parsed once per distinct value and taken back to its rows.
     """
+    # A missing cell is a value of its own (no -1 code, which would take the last value).
+    codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=False)
+    if len(uniques) * 2 <= len(values):
+        parts = _parse_general(pd.Series(uniques, dtype=values.astype("str").dtype), order)
+        index = values.index
+        return tuple(pd.Series(part.to_numpy()[codes], index=index, dtype=part.dtype)
+                     for part in parts)
+    return _parse_general(values, order)
+
+
+def _parse_general(values: pd.Series, order: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """`parse_general_dates` of every cell (no distinct-value step)."""
     text = values.astype("str").str.strip()
     when = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     precision = pd.Series("day", index=text.index, dtype=object)
@@ -279,22 +292,21 @@ def parse_general_dates(values: pd.Series,
         precision[idx] = np.where(slash[3].notna(), "second", "day")
         order_name = "month/day/year" if order == "mdy" else "day/month/year"
         problem[parsed[parsed.isna()].index] = f"not a valid date when read as {order_name}"
-    named = text.str.extract(_MONTH_NAME)
-    named = named[named[0].notna()]
-    if len(named):
-        month = named[0].str[:3].str.lower().map(MONTHS)
-        named = named[month.notna()]
-        if len(named):
-            parts = pd.DataFrame({"year": named[1].astype(int),
-                                  "month": month[named.index].astype(int), "day": 1})
-            when[named.index] = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
-            precision[named.index] = "month"
     ym = text.str.extract(_YEAR_MONTH)
     ym = ym[ym[0].notna()]
     if len(ym):
         parts = pd.DataFrame({"year": ym[0].astype(int), "month": ym[1].astype(int), "day": 1})
         when[ym.index] = pd.to_datetime(parts, errors="coerce").astype("datetime64[us]")
         precision[ym.index] = "month"
+    # Periods as published (month names in English or French, quarters, years): each
+    # distinct value parsed once (`periods.per_distinct`), not a regular expression per row.
+    named = (when[rest_index].isna() & problem[rest_index].isna())
+    named = named[named].index
+    if len(named):
+        start, prec = periods.starts(periods.per_distinct(text[named], periods.parse_period))
+        found = ~np.isnat(start)
+        when[named[found]] = start[found]
+        precision[named[found]] = prec[found]
     missing = (when[rest_index].isna() & problem[rest_index].isna())
     missing = missing[missing].index
     if len(missing):
@@ -306,6 +318,7 @@ def parse_general_dates(values: pd.Series,
                            "date (YYYY-MM-DD) before saving as CSV")
         problem[empty] = "date is missing"
         problem[other] = ("not a recognised date (use YYYY-MM-DD, MM/DD/YYYY [hh:mm[:ss] AM], "
-                          "M/D/YY H:MM or Mon YYYY)")
+                          "M/D/YY H:MM, a month (Jan 2025, janv. 2025), a quarter (2025 Q1) "
+                          "or a year)")
     return when, precision, problem
 

@@ -11,20 +11,27 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from . import wide as wide_tables
 from ..errors import BadRequest, Unprocessable
 
 FIELDS = ("lat", "lon", "location", "occurred_at", "type", "count", "direction",
-          "description", "source_id", "region", "place", "sector", "border")
+          "description", "source_id", "region", "place", "sector", "border", "year",
+          "fiscal_year", "month")
 #: Fields that locate a row without coordinates (`placing`): a port or town, a Border Patrol
 #: sector, a state or province.
 NAMED_LOCATION = ("place", "sector", "region")
+#: Fields that date a record without a date column: a year (calendar or US federal fiscal)
+#: and optionally a month (`dates.from_year_month`).
+PERIOD_FIELDS = ("year", "fiscal_year", "month")
 ALIASES = {
     "lat": ("lat", "latitude", "y"),
     "lon": ("lon", "lng", "long", "longitude", "x"),
     "location": ("location", "point", "geometry", "wkt", "coordinates"),
-    "occurred_at": ("occurred_at", "date", "datetime", "timestamp", "incident_date"),
+    "occurred_at": ("occurred_at", "date", "datetime", "timestamp", "incident_date", "period",
+                    "période", "periode"),
     "type": ("type", "category", "kind", "measure"),
-    "count": ("count", "people", "persons", "number", "value", "quantity", "encounter count"),
+    "count": ("count", "people", "persons", "number", "value", "quantity", "qty",
+              "encounters", "apprehensions", "interceptions", "nombre", "encounter count"),
     "direction": ("direction", "bound"),
     "description": ("description", "notes", "summary"),
     "source_id": ("source_id", "id", "incident_id"),
@@ -35,6 +42,10 @@ ALIASES = {
               "crossing", "place name", "lieu", "point d'entree", "point d'entrée"),
     "sector": ("sector", "usbp sector", "border patrol sector", "sector name", "secteur"),
     "border": ("border", "land border region", "border region"),
+    "year": ("year", "yr", "calendar year", "année", "annee"),
+    "fiscal_year": ("fiscal year", "fiscal yr", "fy", "federal fiscal year",
+                    "année financière", "annee financiere", "exercice", "exercice financier"),
+    "month": ("month", "mois", "month name", "quarter", "trimestre", "qtr"),
 }
 
 
@@ -53,10 +64,17 @@ class Columns:
     fields: dict[str, str]
     extra: list[str]
     notes: list[dict]
+    #: A wide table's period columns (header -> 'period' or 'month', `wide.month_columns`).
+    wide: dict[str, str] | None = None
 
 
-def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: bool) -> Columns:
+def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: bool,
+                    wide: bool = False) -> Columns:
     """Match header names to fields (aliases, then the explicit mapping, which wins).
+
+    A record is dated by a date column (``occurred_at``), or by a year column (calendar or
+    fiscal) with an optional month column; with `wide`, by the headers of its period columns
+    (`wide.month_columns`), whose cells are the counts.
 
     Raises
     ------
@@ -97,16 +115,74 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
         raise Unprocessable(f"no usable columns: no latitude/longitude or location column, "
                             f"and no place, sector or state/province column, found among "
                             f"{shown}; {hint}", details={"columns": names})
-    if "occurred_at" not in found:
+    columns_wide = _wide_columns(names, found, header) if wide else None
+    if columns_wide is not None:
+        notes.append(note(_wide_note(columns_wide), None))
+    elif "occurred_at" in found:
+        dropped = [found.pop(name) for name in PERIOD_FIELDS if name in found]
+        if dropped and any(name in mapping for name in PERIOD_FIELDS):
+            notes.append(note(f"records are dated by {found['occurred_at']}; "
+                              f"{', '.join(dropped)} kept as attributes", found["occurred_at"]))
+    elif "year" in found or "fiscal_year" in found:
+        if "year" in found and "fiscal_year" in found:
+            notes.append(note(f"both a year ({found['year']}) and a fiscal year column "
+                              f"({found['fiscal_year']}) exist: the fiscal year is used",
+                              found["fiscal_year"]))
+            del found["year"]
+    elif "month" in found:
+        # A month column alone holds whole periods ('January 2024', 'janv. 2024').
+        found["occurred_at"] = found.pop("month")
+    else:
         raise Unprocessable("no date column found (occurred_at, date, datetime, timestamp, "
-                            f"incident_date) among {', '.join(names[:20])}",
+                            "incident_date; or a year or fiscal year column with a month "
+                            f"column) among {', '.join(names[:20])}",
                             details={"columns": names})
     if not has_xy:
         found.pop("lat", None)
         found.pop("lon", None)
-    used = set(found.values())
-    extra = [n for n in names if n not in used]
-    return Columns(found, extra, notes)
+    used = set(found.values()) | set(columns_wide or ())
+    extra = [n for n in names if n not in used
+             and not (columns_wide is not None and wide_tables.is_total(n))]
+    return Columns(found, extra, notes, columns_wide)
+
+
+def shown_fields(columns: Columns) -> dict[str, str]:
+    """FIELD -> column as a person reads it (a wide table's made-up columns described)."""
+    names = {wide_tables.PERIOD_COLUMN: "(the period columns' headers)",
+             wide_tables.VALUE_COLUMN: "(the period columns' cells)"}
+    return {field: names.get(column, column) for field, column in columns.fields.items()}
+
+
+def _wide_columns(names: list[str], found: dict[str, str], header: bool) -> dict[str, str]:
+    """Find a wide table's period columns and point the date and count fields at the
+    columns `wide.unpivot` makes; raise Unprocessable when no header names a period."""
+    if not header:
+        raise BadRequest("a wide table needs its header row: the period columns are found "
+                         "by their names")
+    by_year = "year" in found or "fiscal_year" in found
+    columns = wide_tables.month_columns(
+        [n for n in names if n not in found.values()], by_year_column=by_year)
+    if not columns:
+        raise Unprocessable("the table was said to be wide, but no column header names a "
+                            "month, quarter or year (such as 'Jan 2024', 'janv. 2024', "
+                            f"'2024-01', '2024 Q1'; or 'Jan' beside a year column) among "
+                            f"{', '.join(names[:20])}", details={"columns": names})
+    for name in ("occurred_at", "count"):
+        found.pop(name, None)
+    if by_year:
+        found["month"] = wide_tables.PERIOD_COLUMN
+    else:
+        found.pop("month", None)
+        found["occurred_at"] = wide_tables.PERIOD_COLUMN
+    found["count"] = wide_tables.VALUE_COLUMN
+    return columns
+
+
+def _wide_note(columns: dict[str, str]) -> str:
+    names = list(columns)
+    shown = ", ".join(names[:3]) + (f", … {names[-1]}" if len(names) > 3 else "")
+    return (f"wide table: {len(names)} period columns ({shown}) unpivoted, one record per "
+            "cell with a count; empty cells and '..'/'x'/'-' are not records")
 
 
 def note(message: str, column: str | None = None) -> dict:

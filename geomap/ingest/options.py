@@ -40,6 +40,9 @@ class Options:
         Publish the dataset in the same transaction.
     sheet : str or None
         The sheet of a spreadsheet to read (None: the first with data); unused for CSV.
+    wide : bool
+        The table has one column per month (or quarter, or year) holding counts: each cell
+        becomes a record (`wide.unpivot`).
     filename : str
         The uploaded file's name, recorded for the audit trail only (never used as a path).
     again : bool
@@ -63,6 +66,7 @@ class Options:
     sheet: str | None = None
     again: bool = False
     key: tuple[str, ...] | None = None
+    wide: bool = False
 
 
 def parse_mapping(items: Iterable[str]) -> dict[str, str]:
@@ -105,8 +109,8 @@ def options_from(values: Mapping[str, Any]) -> Options:
     """Build Options from strings (query parameters, form fields), validating each one.
 
     Recognised keys: mode, strict, crs, no_header, title, source, license, description,
-    publish, filename, sheet, again, key (comma-separated, or a list of column names), and
-    ``map_<field>`` (or ``map`` as a list of FIELD=COLUMN).
+    publish, filename, sheet, again, key (comma-separated, or a list of column names), wide,
+    and ``map_<field>`` (or ``map`` as a list of FIELD=COLUMN).
     """
     def flag(name: str) -> bool:
         raw = str(values.get(name, "") or "").strip().lower()
@@ -129,7 +133,7 @@ def options_from(values: Mapping[str, Any]) -> Options:
         description=str(values.get("description") or "").strip(),
         publish=flag("publish"), filename=str(values.get("filename") or "")[:300],
         sheet=(str(values.get("sheet") or "").strip() or None),
-        again=flag("again"), key=parse_key(values.get("key"))))
+        again=flag("again"), key=parse_key(values.get("key")), wide=flag("wide")))
 
 
 def check_options(options: Options) -> Options:

@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import identity, storing
-from .columns import note, resolve_columns
+from .columns import note, resolve_columns, shown_fields
 from .options import Options, check_options
 from .reading import Reader
 from .receiving import Received, discard, keep, receive
@@ -172,7 +172,8 @@ def _layout(received: Received, options: Options) -> Layout:
 
 def _context(layout: Layout, options: Options, settings: Settings, regions: Any) -> Context:
     """What every block needs: the resolved columns, the CRS transformer, one "now" per file."""
-    columns = resolve_columns(layout.columns, options.mapping, header=options.header)
+    columns = resolve_columns(layout.columns, options.mapping, header=options.header,
+                              wide=options.wide)
     return Context(columns=columns, options=options, settings=settings, regions=regions,
                    transformer=transformer_for(options.crs) if options.crs else None,
                    now=store.utcnow(), file_notes=list(columns.notes))
@@ -200,7 +201,8 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
     try:
         table, sheet = _tabular(received, options, settings, temps)
         layout = _layout(table, options)
-        columns = resolve_columns(layout.columns, options.mapping, header=options.header)
+        columns = resolve_columns(layout.columns, options.mapping, header=options.header,
+                                  wide=options.wide)
     except GeomapError as error:
         discard(received)
         error.details = {**(error.details or {}), "columns": _safe_columns(table, options)}
@@ -212,7 +214,7 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
     return {"sha256": received.sha256, "size": received.size, "encoding": layout.encoding,
             "sheet": sheet and sheet["sheet"], "sheets": sheet and sheet["sheets"],
             "delimiter": DELIMITER_NAMES.get(layout.delimiter, layout.delimiter),
-            "columns": layout.columns, "fields": columns.fields,
+            "columns": layout.columns, "fields": shown_fields(columns),
             "notes": [n["message"] for n in columns.notes],
             "rows": [r[:len(layout.columns)] for r in layout.sample[:rows]],
             "lines": [int(line) for line in (
@@ -347,9 +349,11 @@ def _validate_block(job: _Import, batch) -> tuple[pd.DataFrame, Any]:
             rows = rows[~rows["record"].isin(refused["record"])].reset_index(drop=True)
     if batch.errors is not None:
         errs = pd.concat([batch.errors, errs], ignore_index=True)
+    structural = 0 if batch.errors is None else int(batch.errors["record"].nunique())
     errs = to_lines(errs, batch)
     if len(errs):
-        job.totals.rejected += int(errs["line"].nunique())
+        job.totals.rejected += (int(errs["line"].nunique()) if errors.rejected_records is None
+                                else structural + errors.rejected_records)
         job.rejected.add(batch, errs)
     job.errors.append(errs)
     return rows, warnings

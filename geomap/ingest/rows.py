@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from . import cells, placing
-from .columns import Columns, note
+from . import cells, placing, wide
+from .columns import Columns
 from .crs import check_crs, transformer_for  # noqa: F401  (re-exported: ingest.transformer_for)
+from .dates import read_dates
 from .settings import Settings
 from .. import regions
 
@@ -32,7 +33,6 @@ DIRECTIONS = {
 DIRECTION_MAP = {alias: name for name, aliases in DIRECTIONS.items() for alias in aliases}
 MAX_VALUE_CHARS = 200
 LIMITS = {"type": 100, "source_id": 200}
-FUTURE_SLACK = dt.timedelta(days=1)
 
 
 # --- regions (the interface of geomap.regions ingest joins with) -----------------------------
@@ -83,6 +83,8 @@ class Issues:
 
     def __init__(self):
         self.parts: list[pd.DataFrame] = []
+        #: Records these errors reject when that is not one per line (a wide table's cells).
+        self.rejected_records: int | None = None
 
     def add(self, mask, column: str | None, values, message) -> None:
         mask = np.asarray(mask, dtype=bool)
@@ -116,6 +118,8 @@ class Context:
     file_notes: list[dict] = field(default_factory=list)
     swapped: int = 0
     places: placing.PlaceTally = field(default_factory=placing.PlaceTally)
+    #: What date parsing keeps across blocks (`dates`: the fiscal-year note and its count).
+    periods: dict = field(default_factory=dict)
 
 
 def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, Issues]:
@@ -125,14 +129,33 @@ def validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, I
     -------
     (rows, errors, warnings)
         `rows` holds the accepted rows (incident columns plus ``record``, the position in the
-        block); `errors` explain the rejected ones.
+        block); `errors` explain the rejected ones. A wide table's block is unpivoted first
+        (`wide.unpivot`): each of its records keeps its source row's position, and problems
+        name the period column the cell came from.
     """
+    if ctx.columns.wide:
+        long, source, header = wide.unpivot(frame, list(ctx.columns.wide))
+        rows, errors, warnings = _validate(long, ctx)
+        # The report counts records: a wide table's rejected ones are cells, not lines.
+        errors.rejected_records = int(_rejected(errors, len(long)).sum())
+        rows["record"] = source[rows["record"].to_numpy()]
+        for issues in (errors, warnings):
+            for part in issues.parts:
+                positions = part["record"].to_numpy()
+                if part["column"].isin((wide.PERIOD_COLUMN, wide.VALUE_COLUMN)).any():
+                    part["column"] = header[positions]
+                part["record"] = source[positions]
+        return rows, errors, warnings
+    return _validate(frame, ctx)
+
+
+def _validate(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame, Issues, Issues]:
     errors, warnings = Issues(), Issues()
     cols = ctx.columns.fields
     n = len(frame)
     named = placing.Named(frame, cols)  # worked out only if some row lacks coordinates
     lon, lat = _coordinates(frame, ctx, errors, named)
-    when, precision = _dates(frame, ctx, errors)
+    when, precision = read_dates(frame, ctx, errors)
     count = _counts(frame, cols.get("count"), errors)
     direction = _directions(frame, cols.get("direction"), warnings)
     text = {name: (_text(frame[cols[name]]) if name in cols else pd.Series("", index=frame.index))
@@ -326,43 +349,6 @@ def _put(out: dict[str, np.ndarray], mask: np.ndarray, joined: pd.DataFrame) -> 
     idx = np.flatnonzero(mask)
     for name, values in out.items():
         values[idx] = joined[name].to_numpy()
-
-
-def _dates(frame: pd.DataFrame, ctx: Context, errors: Issues):
-    column = ctx.columns.fields["occurred_at"]
-    raw = frame[column]
-    # The common case first: every cell a YYYY-MM-DD date (no slash dates to order).
-    parsed = cells.parse_iso_days(raw)
-    if parsed is not None:
-        monthly = np.zeros(len(raw), dtype=bool)  # all day precision
-    else:
-        if ctx.date_order is None:
-            maybe_slash = raw[raw.str.slice(4, 5) != "-"]
-            order = cells.date_order(maybe_slash) if len(maybe_slash) else None
-            if order is not None:
-                ctx.date_order = order
-                ctx.file_notes.append(note(_order_note(raw, order), column))
-        parsed = cells.parse_general_dates(raw, ctx.date_order or "mdy")
-        monthly = (parsed[1] == "month").to_numpy()
-    when, precision, problem = parsed
-    errors.add(problem.notna(), column, raw, problem)
-    month_start = when.dt.to_period("M").dt.start_time if monthly.any() else when
-    future = np.where(monthly, month_start > ctx.now, when > ctx.now + FUTURE_SLACK)
-    errors.add(future & when.notna().to_numpy(), column, raw, "date is in the future")
-    return when, precision
-
-
-def _order_note(raw: pd.Series, order: str) -> str:
-    if order == "dmy":
-        return ("dates with slashes are read as day/month/year for the whole file (some have "
-                "a first number above 12)")
-    parts = raw.astype("str").str.extract(cells._SLASH)
-    decided = (parts[1].dropna().astype(int) > 12).any()
-    if decided:
-        return ("dates with slashes are read as month/day/year for the whole file (some have "
-                "a second number above 12)")
-    return ("dates with slashes are ambiguous (no day above 12): read as month/day/year "
-            "(US order) for the whole file")
 
 
 def _counts(frame: pd.DataFrame, column: str | None, errors: Issues) -> np.ndarray:

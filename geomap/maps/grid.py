@@ -1,5 +1,4 @@
-"""Grid cells of a map: cells summed with numpy, coarsening to a cap, cell centres, and the
-period keys of the time layer.
+"""Grid cells of a map: cells summed with numpy, coarsening to a cap, cell centres.
 
 The grid itself (cell sizes, origin, keys) is `geomap.binning`'s, shared with the SQL
 aggregation and the rollups, so every path bins alike.
@@ -78,15 +77,3 @@ def bounds_of(lat_min, lat_max, lon_min, lon_max) -> list[list[float]] | None:
         return None
     return [[round(float(lat_min), 4), round(float(lon_min), 4)],
             [round(float(lat_max), 4), round(float(lon_max), 4)]]
-
-
-def period_keys(occurred: pd.Series, period: str) -> tuple[list[str], np.ndarray]:
-    """Return the sorted period labels and each row's index into them (vectorised)."""
-    days = pd.to_datetime(occurred).to_numpy().astype("datetime64[D]")
-    if period == "week":
-        as_int = days.astype(np.int64)
-        keys = (as_int - (as_int + 3) % 7).astype("datetime64[D]")  # 1970-01-01 was a Thursday
-    else:
-        keys = days.astype("datetime64[M]")
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    return [str(u) for u in uniq], inverse.ravel().astype(np.int64)

@@ -24,8 +24,9 @@ from .breaks import class_breaks
 from .display import segment_steps
 from .framing import weight_box
 from ..disclosure import hide_small, is_hidden, rows_allowed
-from .grid import bounds_of, cell_centres, fit_grid, group_cells, period_keys
+from .grid import bounds_of, cell_centres, fit_grid, group_cells
 from .spec import Aggregates, MapSpec, per_border_mile
+from . import timeline
 
 
 def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
@@ -73,9 +74,7 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
         lon0 = grid_origin(lon.min(), cell) if len(frame) else 0.0
         gy, gx = cell_keys(lat, lat0, cell), cell_keys(lon, lon0, cell)
         if layer == "time":
-            periods, pidx = period_keys(frame["occurred_at"], spec.period)
-            fine = group_cells(gy, gx, ones, counts, pidx)
-            _finish_time(agg, fine, periods, cell, lat0, lon0, spec)
+            _frame_time(agg, frame, gy, gx, counts, cell, lat0, lon0, spec)
         else:
             fine = group_cells(gy, gx, ones, counts)
             _finish_cells(agg, fine, cell, lat0, lon0, spec)
@@ -112,14 +111,40 @@ def _finish_cells(agg: Aggregates, fine: pd.DataFrame, cell: float, lat0: float,
     agg.aggregated = spec.layer == "cluster"
 
 
-def _finish_time(agg: Aggregates, fine: pd.DataFrame, periods: list[str], cell: float,
-                 lat0: float, lon0: float, spec: MapSpec) -> None:
-    if agg.view is None:
-        agg.view = _view_of_cells(fine, cell, lat0, lon0)
-    cells, size = fit_grid(fine, cell, spec.heat_max_cells, by_period=True)
+def _frame_time(agg: Aggregates, frame: pd.DataFrame, gy, gx, counts, cell: float,
+                lat0: float, lon0: float, spec: MapSpec) -> None:
+    """The time layer of an incident DataFrame (`timeline.frame` over numpy cells)."""
+    when = pd.to_datetime(frame["occurred_at"])
+    precision = (frame["precision"].fillna("day").astype(str) if "precision" in frame
+                 else pd.Series("day", index=frame.index))
+    table = pd.DataFrame({"precision": precision, "n": 1, "total": counts})
+    sums = table.groupby("precision")[["n", "total"]].sum()
+    precisions = {str(k): (int(r.n), int(r.total)) for k, r in sums.iterrows()}
+
+    def fetch(period: str):
+        admitted = precision.isin(aggregate.ADMITTED[period]).to_numpy()
+        labels = aggregate.period_labels(when[admitted], period).to_numpy(dtype=str)
+        periods, pidx = np.unique(labels, return_inverse=True)
+        fine = group_cells(gy[admitted], gx[admitted], np.ones(int(admitted.sum()), np.int64),
+                           counts[admitted], pidx.ravel().astype(np.int64))
+        return fine, [str(p) for p in periods]
+
+    first = when.min().date() if len(when) else None
+    last = when.max().date() if len(when) else None
+    _finish_time(agg, fetch, first, last, precisions, cell, lat0, lon0, spec)
+
+
+def _finish_time(agg: Aggregates, fetch, first, last, precisions, cell: float, lat0: float,
+                 lon0: float, spec: MapSpec) -> None:
+    cells, periods, size, agg.framing = timeline.frame(
+        fetch, asked=spec.period, first=first, last=last, precisions=precisions, cell=cell,
+        max_cells=spec.heat_max_cells, max_frames=spec.time_max_frames,
+        max_rows=spec.time_max_rows, cumulative=spec.cumulative)
+    if agg.view is None:  # every frame's cells together (a place's weight over time)
+        agg.view = _view_of_cells(cells, size, lat0, lon0)
     cells, agg.hidden = hide_small(cells, spec.min_public_count)
     agg.cell = size
-    agg.periods = [str(p) for p in periods]
+    agg.periods = periods
     agg.frames = cell_centres(cells, lat0, lon0, size)
 
 
@@ -164,11 +189,29 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
         lat0 = grid_origin(ext["lat_min"], cell)
         lon0 = grid_origin(ext["lon_min"], cell)
         if layer == "time":
-            fine = aggregate.grid(conn, dataset_id, filters, cell=cell, lat0=lat0, lon0=lon0,
-                                  period=spec.period)
-            periods, pidx = np.unique(fine["period"].to_numpy(dtype=str), return_inverse=True)
-            fine = fine.drop(columns=["period"]).assign(pidx=pidx.ravel().astype(np.int64))
-            _finish_time(agg, fine, list(periods), cell, lat0, lon0, spec)
+            monthly: list[pd.DataFrame] = []
+
+            def fetch(period: str):
+                # Months, quarters and years come from one query (monthly cells with their
+                # precision, relabelled in pandas), so stepping frames up costs no query.
+                if period == "week":
+                    fine = aggregate.grid(conn, dataset_id, filters, cell=cell, lat0=lat0,
+                                          lon0=lon0, period="week")
+                else:
+                    if not monthly:
+                        monthly.append(aggregate.grid(conn, dataset_id, filters, cell=cell,
+                                                      lat0=lat0, lon0=lon0, period="month",
+                                                      precision=True))
+                    fine = aggregate.relabel(monthly[0], period)
+                periods, pidx = np.unique(fine["period"].to_numpy(dtype=str),
+                                          return_inverse=True)
+                fine = fine.drop(columns=["period"]).assign(pidx=pidx.ravel().astype(np.int64))
+                return fine, [str(p) for p in periods]
+
+            first, last = aggregate.span(conn, dataset_id, filters)
+            _finish_time(agg, fetch, first, last,
+                         aggregate.by_precision(conn, dataset_id, filters), cell, lat0, lon0,
+                         spec)
         elif rollup and rollup_factor(rollup["rollup_cell"], cell):
             fine = aggregate.grid_from_rollup(conn, dataset_id, cell=cell, lat0=lat0,
                                               lon0=lon0, rollup_cell=rollup["rollup_cell"])

@@ -28,7 +28,8 @@ class MapSpec:
 
     layer: str = "heat"
     by: str = "admin1"
-    period: str = "month"
+    period: str = "auto"                    # time layer: auto, week, month, quarter, year
+    cumulative: bool = False                # time layer: frames add up to their period
     theme: str = "light"
     tiles: str = "openstreetmap"
     title: str = ""
@@ -43,12 +44,21 @@ class MapSpec:
     min_public_count: int = 1
     heat_max_cells: int = 6000
     cluster_limit: int = 5000
+    # Time layer: at most this many frames picked from the span, and this many (cell,
+    # frame) pairs drawn (each cell's centre counting two more: `timeline.COST_PER_POINT`);
+    # beyond that frames are coarser or fewer, never the cells. ~9 characters each in the
+    # payload: with the heat grid's 6,000 cells, a time map stays under 200 KB.
+    time_max_frames: int = 120
+    time_max_rows: int = 16_000
 
     @classmethod
     def from_filters(cls, filters: Mapping[str, Any], **kwargs: Any) -> "MapSpec":
-        """Take layer, by, period and theme from normalised filters; kwargs set the rest."""
+        """Take layer, by, period, cumulative and theme from normalised filters; kwargs set
+        the rest."""
         picked = {k: filters[k] for k in ("layer", "by", "period", "theme", "per")
                   if k in filters}
+        if "cumulative" in filters:
+            picked["cumulative"] = str(filters["cumulative"]) == "1"
         return cls(**picked, **kwargs)
 
 
@@ -68,6 +78,9 @@ class Aggregates:
     segments: pd.DataFrame | None = None     # aggregate.by_border_segment (choropleth)
     frames: pd.DataFrame | None = None       # lat, lon, period, n, total (time)
     periods: list[str] = field(default_factory=list)
+    # Time layer: how it was framed (`timeline.Framing`: the period, records left out of the
+    # frames because known only at a coarser period, frames dropped to bound the payload).
+    framing: Any = None
     hidden: int = 0                          # cells/regions hidden by min_public_count
     aggregated: bool = False                 # cluster fell back to aggregated cells
     # Of n/total: records known only by sector or state/province (no coordinates): counted

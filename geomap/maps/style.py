@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 from ..disclosure import is_hidden
 from .breaks import class_labels
 from .spec import POPUP_MIN_CHARS, Aggregates, MapSpec, per_border_mile, popup_share
+from . import timeline
 
 #: Sequential palette (light to dark) for choropleths and segments.
 PALETTE = ("#fdd49e", "#fdbb84", "#fc8d59", "#e34a33", "#b30000")
@@ -90,8 +91,7 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
                 "square-root colour scale")
         gradient = True
         if spec.layer == "time":
-            notes.append(f"Animated by {spec.period}; colours are scaled to the busiest cell "
-                         "across all periods.")
+            notes.extend(timeline.notes(agg.framing))
     elif spec.layer == "cluster" and agg.points is not None:
         heading = "Individual incidents"
         unit = "numbers on clusters are incidents; marker size is the count"

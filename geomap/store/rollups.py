@@ -24,8 +24,9 @@ from .columns import TEXT_DEFAULTS, stored_counts, utcnow
 
 #: Cell size (degrees) of the grid rollup: `binning.ROLLUP_CELL` (the grid is binning's).
 GRID_ROLLUP_CELL = binning.ROLLUP_CELL
-#: Columns of the day rollup besides the day: every column a filter selects on (`filters`).
-DAY_COLUMNS = ("type", "direction", "country", "admin1", "sector")
+#: Columns of the day rollup besides the day: every column a filter selects on (`filters`),
+#: and the date's precision (migration 0010: a period counts only the records it admits).
+DAY_COLUMNS = ("type", "direction", "country", "admin1", "sector", "precision")
 
 
 def day_of(conn: sa.Connection, column):
@@ -324,5 +325,6 @@ _PG_GRID_TYPES = {"dataset_id": "int4", "gy": "int4", "gx": "int4", "n": "int8",
                   "lat_min": "float8", "lat_max": "float8", "lon_min": "float8",
                   "lon_max": "float8"}
 _PG_DAY_TYPES = {"dataset_id": "int4", "day": "date", "type": "text", "direction": "text",
-                 "country": "text", "admin1": "text", "sector": "text", "n": "int8",
+                 "country": "text", "admin1": "text", "sector": "text", "precision": "text",
+                 "n": "int8",
                  "total": "int8"}

@@ -20,7 +20,10 @@ bp = Blueprint("api_data", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
 MAX_LIMIT = 100_000
-STATS_BY = ("admin1", "sector", "month", "border_segment", "location_precision", "place")
+STATS_BY = ("admin1", "sector", "week", "month", "quarter", "year", "border_segment",
+            "location_precision", "place")
+#: The periods `stats` groups by (`aggregate.by_period`).
+STATS_PERIODS = ("week", "month", "quarter", "year")
 
 
 def _visible_dataset(conn, slug: str) -> tuple[dict, bool]:
@@ -89,8 +92,9 @@ def incidents(slug: str, fmt: str):
 def stats(slug: str):
     """Counts of incidents (``n``) and of people/events (``total``) per group.
 
-    ``by``: admin1 (default), sector, month, location_precision (point, place, sector,
-    admin1), place (the matched place or region) or border_segment (the segments of the
+    ``by``: admin1 (default), sector, week, month, quarter, year (counting the records known
+    at least that precisely; ``coarser`` says how many are not), location_precision (point,
+    place, sector, admin1), place (the matched place or region) or border_segment (the segments of the
     ``border_segments`` layer that border-segment maps colour, with their code as ``key``).
     Groups with fewer incidents than the dataset's public threshold are merged into one
     ``hidden`` line.
@@ -103,8 +107,8 @@ def stats(slug: str):
     selection = filters.selection(filters.parse(params))
     conn = get_db()
     dataset, privileged = _visible_dataset(conn, slug)
-    if by == "month":
-        frame = aggregate.by_period(conn, dataset["id"], selection, "month")
+    if by in STATS_PERIODS:
+        frame = aggregate.by_period(conn, dataset["id"], selection, by)
         rows = [{"key": r.period, "n": int(r.n), "total": int(r.total)}
                 for r in frame.itertuples()]
     elif by == "border_segment":
@@ -125,6 +129,13 @@ def stats(slug: str):
            "n": sum(r["n"] for r in rows), "total": sum(r["total"] for r in rows)}
     if hidden:
         out["hidden"] = {"groups": len(hidden), "min_public_count": threshold}
+    if by in STATS_PERIODS:
+        # Records known only at a coarser period (by quarter or year) are in none of these
+        # periods: say how many.
+        n, total, names = aggregate.coarser(
+            aggregate.by_precision(conn, dataset["id"], selection), by)
+        if n and not disclosure.is_hidden(n, threshold):
+            out["coarser"] = {"n": n, "total": total, "precisions": names}
     return out
 
 

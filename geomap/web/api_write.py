@@ -52,6 +52,7 @@ def post_incidents(slug: str):
     Query or form parameters: mode, strict, crs, no_header, publish, title, source, license,
     sheet, key (comma-separated columns identifying an incident; remembered by the dataset),
     again=1 (append a file already imported into the dataset: 409 without it),
+    wide (one column per month holding counts: each cell becomes a record),
     map_<field>=<column> or map=<field>=<column> (repeatable). Returns the import report:
     201 when incidents were added or changed, 200 when nothing changed; 422 (the report in
     the error's details, nothing written) when every row was rejected (ingest decides).

@@ -35,7 +35,19 @@ def table(conn, dataset: dict, params: dict, min_count: int, names: dict[str, st
     per_month = aggregate.by_period(conn, dataset["id"], selection, "month")
     chart = [{"period": str(p), "total": int(t), "hidden": is_hidden(int(n), min_count)}
              for p, n, t in zip(per_month["period"], per_month["n"], per_month["total"])]
-    return {"months": months, "rows": body, "chart": _chart(chart, min_count)}
+    return {"months": months, "rows": body, "chart": _chart(chart, min_count),
+            "coarser": coarser_note(conn, dataset["id"], selection, min_count)}
+
+
+def coarser_note(conn, dataset_id: int, selection: dict, min_count: int) -> str:
+    """Say how many records the monthly chart and table leave out because they are known
+    only by quarter or year ('' when none, or fewer than the public threshold)."""
+    n, total, names = aggregate.coarser(aggregate.by_precision(conn, dataset_id, selection),
+                                        "month")
+    if not n or is_hidden(n, min_count):
+        return ""
+    return (f"{n:,} records (total count {total:,}) are known only by "
+            f"{' or '.join(names)}: they are not in the monthly chart and table.")
 
 
 def _shown(n: int, total: int, min_count: int) -> str:

@@ -15,7 +15,7 @@ from .guards import login_required
 bp = Blueprint("upload", __name__)
 
 OPTION_FIELDS = ("mode", "crs", "no_header", "strict", "publish", "title", "source", "license",
-                 "sheet", "again")
+                 "sheet", "again", "wide")
 FIELD_LABELS = {
     "lat": "Latitude", "lon": "Longitude", "location": "Location (WKT, \"lat, lon\" or DMS)",
     "occurred_at": "Date", "type": "Type", "count": "Count", "direction": "Direction",
@@ -23,6 +23,8 @@ FIELD_LABELS = {
     "place": "Port or town (rows without coordinates)",
     "sector": "Border Patrol sector (rows without coordinates)",
     "border": "Border (rows on the US–Mexico border are refused)",
+    "year": "Year (calendar)", "fiscal_year": "Fiscal year (US federal, October start)",
+    "month": "Month (with a year or fiscal year column)",
 }
 
 

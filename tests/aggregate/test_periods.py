@@ -50,5 +50,5 @@ def test_the_rollup_is_read_only_for_bounds_on_whole_days(conn):
     assert (aggregate.by_period(conn, ds["id"], whole)["n"] == expected[0]["n"] * 2).all()
     pd.testing.assert_frame_equal(aggregate.by_period(conn, ds["id"], partial), expected[1])
     # Columns the rollup does not hold are grouped from the incidents.
-    assert aggregate.by_column(conn, ds["id"], whole, "precision")["n"].sum() == \
+    assert aggregate.by_column(conn, ds["id"], whole, "at_border")["n"].sum() == \
         expected[0]["n"].sum()

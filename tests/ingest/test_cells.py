@@ -204,7 +204,8 @@ def test_small_and_large_blocks_import_the_same(env, tmp_path, monkeypatch):
         (605, "lat", "outside the area of interest: more than 500 km from the US-Canada border"),
         (606, "lat", "latitude is missing"),
         (606, "date", "not a recognised date (use YYYY-MM-DD, MM/DD/YYYY [hh:mm[:ss] AM], "
-                      "M/D/YY H:MM or Mon YYYY)"),
+                      "M/D/YY H:MM, a month (Jan 2025, janv. 2025), a quarter (2025 Q1) "
+                      "or a year)"),
         (606, "count", "count is not a number")]
     assert [w["message"] for w in whole["warnings"]] == [
         "dates with slashes are ambiguous (no day above 12): read as month/day/year (US order) "

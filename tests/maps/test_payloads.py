@@ -165,7 +165,12 @@ def test_time_layer_periods(period, expected):
         mondays = [dt.date.fromisoformat(p) for p in data["periods"]]
         assert all(d.weekday() == 0 for d in mondays) and mondays == sorted(mondays)
     assert sum(data["totals"]) == int(frame["count"].sum())
-    assert {c[3] for c in data["cells"]} <= set(range(len(data["periods"])))
+    assert len(data["frames"]) == len(data["periods"])
+    for flat in data["frames"]:  # [point, weight in thousandths, ...]
+        assert len(flat) % 2 == 0
+        assert set(flat[::2]) <= set(range(len(data["points"])))
+        assert all(1 <= w <= 1000 for w in flat[1::2])
+    assert max(w for flat in data["frames"] for w in flat[1::2]) == 1000
 
 
 def test_cluster_popups_name_the_place_side_sector_and_border_mile():

@@ -1,0 +1,220 @@
+"""The time layer's frames: which period, how many frames, and the cells of each.
+
+The payload is bounded by limiting *frames*, never by coarsening cells past the heat map's
+grid: the period is picked from the span (``auto``: the finest of week, month, quarter, year
+giving at most ``spec.time_max_frames`` frames, and holding most records at their
+precision), the cells are the heat grid of the whole selection (`grid.fit_grid` at
+``spec.heat_max_cells``), and when the (cell, frame) pairs (plus the cells' centres, sent
+once) still exceed ``spec.time_max_rows`` the frames step up to a coarser period, then, at years, the earliest
+years are left out. Records known only at a coarser period than the frames' are counted
+and said, not drawn at their period's first day. With ``cumulative`` each frame holds
+everything up to its period.
+
+`frame` reads incidents through a ``fetch(period)`` function, so the numpy path
+(`reduce.aggregate_frame`) and the SQL path (`reduce.aggregate_db`) frame alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import aggregate
+from .grid import coarsen, fit_grid, group_cells
+
+#: What `frame` needs of a period: fine cells (``gy``, ``gx``, ``pidx``, ``n``, ``total``)
+#: on the base grid and the sorted period labels ``pidx`` indexes.
+Fetch = Callable[[str], tuple[pd.DataFrame, list[str]]]
+PERIOD_WORDS = {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "yearly"}
+#: What a drawn cell costs against the budget of cell-frames besides its frames: its centre
+#: is sent once (`payloads.time_payload`: ~18 characters, twice a cell-frame's ~9).
+COST_PER_POINT = 2
+
+
+@dataclass
+class Framing:
+    """How a time layer was framed; the legend says it."""
+
+    period: str
+    asked: str = "auto"
+    cumulative: bool = False
+    #: Records (and their total count) known only at a coarser period than the frames'.
+    coarser_n: int = 0
+    coarser_total: int = 0
+    coarser_precisions: list[str] = field(default_factory=list)
+    #: The period asked for (or picked) whose frames would not fit, when they stepped up.
+    stepped_from: str | None = None
+    #: Earliest frames left out to bound the payload, and how many frames there were.
+    omitted: int = 0
+    frames: int = 0
+
+
+def frame_count(first: dt.date, last: dt.date, period: str) -> int:
+    """Return how many periods from the one holding `first` to the one holding `last`."""
+    if period == "week":
+        monday = lambda d: d - dt.timedelta(days=d.weekday())  # noqa: E731
+        return (monday(last) - monday(first)).days // 7 + 1
+    months = (last.year - first.year) * 12 + last.month - first.month
+    if period == "month":
+        return months + 1
+    if period == "quarter":
+        return (last.year * 4 + (last.month - 1) // 3) - (first.year * 4 + (first.month - 1) // 3) + 1
+    return last.year - first.year + 1
+
+
+def pick_period(asked: str, first: dt.date | None, last: dt.date | None,
+                precisions: dict[str, tuple[int, int]], max_frames: int) -> str:
+    """Return the frames' period: `asked`, or for ``auto`` the finest period with at most
+    `max_frames` frames over the span that holds at least half the records (a series of
+    monthly figures is not animated by week, where all would fall on the 1st)."""
+    if asked != "auto":
+        return asked
+    if first is None:
+        return "month"
+    n = sum(v[0] for v in precisions.values())
+    for period in aggregate.PERIODS:
+        admitted = sum(precisions.get(p, (0, 0))[0] for p in aggregate.ADMITTED[period])
+        if frame_count(first, last, period) <= max_frames and admitted * 2 >= n:
+            return period
+    return "year"
+
+
+def cumulate(cells: pd.DataFrame, frames: int) -> pd.DataFrame:
+    """Running totals per cell: a row for each frame from the cell's first one on.
+
+    Sparse (sorted keys and a binary search), so it costs the rows it makes, not cells x
+    frames.
+    """
+    if cells.empty:
+        return cells
+    keys = pd.MultiIndex.from_arrays([cells["gy"].to_numpy(), cells["gx"].to_numpy()])
+    cell_id, uniques = pd.factorize(keys)
+    pidx = cells["pidx"].to_numpy(dtype=np.int64)
+    order = np.lexsort((pidx, cell_id))
+    cid, pid = cell_id[order], pidx[order]
+    n_sum = np.cumsum(cells["n"].to_numpy(dtype=np.int64)[order])
+    t_sum = np.cumsum(cells["total"].to_numpy(dtype=np.int64)[order])
+    starts = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
+    base_n = np.r_[0, n_sum][starts]      # the running sums where each cell starts
+    base_t = np.r_[0, t_sum][starts]
+    first = pid[starts]
+    lengths = frames - first
+    row_cell = np.repeat(np.arange(len(starts)), lengths)
+    offsets = np.repeat(np.cumsum(np.r_[0, lengths[:-1]]), lengths)
+    row_pidx = np.arange(int(lengths.sum())) - offsets + np.repeat(first, lengths)
+    entry_keys = cid.astype(np.int64) * frames + pid
+    row_keys = row_cell.astype(np.int64) * frames + row_pidx
+    at = np.searchsorted(entry_keys, row_keys, side="right") - 1
+    cell_of_row = cid[starts][row_cell]
+    return pd.DataFrame({
+        "gy": np.asarray(uniques.get_level_values(0))[cell_of_row].astype(np.int64),
+        "gx": np.asarray(uniques.get_level_values(1))[cell_of_row].astype(np.int64),
+        "n": n_sum[at] - base_n[row_cell], "total": t_sum[at] - base_t[row_cell],
+        "pidx": row_pidx.astype(np.int64)})
+
+
+def _points(cells: pd.DataFrame) -> int:
+    """Distinct cells drawn in any frame."""
+    return len(cells[["gy", "gx"]].drop_duplicates()) if len(cells) else 0
+
+
+def _cost(cells: pd.DataFrame, frames: int, cumulative: bool) -> int:
+    """The payload's cost in cell-frames (each drawn cell's centre counts `COST_PER_POINT`),
+    without building cumulative rows."""
+    if cells.empty:
+        return 0
+    points = _points(cells)
+    if not cumulative:
+        return len(cells) + COST_PER_POINT * points
+    first = cells.groupby(["gy", "gx"])["pidx"].min().to_numpy()
+    return int((frames - first).sum()) + COST_PER_POINT * points
+
+
+def frame(fetch: Fetch, *, asked: str, first: dt.date | None, last: dt.date | None,
+          precisions: dict[str, tuple[int, int]], cell: float, max_cells: int,
+          max_frames: int, max_rows: int, cumulative: bool = False
+          ) -> tuple[pd.DataFrame, list[str], float, Framing]:
+    """Frame a selection for the time layer.
+
+    Parameters
+    ----------
+    fetch : callable
+        ``fetch(period)`` -> (fine cells on the base grid with ``pidx``, period labels).
+    asked : str
+        ``auto`` or a period (`aggregate.PERIODS`).
+    first, last : datetime.date or None
+        The selection's span (`aggregate.span`).
+    precisions : dict
+        Records (n, total) per date precision (`aggregate.by_precision`).
+    cell : float
+        The base grid's cell (`binning.fit_cell` of the selection's bounds).
+    max_cells, max_frames, max_rows : int
+        The heat grid's cap (cells are never coarser than it makes them), frames picked
+        from the span, and (cell, frame) pairs drawn.
+
+    Returns
+    -------
+    (cells, periods, size, framing)
+        Cells ``gy``, ``gx``, ``pidx``, ``n``, ``total`` on a grid of `size` degrees, the
+        labels `pidx` indexes, and how it was framed.
+    """
+    period = pick_period(asked, first, last, precisions, max_frames)
+    framing = Framing(period=period, asked=asked, cumulative=cumulative)
+    while True:
+        fine, labels = fetch(period)
+        whole = group_cells(fine["gy"].to_numpy(), fine["gx"].to_numpy(), fine["n"].to_numpy(),
+                            fine["total"].to_numpy())
+        _cells, size = fit_grid(whole, cell, max_cells)
+        cells = coarsen(fine, int(round(size / cell)), by_period=True)
+        if _cost(cells, len(labels), cumulative) <= max_rows or period == "year":
+            break
+        framing.stepped_from = framing.stepped_from or period
+        period = aggregate.PERIODS[aggregate.PERIODS.index(period) + 1]
+    framing.period = period
+    if cumulative:
+        cells = cumulate(cells, len(labels))
+    budget = max_rows - COST_PER_POINT * _points(cells)
+    if len(cells) > budget:
+        # Even yearly frames are too many: keep the latest that fit (at least one).
+        per_frame = np.bincount(cells["pidx"].to_numpy(), minlength=len(labels))
+        kept = np.cumsum(per_frame[::-1]) <= budget
+        keep = max(int(kept.sum()), 1)
+        cut = len(labels) - keep
+        cells = cells[cells["pidx"].to_numpy() >= cut].copy()
+        cells["pidx"] -= cut
+        labels = labels[cut:]
+        framing.omitted = cut
+    framing.frames = len(labels)
+    n, total, names = aggregate.coarser(precisions, period)
+    framing.coarser_n, framing.coarser_total, framing.coarser_precisions = n, total, names
+    return cells.reset_index(drop=True), list(labels), size, framing
+
+
+def notes(framing: Framing | None) -> list[str]:
+    """What the legend says of the frames (plain text)."""
+    if framing is None:
+        return []
+    out = []
+    head = f"Animated by {framing.period}, {framing.frames:,} frames"
+    if framing.stepped_from:
+        head += (f": {PERIOD_WORDS[framing.stepped_from]} frames would draw more cells than a "
+                 "map carries (narrow the dates to see them)")
+    elif framing.asked == "auto":
+        head += " (picked from the span)"
+    else:
+        head += " (as asked)"
+    out.append(head + (". Each frame adds up everything before it" if framing.cumulative
+                       else "") + "; colours are scaled to the busiest cell across all frames.")
+    if framing.omitted:
+        out.append(f"The earliest {framing.omitted:,} {framing.period}s are left out to keep "
+                   "the map light: narrow the dates (from/to) to see them.")
+    if framing.coarser_n:
+        known = " or ".join(framing.coarser_precisions)
+        out.append(f"{framing.coarser_n:,} records (total count {framing.coarser_total:,}) are "
+                   f"known only by {known}: they are not in these {PERIOD_WORDS[framing.period]}"
+                   " frames (animate by year to include them).")
+    return out
