@@ -140,7 +140,11 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
     if not has_xy:
         found.pop("lat", None)
         found.pop("lon", None)
-    used = set(found.values()) | set(columns_wide or ())
+    # A place or sector column stays among the attributes too: rows with coordinates do not
+    # use it, and the publisher's text is worth keeping (a declared state/province is
+    # checked against the join, as before).
+    used = ({column for field, column in found.items() if field not in ("place", "sector")}
+            | set(columns_wide or ()))
     extra = [n for n in names if n not in used
              and not (columns_wide is not None and wide_tables.is_total(n))]
     return Columns(found, extra, notes, columns_wide)

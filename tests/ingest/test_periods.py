@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geomap.regions.sectors import find_sector
+
 from geomap import db, ingest
 from geomap.errors import Unprocessable
 from geomap.ingest import cells, periods, wide
@@ -118,8 +120,11 @@ def _by_month(frame: pd.DataFrame) -> dict[str, int]:
     return {k: int(v) for k, v in frame.groupby(months)["count"].sum().items()}
 
 
-def test_usbp_monthly_sector_sheet_fiscal_months_become_calendar_months(any_env):
+@pytest.mark.parametrize("located", ["points", "sector only"])
+def test_usbp_monthly_sector_sheet_fiscal_months_become_calendar_months(any_env, located):
     rows, expected = usbp_monthly_sector()
+    if located == "sector only":  # as USBP publishes it: no coordinates, the sector's name
+        rows = [row[:3] + row[5:] for row in rows]
     title = [["U.S. Border Patrol Monthly Encounters by Sector"], []]
     book = xlsx_bytes({"Notes": [["Read me"]], "Monthly Sector": title + rows
                        + [[], ["Note: FY2025 data are provisional."]]})
@@ -127,20 +132,28 @@ def test_usbp_monthly_sector_sheet_fiscal_months_become_calendar_months(any_env)
     northern = (len(rows) - 1) * 5 // 7
     assert report["rows_imported"] == northern
     assert report["rows_rejected"] == len(rows) - 1 - northern
-    reasons = {e["message"] for e in report["errors"]}
-    assert reasons == {"outside the area of interest: more than 500 km from the US-Canada "
-                       "border"}
+    reasons = {e["message"].split(":")[0] for e in report["errors"]}
+    assert reasons == ({"outside the area of interest"} if located == "points"
+                       else {"outside the US–Canada border area"}), reasons
     notes = [w["message"] for w in report["warnings"] if w["row"] is None]
     assert any(f"{len(rows) - 1:,} records dated by US federal fiscal year" in m
                and "FY2025 November is November 2024" in m for m in notes), notes
     frame = any_env.incidents()
     assert set(frame["precision"]) == {"month"}
     assert _by_month(frame) == expected
+    # Per sector and calendar month.
+    months = frame["occurred_at"].dt.strftime("%Y-%m")
+    # The Sector column as published (kept among the attributes) names each row's sector.
     sectors = frame["attributes"].map(
         lambda a: (a if isinstance(a, dict) else json.loads(a))["Sector"])
-    months = frame["occurred_at"].dt.strftime("%Y-%m")
     by_sector = frame.groupby([sectors, months])["count"].sum()
-    assert {k: int(v) for k, v in by_sector.items()} == usbp_by_sector(rows)
+    assert {(find_sector(sector).code, month): int(v)
+            for (sector, month), v in by_sector.items()} == {
+        (find_sector(name).code, month): total
+        for (name, month), total in usbp_by_sector(rows if located == "points" else [
+            row[:3] + [None, None] + row[3:] for row in rows]).items()}
+    assert set(frame["location_precision"]) == ({"point"} if located == "points"
+                                                else {"sector"})
     # FY2025 "02 November" is November 2024: the first fiscal month is October of 2023.
     assert min(expected) == "2023-10" and max(expected) == "2025-09"
 
