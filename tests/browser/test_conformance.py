@@ -1,0 +1,120 @@
+"""Outside checkers on every page and embed: the W3C Nu HTML checker and axe-core.
+
+Every page geomap serves (`site_pages.PAGES`: the index, each map layer as page and embed, the
+login, error, editor and upload pages, a preview and an import report) is visited in Debian's
+Chromium at 375 and 1280 px. The HTML the server sent and the DOM after the scripts ran go to
+the Nu checker (npm ``vnu-jar``, all files in one JVM launch); axe-core (npm ``axe-core``)
+checks each page at both widths; the console must stay free of errors, CSP violations
+included. Any error or violation fails. Keyboard focus is walked with Tab on a map page and an
+embed: document order, every stop visible and its focus drawn.
+
+Skipped, saying why, only without Chromium (tests/browser/chromium.py) or Java (the Nu
+checker; ``make test-tools`` installs default-jre-headless).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from chromium import MARKS, browser  # noqa: F401 (fixture)
+from servers import ROOT
+from site_pages import PAGES, SLUG, crawl, describe, serve_site
+
+from geomap import db
+
+pytestmark = MARKS
+WIDTHS = (375, 1280)
+VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+JAVA = shutil.which("java")
+needs_java = pytest.mark.skipif(
+    JAVA is None, reason="java not installed: the Nu HTML checker needs it "
+                         "(make test-tools installs default-jre-headless)")
+#: A page the Nu checker must refuse: proves the checker ran and read our files.
+CANARY = "<!DOCTYPE html><html lang=en><title>x</title><p><div>bad</p></span>"
+EXPECTED_STATUS = {"not-found": 404, "bad-request": 400, "login-failed": 401,
+                   "upload-refused": 400}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    server, app = serve_site(tmp_path_factory.mktemp("conformance"))
+    yield server.origin
+    server.stop()
+    db.dispose_engine(app.config["DATABASE_URL"])
+
+
+@pytest.fixture(scope="module")
+def visits(site, browser):
+    """Every page at each width (HTML kept at 1280 px, for the Nu checker)."""
+    assert (ROOT / "node_modules" / "axe-core").is_dir(), "run npm ci (axe-core)"
+    return {width: crawl(browser, site, width, keep_html=width == 1280) for width in WIDTHS}
+
+
+@pytest.fixture(scope="module")
+def nu_errors(visits, tmp_path_factory):
+    """Run the Nu checker once over every page's server HTML and DOM; errors by file name."""
+    assert VNU.is_file(), f"{VNU} missing: run npm ci"
+    folder = tmp_path_factory.mktemp("nu")
+    files = [folder / "canary.html"]
+    files[0].write_text(CANARY, encoding="utf-8")
+    for name, visit in visits[1280].items():
+        for kind, text in (("server", visit.server_html), ("dom", visit.dom)):
+            path = folder / f"{name}.{kind}.html"
+            path.write_text(text, encoding="utf-8")
+            files.append(path)
+    run = subprocess.run([JAVA, "-jar", str(VNU), "--format", "json", "--errors-only",
+                          *map(str, files)], capture_output=True, text=True, timeout=600)
+    report = json.loads(run.stderr.strip() or run.stdout)
+    errors: dict[str, list[dict]] = {path.name: [] for path in files}
+    for message in report["messages"]:
+        name = Path(unquote(urlsplit(message.get("url", "")).path)).name
+        errors.setdefault(name, []).append(message)
+    return errors
+
+
+def test_every_page_was_reached(visits):
+    for width, pages in visits.items():
+        for name, visit in pages.items():
+            assert visit.status == EXPECTED_STATUS.get(name, 200), (width, name, visit.url)
+            assert visit.rules > 50, f"axe ran {visit.rules} rules on {name}"
+        assert re.search(rf"/upload/upload-{width}/imports/\d+$", pages["upload-report"].url)
+        assert "/auth/login" in pages["login-failed"].url
+    server = visits[1280]
+    assert "Preview: quoted_newlines.csv" in server["upload-preview"].server_html
+    assert "choose a CSV file" in server["upload-refused"].server_html
+    assert 'class="folium-map' in server["embed-cluster"].server_html
+    assert "gm-legend" in server["map-time"].dom and SLUG in server["index"].dom
+
+
+@needs_java
+def test_nu_checker_ran(nu_errors):
+    assert any("div" in m["message"] for m in nu_errors["canary.html"]), nu_errors["canary.html"]
+
+
+@needs_java
+@pytest.mark.parametrize("kind", ["server", "dom"])
+@pytest.mark.parametrize("page", PAGES)
+def test_nu_checker_finds_no_error(nu_errors, page, kind):
+    found = nu_errors[f"{page}.{kind}.html"]
+    assert not found, "\n".join(f"line {m.get('lastLine')}: {m['message']} [{m.get('extract')}]"
+                                for m in found)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page", PAGES)
+def test_axe_finds_no_violation(visits, page, width):
+    visit = visits[width][page]
+    assert not visit.violations, describe(visit.violations)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page", PAGES)
+def test_no_console_error_or_csp_violation(visits, page, width):
+    assert not visits[width][page].errors, visits[width][page].errors
