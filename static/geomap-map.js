@@ -131,10 +131,6 @@
     },
 
     cluster: function (map, data) {
-      // Leaflet pans the map to a marker that takes keyboard focus; markercluster then
-      // redraws its cluster icons and the focused one leaves the page, taking the focus with
-      // it (Tab would start again at the top). Clusters keep still instead.
-      L.MarkerCluster.mergeOptions({autoPanOnFocus: false});
       var group = L.markerClusterGroup({showCoverageOnHover: false, chunkedLoading: true,
         maxClusterRadius: 50});
       var markers = data.rows.map(function (r) {

@@ -78,17 +78,24 @@ def serve_site(tmp: Path):
     return ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True)), app
 
 
-#: True once the map has stopped moving: no zoom animation running and no marker fading in
-#: or out (markercluster fades the previous zoom's clusters out after fitBounds).
-SETTLED = """() => !document.querySelector('.leaflet-zoom-anim') &&
-  [...document.querySelectorAll('.leaflet-marker-icon')]
-    .every(e => getComputedStyle(e).opacity === '1')"""
+#: What moves on a map after it is drawn: markercluster adds its clusters in chunks, then
+#: fades the previous zoom's clusters out (their icons, with their opacity).
+MOVING = """() => [document.querySelectorAll('.leaflet-zoom-anim').length,
+  ...[...document.querySelectorAll('.leaflet-marker-icon')].map(
+    e => e.textContent + '@' + getComputedStyle(e).opacity)].join(' ')"""
 
 
-def settle(page) -> None:
-    """Wait for the map to be drawn and to stop moving."""
+def settle(page, timeout: float = 15.0) -> None:
+    """Wait for the map to be drawn and then to keep still for half a second."""
     page.locator(MAP_READY).wait_for(timeout=20000)
-    page.wait_for_function(SETTLED, timeout=10000)
+    before = None
+    for _ in range(int(timeout / 0.5)):
+        now = page.evaluate(MOVING)
+        if now == before and now.startswith("0") and "@0" not in now:
+            return
+        before = now
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the map kept moving: {now}")
 
 
 def crawl(browser, origin: str, width: int, *, keep_html: bool = True) -> dict[str, Visit]:

@@ -118,3 +118,90 @@ def test_axe_finds_no_violation(visits, page, width):
 @pytest.mark.parametrize("page", PAGES)
 def test_no_console_error_or_csp_violation(visits, page, width):
     assert not visits[width][page].errors, visits[width][page].errors
+
+
+# --- keyboard focus ---------------------------------------------------------------------------
+
+#: The focused element: its name (aria-label, the text of what labels it, or its own text),
+#: its place in document order, and whether a keyboard user can see it and its focus ring.
+FOCUSED = """() => {
+  const e = document.activeElement;
+  const s = getComputedStyle(e);
+  const r = e.getBoundingClientRect();
+  const by = e.getAttribute('aria-labelledby');
+  const name = (e.getAttribute('aria-label') || (by && document.getElementById(by).textContent)
+                || e.innerText || e.value || '').trim().split('\\n')[0].slice(0, 40);
+  let opacity = 1;
+  for (let n = e; n && n.nodeType === 1; n = n.parentElement) {
+    opacity *= Number(getComputedStyle(n).opacity);
+  }
+  const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
+               || s.boxShadow !== 'none';
+  const onScreen = r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0
+                   && r.top < innerHeight && r.left < innerWidth;
+  return {tag: e.tagName, id: e.id, name: name, cls: String(e.className.baseVal ?? e.className),
+          order: [...document.querySelectorAll('*')].indexOf(e),
+          visible: e.matches(':focus-visible') && ring && onScreen && opacity > 0.99
+                   && s.visibility === 'visible'};
+}"""
+
+
+def _tab_through(page, limit: int = 80) -> list[dict]:
+    """Press Tab from the top of the page until focus leaves it; return each stop."""
+    stops: list[dict] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED)
+        if stop["tag"] == "BODY" or (stops and stop["order"] == stops[0]["order"]):
+            return stops
+        stops.append(stop)
+    raise AssertionError(f"focus never left the page after {limit} presses of Tab")
+
+
+def _check_stops(stops: list[dict]) -> None:
+    orders = [stop["order"] for stop in stops]
+    assert orders == sorted(set(orders)), f"focus leaves document order: {stops}"
+    hidden = [stop for stop in stops if not stop["visible"]]
+    assert not hidden, f"focus not visible on: {hidden}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_tab_order_on_a_map_page(site, browser, width):
+    from geomap import maps
+    from site_pages import settle
+
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(f"{site}/maps/{SLUG}")
+    settle(page)
+    stops = _tab_through(page)
+    _check_stops(stops)
+    names = [stop["id"] if stop["id"].startswith("map_") else stop["name"] for stop in stops]
+    assert names == [
+        "geomap", *(maps.LAYER_LABELS[layer] for layer in ("heat", "cluster", "choropleth",
+                                                            "time")),
+        "map_0001", "Zoom in", "Zoom out", "Filter and options", "Embed code",
+        "Copy embed code", "Preview the embed", "Static image (PNG)", "CSV", "GeoJSON",
+        "Total count (people or events) per state", "Imports of this dataset, newest first", f"/api/datasets/{SLUG}"[:40],
+        "All published maps"], names
+    page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_tab_order_in_a_cluster_embed(site, browser, width):
+    """The embed: the link out, the map, each cluster on it (none lost on the way: focusing
+    one must not redraw them), then the zoom buttons."""
+    from site_pages import settle
+
+    page = browser.new_page(viewport={"width": width, "height": 600})
+    page.goto(f"{site}/embed/{SLUG}?layer=cluster")
+    settle(page)
+    clusters = page.locator(".marker-cluster").count()
+    stops = _tab_through(page)
+    _check_stops(stops)
+    assert [stop["name"] for stop in stops[:1] + stops[-2:]] == [
+        "View larger map", "Zoom in", "Zoom out"]
+    assert stops[1]["id"] == "map_0001"
+    middle = stops[2:-2]
+    assert clusters >= 3 and len(middle) == clusters, (clusters, middle)
+    assert all("marker-cluster" in stop["cls"] and stop["name"].isdigit() for stop in middle)
+    page.close()
