@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from . import db
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized
-from .store import utcnow
+from .store import get_dataset, utcnow
 
 ROLES = ("admin", "editor")
 MEMBER_ROLES = ("owner", "collaborator")
@@ -100,6 +100,19 @@ def claim_import(conn: sa.Connection, actor: Actor | None, dataset: dict, create
 def can_see(conn: sa.Connection, actor: Actor | None, dataset: dict) -> bool:
     """Published datasets are public; drafts (and exact counts) are for whoever may write."""
     return bool(dataset["published"]) or can_write(conn, actor, dataset)
+
+
+def visible_dataset(conn: sa.Connection, actor: Actor | None, slug: str) -> dict:
+    """Return a dataset the actor may read, or raise `NotFound`.
+
+    Published datasets are public and returned without asking who the actor is (public
+    responses must not vary by cookie); a draft is for whoever may write it (`can_write`), and
+    others get the same `NotFound` as for a slug that does not exist, so drafts stay unseen.
+    """
+    dataset = get_dataset(conn, slug)
+    if dataset["published"] or can_write(conn, actor, dataset):
+        return dataset
+    raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
 
 
 def can_manage_members(conn: sa.Connection, actor: Actor | None, dataset: dict) -> bool:

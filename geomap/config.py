@@ -82,7 +82,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAP_CACHE_SIZE", 256,
             "Rendered maps (HTML and PNG) kept per process in the in-memory LRU cache.", int),
     Setting("MAP_EMBED_MAX_AGE", 300,
-            "Cache-Control max-age in seconds for published embeds, PNGs and oEmbed.", int),
+            "Cache-Control max-age in seconds for published embeds, PNGs, oEmbed and the region "
+            "layers (/api/regions).", int),
     Setting("PROXY_HOPS", 0,
             "Reverse proxies in front of the app whose X-Forwarded-For and X-Forwarded-Proto "
             "headers are trusted (1 behind the nginx of deploy/). With 0 they are ignored, so "

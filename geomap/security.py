@@ -117,13 +117,17 @@ def init_app(app: Flask) -> None:
             return response
         if "Content-Security-Policy" not in headers:
             headers["Content-Security-Policy"] = DEFAULT_CSP
-        if not request.path.startswith("/embed/"):
+        if request.endpoint != EMBED_ENDPOINT:
             # Only embeds may be framed; the old header covers browsers without CSP 3.
             headers.setdefault("X-Frame-Options", "DENY")
             csp = headers["Content-Security-Policy"]
             if "frame-ancestors" not in csp:
                 headers["Content-Security-Policy"] = csp.rstrip("; ") + "; frame-ancestors 'none'"
         return response
+
+
+#: The one view whose pages may be framed (by EMBED_FRAME_ANCESTORS).
+EMBED_ENDPOINT = "maps.embed"
 
 
 class SafeJSONProvider(DefaultJSONProvider):

@@ -775,12 +775,13 @@ def check_refused_oracle(case: ImportCase, response) -> None:
 
 PUBLIC = ("/maps/{slug}", "/embed/{slug}", "/maps/{slug}.png", "/oembed",
           "/api/datasets/{slug}/incidents.csv", "/api/datasets/{slug}/incidents.geojson",
-          "/api/datasets/{slug}/stats", "/api/datasets/{slug}", "/api/datasets", "/")
+          "/api/datasets/{slug}/stats", "/api/datasets/{slug}", "/api/datasets", "/",
+          "/api/regions/admin1.geojson", "/api/regions/{slug}.geojson")
 OTHER_SLUGS = (THRESHOLD_SLUG, DRAFT_SLUG, "missing", "é", "a b", "x" * 300, "%00", "..",
                "base.png")
 PARAM_NAMES = ("from", "to", "type", "direction", "country", "admin1", "sector", "layer", "by",
                "period", "theme", "per", "limit", "offset", "format", "maxwidth", "maxheight",
-               "url", "from", "to", "FROM", "to[]", "", "\x00", "é")
+               "url", "simplify", "from", "to", "FROM", "to[]", "", "\x00", "é")
 VALUES = (
     "9999", "9999-12", "9999-12-31", "0000", "0001", "0001-01-01", "1969-12-31", "1970",
     "2025", "2025-01", "2025-01-03", "2025-02-29", "2024-02-29", "2025-13", "2025-00-10",
@@ -789,7 +790,8 @@ VALUES = (
     "a\x00b", "\r\n", "\n", "é", "𝕏", "\u202e", "<script>", "' OR 1=1 --", "US-WA", "us_wa",
     "CA-BC", "US", "CA", "BLW", "Blaine", "north", "S", "sighting", "apprehension",
     "choropleth", "heat", "cluster", "time", "border_segment", "segment", "sector", "admin1",
-    "month", "week", "light", "dark", "border_mile", "count", "json", "xml",
+    "month", "week", "light", "dark", "border_mile", "count", "json", "xml", "none", "low",
+    "high",
 )
 VALUE = st.one_of(st.sampled_from(VALUES), st.text(max_size=12),
                   st.integers(-10**20, 10**20).map(str))

@@ -58,6 +58,11 @@ class FakeRegions:
     def normalise_region(text):
         return fake_normalise(text)
 
+    @staticmethod
+    def border_miles():
+        """Miles of border per region, for per-border-mile choropleths (web.layers)."""
+        return {"US-WA": 100.0}
+
 
 #: The fake join, for direct ingest.import_file calls (`regions=FAKE_REGIONS`).
 FAKE_REGIONS = FakeRegions()

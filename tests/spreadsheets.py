@@ -1,8 +1,10 @@
-"""Writing small .xlsx workbooks for tests, with the zipfile module only (no writer library).
+"""Writing small workbooks for tests: .xlsx/.xlsm and .ods with the zipfile module only,
+old-style .xls with xlwt (the one writer of that format; a test-only dependency).
 
 `xlsx_bytes({"Sheet": [[cell, ...], ...]})`: str cells become inline strings (kept as text,
 ``"0104"`` included), int/float numbers, `datetime.date`/`datetime.datetime` real date cells
-(Excel serial numbers with a date number format), None empty cells.
+(Excel serial numbers with a date number format), None empty cells. ``macro=True`` makes it a
+macro-enabled workbook (.xlsm: the same parts under the macro-enabled content type).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ def _sheet(rows) -> str:
             f'<sheetData>{"".join(body)}</sheetData></worksheet>')
 
 
-def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
-    """A minimal SpreadsheetML workbook holding `sheets` in order."""
+def xlsx_bytes(sheets: dict[str, list[list]], *, macro: bool = False) -> bytes:
+    """A minimal SpreadsheetML workbook holding `sheets` in order (.xlsm with `macro`)."""
     main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -66,8 +68,10 @@ def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
         '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
         '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
         'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
-        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
-        'officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="'
+        + ("application/vnd.ms-excel.sheet.macroEnabled.main+xml" if macro else
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml")
+        + '"/>'
         '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-'
         f'officedocument.spreadsheetml.styles+xml"/>{overrides}</Types>')
     root_rels = (f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{pkg}">'
@@ -141,4 +145,33 @@ def ods_bytes(sheets: dict[str, list[list]]) -> bytes:
                          compress_type=zipfile.ZIP_STORED)
         archive.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def xlsm_bytes(sheets: dict[str, list[list]]) -> bytes:
+    """A macro-enabled workbook (.xlsm) holding `sheets` (cells as `xlsx_bytes`)."""
+    return xlsx_bytes(sheets, macro=True)
+
+
+def xls_bytes(sheets: dict[str, list[list]]) -> bytes:
+    """An old-style Excel workbook (.xls, BIFF8) holding `sheets` (cells as `xlsx_bytes`)."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    day = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    moment = xlwt.easyxf(num_format_str="yyyy-mm-dd hh:mm")
+    for name, rows in sheets.items():
+        sheet = book.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, dt.datetime):
+                    sheet.write(r, c, value, moment)
+                elif isinstance(value, dt.date):
+                    sheet.write(r, c, value, day)
+                else:
+                    sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    book.save(buffer)
     return buffer.getvalue()

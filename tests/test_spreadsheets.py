@@ -17,7 +17,7 @@ import pytest
 from geomap import db, store
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
-from spreadsheets import ods_bytes, xlsx_bytes
+from spreadsheets import ods_bytes, xls_bytes, xlsm_bytes, xlsx_bytes
 from test_api_write import _token
 from test_upload import _hidden, _login
 
@@ -62,8 +62,10 @@ def api(any_app, fake_regions):  # noqa: F811
 
 @pytest.mark.parametrize("write, content_type", [
     (xlsx_bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    (xlsm_bytes, "application/vnd.ms-excel.sheet.macroEnabled.12"),
+    (xls_bytes, "application/vnd.ms-excel"),
     (ods_bytes, "application/vnd.oasis.opendocument.spreadsheet"),
-], ids=["xlsx", "ods"])
+], ids=["xlsx", "xlsm", "xls", "ods"])
 def test_api_imports_the_chosen_sheet(api, write, content_type):
     client, auth = api
     book = write(BOOK)
@@ -89,6 +91,24 @@ def test_api_imports_the_chosen_sheet(api, write, content_type):
     # The audit record is the workbook's: its sha256 and size.
     assert imports[0]["sha256"] == hashlib.sha256(book).hexdigest()
     assert imports[0]["size_bytes"] == len(book)
+
+
+def test_rows_are_the_sheets_rows_after_cells_holding_line_breaks(api):
+    # A cell with line breaks is one CSV record over several lines: the rows reported
+    # below it must still be the sheet's rows, not lines of the CSV geomap reads.
+    rows = [["Northern crossings"],
+            ["date", "lat", "lon", "note"],                                   # row 2: header
+            [dt.date(2025, 1, 2), 49.0, -122.7, "first line\nsecond\nthird"],  # row 3
+            [dt.date(2025, 1, 3), "north", -122.7, "bad latitude"],          # row 4
+            [dt.date(2025, 1, 4), 49.0, -122.7, "ok"],                       # row 5
+            [dt.date(2025, 1, 5), 49.0, "west", "bad longitude"]]            # row 6
+    client, auth = api
+    response = client.post("/api/datasets/lines/incidents", data=xlsx_bytes({"S": rows}),
+                           headers={**auth, "Content-Type": "application/octet-stream"})
+    assert response.status_code == 201, response.json
+    assert [e["row"] for e in response.json["errors"]] == [4, 6]
+    frame, _imports = _incidents(client.application, "lines")
+    assert _attributes(frame["attributes"][0])["note"] == "first line\nsecond\nthird"
 
 
 def test_api_unknown_sheet_is_a_400_listing_the_sheets(api):

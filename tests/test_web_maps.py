@@ -8,7 +8,6 @@ from urllib.parse import quote
 import pytest
 
 from geomap import maps
-from geomap.web import maps as web_maps
 from geomap.web import published_embeds, render_cache
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import add_incidents, incident_rows, seed_dataset
@@ -503,9 +502,8 @@ def test_revalidation_never_serves_drafts(app, client, layers):
     assert _call(_lane_only(app), "/embed/draft")[0] == 599
 
 
-def test_choropleth_per_border_mile_uses_the_regions_border_lengths(client, dataset, monkeypatch,
+def test_choropleth_per_border_mile_uses_the_regions_border_lengths(client, dataset,
                                                                    fake_regions):  # noqa: F811
-    monkeypatch.setattr(web_maps.regions, "border_miles", lambda _r: {"US-WA": 100.0})
     html = client.get(f"/embed/{dataset['slug']}?layer=choropleth&per=border_mile"
                       ).get_data(as_text=True)
     assert "per border mile" in html

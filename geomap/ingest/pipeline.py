@@ -102,7 +102,7 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
                 f"{sheet['header_row']}); row numbers are the sheet's rows"))
         try:
             job = _Import(table, layout, ctx, dataset, received,
-                          line_offset=sheet["offset"] if sheet else 0)
+                          sheet=sheet)
             report = _transaction(engine, job, user_name, actor)
         except sa.exc.OperationalError as exc:
             if "locked" not in str(exc).lower():
@@ -215,8 +215,9 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
             "columns": layout.columns, "fields": columns.fields,
             "notes": [n["message"] for n in columns.notes],
             "rows": [r[:len(layout.columns)] for r in layout.sample[:rows]],
-            "lines": [line + (sheet["offset"] if sheet else 0)
-                      for line in layout.sample_lines[:rows]]}
+            "lines": [int(line) for line in (
+                spreadsheets.sheet_rows(sheet, layout.sample_lines[:rows]) if sheet
+                else layout.sample_lines[:rows])]}
 
 
 def _safe_columns(received, options) -> list[str]:
@@ -245,12 +246,12 @@ class _Import:
     """One import's state, shared by its steps: the file, its reader, totals and issues."""
 
     def __init__(self, received: Received, layout: Layout, ctx: Context, slug: str,
-                 original: Received | None = None, line_offset: int = 0):
+                 original: Received | None = None, sheet: dict | None = None):
         self.received, self.layout, self.ctx, self.slug = received, layout, ctx, slug
         # The file as uploaded (a spreadsheet, where `received` is its sheet as CSV): its
         # sha256 and size are recorded, and it is the file kept.
         self.original = original or received
-        self.line_offset = line_offset  # a sheet's rows above its header
+        self.sheet = sheet  # a workbook's sheet read as CSV: report its rows, not CSV lines
         self.reader = Reader(received, layout)
         self.totals = storing.Totals()
         self.rejected = RejectedWriter(Path(ctx.settings.upload_folder), layout.columns)
@@ -345,9 +346,9 @@ def _report(job: _Import) -> dict:
     rolling back, a strict import with rejections or a mostly rejected file."""
     add_malformed(job.reader, job.layout, job.errors, job.rejected, job.totals)
     job.real = line_mapper(job.reader, job.layout)
-    if job.line_offset:  # a spreadsheet's sheet: lines of its CSV -> rows of the sheet
-        in_csv, offset = job.real, job.line_offset
-        job.real = lambda values: in_csv(values) + offset
+    if job.sheet:  # a spreadsheet's sheet: lines of its CSV -> rows of the sheet
+        in_csv, sheet = job.real, job.sheet
+        job.real = lambda values: spreadsheets.sheet_rows(sheet, in_csv(values))
     report = build_report(job.slug, job.totals, job.errors, job.warnings, job.ctx, job.real)
     options = job.ctx.options
     if options.strict and job.totals.rejected:

@@ -27,13 +27,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-import io
 import math
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+import numpy as np
 
 from ..errors import BadRequest, Unprocessable
 
@@ -225,8 +226,8 @@ def _tables(book) -> list[Table]:
 def to_csv(path: Path, sheet: str | None) -> tuple[bytes, dict]:
     """Read one sheet of the workbook at `path` as UTF-8 CSV bytes.
 
-    Returns the CSV and ``{"sheet", "header_row", "offset", "sheets": [{"name", "rows"}]}``
-    (``offset``: add it to a line of the CSV to get the sheet's row). An unknown
+    Returns the CSV and ``{"sheet", "header_row", "line_rows", "sheets": [{"name", "rows"}]}``
+    (``line_rows``: the sheet row of each line of the CSV; see `sheet_rows`). An unknown
     `sheet` is a BadRequest listing the sheets with their row counts; a workbook without
     data is Unprocessable.
     """
@@ -248,13 +249,34 @@ def to_csv(path: Path, sheet: str | None) -> tuple[bytes, dict]:
     if not chosen.rows:
         raise Unprocessable(f"sheet {chosen.name!r} is empty; the workbook's sheets are "
                             f"{described}")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in chosen.rows:
+    parts: list[str] = []  # csv.writer writes each row in one call
+    writer = csv.writer(_Appender(parts), lineterminator="\n")
+    # line_rows[line] is the sheet row that CSV line belongs to: a cell holding line breaks
+    # makes one record span several lines, so the rows below it are not line + offset.
+    line_rows = [0]
+    for row_number, row in enumerate(chosen.rows, start=chosen.header_row):
         if any(row):
             writer.writerow(row)
         else:  # a blank row stays a blank line (skipped, and the lines still count rows)
-            buffer.write("\n")
-    return buffer.getvalue().encode("utf-8"), {
+            parts.append("\n")
+        line_rows += [row_number] * parts[-1].count("\n")
+    return "".join(parts).encode("utf-8"), {
         "sheet": chosen.name, "header_row": chosen.header_row,
-        "offset": chosen.header_row - 1, "sheets": listing}
+        "line_rows": np.asarray(line_rows, dtype=np.int64), "sheets": listing}
+
+
+class _Appender:
+    """A file-like sink for csv.writer that keeps each write (one per row) in a list."""
+
+    def __init__(self, parts: list[str]):
+        self.parts = parts
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+
+def sheet_rows(sheet: dict, lines) -> np.ndarray:
+    """The sheet rows of lines of the CSV `to_csv` made of it (``sheet``: its description)."""
+    line_rows = sheet["line_rows"]
+    return line_rows[np.clip(np.asarray(lines, dtype=np.int64), 0, len(line_rows) - 1)]

@@ -8,16 +8,19 @@ fresh and an in-memory fixture caches as the served file does.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .. import aggregate
-from ..jsontext import js_json, plain
+from ..jsontext import escape, js_json
+from .shapes import feature_collection
 
 #: Credit for the region layers drawn from shapefiles/ (ODbL asks for the OSM credit).
 REGIONS_ATTRIBUTION = "Boundaries © OpenStreetMap contributors (ODbL), GMT DCW, US Census"
@@ -63,26 +66,15 @@ def display_layers(path: str | os.PathLike | None) -> dict[str, Any]:
 
 def _geojson(gdf, properties: Iterable[str], *, tolerance: float = 0.0,
              bbox: list[list[float]] | None = None, precision: float = 1e-3) -> dict:
-    """Return a compact FeatureCollection (coordinates rounded to `precision`)."""
+    """Return the features of a layer around bbox (``[[lat, lon], [lat, lon]]``) as RFC 7946
+    GeoJSON, simplified by tolerance and snapped to a `precision` grid (`shapes`)."""
     import shapely
 
     frame = gdf
     if bbox is not None and len(frame):
         (lat_min, lon_min), (lat_max, lon_max) = bbox
         frame = frame.loc[frame.intersects(shapely.box(lon_min, lat_min, lon_max, lat_max))]
-    geoms = frame.geometry.to_numpy()
-    if tolerance:
-        geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
-    geoms = shapely.set_precision(geoms, precision, mode="pointwise")
-    features = []
-    props = [p for p in properties if p in frame.columns]
-    for geom, (_, row) in zip(geoms, frame.iterrows()):
-        if geom is None or geom.is_empty:
-            continue
-        mapping = json.loads(shapely.to_geojson(geom))
-        features.append({"type": "Feature", "geometry": mapping,
-                         "properties": {p: plain(row[p]) for p in props}})
-    return {"type": "FeatureCollection", "features": features}
+    return feature_collection(frame, properties, tolerance=tolerance, grid=precision)
 
 
 def _basemap_json(layers: Mapping[str, Any], box: list[list[float]] | None,
@@ -107,11 +99,14 @@ def _basemap_json(layers: Mapping[str, Any], box: list[list[float]] | None,
 
 
 class DisplayLayers(dict):
-    """Display layers by key, with a per-object cache of basemap JSON."""
+    """Display layers by key, with per-object caches: basemap JSON and features around views
+    (`basemap_cache`, bounded), whole layers as served by the regions API
+    (`collection_cache`: at most one per layer and level)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.basemap_cache: dict[tuple, str] = {}
+        self.collection_cache: dict[tuple, "RegionGeoJSON"] = {}
 
 
 def view_box(bounds: list[list[float]] | None) -> tuple[tuple | None, float]:
@@ -132,8 +127,9 @@ def view_box(bounds: list[list[float]] | None) -> tuple[tuple | None, float]:
     return box, round(max(0.01, span / 600), 3)
 
 
-def _cached(layers: Mapping[str, Any], key: tuple, make):
-    cache = getattr(layers, "basemap_cache", None)
+def _cached(layers: Mapping[str, Any], key: tuple, make, *,
+            cache_name: str = "basemap_cache"):
+    cache = getattr(layers, cache_name, None)
     if cache is None:
         return make()
     if key not in cache:
@@ -165,3 +161,82 @@ def display_features(layers: Mapping[str, Any], key: str, gdf, bounds, *, lines:
     return [{"type": "Feature", "geometry": f["geometry"],
              "properties": dict(f["properties"])} for f in collection["features"]]
 
+
+#: The layers `GET /api/regions/<layer>.geojson` serves: their names (as in the regions
+#: GeoPackage) -> display layer keys. Polygons come from the display-simplified layers.
+REGION_LAYERS = {"admin1": "admin1", "usbp_sectors": "sector", "border": "border",
+                 "border_segments": "border_segment"}
+#: Simplification levels of the regions API: name -> (tolerance, grid) in degrees. ``none``
+#: keeps every vertex of the display layer (6 decimals, about 10 cm: RFC 7946 11.2); ``low`` is
+#: about 1 km (a regional view), ``high`` what a continental choropleth draws (`view_box`).
+SIMPLIFY_LEVELS = {"none": (0.0, 1e-6), "low": (0.01, 1e-4), "medium": (0.05, 1e-3),
+                   "high": (0.15, 1e-3)}
+DEFAULT_SIMPLIFY = "low"
+#: Properties of every served feature (null where the layer has no such column), then
+#: those served only where the layer has them.
+REGION_PROPERTIES = ("code", "name", "country")
+REGION_EXTRA_PROPERTIES = ("mile_from", "mile_to")
+
+
+@dataclass(frozen=True)
+class RegionGeoJSON:
+    """One region layer at one simplification level, serialised once.
+
+    ``body`` is the UTF-8 GeoJSON text (`jsontext.ESCAPES` applied, as on every JSON
+    response), ``etag`` a strong validator derived from it (no quotes), ``features`` how
+    many features it holds.
+    """
+
+    body: bytes
+    etag: str
+    features: int
+
+
+def region_geojson(layers: Mapping[str, Any], layer: str, level: str = DEFAULT_SIMPLIFY
+                   ) -> RegionGeoJSON | None:
+    """Return a whole region layer as an RFC 7946 FeatureCollection, made once per level.
+
+    Parameters
+    ----------
+    layers : mapping
+        Display layers (`display_layers`); a `DisplayLayers` caches the result, so each
+        regions file (a new object) and level is computed once.
+    layer : str
+        A key of `REGION_LAYERS` (``admin1``, ``usbp_sectors``, ``border``,
+        ``border_segments``).
+    level : str
+        A key of `SIMPLIFY_LEVELS`.
+
+    Returns
+    -------
+    RegionGeoJSON or None
+        None when these layers do not hold that layer. Features keep the layer's order, each
+        with ``code``, ``name``, ``country`` (and ``mile_from``/``mile_to`` where the layer
+        has them); a shape that vanishes at this level has a null geometry.
+
+    Raises
+    ------
+    KeyError
+        For a layer or level not listed above (callers validate first).
+    """
+    key = REGION_LAYERS[layer]
+    tolerance, grid = SIMPLIFY_LEVELS[level]
+    gdf = layers.get(key)
+    if gdf is None:
+        return None
+
+    def make() -> RegionGeoJSON:
+        frame = gdf.assign(**{p: None for p in REGION_PROPERTIES if p not in gdf.columns})
+        # Lines are drawn thinner than polygons are filled: half the tolerance, as maps do.
+        lines = key in ("border", "border_segment")
+        collection = feature_collection(
+            frame, REGION_PROPERTIES + REGION_EXTRA_PROPERTIES,
+            tolerance=tolerance / 2 if lines else tolerance, grid=grid, keep_empty=True)
+        text = escape(json.dumps(collection, separators=(",", ":"), ensure_ascii=False,
+                                 allow_nan=False))
+        body = text.encode("utf-8")
+        etag = f"regions-{layer}-{level}-{hashlib.sha256(body).hexdigest()[:32]}"
+        return RegionGeoJSON(body, etag, len(collection["features"]))
+
+    return _cached(layers, ("region_geojson", layer, level), make,
+                   cache_name="collection_cache")

@@ -26,15 +26,12 @@ STATS_BY = ("admin1", "sector", "month", "border_segment")
 def _visible_dataset(conn, slug: str) -> tuple[dict, bool]:
     """Return a dataset the request may read and whether it sees everything in it.
 
-    Published datasets are public; drafts, exact counts below the public threshold and
-    the full download are for whoever may write the dataset (`access.can_write`: its
-    owners and collaborators, admins, and their tokens). Others get 404 for a draft.
+    Drafts, exact counts below the public threshold and the full download are for whoever
+    may write the dataset (`access.can_write`: its owners and collaborators, admins, and
+    their tokens); `access.visible_dataset` answers 404 for others' drafts.
     """
-    dataset = store.get_dataset(conn, slug)
-    privileged = access.can_write(conn, g.get("user"), dataset)
-    if not (dataset["published"] or privileged):
-        raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
-    return dataset, privileged
+    dataset = access.visible_dataset(conn, g.get("user"), slug)
+    return dataset, access.can_write(conn, g.get("user"), dataset)
 
 
 def _paging() -> tuple[int | None, int]:

@@ -24,7 +24,8 @@ CSV_TYPES = ("text/csv", "application/csv", "text/tab-separated-values",
              "application/octet-stream",
              # spreadsheets (read by ingest from their first bytes, whatever the type says)
              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-             "application/vnd.ms-excel.sheet.macroEnabled.12", "application/vnd.ms-excel",
+             # (lower case: werkzeug's request.mimetype is, and .xlsm's official type is not)
+             "application/vnd.ms-excel.sheet.macroenabled.12", "application/vnd.ms-excel",
              "application/vnd.oasis.opendocument.spreadsheet",
              # compressed: .csv.gz, a .zip holding one CSV or spreadsheet
              "application/gzip", "application/zip")

@@ -51,6 +51,16 @@ class RegionLayers:
         return maps.display_layers(self.path)
 
 
+    def border_miles(self) -> dict[str, float]:
+        """Return miles of border per region of the join layers (`regions.border_miles`).
+
+        A stand-in join (tests) may carry its own lengths as a ``border_miles()`` method.
+        """
+        join = self.join()
+        own = getattr(join, "border_miles", None)
+        return own() if callable(own) else regions.border_miles(join)
+
+
 def init_app(app: Flask, *, regions_obj: Any = None, display: Any = None) -> None:
     """Register the app's region layers (injected objects win over the configured file)."""
     app.extensions[EXTENSION] = RegionLayers(app.config, regions_obj=regions_obj, display=display)
@@ -63,6 +73,11 @@ def layers_of(app: Flask) -> RegionLayers:
 def join_layers() -> Any:
     """Return the current app's join layers (for `ingest.import_file(regions=...)`)."""
     return layers_of(current_app).join()
+
+
+def border_miles() -> dict[str, float]:
+    """Return the current app's miles of border per region (per-border-mile choropleths)."""
+    return layers_of(current_app).border_miles()
 
 
 def region_layers() -> dict:

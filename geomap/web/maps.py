@@ -1,11 +1,9 @@
 """Map pages, embeds, static images and oEmbed (blueprint ``maps``).
 
-Every rendering view answers through `_rendered`: read the dataset's version, answer
-``If-None-Match`` with 304, else serve the rendering from the render cache or make it
-(`geomap.web.render_cache`: the cache key is the ETag, so a new import, which bumps
-``datasets.version``, changes every key). Pages are public and session-free (no cookies), so
-they may be cached by shared caches; repeated anonymous embed requests are answered before
-Flask by `geomap.web.published_embeds.PublishedEmbeds`, installed here.
+Every rendering view answers through `geomap.web.rendering.rendered` (304, the render cache,
+or a new rendering). Pages are public and session-free (no cookies), so they may be cached by
+shared caches; repeated anonymous embed requests are answered before Flask by
+`geomap.web.published_embeds.PublishedEmbeds`, installed here.
 """
 
 from __future__ import annotations
@@ -15,18 +13,17 @@ import os
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import (Blueprint, Response, current_app, g, render_template, request,
-                   url_for)
+from flask import Blueprint, current_app, render_template, request, url_for
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
-from .. import access, disclosure, filters, maps, regions, security, store
+from .. import disclosure, filters, maps, security, store
 from ..db import get_db
 from ..errors import BadRequest, GeomapError, NotFound
 from . import layers as web_layers
-from . import map_table
+from . import map_table, rendering
 from .published_embeds import PublishedEmbeds
-from .render_cache import cache, cache_control, etag_for, matching_etag, read_head
+from .render_cache import cache
 
 bp = Blueprint("maps", __name__)
 LOGGER = logging.getLogger(__name__)
@@ -75,48 +72,6 @@ def _setting(name: str) -> Any:
     return current_app.config[name]  # every setting has its default in config.SETTINGS
 
 
-# --- shared request handling ------------------------------------------------------------------
-
-def _dataset(slug: str) -> dict:
-    """Return the dataset: published ones to everybody, drafts only to whoever may write it.
-
-    Others get 404 for drafts (`access.can_write`: owners, collaborators, admins). A draft's
-    responses are marked private (see `_respond`), so no shared cache keeps them.
-    """
-    conn = get_db()
-    dataset = store.get_dataset(conn, slug)
-    if dataset["published"]:
-        return dataset  # the session is not read: public responses do not vary by cookie
-    if access.can_write(conn, g.get("user"), dataset):
-        return dataset
-    raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
-
-
-def _dataset_head(slug: str) -> dict:
-    """Return what the cache check needs (id, slug, version, published) with one small query.
-
-    The hot path of every map, embed and PNG request: one indexed lookup by slug, sent as a
-    plain statement (no SQL construction or compilation per request), so any process answers
-    304 or a cached page for the dataset's current version. Drafts and unknown slugs go
-    through `_dataset` (404 or an editor's view).
-    """
-    row = read_head(current_app.config["DATABASE_URL"], slug)
-    if row is not None and row[3]:
-        return {"id": row[0], "slug": row[1], "version": row[2], "published": True}
-    return _dataset(slug)
-
-
-def _full(head: dict) -> dict:
-    """Return the whole dataset row for a head from `_dataset_head` (for rendering)."""
-    if "title" in head:
-        return head
-    return store.get_dataset(get_db(), head["slug"])
-
-
-def _age(dataset: dict, public_age: int | None) -> int | None:
-    return public_age if dataset.get("published") else -1
-
-
 def _spec(dataset: dict, params: dict, *, embed: bool) -> maps.MapSpec:
     return maps.MapSpec.from_filters(
         params, tiles=str(current_app.config.get("TILES", "openstreetmap")).lower(),
@@ -133,70 +88,13 @@ def _border_miles(params: dict) -> dict[str, float] | None:
     """Miles of border per region, loaded only for a per-border-mile choropleth."""
     if params.get("per") != "border_mile" or params.get("layer") != "choropleth":
         return None
-    return regions.border_miles(web_layers.join_layers())
-
-
-def _etag(kind: str, dataset: dict, query: str) -> str:
-    # scheme://host/ as request.host_url gives it, without werkzeug's IRI round trip.
-    host_url = f"{request.scheme}://{request.host}/"
-    return etag_for(current_app.config, kind, dataset["slug"], dataset["version"], query,
-                    host_url)
-
-
-def _not_modified(etag: str) -> str | None:
-    """Return the tag of If-None-Match that names this rendering (identity or compressed)."""
-    return matching_etag(request.if_none_match, etag)
+    return web_layers.border_miles()
 
 
 def _csp(script_hashes: list[str], *, embed: bool) -> str:
     tiles = str(current_app.config.get("TILES", "")).lower()
     return security.map_csp(current_app.config, script_hashes, embed=embed,
                             tile_origin=maps.OSM_ORIGIN if tiles == "openstreetmap" else None)
-
-
-def _respond(body: bytes, etag: str, *, mimetype: str, csp: str | None, public_age: int | None
-             ) -> Response:
-    response = Response(body, mimetype=mimetype)
-    _cache_headers(response, etag, public_age)
-    if csp:
-        response.headers["Content-Security-Policy"] = csp
-    return response
-
-
-def _cache_headers(response: Response, etag: str, public_age: int | None) -> None:
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = cache_control(public_age)
-
-
-def _not_modified_response(etag: str, public_age: int | None) -> Response:
-    response = Response(status=304)
-    _cache_headers(response, etag, public_age)
-    return response
-
-
-def _rendered(slug: str, kind: str,
-              make: Callable[[dict, dict], tuple[bytes, str | None]], *, mimetype: str,
-              public_age: int | None, keys=filters.PARAMS, adjust=None,
-              cache_prefix: str = "") -> Response:
-    """Answer a rendering view: 304, the cached rendering, or a new one made by `make`.
-
-    Reads the dataset's version (`_dataset_head`) and the filters; `adjust` maps the parsed
-    filters to what the view draws, and `keys` picks those that key the ETag (which is also
-    the render cache key, after `cache_prefix`). ``make(head, params)`` returns the body and
-    its Content-Security-Policy (None: the app's default); it runs on a cache miss only, so
-    a hit needs no SQLAlchemy connection.
-    """
-    head = _dataset_head(slug)
-    params = filters.parse(request.args)
-    if adjust is not None:
-        params = adjust(params)
-    etag = _etag(kind, head, filters.canonical_query(params, keys=keys))
-    age = _age(head, public_age)
-    held = _not_modified(etag)
-    if held:
-        return _not_modified_response(held, age)
-    body, csp = cache().get_or_make(cache_prefix + etag, lambda: make(head, params))
-    return _respond(body, etag, mimetype=mimetype, csp=csp, public_age=age)
 
 
 #: What keys a static image: the selection, and how a choropleth is drawn.
@@ -263,7 +161,7 @@ def map_page(slug: str):
     """The full map page: map, filters, layer switch, embed snippet, table, chart, downloads."""
     def make(head: dict, params: dict) -> tuple[bytes, str]:
         conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
-        dataset = _full(head)
+        dataset = rendering.full_dataset(head)
         spec = _spec(dataset, params, embed=False)
         bundle = _map_bundle(conn, dataset, params, spec)
         links = _links(slug, params)
@@ -287,7 +185,7 @@ def map_page(slug: str):
             script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=False)
 
-    return _rendered(slug, "page", make, mimetype="text/html", public_age=None)
+    return rendering.rendered(slug, "page", make, mimetype="text/html", public_age=None)
 
 
 @bp.get("/embed/<slug>")
@@ -295,7 +193,7 @@ def embed(slug: str):
     """Minimal-chrome map for iframes: title, map, legend, credit, 'view larger' link."""
     def make(head: dict, params: dict) -> tuple[bytes, str]:
         conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
-        dataset = _full(head)
+        dataset = rendering.full_dataset(head)
         spec = _spec(dataset, params, embed=True)
         bundle = _map_bundle(conn, dataset, params, spec)
         links = _links(slug, params)
@@ -304,8 +202,8 @@ def embed(slug: str):
                                script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=True)
 
-    return _rendered(slug, "embed", make, mimetype="text/html",
-                     public_age=int(_setting("MAP_EMBED_MAX_AGE")))
+    return rendering.rendered(slug, "embed", make, mimetype="text/html",
+                              public_age=int(_setting("MAP_EMBED_MAX_AGE")))
 
 
 @bp.get("/maps/<slug>.png")
@@ -322,7 +220,7 @@ def map_png(slug: str):
 
     def make(head: dict, params: dict) -> tuple[bytes, None]:
         conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
-        dataset = _full(head)
+        dataset = rendering.full_dataset(head)
         spec = _spec(dataset, params, embed=False)
         layers = web_layers.region_layers()
         agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec, layers)
@@ -331,9 +229,9 @@ def map_png(slug: str):
 
     # The full size keeps the kind (and so the ETags) it always had.
     kind = "png" if size == PNG_SIZE else f"png-{size[0]}x{size[1]}"
-    return _rendered(slug, kind, make, mimetype="image/png",
-                     public_age=int(_setting("MAP_EMBED_MAX_AGE")), keys=PNG_KEYS,
-                     adjust=png_params, cache_prefix="png:")
+    return rendering.rendered(slug, kind, make, mimetype="image/png",
+                              public_age=int(_setting("MAP_EMBED_MAX_AGE")), keys=PNG_KEYS,
+                              adjust=png_params, cache_prefix="png:")
 
 
 @bp.get("/oembed")
@@ -354,7 +252,7 @@ def oembed():
     if len(segments) != 2 or segments[0] not in ("maps", "embed") or segments[1].endswith(".png"):
         raise NotFound("url is not a map on this site", details={"url": url})
     slug = segments[1]
-    dataset = _dataset(slug)
+    dataset = rendering.readable_dataset(slug)
     params = filters.parse(MultiDict(parse_qsl(parts.query)))
     age = int(_setting("MAP_EMBED_MAX_AGE"))
     width = min(_dimension("maxwidth", 600), 2000)

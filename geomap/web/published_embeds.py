@@ -41,19 +41,27 @@ class PublishedEmbeds:
     it when max-age runs out).
     """
 
-    PREFIX = "/embed/"
     #: Raw query strings remembered with their canonical form (embeds are read with a handful).
     QUERIES = 4096
 
     def __init__(self, wsgi_app, app):
         self.wsgi_app = wsgi_app
         self.app = app
+        self._prefix: str | None = None
         self._queries: dict[str, str] = {}
+
+    @property
+    def prefix(self) -> str:
+        """The embed view's path before its slug, read once from its URL rule."""
+        if self._prefix is None:
+            self._prefix = self.app.url_map.bind("").build(
+                security.EMBED_ENDPOINT, {"slug": "_"})[:-1]
+        return self._prefix
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "HEAD") or not environ.get("PATH_INFO", "").startswith(
-                self.PREFIX):
+                self.prefix):
             return self.wsgi_app(environ, start_response)
         try:
             etag = self._etag(environ)
@@ -88,7 +96,7 @@ class PublishedEmbeds:
         config = self.app.config
         if config["SESSION_COOKIE_NAME"] in environ.get("HTTP_COOKIE", ""):
             return None  # maybe an editor: drafts and private caching are the view's business
-        slug = environ["PATH_INFO"][len(self.PREFIX):]
+        slug = environ["PATH_INFO"][len(self.prefix):]
         if not slug or "/" in slug:
             return None
         query = self._canonical(environ.get("QUERY_STRING", ""))

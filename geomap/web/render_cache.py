@@ -19,7 +19,7 @@ from flask import current_app
 from ..db import read_one
 
 #: Bump when the rendering changes, so cached pages and ETags from older code expire.
-RENDER_VERSION = "maps-2"
+RENDER_VERSION = "maps-3"  # maps-3: region shapes valid and wound as RFC 7946 asks (#22)
 
 
 class LRU:
