@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from flask import template_rendered
 from werkzeug.serving import make_server
 
 from servers import ROOT, ThreadedServer
@@ -68,14 +69,18 @@ PAGES = [name for name, _ in PUBLIC] + FORMS[:1] + [name for name, _ in SIGNED_I
 
 
 def serve_site(tmp: Path):
-    """Start the app for the crawl; return (server, app). Stop the server when done."""
+    """Start the app for the crawl; return (server, app, templates): `templates` fills with
+    the name of every template the app renders. Stop the server when done."""
     from conftest import make_app
 
     app = make_app(tmp, TILES="none", WTF_CSRF_ENABLED=True)
     assert sample.load(app)["slug"] == SLUG
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, *ADMIN, role="admin")
-    return ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True)), app
+    templates: set[str] = set()
+    template_rendered.connect(lambda sender, template, context, **extra:
+                              templates.add(template.name), app, weak=False)
+    return ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True)), app, templates
 
 
 #: What moves on a map after it is drawn: markercluster adds its clusters in chunks, then

@@ -43,11 +43,16 @@ EXPECTED_STATUS = {"not-found": 404, "bad-request": 400, "login-failed": 401,
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    server, app = serve_site(tmp_path_factory.mktemp("conformance"))
-    yield server.origin
+def served(tmp_path_factory):
+    server, app, templates = serve_site(tmp_path_factory.mktemp("conformance"))
+    yield server.origin, templates
     server.stop()
     db.dispose_engine(app.config["DATABASE_URL"])
+
+
+@pytest.fixture(scope="module")
+def site(served):
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +96,15 @@ def test_every_page_was_reached(visits):
     assert "choose a CSV file" in server["upload-refused"].server_html
     assert 'class="folium-map' in server["embed-cluster"].server_html
     assert "gm-legend" in server["map-time"].dom and SLUG in server["index"].dom
+
+
+def test_the_crawl_renders_every_template(served, visits):
+    """A new page template fails here until site_pages visits a page made with it."""
+    folder = ROOT / "geomap" / "templates"
+    pages = {path.relative_to(folder).as_posix() for path in folder.rglob("*.html")
+             if not path.name.startswith("_") and path.name != "base.html"}
+    assert len(pages) >= 12
+    assert pages <= served[1], f"never rendered by the crawl: {sorted(pages - served[1])}"
 
 
 @needs_java
