@@ -35,6 +35,19 @@
     if (a.width && c.width && a.left < c.right) corner.style.bottom = Math.ceil(a.height) + "px";
   }
 
+  // The time control sits in the bottom-left corner (with the scale bar): fit the first
+  // view into the part of the map above that corner, so the control never covers the data.
+  function frameAboveControls(map) {
+    var container = map.getContainer();
+    var corner = container.querySelector(".leaflet-bottom.leaflet-left");
+    if (!map._gmView || !corner || !corner.querySelector(".gm-time")) return;
+    var below = Math.ceil(container.getBoundingClientRect().bottom -
+                          corner.getBoundingClientRect().top) + 12;
+    var pad = map._gmPad || 30;
+    map.fitBounds(map._gmView, {paddingTopLeft: [pad, pad], paddingBottomRight: [pad, below],
+                                maxZoom: 9, animate: false});
+  }
+
   var GeomapLayers = {
     setup: function (map, opts) {
       var container = map.getContainer();
@@ -49,7 +62,17 @@
       // In an article on a phone one finger scrolls the article, not the map (zoom buttons
       // and "View larger map" remain).
       if (opts.embed && L.Browser.mobile) map.dragging.disable();
-      map.fitBounds(opts.bounds, {padding: [30, 30], maxZoom: 9});
+      // The first view frames where most of the data is (the server's weight box), not
+      // every outlier; `done` reframes it above the time control when there is one.
+      map._gmView = opts.bounds;
+      container.setAttribute("data-gm-view", JSON.stringify(opts.bounds));
+      // A whole zoom level is often the difference between a border that fills the map and
+      // one half its width: the first view may take half steps (the buttons still step by 1).
+      map._gmPad = container.clientWidth < 640 ? 12 : 30;
+      map.options.zoomSnap = 0.5;
+      // Not animated: a zoom animation still running would end on this view, undoing the
+      // reframing above the time control in `done`.
+      map.fitBounds(opts.bounds, {padding: [map._gmPad, map._gmPad], maxZoom: 9, animate: false});
       map.createPane("gmBasemap").style.zIndex = 250;
       map.createPane("gmLabels").style.zIndex = 450;
       map.getPane("gmLabels").style.pointerEvents = "none";
@@ -107,6 +130,7 @@
 
     done: function (map) {
       clearAttribution(map);
+      frameAboveControls(map);
       map.on("resize", function () { clearAttribution(map); });
       // Time from navigation start until every layer of this map was added (benchmarks).
       map.getContainer().setAttribute("data-gm-script-ms", String(Math.round(performance.now())));
@@ -139,9 +163,11 @@
         marker.bindPopup(function () {
           var box = el("div", "gm-popup");
           box.appendChild(el("p", "gm-popup-type", data.types[r[3]] || "Incident"));
+          if (data.places && data.places[r[6]]) box.appendChild(el("p", "gm-popup-place", data.places[r[6]]));
+          var mile = (r[7] === null || r[7] === undefined) ? "" : "border mile " + fmt(r[7]);
           box.appendChild(el("p", "gm-popup-meta",
-            [data.dates[r[4]], data.directions[r[5]], "count " + fmt(r[2])].filter(Boolean).join(" · ")));
-          if (r[6]) box.appendChild(el("p", "gm-popup-text", r[6]));
+            [data.dates[r[4]], data.directions[r[5]], "count " + fmt(r[2]), mile].filter(Boolean).join(" · ")));
+          if (r[8]) box.appendChild(el("p", "gm-popup-text", r[8]));
           return box;
         });
         return marker;
@@ -156,18 +182,21 @@
       var layer = L.geoJSON(data.features, {
         style: function (f) {
           var p = f.properties;
+          // The server picked every colour (legend and map share them, in both themes).
+          var none = !p.hidden && !p.n;
           if (data.lines) {
-            return {className: "gm-segment", color: p.fill === "#ffffff" ? "#9e9e9e" : p.fill,
-              weight: p.fill === "#ffffff" ? 2 : 6, opacity: 0.95};
+            return {className: "gm-segment" + (none ? " gm-none" : ""), color: p.fill,
+              weight: none ? 2 : 6, opacity: data.opacity};
           }
-          return {className: "gm-region", color: "#636363", weight: 1, fillColor: p.fill,
-            fillOpacity: 0.75};
+          return {className: "gm-region" + (none ? " gm-none" : ""), color: "#636363",
+            weight: 1, fillColor: p.fill, fillOpacity: data.opacity};
         },
         onEachFeature: function (f, lyr) {
           lyr.bindTooltip(function () {
             var p = f.properties;
             var box = el("div", "gm-tip");
             box.appendChild(el("strong", null, p.name || p.code));
+            if (p.where) box.appendChild(el("div", "gm-tip-where", p.where));
             var line;
             if (p.hidden) line = "fewer than " + data.minCount + " incidents (hidden)";
             else if (!p.n) line = "none recorded";

@@ -13,5 +13,6 @@ def points(conn: sa.Connection, dataset_id: int, filters: dict | None,
     """Return up to limit matching incidents with the columns a marker popup shows."""
     return incident_frame(conn, dataset_id, filters,
                           columns=("occurred_at", "precision", "lat", "lon", "type", "count",
-                                   "direction", "description", "admin1", "sector"),
+                                   "direction", "description", "admin1", "country", "sector",
+                                   "border_mile"),
                           limit=limit)

@@ -14,8 +14,8 @@ document); this module is the package's public face, the names callers outside u
   (`png`); `legend`, `legend_html` and `credit_html` the words around a map (`style`).
 
 Imports inside the package go one way: each module imports only from modules later in
-document, png, leaflet, payloads, reduce, style, display, shapes, grid, spec. Nothing here
-imports Flask.
+document, png, leaflet, payloads, reduce, style, breaks, display, shapes, grid, placement,
+framing, spec. Nothing here imports Flask.
 """
 
 from .display import (DEFAULT_SIMPLIFY, REGION_LAYERS, SIMPLIFY_LEVELS, DisplayLayers,
@@ -23,7 +23,7 @@ from .display import (DEFAULT_SIMPLIFY, REGION_LAYERS, SIMPLIFY_LEVELS, DisplayL
 from .document import render_map, render_parts
 from ..binning import CELL_SIZES, fit_cell
 from .leaflet import CLUSTER_JS, HEAT_JS, LEAFLET_JS, OSM_ORIGIN, build_map
-from .png import render_png
+from .png import draw_png, render_png
 from .reduce import aggregate_db, aggregate_frame
 from ..jsontext import js_json
 from .spec import POPUP_CHARS, Aggregates, MapHtml, MapSpec, csp_hash
@@ -35,6 +35,6 @@ __all__ = [
     "HIDDEN_COLOR", "LAYER_LABELS", "LEAFLET_JS", "OSM_ORIGIN", "PALETTE", "POPUP_CHARS",
     "REGION_LAYERS", "SIMPLIFY_LEVELS", "Aggregates", "DisplayLayers", "MapHtml", "MapSpec",
     "RegionGeoJSON", "aggregate_db", "aggregate_frame", "build_map", "credit_html",
-    "csp_hash", "display_layers", "fit_cell", "js_json", "legend", "legend_html",
+    "csp_hash", "display_layers", "draw_png", "fit_cell", "js_json", "legend", "legend_html",
     "region_geojson", "render_map", "render_parts", "render_png", "segment_steps",
 ]

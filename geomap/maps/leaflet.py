@@ -84,7 +84,9 @@ def build_map(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None =
     m.default_js = _static(spec, [LEAFLET_JS, LAYERS_JS])
     m.default_css = _static(spec, [LEAFLET_CSS, MAP_CSS])
     bounds = agg.bounds or [[41.0, -125.0], [50.0, -66.0]]
-    setup = {"bounds": bounds, "tiles": spec.tiles, "theme": spec.theme, "embed": spec.embed}
+    # The first view frames the data's weight (agg.view); the extent stays reachable.
+    setup = {"bounds": agg.view or bounds, "extent": bounds, "tiles": spec.tiles,
+             "theme": spec.theme, "embed": spec.embed}
     if spec.tiles == "openstreetmap":
         setup["tileUrl"] = OSM_TILES
         setup["attribution"] = OSM_ATTRIBUTION
@@ -104,7 +106,7 @@ def _add_layer(m: folium.Map, agg: Aggregates, spec: MapSpec, layers: Mapping[st
     elif spec.layer == "time":
         m.add_child(_Call("time", js_json(time_payload(agg)), heat_js))
     elif spec.layer == "cluster" and agg.points is not None:
-        m.add_child(_Call("cluster", js_json(cluster_payload(agg.points)),
+        m.add_child(_Call("cluster", js_json(cluster_payload(agg.points, layers)),
                           _static(spec, [CLUSTER_JS]), _static(spec, CLUSTER_CSS)))
     elif spec.layer == "cluster":
         m.add_child(_Call("cells", js_json(cells_payload(agg))))

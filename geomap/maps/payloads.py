@@ -14,7 +14,7 @@ import pandas as pd
 
 from .display import REGIONS_ATTRIBUTION, display_features
 from .spec import POPUP_MIN_CHARS, Aggregates, MapSpec, per_border_mile, popup_share
-from .style import HIDDEN_COLOR, colour_for, heat_weights
+from .style import REGION_OPACITY, colour_for, heat_weights, no_data_colour
 
 
 def heat_payload(agg: Aggregates) -> dict:
@@ -48,11 +48,39 @@ def cells_payload(agg: Aggregates) -> dict:
     return {"cells": data, "cell": agg.cell}
 
 
-def cluster_payload(points: pd.DataFrame) -> dict:
-    """Markers as compact rows: ``[lat, lon, count, type#, date#, direction#(, text)]``.
+#: How the side of the border reads in popups and tooltips (country code -> words).
+SIDES = {"US": "US side", "CA": "Canadian side"}
 
-    Types, dates and directions are indexes into small tables, coordinates have 4 decimals
-    (about 10 m), and popup descriptions share CLUSTER_TEXT_BUDGET characters (see
+
+def _names(layers: Mapping[str, Any] | None, key: str) -> dict[str, str]:
+    gdf = (layers or {}).get(key)
+    if gdf is None or "name" not in gdf:
+        return {}
+    return {str(c): str(n) for c, n in zip(gdf["code"], gdf["name"])}
+
+
+def where_text(admin1: Any, country: Any, sector: Any, admin1_names: Mapping[str, str],
+               sector_names: Mapping[str, str]) -> str:
+    """Say where an incident is, in names: "Washington, US side · Blaine sector"."""
+    def known(value) -> bool:
+        return not (value is None or value == "" or (isinstance(value, float)
+                                                     and np.isnan(value)))
+
+    place = admin1_names.get(str(admin1), str(admin1)) if known(admin1) else ""
+    side = SIDES.get(str(country), "") if known(country) else ""
+    head = ", ".join(p for p in (place, side) if p)
+    tail = f"{sector_names.get(str(sector), str(sector))} sector" if known(sector) else ""
+    return " · ".join(p for p in (head, tail) if p)
+
+
+def cluster_payload(points: pd.DataFrame, layers: Mapping[str, Any] | None = None) -> dict:
+    """Markers as compact rows: ``[lat, lon, count, type#, date#, direction#, where#, mile
+    (, text)]``.
+
+    Types, dates, directions and places (`where_text`: state or province, side of the
+    border, Border Patrol sector, by name from the display layers) are indexes into small
+    tables; ``mile`` is the whole border mile (null when unknown). Coordinates have 4
+    decimals (about 10 m), and popup descriptions share CLUSTER_TEXT_BUDGET characters (see
     `popup_share`), so 5,000 markers stay well under 200 KB.
     """
     def column(name, default):
@@ -64,18 +92,23 @@ def cluster_payload(points: pd.DataFrame) -> dict:
     precision = column("precision", "day").fillna("day").astype(str)
     dates = [("" if pd.isna(ts) else ts.strftime("%Y-%m" if prec == "month" else "%Y-%m-%d"))
              for ts, prec in zip(when, precision)]
+    admin1_names, sector_names = _names(layers, "admin1"), _names(layers, "sector")
+    places = [where_text(a, c, s, admin1_names, sector_names) for a, c, s in
+              zip(column("admin1", None), column("country", None), column("sector", None))]
     tables = {name: sorted(set(values)) for name, values in
-              (("types", types), ("dates", dates), ("directions", dirs))}
+              (("types", types), ("dates", dates), ("directions", dirs), ("places", places))}
     index = {name: {v: i for i, v in enumerate(table)} for name, table in tables.items()}
+    miles = pd.to_numeric(column("border_mile", None), errors="coerce")
     desc = column("description", "").fillna("").astype(str)
     share = popup_share(desc)
     include_text = share >= POPUP_MIN_CHARS
     counts = column("count", 1).fillna(1).astype(int)
     rows = []
-    for lat, lon, c, t, d, dr, text in zip(points["lat"], points["lon"], counts, types, dates,
-                                           dirs, desc):
+    for lat, lon, c, t, d, dr, where, mile, text in zip(
+            points["lat"], points["lon"], counts, types, dates, dirs, places, miles, desc):
         row = [round(float(lat), 4), round(float(lon), 4), int(c), index["types"][t],
-               index["dates"][d], index["directions"][dr]]
+               index["dates"][d], index["directions"][dr], index["places"][where],
+               None if pd.isna(mile) else int(mile)]
         if include_text and text:
             row.append(text if len(text) <= share else text[:share - 1] + "…")
         rows.append(row)
@@ -97,18 +130,34 @@ def choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]
     geo_source = gdf.assign(name=classes["name"].to_numpy(dtype=object)) if lines else gdf
     per = "per border mile" if lines or per_border_mile(spec) else ""
     props_by_key = {}
+    empty, hidden = no_data_colour("empty", spec), no_data_colour("hidden", spec)
     for k, nn, tt, vv, hh in zip(keys, classes["n"], classes["total"], classes["value"],
                                  classes["hidden"]):
         if hh:
-            props_by_key[k] = {"n": None, "total": None, "value": None, "fill": HIDDEN_COLOR,
+            props_by_key[k] = {"n": None, "total": None, "value": None, "fill": hidden,
                                "hidden": True}
         else:
             props_by_key[k] = {"n": int(nn), "total": int(tt), "value": round(float(vv), 3),
-                               "fill": colour_for(float(vv), agg.breaks), "hidden": False}
+                               "fill": colour_for(float(vv), agg.breaks, empty),
+                               "hidden": False}
     features = display_features(layers, spec.by, geo_source.assign(code=keys), agg.bounds,
                                 lines=lines)
+    kinds = _region_kinds(gdf, spec.by)
     for feature in features:
-        feature["properties"].update(props_by_key.get(str(feature["properties"]["code"]), {}))
+        code = str(feature["properties"]["code"])
+        feature["properties"].update(props_by_key.get(code, {}))
+        if kinds.get(code):
+            feature["properties"]["where"] = kinds[code]
     collection = {"type": "FeatureCollection", "features": features}
     return {"features": collection, "lines": lines, "per": per,
-            "minCount": spec.min_public_count, "attribution": REGIONS_ATTRIBUTION}
+            "minCount": spec.min_public_count, "attribution": REGIONS_ATTRIBUTION,
+            "opacity": REGION_OPACITY}
+
+
+def _region_kinds(gdf, by: str) -> dict[str, str]:
+    """What a region is, for its tooltip: "US side", "Border Patrol sector, US side"."""
+    if by == "border_segment" or "country" not in gdf:
+        return {}  # a segment's name already says which miles of border it is
+    prefix = "Border Patrol sector, " if by == "sector" else ""
+    return {str(code): prefix + SIDES[str(country)] for code, country in
+            zip(gdf["code"], gdf["country"]) if str(country) in SIDES}

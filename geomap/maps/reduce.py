@@ -5,8 +5,9 @@ Any number of incidents become grid cells fitted to the selection's extent and c
 ``heat_max_cells``, at most ``cluster_limit`` points, or counts per region, border segment or
 period. Cells and regions with fewer than ``min_public_count`` incidents are dropped
 (`geomap.disclosure`; the spec carries the threshold the view chose); a choropleth's
-classes, class breaks and hidden count are computed here too (`classify`), so everything
-after this step only reads the aggregates.
+classes, class breaks and hidden count are computed here too (`classify`), and the first
+view (`framing.weight_box` of the cells or points already computed), so everything after
+this step only reads the aggregates.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import pandas as pd
 
 from .. import aggregate
 from ..binning import cell_keys, fit_cell, grid_origin, rollup_factor
+from .breaks import class_breaks
 from .display import segment_steps
+from .framing import weight_box
 from ..disclosure import hide_small, is_hidden, rows_allowed
 from .grid import bounds_of, cell_centres, fit_grid, group_cells, period_keys
 from .spec import Aggregates, MapSpec, per_border_mile
-from .style import class_breaks
 
 
 def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
@@ -52,6 +54,7 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
     agg = Aggregates(n=len(frame), total=int(counts.sum()))
     if len(frame):
         agg.bounds = bounds_of(lat.min(), lat.max(), lon.min(), lon.max())
+        agg.view = weight_box(lat, lon, counts)
     layer = spec.layer
     if (layer == "cluster" and agg.n <= spec.cluster_limit
             and rows_allowed(spec.min_public_count)):
@@ -84,8 +87,17 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
     raise ValueError(f"unknown layer {layer!r}")
 
 
+def _view_of_cells(fine: pd.DataFrame, cell: float, lat0: float, lon0: float
+                   ) -> list[list[float]] | None:
+    """The first view from fine grid cells (``gy``, ``gx``, ``total``), half a cell padded."""
+    centres = cell_centres(fine, lat0, lon0, cell)
+    return weight_box(centres["lat"], centres["lon"], centres["total"], pad=cell / 2)
+
+
 def _finish_cells(agg: Aggregates, fine: pd.DataFrame, cell: float, lat0: float, lon0: float,
                   spec: MapSpec) -> None:
+    if agg.view is None:
+        agg.view = _view_of_cells(fine, cell, lat0, lon0)
     cells, size = fit_grid(fine, cell, spec.heat_max_cells)
     cells, agg.hidden = hide_small(cells, spec.min_public_count)
     agg.cell = size
@@ -95,6 +107,8 @@ def _finish_cells(agg: Aggregates, fine: pd.DataFrame, cell: float, lat0: float,
 
 def _finish_time(agg: Aggregates, fine: pd.DataFrame, periods: list[str], cell: float,
                  lat0: float, lon0: float, spec: MapSpec) -> None:
+    if agg.view is None:
+        agg.view = _view_of_cells(fine, cell, lat0, lon0)
     cells, size = fit_grid(fine, cell, spec.heat_max_cells, by_period=True)
     cells, agg.hidden = hide_small(cells, spec.min_public_count)
     agg.cell = size
@@ -132,6 +146,9 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
     if (layer == "cluster" and agg.n <= spec.cluster_limit
             and rows_allowed(spec.min_public_count)):
         agg.points = aggregate.points(conn, dataset_id, filters, spec.cluster_limit)
+        weights = (agg.points["count"].fillna(1) if "count" in agg.points
+                   else np.ones(len(agg.points)))
+        agg.view = weight_box(agg.points["lat"], agg.points["lon"], weights)
         return agg
     if layer in ("heat", "cluster", "time"):
         cell = fit_cell(agg.bounds)
@@ -158,7 +175,23 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
     else:
         agg.regions = aggregate.by_column(conn, dataset_id, filters, spec.by)
     classify(agg, spec, layers)
+    agg.view = _view_db(conn, dataset_id, filters, agg, rollup)
     return agg
+
+
+def _view_db(conn, dataset_id: int, filters: Mapping[str, Any] | None, agg: Aggregates,
+             rollup: Mapping[str, Any] | None) -> list[list[float]] | None:
+    """The first view of a choropleth: from the grid rollup when it can answer (a whole
+    dataset), else from one GROUP BY on the grid the heat map would use."""
+    cell = fit_cell(agg.bounds)
+    (lat_min, lon_min), _top = agg.bounds
+    lat0, lon0 = grid_origin(lat_min, cell), grid_origin(lon_min, cell)
+    if rollup and rollup_factor(rollup["rollup_cell"], cell):
+        fine = aggregate.grid_from_rollup(conn, dataset_id, cell=cell, lat0=lat0, lon0=lon0,
+                                          rollup_cell=rollup["rollup_cell"])
+    else:
+        fine = aggregate.grid(conn, dataset_id, filters, cell=cell, lat0=lat0, lon0=lon0)
+    return _view_of_cells(fine, cell, lat0, lon0)
 
 
 def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -> None:
@@ -180,8 +213,8 @@ def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -
     ``agg.classes`` has one row per drawn region or segment: ``code``, ``name`` (segments
     only), ``n``, ``total``, ``value`` (the total, or the total per border mile) and
     ``hidden`` (fewer than ``min_public_count`` incidents, but some). Breaks are the
-    quantiles of the visible values (`style.class_breaks`). The payload and the legend only
-    read them, so they agree whichever is asked for first.
+    quantiles of the visible values, rounded (`breaks.class_breaks`). The payload and the
+    legend only read them, so they agree whichever is asked for first.
     """
     layers = layers or {}
     min_count = spec.min_public_count

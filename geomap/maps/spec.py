@@ -59,6 +59,8 @@ class Aggregates:
     n: int = 0
     total: int = 0
     bounds: list[list[float]] | None = None
+    # The first view: the smallest box holding most of the weight (`framing.weight_box`).
+    view: list[list[float]] | None = None
     cell: float | None = None
     cells: pd.DataFrame | None = None        # lat, lon, n, total (heat, cluster fallback)
     points: pd.DataFrame | None = None       # cluster markers

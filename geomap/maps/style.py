@@ -8,18 +8,29 @@ whenever it is asked for.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from markupsafe import Markup, escape
 
 from ..disclosure import is_hidden
+from .breaks import class_labels
 from .spec import POPUP_MIN_CHARS, Aggregates, MapSpec, per_border_mile, popup_share
 
 #: Sequential palette (light to dark) for choropleths and segments.
 PALETTE = ("#fdd49e", "#fdbb84", "#fc8d59", "#e34a33", "#b30000")
-HIDDEN_COLOR = "#bdbdbd"
-EMPTY_COLOR = "#ffffff"
+#: What regions with nothing to show are drawn in, per theme: "empty" (none recorded),
+#: "hidden" (under the small-count threshold) and "empty-line" (a border segment with none
+#: recorded). The legend's swatches are these colours (static/map.css .gm-swatch-<kind>,
+#: dark ones under .gm-dark), so legend and map agree in both themes.
+NO_DATA = {"light": {"empty": "#ffffff", "hidden": "#bdbdbd", "empty-line": "#9e9e9e"},
+           "dark": {"empty": "#3b4048", "hidden": "#767d88", "empty-line": "#8b949e"}}
+HIDDEN_COLOR = NO_DATA["light"]["hidden"]
+EMPTY_COLOR = NO_DATA["light"]["empty"]
+#: Opacity of choropleth regions (fill) and border segments (line) on the map; the
+#: legend's swatches use the same (static/map.css .gm-swatch).
+REGION_OPACITY = 0.8
+_SWATCH_KINDS = {colour: kind for colours in NO_DATA.values() for kind, colour in colours.items()}
 HEAT_GRADIENT = {0.2: "#2c7bb6", 0.4: "#00a6ca", 0.6: "#90eb9d", 0.8: "#f9d057", 1.0: "#d7191c"}
 LAYER_LABELS = {"heat": "Heat map", "cluster": "Incidents", "choropleth": "Regions",
                 "time": "Over time"}
@@ -27,39 +38,25 @@ BY_LABELS = {"admin1": "state or province", "sector": "Border Patrol sector",
              "border_segment": "stretch of border"}
 
 
-def class_breaks(values: Iterable[float], classes: int = len(PALETTE)) -> list[float]:
-    """Return ascending upper bounds of up to `classes` classes (quantiles of positive values)."""
-    arr = np.asarray([v for v in values if v and v > 0], dtype=float)
-    if arr.size == 0:
-        return []
-    qs = np.quantile(arr, np.linspace(0, 1, classes + 1)[1:])
-    breaks = sorted({_nice(float(q)) for q in qs})
-    if breaks[-1] < arr.max():
-        breaks[-1] = float(arr.max())
-    return breaks
+def no_data_colour(kind: str, spec: MapSpec) -> str:
+    """Return the colour of regions with nothing to show (`NO_DATA`) in spec's theme.
+
+    ``kind`` is "empty" or "hidden"; an empty border segment (a line) is "empty-line".
+    """
+    if kind == "empty" and spec.layer == "choropleth" and spec.by == "border_segment":
+        kind = "empty-line"
+    return NO_DATA.get(spec.theme, NO_DATA["light"])[kind]
 
 
-def _nice(value: float) -> float:
-    if value >= 10:
-        return float(round(value))
-    return round(value, 2)
-
-
-def colour_for(value: float, breaks: list[float]) -> str:
-    """Return the palette colour of value's class (EMPTY_COLOR for zero or no breaks)."""
+def colour_for(value: float, breaks: list[float], empty: str = EMPTY_COLOR) -> str:
+    """Return the palette colour of value's class (`empty` for zero or no breaks)."""
     if not value or not breaks:
-        return EMPTY_COLOR
+        return empty
     offset = len(PALETTE) - len(breaks)
     for i, upper in enumerate(breaks):
         if value <= upper:
             return PALETTE[offset + i]
     return PALETTE[-1]
-
-
-def _fmt(value: float) -> str:
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
 
 
 def _cell_label(cell: float | None) -> str:
@@ -115,16 +112,13 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
         per = " per border mile" if spec.by == "border_segment" or per_border_mile(spec) else ""
         heading = f"Count by {BY_LABELS.get(spec.by, spec.by)}"
         unit = f"sum of count (people or events){per}"
-        breaks = agg.breaks
-        lower = 0.0
-        offset = len(PALETTE) - len(breaks)
-        for i, upper in enumerate(breaks):
-            items.append((PALETTE[offset + i], f"{_fmt(lower) if i else 'up to'}"
-                          f"{'–' if i else ' '}{_fmt(upper)}"))
-            lower = upper
-        items.append((EMPTY_COLOR, "none recorded"))
+        offset = len(PALETTE) - len(agg.breaks)
+        for i, label in enumerate(class_labels(agg.breaks)):
+            items.append((PALETTE[offset + i], label))
+        items.append((no_data_colour("empty", spec), "none recorded"))
         if spec.min_public_count > 1:
-            items.append((HIDDEN_COLOR, f"fewer than {spec.min_public_count} incidents (hidden)"))
+            items.append((no_data_colour("hidden", spec),
+                          f"fewer than {spec.min_public_count} incidents (hidden)"))
     if spec.min_public_count > 1 and spec.layer != "choropleth":
         notes.append(f"Areas with fewer than {spec.min_public_count} incidents are not shown.")
     if agg.hidden and spec.layer != "choropleth":
@@ -153,8 +147,8 @@ def legend_html(info: Mapping[str, Any]) -> Markup:
     if info.get("items"):
         parts.append(Markup('<ul class="gm-legend-items">'))
         for colour, label in info["items"]:
-            swatch = PALETTE.index(colour) if colour in PALETTE else (
-                "hidden" if colour == HIDDEN_COLOR else "empty")
+            swatch = (PALETTE.index(colour) if colour in PALETTE
+                      else _SWATCH_KINDS.get(colour, "empty"))
             parts.append(Markup('<li><span class="gm-swatch gm-swatch-') + escape(str(swatch))
                          + Markup('" aria-hidden="true"></span>') + escape(label)
                          + Markup("</li>"))

@@ -10,7 +10,8 @@ from package_shape import check_shape
 from geomap import maps
 
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
-ORDER = ["spec", "grid", "shapes", "display", "style", "reduce", "payloads", "leaflet", "png", "document"]
+ORDER = ["spec", "framing", "placement", "grid", "shapes", "display", "breaks", "style", "reduce",
+         "payloads", "leaflet", "png", "document"]
 #: What the package may import of the rest of geomap (the layers below it).
 BELOW = {"aggregate", "binning", "disclosure", "jsontext"}
 

@@ -44,7 +44,7 @@ def test_cluster_escapes_every_user_string():
     assert "<img" not in html and "alert('x')" not in html and "\u2028" not in script
     data = _payload(html, "cluster")
     assert data["types"] == [EVIL]  # JSON round trip gives the exact text back
-    assert data["rows"][0][6] == EVIL
+    assert data["rows"][0][8] == EVIL
     assert "&lt;/script&gt;" in html  # title, credit, licence are HTML-escaped
 
 
@@ -63,7 +63,7 @@ def test_popup_text_is_truncated():
     frame = _frame(3).assign(description="y" * 1000)
     data = _payload(_html(frame, layer="cluster"), "cluster")
     row = data["rows"][0]
-    assert len(row[6]) == maps.POPUP_CHARS and row[6].endswith("…")
+    assert len(row[8]) == maps.POPUP_CHARS and row[8].endswith("…")
     assert data["dates"][row[4]] == "2025-01-01" and data["directions"][row[5]] == "southbound"
 
 
@@ -75,10 +75,10 @@ def test_five_thousand_markers_stay_under_200_kb():
     assert "GeomapLayers.cluster(" in html
     assert len(html.encode()) < 200_000, len(html)
     data = _payload(html, "cluster")
-    assert data["textOmitted"] and all(len(r) == 6 for r in data["rows"])
+    assert data["textOmitted"] and all(len(r) == 8 for r in data["rows"])
     assert "Descriptions are left out" in html
     fewer = _payload(_html(frame.head(500), layer="cluster"), "cluster")
-    assert not fewer["textOmitted"] and all(len(r[6]) <= 80 for r in fewer["rows"])
+    assert not fewer["textOmitted"] and all(len(r[8]) <= 80 for r in fewer["rows"])
 
 
 def test_choropleth_by_admin1_and_sector():
@@ -166,3 +166,27 @@ def test_time_layer_periods(period, expected):
         assert all(d.weekday() == 0 for d in mondays) and mondays == sorted(mondays)
     assert sum(data["totals"]) == int(frame["count"].sum())
     assert {c[3] for c in data["cells"]} <= set(range(len(data["periods"])))
+
+
+def test_cluster_popups_name_the_place_side_sector_and_border_mile():
+    frame = _frame(4).assign(lat=[48.95, 49.05, 48.95, 48.95], admin1=["US-WA", "CA-BC",
+                             "US-WA", None], country=["US", "CA", "US", None],
+                             sector=["BLW", "BLW", "BLW", None],
+                             border_mile=[12.7, 13.2, float("nan"), 5.0])
+    data = _payload(_html(frame, layer="cluster"), "cluster")
+    places = [data["places"][r[6]] for r in data["rows"]]
+    # Names from the display layers, never codes.
+    assert places[:3] == ["Washington, US side · Blaine sector",
+                          "British Columbia, Canadian side · Blaine sector",
+                          "Washington, US side · Blaine sector"]
+    assert places[3] == ""
+    assert [r[7] for r in data["rows"]] == [12, 13, None, 5]
+
+
+def test_region_tooltips_say_which_side_and_what_a_region_is():
+    frame = _frame(40).assign(lon=np.linspace(-124, -105, 40))
+    for by, code, where in (("admin1", "CA-BC", "Canadian side"),
+                            ("sector", "BLW", "Border Patrol sector, US side")):
+        data = _payload(_html(frame, layer="choropleth", by=by), "regions")
+        props = {f["properties"]["code"]: f["properties"] for f in data["features"]["features"]}
+        assert props[code]["where"] == where
