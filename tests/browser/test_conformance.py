@@ -151,8 +151,14 @@ FOCUSED = """() => {
   }
   const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
                || s.boxShadow !== 'none';
-  const onScreen = r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0
-                   && r.top < innerHeight && r.left < innerWidth;
+  // On screen, and inside the map's frame for what sits on the map (markers are kept on the
+  // page a little beyond the map's edges, out of sight).
+  const map = e.parentElement && e.parentElement.closest('.leaflet-container');
+  const frame = map ? map.getBoundingClientRect()
+                    : {top: 0, left: 0, bottom: innerHeight, right: innerWidth};
+  const onScreen = r.width > 0 && r.height > 0 && r.bottom > Math.max(0, frame.top)
+                   && r.right > Math.max(0, frame.left) && r.top < Math.min(innerHeight, frame.bottom)
+                   && r.left < Math.min(innerWidth, frame.right);
   return {tag: e.tagName, id: e.id, name: name, cls: String(e.className.baseVal ?? e.className),
           order: [...document.querySelectorAll('*')].indexOf(e),
           visible: e.matches(':focus-visible') && ring && onScreen && opacity > 0.99
@@ -160,11 +166,23 @@ FOCUSED = """() => {
 }"""
 
 
+#: Leaflet pans the map to a marker that takes the focus (autoPanOnFocus): wait for the pan.
+PANNED = """() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
+  const map = window.map_0001;
+  if (map && map._panAnim && map._panAnim._inProgress) {
+    map.once('moveend', () => setTimeout(done, 50));
+  } else {
+    done();
+  }
+})))"""
+
+
 def _tab_through(page, limit: int = 80) -> list[dict]:
     """Press Tab from the top of the page until focus leaves it; return each stop."""
     stops: list[dict] = []
     for _ in range(limit):
         page.keyboard.press("Tab")
+        page.evaluate(PANNED)
         stop = page.evaluate(FOCUSED)
         if stop["tag"] == "BODY" or (stops and stop["order"] == stops[0]["order"]):
             return stops
