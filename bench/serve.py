@@ -4,7 +4,8 @@ Runs everything on 127.0.0.1 only, with bounded wrk runs (-t2 -c32 -d8s by defau
 prints requests/s, latency percentiles and the ratios the deploy goals are stated in:
 (b) nginx+cache >= 80% of (a) nginx static; (c) gunicorn >= 10% of (a); 304 p99 < 30 ms.
 
-(e) is the ceiling: the same bytes from a bare WSGI function under the same gunicorn settings.
+(e) is the ceiling: the same bytes from a bare WSGI function under the same gunicorn settings;
+(f) the same function's 304 (no body), the ceiling of (d).
 
 Usage: .venv/bin/python bench/serve.py [--seconds 8] [--rounds 3]
 Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them when run as root.
@@ -36,6 +37,9 @@ from pathlib import Path
 BODY = (Path(__file__).parent / "static" / "embed" / "index.html").read_bytes()
 HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(BODY)))]
 def app(environ, start_response):
+    if environ.get("HTTP_IF_NONE_MATCH"):  # (f): a 304 and nothing else
+        start_response("304 Not Modified", [("ETag", environ["HTTP_IF_NONE_MATCH"])])
+        return []
     start_response("200 OK", HEADERS)
     return [BODY]
 """
@@ -213,6 +217,8 @@ def main() -> None:
             "d gunicorn 304 (If-None-Match)": (f"http://127.0.0.1:{APP_PORT}{path}",
                                                {"If-None-Match": etag} if etag else None, app),
             "e bare WSGI app 200 (ceiling)": (f"http://127.0.0.1:{BARE_PORT}/", None, ceiling),
+            "f bare WSGI app 304 (ceiling)": (f"http://127.0.0.1:{BARE_PORT}/",
+                                              {"If-None-Match": '"x"'}, ceiling),
         }
         results = {name: [] for name in configs}
         for _ in range(args.rounds):
@@ -223,7 +229,11 @@ def main() -> None:
         for proc in (nginx, bare, gunicorn):
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
+                try:
+                    proc.wait(timeout=40)  # gunicorn's graceful_timeout is 30 s
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -251,10 +261,14 @@ def report(results: dict, size: int, etag: str | None, args) -> None:
     c = medians["c gunicorn 200"]["rps"]
     p99 = medians["d gunicorn 304 (If-None-Match)"]["p99"]
     e = medians["e bare WSGI app 200 (ceiling)"]["rps"]
+    d, f = medians["d gunicorn 304 (If-None-Match)"]["rps"], medians[
+        "f bare WSGI app 304 (ceiling)"]["rps"]
     print(f"(b)/(a) = {b / a:.2f} (goal >= 0.80)   (c)/(a) = {c / a:.3f} (goal >= 0.10)   "
           f"304 p99 = {p99:.1f} ms (goal < 30)")
     print(f"ceiling: (e)/(a) = {e / a:.3f}; (c)/(e) = {c / e:.2f} of what any app under these "
           f"gunicorn settings can serve here; load average {os.getloadavg()[0]:.1f}")
+    print(f"304s: (d)/(a) = {d / a:.3f}; (d)/(f) = {d / f:.2f} of a bare function's 304s under "
+          "the same gunicorn settings")
     cpu = {key: medians[name]["cpu_us"] for key, name in zip("ace", (
         "a nginx static 200", "c gunicorn 200", "e bare WSGI app 200 (ceiling)"))}
     print(f"server CPU per request: (a) {cpu['a']:.0f} us, (c) {cpu['c']:.0f} us, (e) "

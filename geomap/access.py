@@ -123,6 +123,20 @@ def can_manage_members(conn: sa.Connection, actor: Actor | None, dataset: dict) 
                               and _member_role(conn, actor, dataset["id"]) == "owner")
 
 
+def can_delete(conn: sa.Connection, actor: Actor | None, dataset: dict) -> bool:
+    """Admins and the dataset's owners delete it (collaborators write, but do not delete)."""
+    return can_manage_members(conn, actor, dataset)
+
+
+def require_delete(conn: sa.Connection, actor: Actor | None, dataset: dict) -> None:
+    """Raise Unauthorized (nobody signed in) or Forbidden unless actor may delete dataset."""
+    if actor is None:
+        raise Unauthorized("sign in or send an API token to delete datasets")
+    if not can_delete(conn, actor, dataset):
+        raise Forbidden(f"only owners of dataset {dataset['slug']!r} and admins may delete it",
+                        details={"slug": dataset["slug"], "user": actor.name})
+
+
 def require_admin(actor: Actor | None) -> None:
     """Raise Forbidden unless actor is an admin (user management, everyone's tokens)."""
     if actor is None or not actor.is_admin:

@@ -1,4 +1,5 @@
-"""Data commands: ``import-csv`` and ``export`` (thin wrappers over ingest and store)."""
+"""Data commands: ``import-csv``, ``revert-import``, ``delete-dataset`` and ``export`` (thin
+wrappers over ingest and store)."""
 
 from __future__ import annotations
 
@@ -59,14 +60,20 @@ def _import_summary(report: dict) -> str:
 @click.option("--sheet", default=None, metavar="NAME",
               help="The sheet of a spreadsheet (.xlsx, .xlsm, .xls, .ods) to import "
                    "(default: the first with data).")
+@click.option("--key", default=None, metavar="COLUMNS",
+              help="Comma-separated columns whose values identify an incident, e.g. "
+                   "\"Port Code,Date,Measure\": a later file with the same key updates that "
+                   "incident. Remembered by the dataset (default: its key, if any).")
+@click.option("--again", is_flag=True,
+              help="Append a file that was already imported into the dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the report, as JSON.")
 @click.option("--user", "user_name", default="cli", show_default=True,
               help="Name recorded on the import.")
 @with_appcontext
 def import_csv_command(path: Path, slug: str, title: str, source: str, license_: str,
                        crs: str | None, mode: str, strict: bool, publish: bool, no_header: bool,
-                       mapping: tuple[str, ...], sheet: str | None, as_json: bool,
-                       user_name: str) -> None:
+                       mapping: tuple[str, ...], sheet: str | None, key: str | None,
+                       again: bool, as_json: bool, user_name: str) -> None:
     """Import a CSV file (or a spreadsheet's sheet) of incidents into a dataset (one
     transaction)."""
     settings = _settings()
@@ -76,7 +83,8 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
         options = ingest.check_options(ingest.Options(
             mode=mode, strict=strict, crs=crs, header=not no_header,
             mapping=ingest.parse_mapping(mapping), title=title, source=source,
-            license=license_, publish=publish, filename=path.name, sheet=sheet or None))
+            license=license_, publish=publish, filename=path.name, sheet=sheet or None,
+            again=again, key=ingest.parse_key(key)))
         ingest_settings = ingest.Settings.from_config(settings)
         regions_obj = web_layers.join_layers()
         report = ingest.import_file(db.engine_for(settings["DATABASE_URL"]), path, dataset=slug,
@@ -93,11 +101,51 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
             else:
                 body = error.to_dict()
             click.echo(json.dumps(plain(body), ensure_ascii=False))
+        if isinstance(error, ingest.AlreadyImported):
+            raise click.ClickException(f"{error.message}. Add --again to import it anyway, "
+                                       "or use --mode replace") from None
         raise click.ClickException(error.message) from None
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     else:
         click.echo(_import_summary(report))
+
+
+@click.command("revert-import")
+@click.argument("slug")
+@click.option("--import", "import_id", type=int, default=None,
+              help="The import to revert (it must be the latest; default: the latest).")
+@with_appcontext
+def revert_import_command(slug: str, import_id: int | None) -> None:
+    """Revert a dataset's latest import: its added rows go, rows it updated or replaced come
+    back as they were."""
+    try:
+        done = ingest.revert_import(db.engine_for(_settings()["DATABASE_URL"]), slug,
+                                    import_id)
+    except GeomapError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Reverted import {done['import_id']} of dataset {slug}: removed "
+               f"{done['removed']:,} rows, restored {done['restored']:,}; now at version "
+               f"{done['version']}.")
+
+
+@click.command("delete-dataset")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Confirm: delete the dataset and its incidents.")
+@with_appcontext
+def delete_dataset_command(slug: str, yes: bool) -> None:
+    """Delete a dataset and its incidents (its imports' records are kept; prune-uploads then
+    removes their files)."""
+    if not yes:
+        raise click.ClickException(f"this deletes dataset {slug} and all its incidents; "
+                                   "add --yes to confirm")
+    try:
+        done = ingest.delete_dataset(db.engine_for(_settings()["DATABASE_URL"]), slug)
+    except GeomapError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Deleted dataset {slug} ({done['incidents']:,} incidents); the records of "
+               f"its {done['imports']} import(s) are kept. Run prune-uploads to remove its "
+               "files.")
 
 
 @click.command("export")
@@ -125,4 +173,4 @@ def export_command(slug: str, fmt: str, output: Path | None) -> None:
     click.echo(f"Wrote {n:,} incidents to {output}.", err=True)
 
 
-COMMANDS = (import_csv_command, export_command)
+COMMANDS = (import_csv_command, revert_import_command, delete_dataset_command, export_command)

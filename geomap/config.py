@@ -80,7 +80,27 @@ SETTINGS: tuple[Setting, ...] = (
             "Most grid cells a heat or time map may carry (bounds the page size, about 25 "
             "bytes per cell).", int),
     Setting("MAP_CACHE_SIZE", 256,
-            "Rendered maps (HTML and PNG) kept per process in the in-memory LRU cache.", int),
+            "Rendered maps (HTML and PNG) kept per process in memory, in front of the shared "
+            "cache (GEOMAP_CACHE_URL).", int),
+    Setting("CACHE_URL", "",
+            "Where rendered maps, images and the tables under maps are cached for every "
+            "worker: empty for a cache in instance/cache (diskcache, shared by the workers of "
+            "one server); redis://host:6379/0 for Redis, shared by every app server using the "
+            "same database URL; file:///folder for a cache elsewhere; 'memory' for none "
+            "(each process its own, and every request reads the dataset's version from the "
+            "database)."),
+    Setting("CACHE_SIZE_MB", 1024,
+            "Largest size of the cache in the instance folder (or file:// folder), in "
+            "megabytes; the oldest entries go first. Redis is bounded by its own maxmemory.",
+            float),
+    Setting("CACHE_VERSION_TTL", 10.0,
+            "Seconds a worker answers from a dataset's version as it last read it. Every change "
+            "made through geomap takes effect at once, in every worker and server; this only "
+            "bounds how long a change made around it (SQL by hand) can go unnoticed.", float),
+    Setting("PRERENDER", True,
+            "After an import or edit commits, render the dataset's map page, embed and image "
+            "(default parameters) in the background, for the hosts readers use, so that no "
+            "reader pays for the first rendering.", _bool),
     Setting("MAP_EMBED_MAX_AGE", 300,
             "Cache-Control max-age in seconds for published embeds, PNGs, oEmbed and the region "
             "layers (/api/regions).", int),

@@ -29,6 +29,9 @@ datasets = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # Migration 0008: the column names whose values are an incident's identity for upserts
+    # (a JSON list; None: the file's id column, or the content for rows without one).
+    sa.Column("natural_key", sa.JSON, nullable=True),
 )
 
 users = sa.Table(
@@ -68,11 +71,13 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", sa.DateTime, nullable=True),
 )
 
+# Imports are the audit trail: they outlive their dataset (migration 0008: ``dataset_id``
+# becomes NULL when it is deleted, ``dataset_slug`` still says which it was).
 imports = sa.Table(
     "imports", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
-              nullable=False, index=True),
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="SET NULL"),
+              nullable=True, index=True),
     sa.Column("user_name", sa.String(100), nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("filename", sa.String(300), nullable=False, server_default=""),
@@ -86,6 +91,15 @@ imports = sa.Table(
     sa.Column("rows_unchanged", sa.Integer, nullable=False, server_default="0"),
     sa.Column("rows_rejected", sa.Integer, nullable=False, server_default="0"),
     sa.Column("report", sa.JSON, nullable=True),
+    # Migration 0008: undo. An import can be reverted while it is the dataset's latest one
+    # not reverted; `rows_superseded` of the rows it replaced or updated are kept in
+    # `superseded_incidents` until a later import supersedes rows (`undo_dropped_at`).
+    sa.Column("dataset_slug", sa.String(100), nullable=False, server_default=""),
+    sa.Column("natural_key", sa.JSON, nullable=True),
+    sa.Column("rows_superseded", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("undo_dropped_at", sa.DateTime, nullable=True),
+    sa.Column("reverted_at", sa.DateTime, nullable=True),
+    sa.Column("reverted_by", sa.String(100), nullable=True),
 )
 
 # Migration 0003 made the bulk path cheaper for the server: no foreign keys on `incidents`
@@ -128,6 +142,34 @@ incidents = sa.Table(
     sa.Index("ux_incidents_dataset_source_id", "dataset_id", "source_id", unique=True,
              sqlite_where=sa.text("source_id IS NOT NULL"),
              postgresql_where=sa.text("source_id IS NOT NULL")),
+)
+
+# The rows an import replaced or updated, as they were (migration 0008), so that the import
+# can be reverted: `superseded_by` is that import, `incident_id` the row's id, the rest the
+# incident's columns (its own `import_id` included). Only the latest superseding import of a
+# dataset keeps its rows (`store.history`); no foreign keys (bulk copies), the trigger
+# INCIDENTS_CASCADE_TRIGGER deletes them with their dataset.
+superseded_incidents = sa.Table(
+    "superseded_incidents", metadata,
+    sa.Column("superseded_by", sa.Integer, nullable=False),
+    sa.Column("incident_id", sa.BigInteger, nullable=True),
+    *[sa.Column(c.name, c.type, nullable=c.nullable) for c in incidents.columns
+      if c.name != "id"],
+    sa.Index("ix_superseded_incidents_by", "superseded_by"),
+)
+
+# Deleted datasets (migration 0008): who deleted which and when, and its last version, so
+# that a dataset made again under the same slug starts above it (render caches and ETags
+# are keyed by slug and version).
+deleted_datasets = sa.Table(
+    "deleted_datasets", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(100), nullable=False, index=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("incidents", sa.BigInteger, nullable=False),
+    sa.Column("deleted_at", sa.DateTime, nullable=False),
+    sa.Column("deleted_by", sa.String(100), nullable=True),
 )
 
 #: Name of the trigger that deletes a dataset's incidents (migration 0003), grid rollup

@@ -70,9 +70,13 @@ def fake_display_layers():
 
 
 def make_app(tmp_path, **overrides):
-    """Create an app on temporary paths; the sample is off unless asked for."""
+    """Create an app on temporary paths; the sample and prerendering are off unless asked for.
+
+    Prerendering (background renders after every import) is asked for by the tests of it
+    (tests/test_shared_cache.py): elsewhere its threads would outlive the test's files.
+    """
     config = {"TESTING": True, "INSTANCE_PATH": tmp_path / "instance", "LOAD_SAMPLE": False,
-              "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False}
+              "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "PRERENDER": False}
     config.update(overrides)
     return create_app(config)
 

@@ -767,6 +767,8 @@ def check_refused_oracle(case: ImportCase, response) -> None:
         return  # a NUL or other control byte may make the file look binary: refusing is fine
     if case.oracle.damage == "unclosed_quote":
         return  # refusing a file with an open quote (with a message) is a fair answer
+    if response.status_code == 409 and "already imported" in _message(response):
+        return  # the same file again in append mode is refused unless confirmed (#18)
     fail(f"good file refused ({case.oracle.damage})",
          f"{case!r} -> {response.status_code}: {response.get_data()[:400]!r}")
 

@@ -168,7 +168,8 @@ def test_roles_and_ownership_disabled_users_tokens_stop_working(world):
     assert login.status_code == 401
     with _engine(app).begin() as conn:
         accounts.set_disabled(conn, "alice", False)
-    assert _post_csv(client, "alice-data", tokens["alice"]).status_code == 200  # unchanged rows
+    # The same file again (confirmed): unchanged rows.
+    assert _post_csv(client, "alice-data", tokens["alice"], query="?again=1").status_code == 200
 
 
 def test_roles_and_ownership_userless_operator_token_acts_as_admin(world):

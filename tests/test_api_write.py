@@ -36,7 +36,7 @@ def test_csv_body_returns_the_report(api):
     assert response.status_code == 201, response.json
     report = response.json
     assert report["rows_imported"] == 3 and report["dataset"] == "api-test"
-    again = client.post("/api/datasets/api-test/incidents", data=body,
+    again = client.post("/api/datasets/api-test/incidents?again=1", data=body,
                         headers={**auth, "Content-Type": "text/csv; charset=utf-8"})
     assert again.status_code == 200 and again.json["rows_unchanged"] == 3
     listed = client.get("/api/datasets/api-test").json

@@ -8,9 +8,13 @@ subject, and import one way (each only from those listed after it):
   `stored_upload`: receive -> sniff -> resolve columns
   -> [per block: parse cells -> validate -> assign regions -> hash -> dedupe/upsert ->
   write] -> report -> record the import
+- `undo`: `revert_import` (the latest import) and `delete_dataset`, for the doors: one
+  transaction, the dataset locked, the actor checked
 - `storing`: dedupe, upsert and bulk writes of validated blocks, on one writer thread
 - `report`: issues (capped), real line numbers, the report, the rejected-rows file
-- `options`: `Options`, `options_from`, `parse_mapping`, `check_options`
+- `options`: `Options`, `options_from`, `parse_mapping`, `parse_key`, `check_options`
+- `identity`: natural keys (`settle_key`, `natural_ids`) and refusing a file imported
+  before (`refuse_reimport`, `AlreadyImported`)
 - `rows`: per-row rules (`validate`), the CRS check (`transformer_for`), the region join
 - `columns`: the fields, their header aliases, `resolve_columns`
 - `cells`: vectorised parsers of numbers, locations and dates
@@ -30,16 +34,20 @@ from .settings import Settings
 from .uploads import Pruned, prune as prune_uploads
 from .columns import ALIASES, FIELDS, Columns, resolve_columns
 from .rows import Context, load_regions, transformer_for, validate
-from .options import MODES, Options, check_options, options_from, parse_mapping
+from .options import MODES, Options, check_options, options_from, parse_key, parse_mapping
+from .identity import AlreadyImported, reimport_status
 from .report import IssueLog, recorded_import, rejected_path, report_json
 from .pipeline import import_file, import_frame, preview, stored_upload
+from .undo import delete_dataset, revert_import
 
 __all__ = [
     "Settings",
     "Pruned", "prune_uploads",
     "ALIASES", "FIELDS", "Columns", "resolve_columns",
     "Context", "load_regions", "transformer_for", "validate",
-    "MODES", "Options", "check_options", "options_from", "parse_mapping",
+    "MODES", "Options", "check_options", "options_from", "parse_key", "parse_mapping",
+    "AlreadyImported", "reimport_status",
     "IssueLog", "recorded_import", "rejected_path", "report_json",
     "import_file", "import_frame", "preview", "stored_upload",
+    "delete_dataset", "revert_import",
 ]

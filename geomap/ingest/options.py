@@ -42,6 +42,11 @@ class Options:
         The sheet of a spreadsheet to read (None: the first with data); unused for CSV.
     filename : str
         The uploaded file's name, recorded for the audit trail only (never used as a path).
+    again : bool
+        Append a file whose sha256 was already imported into the dataset (refused without).
+    key : tuple of str or None
+        The columns whose values identify an incident (natural key, by name or, without a
+        header row, by 1-based number); None: the dataset's remembered key, if any.
     """
 
     mode: str = "append"
@@ -56,6 +61,8 @@ class Options:
     publish: bool = False
     filename: str = ""
     sheet: str | None = None
+    again: bool = False
+    key: tuple[str, ...] | None = None
 
 
 def parse_mapping(items: Iterable[str]) -> dict[str, str]:
@@ -83,11 +90,23 @@ def check_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def parse_key(raw: Any) -> tuple[str, ...] | None:
+    """Parse a natural key: ``"Port Code,Date,Measure"`` or a list of column names (form
+    checkboxes); None or nothing in it: no key given."""
+    if raw is None:
+        return None
+    items = [raw] if isinstance(raw, str) else list(raw)
+    names = tuple(part.strip() for item in items for part in str(item).split(",")
+                  if part.strip())
+    return names or None
+
+
 def options_from(values: Mapping[str, Any]) -> Options:
     """Build Options from strings (query parameters, form fields), validating each one.
 
     Recognised keys: mode, strict, crs, no_header, title, source, license, description,
-    publish, filename, sheet, and ``map_<field>`` (or ``map`` as a list of FIELD=COLUMN).
+    publish, filename, sheet, again, key (comma-separated, or a list of column names), and
+    ``map_<field>`` (or ``map`` as a list of FIELD=COLUMN).
     """
     def flag(name: str) -> bool:
         raw = str(values.get(name, "") or "").strip().lower()
@@ -109,7 +128,8 @@ def options_from(values: Mapping[str, Any]) -> Options:
         license=str(values.get("license") or "").strip(),
         description=str(values.get("description") or "").strip(),
         publish=flag("publish"), filename=str(values.get("filename") or "")[:300],
-        sheet=(str(values.get("sheet") or "").strip() or None)))
+        sheet=(str(values.get("sheet") or "").strip() or None),
+        again=flag("again"), key=parse_key(values.get("key"))))
 
 
 def check_options(options: Options) -> Options:
@@ -130,6 +150,12 @@ def check_options(options: Options) -> Options:
         if "\x00" in (getattr(options, name) or ""):
             raise BadRequest(f"{name} contains a NUL character (U+0000)",
                              details={"field": name})
+    if options.key is not None:
+        options = dataclasses.replace(options, key=parse_key(options.key))
+    if options.key is not None:
+        if len(options.key) > 20 or any(len(k) > 300 or "\x00" in k for k in options.key):
+            raise BadRequest("key must be at most 20 column names of up to 300 characters",
+                             details={"field": "key"})
     if "\x00" in options.filename:  # the client's file name, kept for the audit trail only
         options = dataclasses.replace(options, filename=options.filename.replace("\x00", ""))
     return options

@@ -29,7 +29,7 @@ from typing import IO, Any
 import pandas as pd
 import sqlalchemy as sa
 
-from . import storing
+from . import identity, storing
 from .columns import note, resolve_columns
 from .options import Options, check_options
 from .reading import Reader
@@ -260,6 +260,7 @@ class _Import:
         self.dataset: dict = {}
         self.created = False
         self.removed = 0
+        self.key: list[str] | None = None  # the natural key's columns, if keyed
         self.import_id: int | None = None
         self.real = None  # the report's line mapper, once every block is read
 
@@ -287,18 +288,23 @@ def _open_import(conn, job: _Import, user_name, actor) -> None:
         conn, job.slug, options.title or job.slug, source=options.source,
         license=options.license, description=options.description)
     access.claim_import(conn, actor, job.dataset, job.created)
+    identity.refuse_reimport(conn, job.dataset, job.original.sha256, options)
     totals = job.totals
+    totals.empty = (options.mode == "replace"
+                    or store.count_incidents(conn, job.dataset["id"]) == 0)
+    job.key = identity.settle_key(conn, job.dataset, options, job.layout.columns,
+                                  job.layout.header, empty=totals.empty)
+    job.import_id = store.record_import(
+        conn, job.dataset["id"], user_name=user_name, filename=options.filename[:300],
+        sha256=job.original.sha256, size_bytes=job.original.size, mode=options.mode,
+        dataset_slug=job.slug, natural_key=job.key)
     if options.mode == "replace":
+        # What it replaces is kept, so that the import can be reverted (store.history).
+        store.supersede(conn, job.dataset["id"], job.import_id)
         job.removed = store.delete_incidents(conn, job.dataset["id"])
-        totals.empty = True
-    else:
-        totals.empty = store.count_incidents(conn, job.dataset["id"]) == 0
     # Rollups of the rows written: the whole of an empty dataset's, else what an
     # append adds to the existing ones (dropped if a row is rewritten).
     totals.rollup = store.RollupAccumulator(delta=not totals.empty)
-    job.import_id = store.record_import(
-        conn, job.dataset["id"], user_name=user_name, filename=options.filename[:300],
-        sha256=job.original.sha256, size_bytes=job.original.size, mode=options.mode)
 
 
 def _store_blocks(conn, job: _Import) -> None:
@@ -329,10 +335,18 @@ def _validate_block(job: _Import, batch) -> tuple[pd.DataFrame, Any]:
     reader's structural ones included, and keep its rejected lines for the rejected file."""
     rows, errors, warnings = validate(batch.frame, job.ctx)
     errs = errors.frame()
-    if batch.errors is not None:  # structural: too many fields, U+0000
+    if job.key:  # the natural key's values are the rows' identity (source_id)
+        ids, empty = identity.natural_ids(batch.frame, job.key)
+        rows["source_id"] = ids.to_numpy()[rows["record"].to_numpy()]
+        if len(empty):
+            errs = pd.concat([errs, empty], ignore_index=True).sort_values("record",
+                                                                           kind="stable")
+    # Rows with structural errors (too many fields, U+0000) or an empty key cell go.
+    for refused in (batch.errors, errs if job.key else None):
+        if refused is not None and len(refused):
+            rows = rows[~rows["record"].isin(refused["record"])].reset_index(drop=True)
+    if batch.errors is not None:
         errs = pd.concat([batch.errors, errs], ignore_index=True)
-        rows = rows[~rows["record"].isin(batch.errors["record"])]
-        rows = rows.reset_index(drop=True)
     errs = to_lines(errs, batch)
     if len(errs):
         job.totals.rejected += int(errs["line"].nunique())
@@ -385,8 +399,10 @@ def _finish(conn, job: _Import, report: dict) -> dict:
     job.rejected.finish(job.import_id, job.real)
     keep(job.original)
     totals = job.totals
+    # Only the latest import that superseded rows keeps its copies (undo of the latest).
+    superseded = store.keep_undo_of(conn, job.dataset["id"], job.import_id)
     store.finish_import(
-        conn, job.import_id, stored_path=job.original.path.name,
+        conn, job.import_id, stored_path=job.original.path.name, rows_superseded=superseded,
         rows_total=report["rows_total"], rows_imported=totals.imported,
         rows_updated=totals.updated, rows_unchanged=totals.unchanged,
         rows_rejected=totals.rejected, report=report)

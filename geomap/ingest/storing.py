@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
 from .report import to_lines
 from .. import db
 from ..store import (HASH_COLUMNS, INCIDENT_COLUMNS, IncidentWriter, RollupAccumulator,
-                     add_row_hashes, incident_values)
+                     add_row_hashes, incident_values, supersede)
 
 _LOOKUP_SLICE = 900
 _PG_LOOKUP_SLICE = 10_000
@@ -290,7 +290,9 @@ UPDATED_COLUMNS = tuple(c for c in INCIDENT_COLUMNS if c not in ("dataset_id",))
 
 
 def _update(conn, rows: pd.DataFrame, ids: np.ndarray) -> None:
-    """Rewrite changed incidents (same id) with their new content."""
+    """Rewrite changed incidents (same id) with their new content, keeping them as they
+    were for undo (`store.supersede`)."""
+    supersede(conn, int(rows["dataset_id"].iloc[0]), int(rows["import_id"].iloc[0]), ids)
     values = incident_values(rows, "generic")
     params = [{**{f"v_{k}": values[k][i] for k in UPDATED_COLUMNS}, "b_id": int(ident)}
               for i, ident in enumerate(ids)]

@@ -2,8 +2,9 @@
 
 An upload is stored as ``<sha256>.csv`` when it is previewed or imported; imports record that
 name (``imports.stored_path``) so the original file of every import stays downloadable.
-Previews that were never imported, rejected-row files of deleted imports and temporary files
-left by a killed process are referred to by nothing; `prune` removes them once they are
+Previews that were never imported, the files of deleted datasets' imports (their records
+stay, as the audit trail), rejected-row files of deleted imports and temporary files left by
+a killed process are referred to by nothing; `prune` removes them once they are
 older than a grace period (an editor may still be looking at a preview). This module never
 imports Flask.
 """
@@ -60,9 +61,11 @@ def prune(conn: sa.Connection, folder: str | Path, *, older_than_s: float,
     if not folder.is_dir():
         return Pruned()
     cutoff = (time.time() if now is None else now) - older_than_s
+    # Imports of deleted datasets stay as the audit trail but no longer keep their files.
+    live = imports.c.dataset_id.is_not(None)
     stored = {name for (name,) in conn.execute(
-        sa.select(imports.c.stored_path).where(imports.c.stored_path.is_not(None)))}
-    import_ids = {str(i) for (i,) in conn.execute(sa.select(imports.c.id))}
+        sa.select(imports.c.stored_path).where(imports.c.stored_path.is_not(None), live))}
+    import_ids = {str(i) for (i,) in conn.execute(sa.select(imports.c.id).where(live))}
     result = Pruned()
     for path, referenced in _candidates(folder, stored, import_ids):
         stat = path.stat()

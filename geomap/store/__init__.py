@@ -5,6 +5,8 @@ subject, and import one way (each only from those listed after it):
 
 - `datasets`: datasets and imports records, versions, and `incidents_changed`: the one door
   for every change of a dataset's incidents (version and rollups in step); health query
+- `history`: earlier imports of a file, undo of the latest import (`supersede`,
+  `revert_import`), deleting a dataset (its imports kept as the audit trail)
 - `incidents`: incident queries (frame, filters as SQL, count, delete)
 - `rollups`: the grid and day rollups (`RollupAccumulator`, write/refresh/replace/merge)
 - `bulk`: bulk writes of incidents (`IncidentWriter`, executemany / binary COPY)
@@ -22,8 +24,10 @@ from .rollups import (DAY_COLUMNS, GRID_ROLLUP_CELL, RollupAccumulator, merge_ro
 from .incidents import count_incidents, delete_incidents, filter_clauses, incident_frame
 from .datasets import (bump_version, check_slug, create_dataset, database_status,
                        finish_import, get_dataset, get_import, has_datasets, incidents_changed,
-                       list_datasets, list_imports, lock_dataset, record_import, set_published,
-                       update_dataset)
+                       list_datasets, list_imports, lock_dataset, record_import,
+                       set_natural_key, set_published, update_dataset)
+from .history import (delete_dataset, describe_import, imported_before, keep_undo_of,
+                      latest_import, revert_import, superseded_count, supersede)
 
 __all__ = [
     "INCIDENT_COLUMNS", "utcnow",
@@ -34,5 +38,8 @@ __all__ = [
     "count_incidents", "delete_incidents", "filter_clauses", "incident_frame",
     "bump_version", "check_slug", "create_dataset", "database_status", "finish_import",
     "get_dataset", "get_import", "has_datasets", "incidents_changed", "list_datasets",
-    "list_imports", "lock_dataset", "record_import", "set_published", "update_dataset",
+    "list_imports", "lock_dataset", "record_import", "set_natural_key", "set_published",
+    "update_dataset",
+    "delete_dataset", "describe_import", "imported_before", "keep_undo_of", "latest_import",
+    "revert_import", "superseded_count", "supersede",
 ]

@@ -38,8 +38,13 @@ def create_dataset(conn: sa.Connection, slug: str, title: str, **fields: Any) ->
         raise Conflict(f"dataset {slug!r} already exists", details={"slug": slug})
     now = utcnow()
     values = {k: v for k, v in fields.items() if k in DATASET_FIELDS + ("published",)}
+    # A dataset made again under a deleted one's slug starts above its last version: render
+    # caches and ETags are keyed by slug and version.
+    before = conn.execute(sa.select(sa.func.max(db.deleted_datasets.c.version))
+                          .where(db.deleted_datasets.c.slug == slug)).scalar()
     conn.execute(sa.insert(db.datasets).values(
-        slug=slug, title=title or slug, created_at=now, updated_at=now, version=1, **values))
+        slug=slug, title=title or slug, created_at=now, updated_at=now,
+        version=(before or 0) + 1, **values))
     return get_dataset(conn, slug)
 
 
@@ -117,7 +122,7 @@ def set_published(conn: sa.Connection, slug: str, published: bool) -> dict:
     return update_dataset(conn, slug, published=published)
 
 
-def lock_dataset(conn: sa.Connection, slug: str, title: str,
+def lock_dataset(conn: sa.Connection, slug: str, title: str = "", *, create: bool = True,
                  **fields: Any) -> tuple[dict, bool]:
     """Return the dataset row locked for this transaction, creating it if missing.
 
@@ -130,7 +135,8 @@ def lock_dataset(conn: sa.Connection, slug: str, title: str,
     -------
     tuple of (dict, bool)
         The dataset's row, and whether this call created it (with `title` and `fields`, as
-        `create_dataset`).
+        `create_dataset`). With ``create=False`` (revert, delete) a missing dataset is a
+        NotFound.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
@@ -139,6 +145,8 @@ def lock_dataset(conn: sa.Connection, slug: str, title: str,
     row = conn.execute(query).mappings().first()
     if row is not None:
         return dict(row), False
+    if not create:
+        raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
     create_dataset(conn, slug, title, **fields)
     return dict(conn.execute(query).mappings().one()), True
 
@@ -198,6 +206,12 @@ def bump_version(conn: sa.Connection, dataset_id: int,
 
 
 # --- imports ----------------------------------------------------------------------------------
+
+def set_natural_key(conn: sa.Connection, dataset_id: int, key: list[str] | None) -> None:
+    """Remember the columns that identify a dataset's incidents on later imports."""
+    conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset_id)
+                 .values(natural_key=key))
+
 
 def list_imports(conn: sa.Connection, dataset_id: int) -> list[dict]:
     """Return a dataset's imports, newest first, without their full reports."""

@@ -55,7 +55,8 @@ def dataset(slug: str):
     [listed] = store.list_datasets(conn, published_only=False, slug=slug)
     out = dataset_json(listed)
     # Readers see what changed and when; who uploaded which file is for its writers only.
-    private = {"stored_path"} if privileged else {"stored_path", "user_name", "filename"}
+    private = ({"stored_path"} if privileged
+               else {"stored_path", "user_name", "filename", "reverted_by"})
     out["imports"] = [
         {k: jsontext.plain(v) for k, v in imp.items() if k not in private}
         for imp in store.list_imports(conn, row["id"])

@@ -1,4 +1,5 @@
-"""Write API: POST a CSV of incidents into a dataset (token or editor session)."""
+"""Write API: POST a CSV of incidents into a dataset, revert its latest import, delete it
+(token or editor session)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def post_incidents(slug: str):
     .xls, .ods) is read from its sheet ``sheet`` (default: the
     first with data; an unknown sheet is a 400 listing the sheets with their rows).
     Query or form parameters: mode, strict, crs, no_header, publish, title, source, license,
-    sheet,
+    sheet, key (comma-separated columns identifying an incident; remembered by the dataset),
+    again=1 (append a file already imported into the dataset: 409 without it),
     map_<field>=<column> or map=<field>=<column> (repeatable). Returns the import report:
     201 when incidents were added or changed, 200 when nothing changed; 422 (the report in
     the error's details, nothing written) when every row was rejected (ingest decides).
@@ -69,9 +71,29 @@ def post_incidents(slug: str):
     values["filename"] = filename
     options = ingest.options_from(values)
     settings = ingest.Settings.from_config(current_app.config)
-    report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
-                                settings=settings,
-                                regions=web_layers.join_layers(),
-                                user_name=g.user.name, actor=g.user)
+    try:
+        report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
+                                    settings=settings,
+                                    regions=web_layers.join_layers(),
+                                    user_name=g.user.name, actor=g.user)
+    except ingest.AlreadyImported as error:
+        error.message += "; send again=1 to import it anyway, or mode=replace"
+        raise
     changed = report["rows_imported"] + report["rows_updated"] > 0
     return report, 201 if changed else 200
+
+
+@bp.post("/datasets/<slug>/imports/<int:import_id>/revert")
+@token_required
+def revert_import(slug: str, import_id: int):
+    """Revert the dataset's latest import (409 if this one is not it, or was reverted):
+    ``{"dataset", "import_id", "removed", "restored", "version"}``."""
+    return ingest.revert_import(get_engine(), slug, import_id, actor=g.user)
+
+
+@bp.delete("/datasets/<slug>")
+@token_required
+def delete_dataset(slug: str):
+    """Delete the dataset and its incidents (owners and admins); the records of its imports
+    are kept. ``{"slug", "incidents", "imports"}``."""
+    return {"deleted": True, **ingest.delete_dataset(get_engine(), slug, actor=g.user)}

@@ -1,10 +1,11 @@
-"""Editors' pages: the datasets one may write (drafts included), editing, publishing, members."""
+"""Editors' pages: the datasets one may write (drafts included), editing, publishing, members,
+reverting the latest import, deleting a dataset."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from .. import access, store
+from .. import access, ingest, store
 from ..db import get_db, get_engine, write_connection
 from ..errors import BadRequest, Conflict, NotFound
 from .guards import login_required
@@ -76,10 +77,46 @@ def _render_edit(conn, dataset: dict, form=None):
     the dataset's id and slug, which select its imports and members, never come from it)."""
     typed = {k: form[k] for k in (*TEXT_LIMITS, "min_public_count", "published")
              if form is not None and k in form}
+    latest = store.latest_import(conn, dataset["id"])
     return render_template("editor/edit.html", dataset={**dataset, **typed},
                            imports=store.list_imports(conn, dataset["id"]),
+                           latest_id=latest["id"] if latest else None,
                            members=access.list_members(conn, dataset["id"]),
-                           may_manage=access.can_manage_members(conn, g.user, dataset))
+                           may_manage=access.can_manage_members(conn, g.user, dataset),
+                           may_delete=access.can_delete(conn, g.user, dataset))
+
+
+@bp.post("/datasets/<slug>/imports/<int:import_id>/revert")
+@login_required
+def revert(slug: str, import_id: int):
+    """Revert the dataset's latest import (the button on its row of the imports table)."""
+    try:
+        done = ingest.revert_import(get_engine(), slug, import_id, actor=g.user)
+    except Conflict as error:
+        flash(error.message, "error")
+        return redirect(url_for("editor.edit", slug=slug))
+    flash(f"Reverted import {import_id}: {done['removed']:,} rows removed, "
+          f"{done['restored']:,} restored as they were. Maps and embeds show it now.", "info")
+    return redirect(url_for("editor.edit", slug=slug))
+
+
+@bp.route("/datasets/<slug>/delete", methods=["GET", "POST"])
+@login_required
+def delete(slug: str):
+    """Delete a dataset: a confirmation page, then (typing the slug) the deletion."""
+    conn = get_db()
+    dataset = store.get_dataset(conn, slug)
+    access.require_delete(conn, g.user, dataset)
+    [listed] = store.list_datasets(conn, published_only=False, slug=slug)
+    if request.method == "POST":
+        if request.form.get("confirm", "").strip() != slug:
+            flash(f"Type the dataset's slug, {slug}, to confirm.", "error")
+            return render_template("editor/delete.html", dataset=listed), 400
+        done = ingest.delete_dataset(get_engine(), slug, actor=g.user)
+        flash(f"Deleted dataset {slug} ({done['incidents']:,} incidents). The records of its "
+              f"{done['imports']} import(s) are kept.", "info")
+        return redirect(url_for("editor.datasets"))
+    return render_template("editor/delete.html", dataset=listed)
 
 
 @bp.post("/datasets/<slug>/members")

@@ -21,7 +21,7 @@ from .. import disclosure, filters, maps, security, store
 from ..db import get_db
 from ..errors import BadRequest, GeomapError, NotFound
 from . import layers as web_layers
-from . import map_table, rendering
+from . import caching, map_table, rendering
 from .published_embeds import PublishedEmbeds
 from .render_cache import cache
 
@@ -65,6 +65,7 @@ def png_fit(max_width: int | None, max_height: int | None) -> tuple[int, int] | 
 
 @bp.record_once
 def _install_fast_path(state) -> None:
+    caching.init_app(state.app)  # the render cache and dataset heads both paths read
     state.app.wsgi_app = PublishedEmbeds(state.app.wsgi_app, state.app)
 
 

@@ -16,7 +16,8 @@ from werkzeug.http import parse_etags
 from werkzeug.wsgi import get_host
 
 from .. import filters, security
-from .render_cache import cache_control, cache_for, etag_for, matching_etag, read_head
+from .caching import heads_for
+from .render_cache import cache_control, cache_for, etag_for, head_identity, matching_etag
 
 LOGGER = logging.getLogger(__name__)
 
@@ -24,15 +25,16 @@ LOGGER = logging.getLogger(__name__)
 class PublishedEmbeds:
     """WSGI middleware: answer readers of a published embed before Flask when it can.
 
-    ``GET``/``HEAD /embed/<slug>?...`` with no session cookie: parse the parameters, read the
-    dataset's version (one indexed lookup, every time, so a new import in any process changes
-    the answer at once) and compute the ETag exactly as the view does. Then
+    ``GET``/``HEAD /embed/<slug>?...`` with no session cookie: parse the parameters, take the
+    dataset's version from the heads (`geomap.web.versions.Heads`: no database read while no
+    dataset changed, and a change committed in any process counts at once) and compute the
+    ETag exactly as the view does. Then
 
     - ``If-None-Match`` names it (or its compressed form, ``"<etag>:gzip"``): 304 with the
       view's caching headers, never compressed;
-    - this process already served that ETag to the same ``Accept-Encoding``: the same 200
+    - a worker already served that ETag to the same ``Accept-Encoding``: the same 200
       again (status, headers and body the view produced, compressed or not, kept in the
-      render cache under ``"wsgi:<etag>|<Accept-Encoding>"``);
+      shared render cache under ``"wsgi:<etag>|<Accept-Encoding>"``);
     - otherwise Flask answers, and a public 200 of a GET is kept for next time.
 
     Anything unusual (drafts, bad parameters, unknown slugs, cookies, errors) goes to the
@@ -49,6 +51,7 @@ class PublishedEmbeds:
         self.app = app
         self._prefix: str | None = None
         self._queries: dict[str, str] = {}
+        self._fixed: list[tuple[str, str]] | None = None
 
     @property
     def prefix(self) -> str:
@@ -100,11 +103,13 @@ class PublishedEmbeds:
         if not slug or "/" in slug:
             return None
         query = self._canonical(environ.get("QUERY_STRING", ""))
-        row = read_head(config["DATABASE_URL"], slug)
+        heads = heads_for(self.app)
+        row = heads.get(slug)
         if row is None or not row[3]:
             return None
         host_url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}/"
-        return etag_for(config, "embed", slug, row[2], query, host_url)
+        return etag_for(config, "embed", slug, row[2], query, host_url,
+                        head_identity(row[0], row[4], heads.generation))
 
     def _canonical(self, raw: str) -> str:
         """Return the canonical query of a raw query string (BadRequest if invalid)."""
@@ -119,10 +124,11 @@ class PublishedEmbeds:
 
     def _not_modified_headers(self, etag: str) -> list[tuple[str, str]]:
         """The headers the view's 304 gets (caching, then the policy's common headers)."""
-        config = self.app.config
-        age = int(config["MAP_EMBED_MAX_AGE"])
-        return [("ETag", f'"{etag}"'), ("Cache-Control", cache_control(age)),
-                ("Vary", "Accept-Encoding"), *security.common_headers(config)]
+        if self._fixed is None:  # the same for every 304: built once
+            config = self.app.config
+            self._fixed = [("Cache-Control", cache_control(int(config["MAP_EMBED_MAX_AGE"]))),
+                           ("Vary", "Accept-Encoding"), *security.common_headers(config)]
+        return [("ETag", f'"{etag}"'), *self._fixed]
 
     def _keep(self, environ, start_response, etag: str):
         """Let Flask answer; keep the response if it is the public 200 of this very ETag."""
@@ -146,6 +152,8 @@ class PublishedEmbeds:
                 and names.get("cache-control", "").startswith("public")
                 and "set-cookie" not in names
                 and names.get("vary", "Accept-Encoding") == "Accept-Encoding"):
-            cache_for(self.app).put(self._key(etag, environ),
-                                    (seen["status"], seen["headers"], body))
+            # Server-Timing describes the request that rendered it, not the ones served again.
+            headers = [(name, value) for name, value in seen["headers"]
+                       if name.lower() != "server-timing"]
+            cache_for(self.app).put(self._key(etag, environ), (seen["status"], headers, body))
         return [body]

@@ -15,7 +15,7 @@ from .guards import login_required
 bp = Blueprint("upload", __name__)
 
 OPTION_FIELDS = ("mode", "crs", "no_header", "strict", "publish", "title", "source", "license",
-                 "sheet")
+                 "sheet", "again")
 FIELD_LABELS = {
     "lat": "Latitude", "lon": "Longitude", "location": "Location (WKT, \"lat, lon\" or DMS)",
     "occurred_at": "Date", "type": "Type", "count": "Count", "direction": "Direction",
@@ -29,6 +29,7 @@ def _form_values() -> dict:
     values = {name: form.get(name, "") for name in OPTION_FIELDS}
     for name in ingest.FIELDS:
         values[f"map_{name}"] = form.get(f"map_{name}", "")
+    values["key"] = form.getlist("key")  # the key columns ticked on the preview
     choice = form.get("dataset", "").strip()
     values["slug"] = form.get("new_slug", "").strip().lower() if choice in ("", "__new__") \
         else choice
@@ -75,10 +76,16 @@ def submit():
     except GeomapError as error:
         return _render_form(values, error, error.status)
     values["filename"] = upload.filename
+    return _render_preview(info, values)
+
+
+def _render_preview(info: dict, values: dict, error: GeomapError | None = None):
+    """The preview, with the dataset's key and any earlier import of the same file."""
     values["sha256"] = info["sha256"]
     values["sheet"] = info["sheet"] or ""
-    return render_template("upload/preview.html", info=info, values=values,
-                           fields=FIELD_LABELS)
+    status = ingest.reimport_status(get_db(), values["slug"], info["sha256"])
+    return render_template("upload/preview.html", info=info, values=values, error=error,
+                           fields=FIELD_LABELS, **status), error.status if error else 200
 
 
 def _named(options: ingest.Options, filename: str) -> ingest.Options:
@@ -95,6 +102,9 @@ def _import(values: dict, options: ingest.Options):
                                     settings=settings,
                                     regions=web_layers.join_layers(),
                                     user_name=g.user.name, actor=g.user)
+    except ingest.AlreadyImported as error:  # shown on the preview, with the checkbox
+        error.message += "; tick “Import it again” to import it anyway, or choose replace mode"
+        return _render_preview(ingest.preview(path, options, settings), values, error)
     except GeomapError as error:
         if isinstance(error.details, dict) and "rows_total" in error.details:
             return render_template("upload/report.html", report=error.details,

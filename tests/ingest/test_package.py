@@ -8,7 +8,7 @@ from geomap import ingest
 
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
 ORDER = ["settings", "uploads", "structure", "receiving", "spreadsheets", "sniffing", "reading", "cells",
-         "columns", "rows", "options", "report", "storing", "pipeline"]
+         "columns", "rows", "options", "identity", "report", "storing", "undo", "pipeline"]
 
 
 def test_imports_go_one_way_and_never_to_flask():

@@ -343,9 +343,9 @@ def test_duplicate_source_ids_keep_the_later_row(any_env):
 
 def test_reupload_changes_nothing_and_says_so(any_env):
     first = any_env.run("basic.csv")
-    second = any_env.run("basic.csv")
+    second = any_env.run("basic.csv", again=True)  # confirmed: the same file again
     third = any_env.run("duplicates.csv")
-    fourth = any_env.run("duplicates.csv")
+    fourth = any_env.run("duplicates.csv", again=True)
     assert counts(second) == (3, 0, 0, 3, 0)
     assert second["version"] == first["version"]
     assert counts(fourth) == (3, 0, 0, 3, 0)
