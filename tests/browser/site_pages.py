@@ -62,6 +62,7 @@ PUBLIC = [("index", "/"), *_map_pages(), ("login", "/auth/login"),
           ("not-found", "/maps/no-such-map"), ("bad-request", f"/maps/{SLUG}?layer=nope")]
 #: Pages an administrator reaches by URL once signed in.
 SIGNED_IN = [("datasets", "/editor/"), ("dataset-edit", f"/editor/datasets/{SLUG}"),
+             ("dataset-delete", f"/editor/datasets/{SLUG}/delete"),
              ("tokens", "/editor/tokens"), ("users", "/editor/users"), ("upload", "/upload")]
 #: Pages reached by sending a form (see `crawl`).
 FORMS = ["login-failed", "upload-refused", "upload-preview", "upload-report"]
