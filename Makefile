@@ -10,7 +10,7 @@ PORT ?= 5000
 run: $(VENV)/.runtime assets
 	$(VENV)/bin/flask --app geomap run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev assets test-tools
+test: $(VENV)/.dev test-tools assets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.dev assets
@@ -33,13 +33,15 @@ static/vendor/.built: package.json package-lock.json scripts/build-vendor.mjs
 	npm run --silent build
 	touch $@
 
-# Browser tests drive Debian's Chromium and the deploy tests run Debian's nginx; install them
-# when we can (root with apt), else those tests skip.
+# Browser tests drive Debian's Chromium, the deploy tests run Debian's nginx and the W3C Nu
+# checker (npm vnu-jar) runs on Debian's Java; install them when we can (root with apt), else
+# those tests skip. Before `assets`: vnu-jar's install script looks for a Java.
 test-tools:
-	@if [ -x /usr/bin/chromium ] && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }; then :; \
+	@if [ -x /usr/bin/chromium ] && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } \
+		&& command -v java >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx-light >/dev/null; \
-	else echo "note: chromium or nginx not found; browser and deploy tests will be skipped"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx-light default-jre-headless >/dev/null; \
+	else echo "note: chromium, nginx or java not found; browser, deploy and HTML checker tests will be skipped"; fi
 
 bench: $(VENV)/.dev assets
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

@@ -24,23 +24,36 @@ from .spec import MapHtml, MapSpec, csp_hash
 from .style import credit_html, legend, legend_html
 
 
+#: The inline map script runs once the deferred scripts it calls (Leaflet, its plugins, the
+#: layer library) have run: browsers run ``defer`` scripts, in order, after parsing and before
+#: DOMContentLoaded. The map stays a global under folium's name (``map_0001``), as folium's
+#: own pages have it, for scripts and tests that reach the map.
+SCRIPT_START = 'document.addEventListener("DOMContentLoaded", function () {\n'
+SCRIPT_END = "\nwindow.{name} = {name};\n}});"
+
+
 def render_parts(m: folium.Map) -> MapHtml:
     """Render a built map into head tags, the map div and one inline script (with its hash).
 
-    folium's own header (viewport meta, ``html, body`` sizing styles, L_NO_TOUCH script) is
-    left out: pages size the map with ``static/map.css`` and carry no inline styles.
+    Scripts in the head are deferred, so they never hold up the first paint, and the inline
+    script waits for them (`SCRIPT_START`). folium's own header (viewport meta, ``html, body``
+    sizing styles, L_NO_TOUCH script) is left out: pages size the map with
+    ``static/map.css`` and carry no inline styles.
     """
     figure = m.get_root()
     figure.render()
     head_parts = []
     for child in figure.header._children.values():
-        if isinstance(child, (JavascriptLink, CssLink)):
-            head_parts.append(child.render())
+        if isinstance(child, JavascriptLink):
+            head_parts.append(Markup('<script src="{}" defer></script>').format(child.url))
+        elif isinstance(child, CssLink):
+            head_parts.append(Markup('<link rel="stylesheet" href="{}">').format(child.url))
     head = "\n".join(head_parts)
     if re.search(r'(?:src|href)="(?!/(?!/))', head):
         raise ValueError("a map asset is not served from this site: " + head)
     body = figure.html.render()
-    script = "\n" + figure.script.render().strip() + "\n"
+    script = ("\n" + SCRIPT_START + figure.script.render().strip()
+              + SCRIPT_END.format(name=m.get_name()) + "\n")
     return MapHtml(head=Markup(head), body=Markup(body), script=script,
                    script_hash=csp_hash(script),
                    payload_bytes=len(head) + len(body) + len(script))

@@ -29,3 +29,23 @@ def test_empty_selection_renders():
     html = _html(_frame(0), layer="heat")
     assert _payload(html, "heat")["cells"] == []
     assert "0 incidents" in html
+
+
+def test_scripts_are_deferred_and_the_map_starts_after_them():
+    """Every script in the head is deferred (none holds up the first paint); the one inline
+    script registers the map's start for DOMContentLoaded, which browsers fire only after
+    running the deferred scripts, and leaves the map under folium's global name."""
+    import re
+
+    spec = maps.MapSpec(layer="cluster")
+    parts = maps.render_parts(maps.build_map(maps.aggregate_frame(_frame(), spec), spec))
+    tags = re.findall(r"<script[^>]*>", str(parts.head))
+    assert len(tags) == 3  # leaflet, the layer library, markercluster
+    assert all(re.fullmatch(r'<script src="/static/[^"]+\.js" defer>', tag) for tag in tags), tags
+    assert re.findall(r'<link rel="stylesheet" href="/static/[^"]+\.css">', str(parts.head))
+    script = parts.script.strip()
+    assert script.startswith('document.addEventListener("DOMContentLoaded", function () {\n')
+    assert script.endswith("window.map_0001 = map_0001;\n});")
+    assert script.index("L.map(") < script.index("GeomapLayers.cluster(map_0001")
+    assert parts.script_hash == maps.csp_hash(parts.script)
+    assert str(parts.script_tag) == "<script>" + parts.script + "</script>"
