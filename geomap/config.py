@@ -70,6 +70,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("UPLOAD_FOLDER", None,
             "Folder where original uploaded files are kept for audit and replay. "
             "Default: instance/uploads."),
+    Setting("STORAGE_URL", "database",
+            "Where uploads and rejected-rows files are kept for every app server: "
+            "'database' (chunked rows in the database) or a URL fsspec opens, e.g. "
+            "s3://bucket/prefix (install s3fs) or file:///mnt/shared/geomap. UPLOAD_FOLDER "
+            "is then only each server's working copy."),
     Setting("LOAD_SAMPLE", True,
             "Load and publish the illustrative sample dataset when the service starts on an "
             "empty database.", _bool),

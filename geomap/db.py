@@ -88,6 +88,26 @@ imports = sa.Table(
     sa.Column("report", sa.JSON, nullable=True),
 )
 
+# Shared file storage (migration 0011): uploads kept for preview, import and audit, and
+# rejected-rows files, in the database by default so that every app server reaches them
+# (`store.blobs`). A file is one `stored_files` row and its content in `stored_file_chunks`
+# of at most `store.blobs.CHUNK` bytes each, written and read a chunk at a time.
+stored_files = sa.Table(
+    "stored_files", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+stored_file_chunks = sa.Table(
+    "stored_file_chunks", metadata,
+    sa.Column("key", sa.String(200), sa.ForeignKey("stored_files.key", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
 # Migration 0003 made the bulk path cheaper for the server: no foreign keys on `incidents`
 # (each one cost a lookup per inserted row); deleting a dataset still deletes its incidents
 # in the same statement, by the trigger INCIDENTS_CASCADE_TRIGGER on `datasets`, and

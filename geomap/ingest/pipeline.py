@@ -39,7 +39,7 @@ from .report import (IssueLog, RejectedWriter, add_malformed, build_report, line
 from .rows import Context, transformer_for, validate
 from .settings import Settings
 from .sniffing import DELIMITER_NAMES, Layout, detect_encoding, refuse_binary, sniff
-from . import spreadsheets
+from . import sharing, spreadsheets
 from .storing import BlockWriter, store_job
 from .. import access, db, store
 from ..errors import BadRequest, Conflict, GeomapError, TooLarge, Unprocessable
@@ -209,6 +209,8 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
         for temp in temps:
             discard(temp)
     keep(received)
+    # Any server may import it: the shared store holds it from now on.
+    sharing.share(settings, sharing.upload_key(received.path.name), received.path)
     return {"sha256": received.sha256, "size": received.size, "encoding": layout.encoding,
             "sheet": sheet and sheet["sheet"], "sheets": sheet and sheet["sheets"],
             "delimiter": DELIMITER_NAMES.get(layout.delimiter, layout.delimiter),
@@ -232,11 +234,16 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def stored_upload(settings: Settings, sha256: str) -> Path:
-    """Return the path of a file kept by `preview`, given its sha256 (validated, never a path)."""
+    """Return the path of a file kept by `preview`, given its sha256 (validated, never a path).
+
+    A preview made on another server is fetched from the shared store into this server's
+    upload folder (`sharing.local_copy`)."""
     if not isinstance(sha256, str) or not _SHA_RE.match(sha256):
         raise BadRequest("the uploaded file reference is not valid; upload the file again")
-    path = Path(settings.upload_folder) / f"{sha256}.csv"
-    if not path.is_file():
+    name = f"{sha256}.csv"
+    path = sharing.local_copy(settings, sharing.upload_key(name),
+                              Path(settings.upload_folder) / name)
+    if path is None:
         raise BadRequest("the uploaded file is no longer available; upload it again")
     return path
 
@@ -383,6 +390,7 @@ def _finish(conn, job: _Import, report: dict) -> dict:
     report = report_json(report)
     job.rejected.finish(job.import_id, job.real)
     keep(job.original)
+    _share(conn, job)
     totals = job.totals
     store.finish_import(
         conn, job.import_id, stored_path=job.original.path.name,
@@ -390,6 +398,18 @@ def _finish(conn, job: _Import, report: dict) -> dict:
         rows_updated=totals.updated, rows_unchanged=totals.unchanged,
         rows_rejected=totals.rejected, report=report)
     return report
+
+
+def _share(conn, job: _Import) -> None:
+    """Put the original file and the rejected rows in the shared store, in the import's
+    transaction when the store is the database (both commit with the import, or neither)."""
+    settings = job.ctx.settings
+    original = job.original.path
+    sharing.share(settings, sharing.upload_key(original.name), original, conn=conn)
+    rejected = Path(settings.upload_folder) / "rejected" / f"{job.import_id}.csv"
+    if rejected.is_file():
+        sharing.share(settings, sharing.rejected_key(job.import_id), rejected, conn=conn,
+                      replace=True)
 
 
 def _refuse_mostly_rejected(totals: "storing.Totals", options: Options,

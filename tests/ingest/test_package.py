@@ -7,7 +7,7 @@ from package_shape import check_shape
 from geomap import ingest
 
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
-ORDER = ["settings", "uploads", "structure", "receiving", "spreadsheets", "sniffing", "reading", "cells",
+ORDER = ["settings", "sharing", "uploads", "structure", "receiving", "spreadsheets", "sniffing", "reading", "cells",
          "columns", "rows", "options", "report", "storing", "pipeline"]
 
 
