@@ -18,7 +18,7 @@ STATIC_FOLDER = settings.PROJECT_ROOT / "static"
 
 # Blueprints in geomap.web, registered in this order; each module exposes `bp`.
 BLUEPRINTS = ("pages", "maps", "api", "upload", "auth", "editor", "account", "api_write",
-              "api_data")
+              "api_data", "jobs")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

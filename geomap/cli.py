@@ -237,6 +237,7 @@ COMMANDS = (init_db_command, create_user_command, set_role_command, disable_user
 def init_app(app) -> None:
     """Register the commands on the app's CLI group."""
     from .cli_data import COMMANDS as DATA_COMMANDS
+    from .cli_jobs import COMMANDS as JOB_COMMANDS
 
-    for command in COMMANDS + DATA_COMMANDS:
+    for command in COMMANDS + DATA_COMMANDS + JOB_COMMANDS:
         app.cli.add_command(command)

@@ -108,6 +108,45 @@ stored_file_chunks = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
+# Background jobs (migration 0012; `geomap.jobs`): an import's state, progress and report,
+# read by every app server. A job runs under a lease (`lease_owner` until
+# `lease_expires_at`, renewed while it runs); `job_leases` holds one lease per dataset, so
+# one dataset's jobs run one at a time. On SQLite these live in a companion file beside the
+# database (`jobs.jobs_engine`), since an import holds SQLite's one write lock throughout.
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("dataset", sa.String(100), nullable=False, index=True),
+    sa.Column("state", sa.String(10), nullable=False),  # queued, running, done, failed
+    sa.Column("phase", sa.String(20), nullable=False),
+    sa.Column("rows_expected", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_read", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_joined", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_written", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(100), nullable=True),
+    sa.Column("lease_expires_at", sa.DateTime, nullable=True),
+    sa.Column("user_id", sa.Integer, nullable=True),
+    sa.Column("user_name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("import_id", sa.Integer, nullable=True),
+    sa.Column("report", sa.JSON, nullable=True),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+)
+
+job_leases = sa.Table(
+    "job_leases", metadata,
+    sa.Column("dataset", sa.String(100), primary_key=True),
+    sa.Column("job_id", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(100), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
 # Migration 0003 made the bulk path cheaper for the server: no foreign keys on `incidents`
 # (each one cost a lookup per inserted row); deleting a dataset still deletes its incidents
 # in the same statement, by the trigger INCIDENTS_CASCADE_TRIGGER on `datasets`, and

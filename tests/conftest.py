@@ -70,9 +70,11 @@ def fake_display_layers():
 
 
 def make_app(tmp_path, **overrides):
-    """Create an app on temporary paths; the sample is off unless asked for."""
+    """Create an app on temporary paths; the sample is off unless asked for, and background
+    jobs run in the request that submits them (QUEUE_URL=immediate) unless a test asks for
+    a real queue."""
     config = {"TESTING": True, "INSTANCE_PATH": tmp_path / "instance", "LOAD_SAMPLE": False,
-              "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False}
+              "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "QUEUE_URL": "immediate"}
     config.update(overrides)
     return create_app(config)
 

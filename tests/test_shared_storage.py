@@ -112,8 +112,11 @@ def test_preview_on_one_server_imports_on_another(tmp_path, database_url, fake_r
         "action": "import", "dataset": "__new__", "new_slug": "shared", "title": "Shared",
         "mode": "append", "sha256": sha, "filename": "crossings.csv"})
     assert response.status_code == 302, response.get_data(as_text=True)
-    import_id = int(re.search(r"/imports/(\d+)$", response.headers["Location"]).group(1))
-    report = editor_one.get(response.headers["Location"]).get_data(as_text=True)
+    # The import's job ran on server two; its progress page on server one is the report.
+    done = editor_one.get(response.headers["Location"])
+    assert done.status_code == 302, done.get_data(as_text=True)
+    import_id = int(re.search(r"/imports/(\d+)$", done.headers["Location"]).group(1))
+    report = editor_one.get(done.headers["Location"]).get_data(as_text=True)
     assert "40" in report and "not-a-number" in report
 
     # Both servers lose their working copies: the shared store still serves everything.

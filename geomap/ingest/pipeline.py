@@ -24,7 +24,7 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 import pandas as pd
 import sqlalchemy as sa
@@ -49,8 +49,8 @@ from ..errors import BadRequest, Conflict, GeomapError, TooLarge, Unprocessable
 
 def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dataset: str,
                 options: Options, settings: Settings, regions: Any,
-                user_name: str | None = None, actor: access.Actor | None = access.OPERATOR
-                ) -> dict:
+                user_name: str | None = None, actor: access.Actor | None = access.OPERATOR,
+                progress: Callable[[dict], None] | None = None) -> dict:
     """Import a CSV file of incidents into a dataset, in one transaction.
 
     Parameters
@@ -74,6 +74,12 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
         import's transaction, `access.claim_import`) and own a dataset the import creates.
         The default is the operator (command line, sample); web views pass their user, and
         None (nobody signed in) is refused.
+    progress : callable, optional
+        Called on this thread with a dict of ``phase`` (``reading`` while blocks are read,
+        joined and written, ``finishing`` for the report, rollups and commit) and the counts
+        ``rows_expected`` (the file's lines, an estimate), ``rows_read``, ``rows_joined``
+        (validated, regions assigned) and ``rows_written`` (imported, updated or unchanged),
+        after each block (background jobs show it; the CLI draws a bar).
 
     Returns
     -------
@@ -103,6 +109,7 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
         try:
             job = _Import(table, layout, ctx, dataset, received,
                           line_offset=sheet["offset"] if sheet else 0)
+            job.progress = progress
             report = _transaction(engine, job, user_name, actor)
         except sa.exc.OperationalError as exc:
             if "locked" not in str(exc).lower():
@@ -268,6 +275,20 @@ class _Import:
         self.removed = 0
         self.import_id: int | None = None
         self.real = None  # the report's line mapper, once every block is read
+        self.progress: Callable[[dict], None] | None = None
+        self.rows_read = self.rows_joined = 0
+        # Records expected: the file's lines, less the header (quoted newlines overcount).
+        self.rows_expected = max(received.newlines + (received.last_byte not in (b"\n", b""))
+                                 - (1 if layout.header else 0), 0)
+
+    def tell(self, phase: str) -> None:
+        """Report progress to the caller's `progress` callback, if any."""
+        if self.progress is None:
+            return
+        totals = self.totals
+        self.progress({"phase": phase, "rows_expected": self.rows_expected,
+                       "rows_read": self.rows_read, "rows_joined": self.rows_joined,
+                       "rows_written": totals.imported + totals.updated + totals.unchanged})
 
 
 def _transaction(engine, job: _Import, user_name, actor) -> dict:
@@ -317,8 +338,11 @@ def _store_blocks(conn, job: _Import) -> None:
     strict = job.ctx.options.strict
     totals = job.totals
     with store.IncidentWriter(conn) as totals.writer, BlockWriter() as writer:
+        job.tell("reading")
         for batch in job.reader:
             rows, warnings = _validate_block(job, batch)
+            job.rows_read += len(batch.frame)
+            job.rows_joined += len(rows)
             write = not (strict and totals.rejected)
             if hash_here and len(rows):
                 # PostgreSQL: the writer mostly waits for the server, so the
@@ -327,7 +351,9 @@ def _store_blocks(conn, job: _Import) -> None:
             writer.submit(store_job(conn, job.dataset["id"], job.import_id, rows, batch,
                                      totals, to_lines(warnings.frame(), batch),
                                      job.warnings, write))
+            job.tell("reading")
     bulk.restore()
+    job.tell("finishing")
 
 
 def _validate_block(job: _Import, batch) -> tuple[pd.DataFrame, Any]:

@@ -7,9 +7,9 @@ import dataclasses
 from flask import (Blueprint, current_app, g, redirect, render_template, request, url_for)
 
 from .. import access, ingest, store
-from ..db import get_db, get_engine
+from ..db import get_db
 from ..errors import BadRequest, GeomapError
-from . import layers as web_layers
+from . import job_queue
 from .guards import login_required
 
 bp = Blueprint("upload", __name__)
@@ -87,21 +87,10 @@ def _named(options: ingest.Options, filename: str) -> ingest.Options:
 
 
 def _import(values: dict, options: ingest.Options):
-    settings = ingest.Settings.from_config(current_app.config)
-    path = ingest.stored_upload(settings, request.form.get("sha256", ""))
+    """Queue the import of the previewed file and show its progress (`web.jobs.status`)."""
     options = _named(options, request.form.get("filename", ""))
-    try:
-        report = ingest.import_file(get_engine(), path, dataset=values["slug"], options=options,
-                                    settings=settings,
-                                    regions=web_layers.join_layers(),
-                                    user_name=g.user.name, actor=g.user)
-    except GeomapError as error:
-        if isinstance(error.details, dict) and "rows_total" in error.details:
-            return render_template("upload/report.html", report=error.details,
-                                   failed=error.message, record=None), error.status
-        raise
-    return redirect(url_for("upload.report", slug=values["slug"],
-                            import_id=report["import_id"]))
+    job = job_queue.submit_import(request.form.get("sha256", ""), values["slug"], options)
+    return redirect(url_for("jobs.status", job_id=job["id"]))
 
 
 @bp.get("/upload/<slug>/imports/<int:import_id>")
