@@ -279,3 +279,34 @@ def test_cli_import_draws_a_progress_bar_on_a_terminal(tmp_path):
     assert "Importing" in text and "Finishing" in text and "2000/2000" in text, text
     assert "100%" in text
     assert "Imported 2,000" in proc.stdout.decode() or "2,000" in proc.stdout.decode()
+
+
+def test_deploy_worker_unit_and_settings(tmp_path):
+    """deploy/'s worker unit and Procfile line run the real command; the env example's
+    queue and storage settings are settings the app knows."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from geomap import config
+
+    root = Path(__file__).resolve().parent.parent
+    unit = (root / "deploy" / "geomap-worker.service").read_text()
+    command = re.search(r"^ExecStart=(\S+)/\.venv/bin/flask (.+)$", unit, re.M).group(2)
+    assert command == "--app geomap worker --threads 2"
+    assert "worker: flask " + command in (root / "Procfile").read_text()
+    shown = subprocess.run([str(Path(sys.executable).parent / "flask"), *command.split(),
+                            "--help"], cwd=root, capture_output=True, text=True,
+                           env={**os.environ, "GEOMAP_INSTANCE_PATH": str(tmp_path / "i")})
+    assert shown.returncode == 0 and "Run background imports" in shown.stdout, shown.stderr
+    example = (root / "deploy" / "geomap.env.example").read_text()
+    names = set(re.findall(r"^GEOMAP_([A-Z_]+)=", example, re.M))
+    assert {"QUEUE_URL", "QUEUE_WORKERS", "STORAGE_URL"} <= names <= set(config.SETTINGS_BY_NAME)
+    redis_conf = (root / "deploy" / "redis.conf").read_text()
+    assert "bind 127.0.0.1" in redis_conf and "0.0.0.0" not in redis_conf + unit
+
+
+def test_worker_refuses_an_immediate_queue(runner):
+    result = runner.invoke(args=["worker"])
+    assert result.exit_code == 1 and "no queue for a worker to read" in result.output
