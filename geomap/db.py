@@ -267,6 +267,34 @@ def engine_for(url: str) -> sa.Engine:
         return _ENGINES[url]
 
 
+_SIDE_READY: set[str] = set()
+_SIDE_LOCK = threading.Lock()
+
+
+def side_engine(url: str, suffix: str, tables: list[sa.Table]) -> sa.Engine:
+    """The engine for tables written while an import runs: the database itself, or on SQLite
+    a companion file ``<database>-<suffix>`` holding `tables` (created on first use).
+
+    An import holds SQLite's one write lock for its whole transaction (tens of seconds for a
+    large file); progress, and uploads kept meanwhile, must not wait for it. A companion file
+    beside the database is reached by every process that reaches the database.
+    """
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return engine_for(url)
+    side = parsed.set(database=f"{parsed.database}-{suffix}").render_as_string(
+        hide_password=False)
+    engine = engine_for(side)
+    with _SIDE_LOCK:
+        if side not in _SIDE_READY:
+            # BEGIN IMMEDIATE: another process creating them waits its turn (a deferred
+            # transaction upgraded to a write would fail at once instead).
+            with write_connection(engine) as conn, conn.begin():
+                metadata.create_all(conn, tables=tables)
+            _SIDE_READY.add(side)
+    return engine
+
+
 def reader_for(url: str) -> sa.Engine:
     """Return the process-wide autocommit engine for one-statement reads on hot paths.
 

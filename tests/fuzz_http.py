@@ -653,14 +653,6 @@ def check_form_import(env: Env, case: ImportCase) -> str:
     check_response(env, "POST", "/upload (import)", response, json_errors=False)
     if response.status_code >= 400:
         return _refused(env, before, "POST /upload (import)", response, case)
-    if response.status_code == 302 and "/upload/jobs/" in response.headers.get("Location", ""):
-        # The import ran as a job: its progress page is the refusal, or leads to the report.
-        job_page = response.headers["Location"]
-        response = env.editor.get(job_page)
-        _failed_wrote_nothing(env, before, f"GET {job_page}", response)
-        check_response(env, "GET", job_page, response, json_errors=False)
-        if response.status_code >= 400:
-            return _refused(env, before, f"GET {job_page}", response, case)
     location = response.headers.get("Location", "")
     match = re.fullmatch(rf"/upload/{re.escape(slug)}/imports/(\d+)", location)
     if response.status_code != 302 or not match:

@@ -112,12 +112,12 @@ def test_preview_on_one_server_imports_on_another(tmp_path, database_url, fake_r
         "action": "import", "dataset": "__new__", "new_slug": "shared", "title": "Shared",
         "mode": "append", "sha256": sha, "filename": "crossings.csv"})
     assert response.status_code == 302, response.get_data(as_text=True)
-    # The import's job ran on server two; its progress page on server one is the report.
-    done = editor_one.get(response.headers["Location"])
-    assert done.status_code == 302, done.get_data(as_text=True)
-    import_id = int(re.search(r"/imports/(\d+)$", done.headers["Location"]).group(1))
-    report = editor_one.get(done.headers["Location"]).get_data(as_text=True)
+    # The import's job ran on server two (in the request: QUEUE_URL=immediate); its report
+    # is shown by server one.
+    import_id = int(re.search(r"/imports/(\d+)$", response.headers["Location"]).group(1))
+    report = editor_one.get(response.headers["Location"]).get_data(as_text=True)
     assert "40" in report and "not-a-number" in report
+    assert f'href="/api/datasets/shared/imports/{import_id}/original" download' in report
 
     # Both servers lose their working copies: the shared store still serves everything.
     for application in (one, two):
@@ -207,3 +207,18 @@ def test_prune_uploads_command_reports_the_shared_store(app, runner, fake_region
     done = runner.invoke(args=["prune-uploads", "--older-than", "0"])
     assert "Shared store (database): removed 1 file(s), 3 bytes; kept 0." in done.output
     assert not settings.storage.exists(f"uploads/{'e' * 64}.csv")
+
+
+def test_sqlite_keeps_previews_while_an_import_holds_the_write_lock(tmp_path):
+    """On SQLite the store is a companion file: a preview kept while an import holds the
+    database's one write lock does not wait for it (it would time out after 30 s)."""
+    url = f"sqlite:///{tmp_path / 'locked.sqlite'}"
+    application = make_app(tmp_path, DATABASE_URL=url)
+    settings = ingest.Settings.from_config(application.config)
+    assert settings.storage.own_transactions
+    assert settings.storage.engine.url.database.endswith("locked.sqlite-files")
+    with db.write_connection(db.engine_for(url)) as importing, importing.begin():
+        importing.execute(sa.insert(db.datasets).values(
+            slug="busy", title="Busy", created_at=store.utcnow(), updated_at=store.utcnow()))
+        kept = ingest.preview(io.BytesIO(CSV), ingest.Options(), settings)
+        assert settings.storage.exists(f"uploads/{kept['sha256']}.csv")

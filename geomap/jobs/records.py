@@ -16,7 +16,6 @@ meanwhile. Every server that opens the database file reaches the companion too. 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,23 +28,10 @@ STATES = ("queued", "running", "done", "failed")
 #: Runs a job may start: the first, and one retry after a worker died mid-job.
 MAX_ATTEMPTS = 2
 
-_PREPARED: set[str] = set()
-_PREPARED_LOCK = threading.Lock()
-
-
 def jobs_engine(database_url: str) -> sa.Engine:
     """The engine holding the job records: the database itself, or on SQLite its companion
-    file ``<database>-jobs`` (tables created on first use)."""
-    url = sa.make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return db.engine_for(database_url)
-    companion = url.set(database=url.database + "-jobs").render_as_string(hide_password=False)
-    engine = db.engine_for(companion)
-    with _PREPARED_LOCK:
-        if companion not in _PREPARED:
-            db.metadata.create_all(engine, tables=[jobs, job_leases])
-            _PREPARED.add(companion)
-    return engine
+    file ``<database>-jobs`` (`db.side_engine`)."""
+    return db.side_engine(database_url, "jobs", [jobs, job_leases])
 
 
 def create(engine: sa.Engine, *, kind: str, dataset: str, params: dict,

@@ -76,18 +76,23 @@ class DatabaseStorage:
         own (SQLite writes take the write lock up front, `db.write_connection`).
     chunk : int
         Bytes per stored chunk.
+    own_transactions : bool
+        Always write in a transaction of its own, never the caller's (SQLite, where the
+        files are in a companion file: `storage_for`).
     """
 
     name = "database"
 
-    def __init__(self, engine: sa.Engine, chunk: int = CHUNK):
+    def __init__(self, engine: sa.Engine, chunk: int = CHUNK, *,
+                 own_transactions: bool = False):
         self.engine = engine
         self.chunk = chunk
+        self.own_transactions = own_transactions
 
     def exists(self, key: str, conn: sa.Connection | None = None) -> bool:
         """Whether a file is stored under `key`."""
         query = sa.select(stored_files.c.key).where(stored_files.c.key == key)
-        if conn is not None:
+        if conn is not None and not self.own_transactions:
             return conn.execute(query).first() is not None
         with self.engine.connect() as own:
             return own.execute(query).first() is not None
@@ -102,14 +107,15 @@ class DatabaseStorage:
         path : path
             The local file; read in chunks of `CHUNK` bytes.
         conn : sqlalchemy.Connection, optional
-            Write in this connection's transaction; without it, in a transaction of its own.
+            Write in this connection's transaction (unless `own_transactions`); without it,
+            in a transaction of its own.
 
         Returns
         -------
         int
             The number of bytes stored.
         """
-        if conn is not None:
+        if conn is not None and not self.own_transactions:
             return self._put(conn, key, Path(path))
         with db.write_connection(self.engine) as own, own.begin():
             return self._put(own, key, Path(path))
@@ -276,11 +282,18 @@ _STORES_LOCK = threading.Lock()
 
 def storage_for(url: str, database_url: str) -> Storage:
     """The process-wide store for a ``STORAGE_URL`` setting: the database when it is empty
-    or ``database``, else the fsspec filesystem it names."""
+    or ``database`` (on SQLite its companion file ``<database>-files``, written in
+    transactions of its own, `db.side_engine`: an import holds SQLite's write lock while a
+    preview is kept), else the fsspec filesystem it names."""
     url = (url or "").strip()
     key = (url, database_url if url in ("", "database") else "")
     with _STORES_LOCK:
         if key not in _STORES:
-            _STORES[key] = (DatabaseStorage(db.engine_for(database_url))
-                            if url in ("", "database") else FsspecStorage(url))
+            if url in ("", "database"):
+                engine = db.side_engine(database_url, "files",
+                                        [stored_files, stored_file_chunks])
+                _STORES[key] = DatabaseStorage(
+                    engine, own_transactions=engine is not db.engine_for(database_url))
+            else:
+                _STORES[key] = FsspecStorage(url)
         return _STORES[key]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import threading
 
-from flask import Flask, current_app, g, url_for
+from flask import Flask, current_app, g, redirect, render_template, url_for
 
 from .. import access, ingest, jobs, jsontext, store
 from ..db import get_db
@@ -74,3 +74,20 @@ def job_json(job: dict) -> dict:
                                   import_id=job["import_id"])
                           if job["import_id"] is not None else None)
     return body
+
+
+def finished_page(job: dict):
+    """The page of an import job that has ended: a redirect to its report when done, the
+    refusal (with the report, when the file was read) under the error's status when it
+    failed; None while it is queued or running."""
+    if job["state"] == "done" and job["import_id"] is not None:
+        return redirect(url_for("upload.report", slug=job["dataset"],
+                                import_id=job["import_id"]))
+    if job["state"] == "failed":
+        # As the import's request answered before imports were jobs.
+        error = job["error"] or {}
+        report = job["report"] or {"dataset": job["dataset"]}
+        return render_template("upload/report.html", report=report,
+                               failed=error.get("message", "the import failed"),
+                               record=None), int(error.get("status") or 500)
+    return None

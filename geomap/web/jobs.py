@@ -3,7 +3,7 @@ progress page ``/upload/jobs/<id>``, which becomes the report when the job is do
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask import Blueprint, jsonify, render_template
 
 from ..security import csrf
 from . import job_queue
@@ -31,16 +31,8 @@ def job_api(job_id: int):
 def status(job_id: int):
     """The progress of an import sent from the form; its report once it is done."""
     job = job_queue.job_for(job_id)
-    if job["state"] == "done" and job["import_id"] is not None:
-        return redirect(url_for("upload.report", slug=job["dataset"],
-                                import_id=job["import_id"]))
-    if job["state"] == "failed":
-        # The refusal as the import's request gave it before imports were jobs: the
-        # report (when the file was read) under the error, with the error's status.
-        error = job["error"] or {}
-        report = job["report"] or {"dataset": job["dataset"]}
-        return render_template("upload/report.html", report=report,
-                               failed=error.get("message", "the import failed"),
-                               record=None), int(error.get("status") or 500)
+    finished = job_queue.finished_page(job)
+    if finished is not None:
+        return finished
     response = render_template("upload/job.html", job=job_queue.job_json(job), refresh=REFRESH_S)
     return response, 200, {"Cache-Control": "no-store"}

@@ -87,10 +87,12 @@ def _named(options: ingest.Options, filename: str) -> ingest.Options:
 
 
 def _import(values: dict, options: ingest.Options):
-    """Queue the import of the previewed file and show its progress (`web.jobs.status`)."""
+    """Queue the import of the previewed file and show its progress (`web.jobs.status`), or
+    its outcome if it has already ended (``QUEUE_URL=immediate``)."""
     options = _named(options, request.form.get("filename", ""))
     job = job_queue.submit_import(request.form.get("sha256", ""), values["slug"], options)
-    return redirect(url_for("jobs.status", job_id=job["id"]))
+    return (job_queue.finished_page(job)
+            or redirect(url_for("jobs.status", job_id=job["id"])))
 
 
 @bp.get("/upload/<slug>/imports/<int:import_id>")
