@@ -222,3 +222,31 @@ def test_sqlite_keeps_previews_while_an_import_holds_the_write_lock(tmp_path):
             slug="busy", title="Busy", created_at=store.utcnow(), updated_at=store.utcnow()))
         kept = ingest.preview(io.BytesIO(CSV), ingest.Options(), settings)
         assert settings.storage.exists(f"uploads/{kept['sha256']}.csv")
+
+
+def test_an_fsspec_store_is_shared_the_same_way(tmp_path, fake_regions):  # noqa: F811
+    """GEOMAP_STORAGE_URL naming a filesystem (here a shared folder, file://): the preview
+    made on one server is imported on the other; the original comes from the store."""
+    url = f"sqlite:///{tmp_path / 'fs.sqlite'}"
+    shared = tmp_path / "bucket"
+    common = {"DATABASE_URL": url, "REGIONS": fake_regions, "STORAGE_URL": f"file://{shared}"}
+    one = make_app(tmp_path / "one", **common)
+    two = make_app(tmp_path / "two", **common)
+    preview = _editor(one).post("/upload", data={
+        "action": "preview", "dataset": "__new__", "new_slug": "fs", "mode": "append",
+        "file": (io.BytesIO(CSV), "fs.csv")}, content_type="multipart/form-data")
+    assert preview.status_code == 200
+    sha = hashlib.sha256(CSV).hexdigest()
+    assert (shared / "uploads" / f"{sha}.csv").read_bytes() == CSV
+    response = _editor(two).post("/upload", data={
+        "action": "import", "dataset": "__new__", "new_slug": "fs", "mode": "append",
+        "sha256": sha, "filename": "fs.csv"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    import_id = int(re.search(r"/imports/(\d+)$", response.headers["Location"]).group(1))
+    assert (shared / "rejected" / f"{import_id}.csv").is_file()
+    for application in (one, two):
+        shutil.rmtree(application.config["UPLOAD_FOLDER"])
+    original = _editor(one).get(f"/api/datasets/fs/imports/{import_id}/original")
+    assert original.status_code == 200 and original.data == CSV
+    # Nothing went to the database's store (on SQLite, its companion file).
+    assert not Path(f"{tmp_path / 'fs.sqlite'}-files").exists()
