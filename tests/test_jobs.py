@@ -310,3 +310,15 @@ def test_deploy_worker_unit_and_settings(tmp_path):
 def test_worker_refuses_an_immediate_queue(runner):
     result = runner.invoke(args=["worker"])
     assert result.exit_code == 1 and "no queue for a worker to read" in result.output
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("QUEUE_URL", "amqp://127.0.0.1/", "is not a queue"),
+    ("STORAGE_URL", "nosuchscheme://bucket/x", "cannot be opened"),
+])
+def test_a_queue_or_store_that_cannot_be_opened_stops_the_start(tmp_path, name, value,
+                                                                 message):
+    from geomap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        make_app(tmp_path, **{name: value})

@@ -23,6 +23,13 @@ EXTENSION = "geomap.job_queue"
 _LOCK = threading.Lock()
 
 
+def init_app(app: Flask) -> None:
+    """Refuse at start a queue or shared store the settings name but this server cannot
+    open (ConfigError), rather than on the first upload."""
+    jobs.make_huey(app.config["QUEUE_URL"], app.instance_path)
+    ingest.Settings.from_config(app.config)
+
+
 def queue_of(app: Flask, *, embedded: bool = True) -> jobs.JobQueue:
     """The app's queue; with `embedded`, its in-process workers are running."""
     with _LOCK:
