@@ -33,13 +33,15 @@ static/vendor/.built: package.json package-lock.json scripts/build-vendor.mjs
 	npm run --silent build
 	touch $@
 
-# Browser tests drive Debian's Chromium and the deploy tests run Debian's nginx; install them
-# when we can (root with apt), else those tests skip.
+# Browser tests drive Debian's Chromium, the deploy tests run Debian's nginx and the job
+# scale-out tests Redis; install them when we can (root with apt), else those tests skip.
 test-tools:
-	@if [ -x /usr/bin/chromium ] && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; }; then :; \
+	@if [ -x /usr/bin/chromium ] && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } && command -v redis-server >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx-light >/dev/null; \
-	else echo "note: chromium or nginx not found; browser and deploy tests will be skipped"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx-light redis-server >/dev/null; \
+	else echo "note: chromium, nginx or redis-server not found; browser, deploy and job scale-out tests will be skipped"; fi
+	@if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null; fi
 
 bench: $(VENV)/.dev assets
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
