@@ -13,7 +13,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from geomap import accounts, db, ingest, jobs, store
+from geomap import access, accounts, db, ingest, jobs, store
 
 from conftest import make_app
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
@@ -322,3 +322,46 @@ def test_a_queue_or_store_that_cannot_be_opened_stops_the_start(tmp_path, name, 
 
     with pytest.raises(ConfigError, match=message):
         make_app(tmp_path, **{name: value})
+
+
+def test_one_datasets_jobs_run_in_turn_others_alongside(tmp_path, database_url,
+                                                         fake_regions):  # noqa: F811
+    """Two worker threads, three jobs: two for one dataset (never running at once, the
+    second starting after the first ended) and one for another (running alongside)."""
+    application = make_app(tmp_path, DATABASE_URL=database_url, REGIONS=fake_regions,
+                           QUEUE_URL="", QUEUE_WORKERS=0, JOB_LEASE_S=10.0)
+    from geomap.web import job_queue
+
+    queue = job_queue.queue_of(application, embedded=False)
+    settings = queue.runner.settings
+    submitted = []
+    for slug, prefix in (("turns", "a"), ("turns", "b"), ("aside", "c")):
+        kept = ingest.preview(io.BytesIO(rows_csv(150_000, prefix)), ingest.Options(), settings)
+        submitted.append(jobs.submit_import(queue, sha256=kept["sha256"], dataset=slug,
+                                            options=ingest.Options(filename=f"{prefix}.csv"),
+                                            actor=access.OPERATOR)["id"])
+    engine = queue.runner.engine
+    queue.start_embedded(2)
+    running_together = []
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        rows = {i: jobs.get(engine, i) for i in submitted}
+        running = {rows[i]["dataset"] + str(i) for i in submitted
+                   if rows[i]["state"] == "running"}
+        running_together.append(running)
+        if all(r["state"] in ("done", "failed") for r in rows.values()):
+            break
+        time.sleep(0.02)
+    queue.stop()
+    first, second, aside = (jobs.get(engine, i) for i in submitted)
+    assert [j["state"] for j in (first, second, aside)] == ["done"] * 3, (
+        [j["error"] for j in (first, second, aside)])
+    # One dataset's jobs: never both running, the second started after the first finished.
+    assert not any({f"turns{submitted[0]}", f"turns{submitted[1]}"} <= seen
+                   for seen in running_together)
+    ordered = sorted((first, second), key=lambda j: j["started_at"])
+    assert ordered[1]["started_at"] >= ordered[0]["finished_at"]
+    # The other dataset's job ran while one of them did.
+    assert any(f"aside{submitted[2]}" in seen and len(seen) == 2 for seen in running_together)
+    with db.engine_for(database_url).connect() as conn:
+        assert store.count_incidents(conn, store.get_dataset(conn, "turns")["id"]) == 300_000
