@@ -365,3 +365,34 @@ def test_one_datasets_jobs_run_in_turn_others_alongside(tmp_path, database_url,
     assert any(f"aside{submitted[2]}" in seen and len(seen) == 2 for seen in running_together)
     with db.engine_for(database_url).connect() as conn:
         assert store.count_incidents(conn, store.get_dataset(conn, "turns")["id"]) == 300_000
+
+
+def test_a_worker_that_lost_its_lease_stops_its_import(tmp_path, fake_regions):  # noqa: F811
+    """A worker that hung past its lease finds the job taken back at its next progress
+    write: its import stops and rolls back, and only the new run writes the dataset."""
+    url = f"sqlite:///{tmp_path / 'lost.sqlite'}"
+    application = make_app(tmp_path, DATABASE_URL=url, REGIONS=fake_regions)
+    settings = ingest.Settings.from_config(application.config)
+    kept = ingest.preview(io.BytesIO(rows_csv(100_000)), ingest.Options(), settings)
+    engine = jobs.jobs_engine(url)
+    job_id = jobs.create(engine, kind="import", dataset="lost", params={
+        "sha256": kept["sha256"], "options": {"filename": "l.csv"},
+        "actor": {"id": None, "name": "cli", "role": "admin"}})
+
+    class Hung(jobs.Runner):
+        def _import(self, job, progress):
+            # The lease runs out while this worker hangs; a sweep takes the job back.
+            assert jobs.recover_expired(engine, now=store.utcnow()
+                                        + dt.timedelta(seconds=60)) == [job_id]
+            time.sleep(3 * jobs.Heartbeat.interval)
+            return super()._import(job, progress)
+
+    hung = Hung(url, settings, regions=lambda: fake_regions, lease_s=30)
+    assert hung.run(job_id) == "gone"
+    with db.engine_for(url).connect() as conn:
+        assert store.get_dataset(conn, "lost", missing_ok=True) is None  # rolled back
+    job = jobs.get(engine, job_id)
+    assert job["state"] == "queued" and job["lease_owner"] is None
+    fresh = jobs.Runner(url, settings, regions=lambda: fake_regions, lease_s=30)
+    assert fresh.run(job_id) == "done"
+    assert jobs.get(engine, job_id)["report"]["rows_imported"] == 100_000

@@ -21,7 +21,7 @@ import dataclasses
 from .. import access, ingest
 from .records import (MAX_ATTEMPTS, STATES, create, get, jobs_engine, public,
                       recover_expired, unfinished)
-from .running import Busy, Heartbeat, Runner
+from .running import Busy, Heartbeat, LeaseLost, Runner
 from .queue import JobQueue, make_huey
 
 
@@ -44,5 +44,5 @@ def submit_import(queue: JobQueue, *, sha256: str, dataset: str, options: ingest
 
 
 __all__ = ["MAX_ATTEMPTS", "STATES", "create", "get", "jobs_engine", "public",
-           "recover_expired", "Busy", "Heartbeat", "Runner", "JobQueue", "make_huey",
+           "recover_expired", "Busy", "Heartbeat", "LeaseLost", "Runner", "JobQueue", "make_huey",
            "submit_import"]

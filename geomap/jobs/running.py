@@ -29,14 +29,21 @@ class Busy(Exception):
     """Another job holds the dataset's lease: the queue runs this one later."""
 
 
+class LeaseLost(Exception):
+    """This worker's lease on the job expired and the job was taken back (the worker hung
+    for longer than the lease): its import stops, rolling back, as another run owns it."""
+
+
 class Heartbeat:
-    """Writes a running job's latest progress and renews its leases from its own thread."""
+    """Writes a running job's latest progress and renews its leases from its own thread;
+    once the lease is found lost, the next progress call raises `LeaseLost` in the import."""
 
     interval = 0.5
 
     def __init__(self, engine: sa.Engine, job_id: int, owner: str, lease_s: float):
         self.engine, self.job_id, self.owner, self.lease_s = engine, job_id, owner, lease_s
         self.latest: dict | None = None
+        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"job-{job_id}-heartbeat",
                                         daemon=True)
@@ -51,6 +58,8 @@ class Heartbeat:
 
     def update(self, counts: dict) -> None:
         """The import's progress callback: keep the latest counts (written by the thread)."""
+        if self.lost:
+            raise LeaseLost(self.job_id)
         self.latest = dict(counts)
 
     def _loop(self) -> None:
@@ -59,8 +68,11 @@ class Heartbeat:
             stopping = self._stop.is_set()
             latest = self.latest
             try:
-                records.progress(self.engine, self.job_id, self.owner, self.lease_s,
-                                 latest if latest is not written else None)
+                if not records.progress(self.engine, self.job_id, self.owner, self.lease_s,
+                                        latest if latest is not written else None):
+                    self.lost = True
+                    LOGGER.warning("job %s: lease lost; stopping its import", self.job_id)
+                    return
                 written = latest
             except sa.exc.SQLAlchemyError:  # a busy moment: the next beat tries again
                 LOGGER.warning("job %s: progress not written", self.job_id, exc_info=True)
@@ -108,6 +120,8 @@ class Runner:
         with Heartbeat(self.engine, job_id, self.owner, self.lease_s) as beat:
             try:
                 report = self._import(job, beat.update)
+            except LeaseLost:
+                return "gone"  # rolled back; the run that took the job over records it
             except GeomapError as error:
                 details = error.details if isinstance(error.details, dict) else {}
                 report = details if "rows_total" in details else None
