@@ -33,15 +33,18 @@ static/vendor/.built: package.json package-lock.json scripts/build-vendor.mjs
 	npm run --silent build
 	touch $@
 
-# Browser tests drive Debian's Chromium, the deploy tests run Debian's nginx and the W3C Nu
-# checker (npm vnu-jar) runs on Debian's Java; install them when we can (root with apt), else
-# those tests skip. Before `assets`: vnu-jar's install script looks for a Java.
+# Browser tests drive Debian's Chromium, the deploy tests run Debian's nginx, the W3C Nu
+# checker (npm vnu-jar) runs on Debian's Java and the job scale-out and shared-cache tests use
+# Redis; install them when we can (root with apt), else those tests skip. Before `assets`:
+# vnu-jar's install script looks for a Java.
 test-tools:
 	@if [ -x /usr/bin/chromium ] && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } \
-		&& command -v java >/dev/null; then :; \
+		&& command -v java >/dev/null && command -v redis-server >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx-light default-jre-headless >/dev/null; \
-	else echo "note: chromium, nginx or java not found; browser, deploy and HTML checker tests will be skipped"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx-light default-jre-headless redis-server >/dev/null; \
+	else echo "note: chromium, nginx, java or redis-server not found; browser, deploy, HTML checker and Redis tests will be skipped"; fi
+	@if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null; fi
 
 bench: $(VENV)/.dev assets
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

@@ -18,7 +18,7 @@ STATIC_FOLDER = settings.PROJECT_ROOT / "static"
 
 # Blueprints in geomap.web, registered in this order; each module exposes `bp`.
 BLUEPRINTS = ("pages", "maps", "api", "upload", "auth", "editor", "account", "api_write",
-              "api_data", "api_regions")
+              "api_data", "api_regions", "jobs")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -47,9 +47,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 
     from . import cli, db, errors_web, security
-    from .web import guards, layers
+    from .web import guards, job_queue, layers
 
     db.init_app(app)
+    # The queue and the shared store the settings name (a bad URL stops the start).
+    job_queue.init_app(app)
     # The region layers (join and display), before anything that reads them.
     layers.init_app(app, regions_obj=injected_regions, display=injected_display)
     errors_web.init_app(app)

@@ -197,13 +197,22 @@ def prune_uploads_command(hours: float, dry_run: bool) -> None:
     """Remove uploads no import refers to (never-imported previews, leftovers)."""
     from . import ingest
 
+    settings = ingest.Settings.from_config(current_app.config)
     with _engine().connect() as conn:
         result = ingest.prune_uploads(conn, current_app.config["UPLOAD_FOLDER"],
-                               older_than_s=hours * 3600, dry_run=dry_run)
+                                      older_than_s=hours * 3600, dry_run=dry_run,
+                                      storage=settings.storage)
     for path in result.removed:
         click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
     click.echo(f"{'Would remove' if dry_run else 'Removed'} {len(result.removed)} file(s), "
                f"{result.removed_bytes:,} bytes; kept {result.kept}.")
+    if settings.storage is not None:
+        for key in result.shared_removed:
+            click.echo(f"{'would remove' if dry_run else 'removed'} shared {key}")
+        click.echo(f"Shared store ({settings.storage.name}): "
+                   f"{'would remove' if dry_run else 'removed'} "
+                   f"{len(result.shared_removed)} file(s), {result.shared_bytes:,} bytes; "
+                   f"kept {result.shared_kept}.")
 
 
 @click.command("build-regions")
@@ -240,6 +249,7 @@ COMMANDS = (init_db_command, create_user_command, set_role_command, disable_user
 def init_app(app) -> None:
     """Register the commands on the app's CLI group."""
     from .cli_data import COMMANDS as DATA_COMMANDS
+    from .cli_jobs import COMMANDS as JOB_COMMANDS
 
-    for command in COMMANDS + DATA_COMMANDS:
+    for command in COMMANDS + DATA_COMMANDS + JOB_COMMANDS:
         app.cli.add_command(command)

@@ -80,11 +80,15 @@ def _import_summary(report: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print only the report, as JSON.")
 @click.option("--user", "user_name", default="cli", show_default=True,
               help="Name recorded on the import.")
+@click.option("--progress/--no-progress", default=None,
+              help="Draw a progress bar on standard error (default: when it is a terminal "
+                   "and --json is not given).")
 @with_appcontext
 def import_csv_command(path: Path, slug: str, title: str, source: str, license_: str,
                        crs: str | None, mode: str, strict: bool, publish: bool, no_header: bool,
                        mapping: tuple[str, ...], sheet: str | None, key: str | None,
-                       again: bool, wide: bool, as_json: bool, user_name: str) -> None:
+                       again: bool, wide: bool, as_json: bool, user_name: str,
+                       progress: bool | None) -> None:
     """Import a CSV file (or a spreadsheet's sheet) of incidents into a dataset (one
     transaction)."""
     settings = _settings()
@@ -98,10 +102,13 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
             again=again, key=ingest.parse_key(key), wide=wide))
         ingest_settings = ingest.Settings.from_config(settings)
         regions_obj = web_layers.join_layers()
-        report = ingest.import_file(db.engine_for(settings["DATABASE_URL"]), path, dataset=slug,
-                                    options=options, settings=ingest_settings,
-                                    regions=regions_obj,
-                                    user_name=user_name)
+        if progress is None:
+            progress = not as_json and sys.stderr.isatty()
+        with ProgressBar(progress) as bar:
+            report = ingest.import_file(db.engine_for(settings["DATABASE_URL"]), path,
+                                        dataset=slug, options=options,
+                                        settings=ingest_settings, regions=regions_obj,
+                                        user_name=user_name, progress=bar.update)
     except GeomapError as error:
         if as_json:
             # Standard output stays parseable: a rejected import's report (it has rows_total),
@@ -157,6 +164,38 @@ def delete_dataset_command(slug: str, yes: bool) -> None:
     click.echo(f"Deleted dataset {slug} ({done['incidents']:,} incidents); the records of "
                f"its {done['imports']} import(s) are kept. Run prune-uploads to remove its "
                "files.")
+class ProgressBar:
+    """click's progress bar on standard error over an import's rows (`ingest.import_file`'s
+    progress callback); does nothing when not `enabled`."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.shown = 0
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def update(self, counts: dict) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(int(counts["rows_expected"]), 1),
+                                         label="Importing", show_pos=True, show_percent=True,
+                                         show_eta=True,
+                                         file=sys.stderr)
+            self.bar.__enter__()
+        step = min(int(counts["rows_read"]), self.bar.length) - self.shown
+        if step > 0:
+            self.bar.update(step)
+            self.shown += step
+        if counts["phase"] == "finishing":
+            self.bar.label = "Finishing"
+            self.bar.render_progress()
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 @click.command("export")

@@ -70,6 +70,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("UPLOAD_FOLDER", None,
             "Folder where original uploaded files are kept for audit and replay. "
             "Default: instance/uploads."),
+    Setting("STORAGE_URL", "database",
+            "Where uploads and rejected-rows files are kept for every app server: "
+            "'database' (chunked rows in the database) or a URL fsspec opens, e.g. "
+            "s3://bucket/prefix (install s3fs) or file:///mnt/shared/geomap. UPLOAD_FOLDER "
+            "is then only each server's working copy."),
+    Setting("QUEUE_URL", "",
+            "Task queue of background imports: empty for SQLite (instance/queue.sqlite, "
+            "workers inside the app process), redis://host:6379/0 for Redis shared by app "
+            "servers and `flask --app geomap worker` processes."),
+    Setting("QUEUE_WORKERS", 1,
+            "Worker threads each app process runs for background imports (started with the "
+            "first job it sees); 0 when `flask --app geomap worker` processes run them.", int),
+    Setting("JOB_LEASE_S", 60.0,
+            "Seconds a running job's lease lasts without renewal (renewed twice a second); a "
+            "job whose worker died is retried once after it expires, then marked failed.",
+            float),
     Setting("LOAD_SAMPLE", True,
             "Load and publish the illustrative sample dataset when the service starts on an "
             "empty database.", _bool),

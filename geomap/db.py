@@ -102,6 +102,65 @@ imports = sa.Table(
     sa.Column("reverted_by", sa.String(100), nullable=True),
 )
 
+# Shared file storage (migration 0011): uploads kept for preview, import and audit, and
+# rejected-rows files, in the database by default so that every app server reaches them
+# (`store.blobs`). A file is one `stored_files` row and its content in `stored_file_chunks`
+# of at most `store.blobs.CHUNK` bytes each, written and read a chunk at a time.
+stored_files = sa.Table(
+    "stored_files", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+stored_file_chunks = sa.Table(
+    "stored_file_chunks", metadata,
+    sa.Column("key", sa.String(200), sa.ForeignKey("stored_files.key", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# Background jobs (migration 0012; `geomap.jobs`): an import's state, progress and report,
+# read by every app server. A job runs under a lease (`lease_owner` until
+# `lease_expires_at`, renewed while it runs); `job_leases` holds one lease per dataset, so
+# one dataset's jobs run one at a time. On SQLite these live in a companion file beside the
+# database (`jobs.jobs_engine`), since an import holds SQLite's one write lock throughout.
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("dataset", sa.String(100), nullable=False, index=True),
+    sa.Column("state", sa.String(10), nullable=False),  # queued, running, done, failed
+    sa.Column("phase", sa.String(20), nullable=False),
+    sa.Column("rows_expected", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_read", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_joined", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_written", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(100), nullable=True),
+    sa.Column("lease_expires_at", sa.DateTime, nullable=True),
+    sa.Column("user_id", sa.Integer, nullable=True),
+    sa.Column("user_name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("import_id", sa.Integer, nullable=True),
+    sa.Column("report", sa.JSON, nullable=True),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+)
+
+job_leases = sa.Table(
+    "job_leases", metadata,
+    sa.Column("dataset", sa.String(100), primary_key=True),
+    sa.Column("job_id", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(100), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
 # Migration 0003 made the bulk path cheaper for the server: no foreign keys on `incidents`
 # (each one cost a lookup per inserted row); deleting a dataset still deletes its incidents
 # in the same statement, by the trigger INCIDENTS_CASCADE_TRIGGER on `datasets`, and
@@ -255,6 +314,34 @@ def engine_for(url: str) -> sa.Engine:
         if url not in _ENGINES:
             _ENGINES[url] = _create_engine(url)
         return _ENGINES[url]
+
+
+_SIDE_READY: set[str] = set()
+_SIDE_LOCK = threading.Lock()
+
+
+def side_engine(url: str, suffix: str, tables: list[sa.Table]) -> sa.Engine:
+    """The engine for tables written while an import runs: the database itself, or on SQLite
+    a companion file ``<database>-<suffix>`` holding `tables` (created on first use).
+
+    An import holds SQLite's one write lock for its whole transaction (tens of seconds for a
+    large file); progress, and uploads kept meanwhile, must not wait for it. A companion file
+    beside the database is reached by every process that reaches the database.
+    """
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return engine_for(url)
+    side = parsed.set(database=f"{parsed.database}-{suffix}").render_as_string(
+        hide_password=False)
+    engine = engine_for(side)
+    with _SIDE_LOCK:
+        if side not in _SIDE_READY:
+            # BEGIN IMMEDIATE: another process creating them waits its turn (a deferred
+            # transaction upgraded to a write would fail at once instead).
+            with write_connection(engine) as conn, conn.begin():
+                metadata.create_all(conn, tables=tables)
+            _SIDE_READY.add(side)
+    return engine
 
 
 def reader_for(url: str) -> sa.Engine:

@@ -25,6 +25,7 @@ subject, and import one way (each only from those listed after it):
 - `sniffing`: binary refusals, encoding, delimiter, columns (`Layout`)
 - `spreadsheets`: compressed uploads (`compressed`) and workbooks: one sheet as CSV text
   (`to_csv`: header row, notes, cells as text), the sheets with their rows
+- `sharing`: the shared copies of uploads and rejected rows (`Settings.storage`)
 - `receiving`: copying a file into the upload folder (hash, UTF-8 check, newlines)
 - `structure`: structure rules pyarrow does not apply (row width, open quotes, U+0000)
 - `uploads`: the upload folder's pruning (`prune_uploads`, ``flask prune-uploads``)
@@ -38,8 +39,8 @@ from .uploads import Pruned, prune as prune_uploads
 from .columns import ALIASES, FIELDS, Columns, resolve_columns
 from .rows import Context, load_regions, transformer_for, validate
 from .options import MODES, Options, check_options, options_from, parse_key, parse_mapping
-from .identity import AlreadyImported, reimport_status
-from .report import IssueLog, recorded_import, rejected_path, report_json
+from .identity import AlreadyImported, refuse_reimport_into, reimport_status
+from .report import IssueLog, original_file, recorded_import, rejected_path, report_json
 from .pipeline import import_file, import_frame, preview, stored_upload
 from .undo import delete_dataset, revert_import
 
@@ -49,8 +50,8 @@ __all__ = [
     "ALIASES", "FIELDS", "Columns", "resolve_columns",
     "Context", "load_regions", "transformer_for", "validate",
     "MODES", "Options", "check_options", "options_from", "parse_key", "parse_mapping",
-    "AlreadyImported", "reimport_status",
-    "IssueLog", "recorded_import", "rejected_path", "report_json",
+    "AlreadyImported", "refuse_reimport_into", "reimport_status",
+    "IssueLog", "original_file", "recorded_import", "rejected_path", "report_json",
     "import_file", "import_frame", "preview", "stored_upload",
     "delete_dataset", "revert_import",
 ]

@@ -54,6 +54,14 @@ def refuse_reimport(conn: sa.Connection, dataset: dict, sha256: str, options: Op
                  "filename": earlier["filename"], "sha256": sha256})
 
 
+def refuse_reimport_into(conn: sa.Connection, slug: str, sha256: str, options: Options) -> None:
+    """`refuse_reimport` by the dataset's slug (nothing to refuse when it does not exist yet):
+    for doors that queue an import and must refuse before the job is made."""
+    dataset = store.get_dataset(conn, slug, missing_ok=True)
+    if dataset is not None:
+        refuse_reimport(conn, dataset, sha256, options)
+
+
 def reimport_status(conn: sa.Connection, slug: str, sha256: str) -> dict:
     """What a preview tells the editor before importing into dataset `slug`: ``earlier``,
     the import of this same file into it (None: none, or no such dataset yet), and ``key``,

@@ -24,7 +24,7 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 import pandas as pd
 import sqlalchemy as sa
@@ -39,7 +39,7 @@ from .report import (IssueLog, RejectedWriter, add_malformed, build_report, line
 from .rows import Context, transformer_for, validate
 from .settings import Settings
 from .sniffing import DELIMITER_NAMES, Layout, detect_encoding, refuse_binary, sniff
-from . import spreadsheets
+from . import sharing, spreadsheets
 from .storing import BlockWriter, store_job
 from .. import access, db, store
 from ..errors import BadRequest, Conflict, GeomapError, TooLarge, Unprocessable
@@ -49,8 +49,8 @@ from ..errors import BadRequest, Conflict, GeomapError, TooLarge, Unprocessable
 
 def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dataset: str,
                 options: Options, settings: Settings, regions: Any,
-                user_name: str | None = None, actor: access.Actor | None = access.OPERATOR
-                ) -> dict:
+                user_name: str | None = None, actor: access.Actor | None = access.OPERATOR,
+                progress: Callable[[dict], None] | None = None) -> dict:
     """Import a CSV file of incidents into a dataset, in one transaction.
 
     Parameters
@@ -74,6 +74,12 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
         import's transaction, `access.claim_import`) and own a dataset the import creates.
         The default is the operator (command line, sample); web views pass their user, and
         None (nobody signed in) is refused.
+    progress : callable, optional
+        Called on this thread with a dict of ``phase`` (``reading`` while blocks are read,
+        joined and written, ``finishing`` for the report, rollups and commit) and the counts
+        ``rows_expected`` (the file's lines, an estimate), ``rows_read``, ``rows_joined``
+        (validated, regions assigned) and ``rows_written`` (imported, updated or unchanged),
+        after each block (background jobs show it; the CLI draws a bar).
 
     Returns
     -------
@@ -103,6 +109,7 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
         try:
             job = _Import(table, layout, ctx, dataset, received,
                           sheet=sheet)
+            job.progress = progress
             report = _transaction(engine, job, user_name, actor)
         except sa.exc.OperationalError as exc:
             if "locked" not in str(exc).lower():
@@ -211,6 +218,8 @@ def preview(source: str | os.PathLike | IO[bytes], options: Options,
         for temp in temps:
             discard(temp)
     keep(received)
+    # Any server may import it: the shared store holds it from now on.
+    sharing.share(settings, sharing.upload_key(received.path.name), received.path)
     return {"sha256": received.sha256, "size": received.size, "encoding": layout.encoding,
             "sheet": sheet and sheet["sheet"], "sheets": sheet and sheet["sheets"],
             "delimiter": DELIMITER_NAMES.get(layout.delimiter, layout.delimiter),
@@ -235,11 +244,16 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def stored_upload(settings: Settings, sha256: str) -> Path:
-    """Return the path of a file kept by `preview`, given its sha256 (validated, never a path)."""
+    """Return the path of a file kept by `preview`, given its sha256 (validated, never a path).
+
+    A preview made on another server is fetched from the shared store into this server's
+    upload folder (`sharing.local_copy`)."""
     if not isinstance(sha256, str) or not _SHA_RE.match(sha256):
         raise BadRequest("the uploaded file reference is not valid; upload the file again")
-    path = Path(settings.upload_folder) / f"{sha256}.csv"
-    if not path.is_file():
+    name = f"{sha256}.csv"
+    path = sharing.local_copy(settings, sharing.upload_key(name),
+                              Path(settings.upload_folder) / name)
+    if path is None:
         raise BadRequest("the uploaded file is no longer available; upload it again")
     return path
 
@@ -265,6 +279,20 @@ class _Import:
         self.key: list[str] | None = None  # the natural key's columns, if keyed
         self.import_id: int | None = None
         self.real = None  # the report's line mapper, once every block is read
+        self.progress: Callable[[dict], None] | None = None
+        self.rows_read = self.rows_joined = 0
+        # Records expected: the file's lines, less the header (quoted newlines overcount).
+        self.rows_expected = max(received.newlines + (received.last_byte not in (b"\n", b""))
+                                 - (1 if layout.header else 0), 0)
+
+    def tell(self, phase: str) -> None:
+        """Report progress to the caller's `progress` callback, if any."""
+        if self.progress is None:
+            return
+        totals = self.totals
+        self.progress({"phase": phase, "rows_expected": self.rows_expected,
+                       "rows_read": self.rows_read, "rows_joined": self.rows_joined,
+                       "rows_written": totals.imported + totals.updated + totals.unchanged})
 
 
 def _transaction(engine, job: _Import, user_name, actor) -> dict:
@@ -319,8 +347,11 @@ def _store_blocks(conn, job: _Import) -> None:
     strict = job.ctx.options.strict
     totals = job.totals
     with store.IncidentWriter(conn) as totals.writer, BlockWriter() as writer:
+        job.tell("reading")
         for batch in job.reader:
             rows, warnings = _validate_block(job, batch)
+            job.rows_read += len(batch.frame)
+            job.rows_joined += len(rows)
             write = not (strict and totals.rejected)
             if hash_here and len(rows):
                 # PostgreSQL: the writer mostly waits for the server, so the
@@ -329,7 +360,9 @@ def _store_blocks(conn, job: _Import) -> None:
             writer.submit(store_job(conn, job.dataset["id"], job.import_id, rows, batch,
                                      totals, to_lines(warnings.frame(), batch),
                                      job.warnings, write))
+            job.tell("reading")
     bulk.restore()
+    job.tell("finishing")
 
 
 def _validate_block(job: _Import, batch) -> tuple[pd.DataFrame, Any]:
@@ -402,6 +435,7 @@ def _finish(conn, job: _Import, report: dict) -> dict:
     report = report_json(report)
     job.rejected.finish(job.import_id, job.real)
     keep(job.original)
+    _share(conn, job)
     totals = job.totals
     # Only the latest import that superseded rows keeps its copies (undo of the latest).
     superseded = store.keep_undo_of(conn, job.dataset["id"], job.import_id)
@@ -411,6 +445,18 @@ def _finish(conn, job: _Import, report: dict) -> dict:
         rows_updated=totals.updated, rows_unchanged=totals.unchanged,
         rows_rejected=totals.rejected, report=report)
     return report
+
+
+def _share(conn, job: _Import) -> None:
+    """Put the original file and the rejected rows in the shared store, in the import's
+    transaction when the store is the database (both commit with the import, or neither)."""
+    settings = job.ctx.settings
+    original = job.original.path
+    sharing.share(settings, sharing.upload_key(original.name), original, conn=conn)
+    rejected = Path(settings.upload_folder) / "rejected" / f"{job.import_id}.csv"
+    if rejected.is_file():
+        sharing.share(settings, sharing.rejected_key(job.import_id), rejected, conn=conn,
+                      replace=True)
 
 
 def _refuse_mostly_rejected(totals: "storing.Totals", options: Options,

@@ -14,10 +14,12 @@ import csv
 import os
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
+from . import sharing
 from .columns import note
 from .reading import Batch, Reader
 from .rows import Context
@@ -209,9 +211,20 @@ class RejectedWriter:
 
 
 def rejected_path(settings: Settings, import_id: int) -> Path | None:
-    """Return the rejected-rows CSV of an import, or None if it had no rejected rows."""
+    """Return the rejected-rows CSV of an import, or None if it had no rejected rows (made
+    on another server: fetched from the shared store into this server's upload folder)."""
     path = Path(settings.upload_folder) / "rejected" / f"{int(import_id)}.csv"
-    return path if path.is_file() else None
+    return sharing.local_copy(settings, sharing.rejected_key(import_id), path)
+
+
+def original_file(settings: Settings, record: dict) -> Iterator[bytes] | None:
+    """The original file of an import (its record, `store.get_import`) as chunks, from the
+    shared store or this server's upload folder; None if it was not kept or is gone."""
+    name = record.get("stored_path")
+    if not name:
+        return None
+    return sharing.open_shared(settings, sharing.upload_key(name),
+                               Path(settings.upload_folder) / name)
 
 
 def recorded_import(conn, settings: Settings, slug: str,

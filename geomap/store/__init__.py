@@ -11,12 +11,14 @@ subject, and import one way (each only from those listed after it):
 - `rollups`: the grid and day rollups (`RollupAccumulator`, write/refresh/replace/merge)
 - `bulk`: bulk writes of incidents (`IncidentWriter`, executemany / binary COPY)
 - `hashing`: row content hashes
+- `blobs`: shared file storage (uploads, rejected rows) in the database or an fsspec store
 - `columns`: incident columns as stored, `utcnow`
 
 Every function takes a SQLAlchemy `Connection` first; none imports Flask.
 """
 
 from .columns import INCIDENT_COLUMNS, utcnow
+from .blobs import DatabaseStorage, FsspecStorage, Storage, StoredFile, storage_for
 from .hashing import HASH_COLUMNS, add_row_hashes, row_hashes
 from .bulk import IncidentWriter, incident_values, insert_incidents
 from .rollups import (DAY_COLUMNS, GRID_ROLLUP_CELL, RollupAccumulator, merge_rollups,
@@ -31,6 +33,7 @@ from .history import (delete_dataset, describe_import, imported_before, keep_und
 
 __all__ = [
     "INCIDENT_COLUMNS", "utcnow",
+    "DatabaseStorage", "FsspecStorage", "Storage", "StoredFile", "storage_for",
     "HASH_COLUMNS", "add_row_hashes", "row_hashes",
     "IncidentWriter", "incident_values", "insert_incidents",
     "DAY_COLUMNS", "GRID_ROLLUP_CELL", "RollupAccumulator",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import (Blueprint, Response, current_app, g, jsonify, request, stream_with_context,
@@ -184,6 +186,28 @@ def rejected(slug: str, import_id: int):
     response = Response(body, mimetype="text/csv")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{slug}-import-{import_id}-rejected.csv"')
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/datasets/<slug>/imports/<int:import_id>/original")
+@token_required
+def original(slug: str, import_id: int):
+    """The file of one import as it was uploaded, from the shared store (any server)."""
+    conn = get_db()
+    dataset = store.get_dataset(conn, slug)
+    record = store.get_import(conn, import_id, dataset)
+    access.require_write(conn, g.user, dataset)
+    chunks = ingest.original_file(ingest.Settings.from_config(current_app.config), record)
+    if chunks is None:
+        raise NotFound("the original file of this import was not kept",
+                       details={"import_id": import_id})
+    suffix = "".join(Path(record["filename"] or "").suffixes[-2:]).lower()
+    if not re.fullmatch(r"(\.[a-z0-9]{1,5}){1,2}", suffix):
+        suffix = ".csv"
+    response = Response(stream_with_context(chunks), mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{slug}-import-{import_id}-original{suffix}"')
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -7,9 +7,9 @@ from flask import Blueprint, current_app, g, request
 
 from .. import access, ingest
 from ..db import get_db, get_engine
-from ..errors import UnsupportedMediaType
+from ..errors import BadRequest, UnsupportedMediaType
 from ..security import csrf
-from . import layers as web_layers
+from . import job_queue, layers as web_layers
 from .guards import token_required
 
 bp = Blueprint("api_write", __name__, url_prefix="/api")
@@ -56,6 +56,9 @@ def post_incidents(slug: str):
     map_<field>=<column> or map=<field>=<column> (repeatable). Returns the import report:
     201 when incidents were added or changed, 200 when nothing changed; 422 (the report in
     the error's details, nothing written) when every row was rejected (ingest decides).
+    With ``async=1`` the file is kept (a file that cannot be read is refused at once) and
+    imported by a background job: 202, ``Location`` and ``{"job": {id, url, state,
+    progress}}``; follow it at ``GET /api/jobs/<id>``.
     """
     access.check_import_target(get_db(), g.user, slug)  # 403 before reading the body
     upload = request.files.get("file")
@@ -69,10 +72,18 @@ def post_incidents(slug: str):
             "multipart/form-data field named 'file'",
             details={"content_type": request.mimetype or None, "accepted": list(CSV_TYPES)})
     values = _options()
+    background = _flag(values.pop("async", ""), "async")
     values["filename"] = filename
     options = ingest.options_from(values)
     settings = ingest.Settings.from_config(current_app.config)
     try:
+        if background:
+            kept = ingest.preview(source, options, settings)
+            # Refused now, not in the job: the client learns it from this answer.
+            ingest.refuse_reimport_into(get_db(), slug, kept["sha256"], options)
+            job = job_queue.job_json(job_queue.submit_import(kept["sha256"], slug, options))
+            body = {"job": {key: job[key] for key in ("id", "url", "state", "progress")}}
+            return body, 202, {"Location": job["url"]}
         report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
                                     settings=settings,
                                     regions=web_layers.join_layers(),
@@ -98,3 +109,10 @@ def delete_dataset(slug: str):
     """Delete the dataset and its incidents (owners and admins); the records of its imports
     are kept. ``{"slug", "incidents", "imports"}``."""
     return {"deleted": True, **ingest.delete_dataset(get_engine(), slug, actor=g.user)}
+def _flag(raw: str, name: str) -> bool:
+    text = str(raw or "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise BadRequest(f"{name} must be true or false, got {raw!r}", details={"parameter": name})

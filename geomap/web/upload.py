@@ -7,9 +7,9 @@ import dataclasses
 from flask import (Blueprint, current_app, g, redirect, render_template, request, url_for)
 
 from .. import access, ingest, store
-from ..db import get_db, get_engine
+from ..db import get_db
 from ..errors import BadRequest, GeomapError
-from . import layers as web_layers
+from . import job_queue
 from .guards import login_required
 
 bp = Blueprint("upload", __name__)
@@ -99,24 +99,20 @@ def _named(options: ingest.Options, filename: str) -> ingest.Options:
 
 
 def _import(values: dict, options: ingest.Options):
-    settings = ingest.Settings.from_config(current_app.config)
-    path = ingest.stored_upload(settings, request.form.get("sha256", ""))
+    """Queue the import of the previewed file and show its progress (`web.jobs.status`), or
+    its outcome if it has already ended (``QUEUE_URL=immediate``)."""
     options = _named(options, request.form.get("filename", ""))
-    try:
-        report = ingest.import_file(get_engine(), path, dataset=values["slug"], options=options,
-                                    settings=settings,
-                                    regions=web_layers.join_layers(),
-                                    user_name=g.user.name, actor=g.user)
-    except ingest.AlreadyImported as error:  # shown on the preview, with the checkbox
+    sha256 = request.form.get("sha256", "")
+    try:  # refused before queueing: shown on the preview, with the checkbox
+        ingest.refuse_reimport_into(get_db(), values["slug"], sha256, options)
+    except ingest.AlreadyImported as error:
         error.message += "; tick “Import it again” to import it anyway, or choose replace mode"
+        settings = ingest.Settings.from_config(current_app.config)
+        path = ingest.stored_upload(settings, sha256)
         return _render_preview(ingest.preview(path, options, settings), values, error)
-    except GeomapError as error:
-        if isinstance(error.details, dict) and "rows_total" in error.details:
-            return render_template("upload/report.html", report=error.details,
-                                   failed=error.message, record=None), error.status
-        raise
-    return redirect(url_for("upload.report", slug=values["slug"],
-                            import_id=report["import_id"]))
+    job = job_queue.submit_import(sha256, values["slug"], options)
+    return (job_queue.finished_page(job)
+            or redirect(url_for("jobs.status", job_id=job["id"])))
 
 
 @bp.get("/upload/<slug>/imports/<int:import_id>")
