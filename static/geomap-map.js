@@ -225,6 +225,16 @@
       if (!frames.length) return heat;
       var index = 0;
       var timer = null;
+      // Records of the frame known only by sector or state (counted, not drawn): null is
+      // fewer than minCount records (hidden), as the legend's small-count rule says.
+      function regionalText(i) {
+        if (!data.regional) return "";
+        var r = data.regional[i];
+        if (r === null) {
+          return " drawn · fewer than " + fmt(data.minCount) + " known only by sector or state";
+        }
+        return r ? " drawn · " + fmt(r) + " known only by sector or state" : "";
+      }
       var Control = L.Control.extend({
         options: {position: "bottomleft"},
         onAdd: function () {
@@ -248,7 +258,8 @@
           function show(i, initial) {
             index = i;
             range.value = String(i);
-            label.textContent = (data.cumulative ? "up to " : "") + data.periods[i] + " · " + fmt(data.totals[i] || 0);
+            label.textContent = (data.cumulative ? "up to " : "") + data.periods[i] + " · " +
+              fmt(data.totals[i] || 0) + regionalText(i);
             if (!initial) heat.setLatLngs(frames[i]);  // the first frame is already drawn
           }
           function stop() {

@@ -65,6 +65,25 @@ def incident_rows(n: int = 60, seed: int = 7, dataset_id: int = 1, **overrides) 
     return frame
 
 
+def mixed_precision_rows() -> pd.DataFrame:
+    """Points in January and March 2024; records known only by sector or state in January,
+    February (a month with no point) and March, and one known only by its year."""
+    return pd.DataFrame({
+        "occurred_at": pd.to_datetime(["2024-01-03", "2024-01-20", "2024-03-05", "2024-01-01",
+                                       "2024-02-01", "2024-03-01", "2024-01-01"]),
+        "precision": ["day", "day", "day", "month", "month", "month", "year"],
+        "lat": [48.95, 49.05, 48.97, np.nan, np.nan, np.nan, np.nan],
+        "lon": [-122.7, -122.6, -122.65, np.nan, np.nan, np.nan, np.nan],
+        "count": [5, 7, 3, 100, 200, 40, 1000],
+        "location_precision": ["point"] * 3 + ["sector", "sector", "admin1", "sector"],
+        "sector": ["BLW", "BLW", "BLW", "BLW", "SWB", None, "BLW"],
+        "admin1": ["US-WA", "CA-BC", "US-WA", None, None, "US-MT", None],
+        "country": ["US", "CA", "US", "US", "US", "US", "US"],
+        "type": "crossing", "direction": "northbound", "description": "",
+        "border_mile": [10.0, 11.0, 12.0, np.nan, np.nan, np.nan, np.nan],
+        "border_km": [0.1, 0.2, 0.3, np.nan, np.nan, np.nan, np.nan]})
+
+
 def seed_dataset(app, slug: str = "wa-bc", *, published: bool = True, n: int = 60,
                  frame: pd.DataFrame | None = None, **fields) -> dict:
     """Create a dataset with incidents; return the dataset row."""

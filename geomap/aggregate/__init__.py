@@ -19,7 +19,7 @@ subject, and import one way (each only from those listed after it):
   `period_expr`, `period_labels`), counts per column value or period (`by_column`,
   `by_period`, of the records each period admits: `ADMITTED`), per date precision
   (`by_precision`, `coarser`) and a selection's first and last day (`span`), from the day
-  rollup when it can answer
+  rollup when it can answer; per period, the records known only by region (`regional`)
 - `segments`: border segments as a step function of border mile (`SegmentSteps`,
   `segment_steps`, `segment_rows`) and counts per segment (`by_border_segment` in SQL,
   `by_border_segment_frame` for a DataFrame)
@@ -34,7 +34,7 @@ from .points import points
 from .segments import (SEGMENT_SLACK_MILES, SegmentSteps, by_border_segment,
                        by_border_segment_frame, segment_rows, segment_steps)
 from .periods import (ADMITTED, PERIOD_FORMATS, PERIODS, by_column, by_period, by_precision,
-                      coarser, period_labels, span)
+                      coarser, period_labels, regional, span)
 from .grid import grid, grid_from_rollup, relabel
 from .extent import extent, rollup_extent
 
@@ -44,7 +44,7 @@ __all__ = [
     "SEGMENT_SLACK_MILES", "SegmentSteps", "by_border_segment", "by_border_segment_frame",
     "segment_rows", "segment_steps",
     "ADMITTED", "PERIOD_FORMATS", "PERIODS", "by_column", "by_period", "by_precision",
-    "coarser", "period_labels", "span",
+    "coarser", "period_labels", "regional", "span",
     "grid", "grid_from_rollup", "relabel",
     "extent", "rollup_extent",
 ]

@@ -99,7 +99,10 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
 
 def relabel(cells: pd.DataFrame, period: str) -> pd.DataFrame:
     """Monthly grid cells with their precision (`grid(period="month", precision=True)`) as
-    cells of `period` (month, quarter or year), counting the records it admits; no query."""
+    cells of `period` (month, quarter or year), counting the records it admits; no query.
+
+    Monthly counts without cells (`periods.regional(precision=True)`) are relabelled alike.
+    """
     if period not in ("month", "quarter", "year"):
         raise ValueError(f"monthly cells cannot be relabelled by {period!r}")
     cells = cells[cells["precision"].isin(ADMITTED[period]).to_numpy()]
@@ -109,9 +112,10 @@ def relabel(cells: pd.DataFrame, period: str) -> pd.DataFrame:
         label = label.str.slice(0, 4) + "-Q" + ((month - 1) // 3 + 1).astype(str)
     elif period == "year":
         label = label.str.slice(0, 4)
-    out = (cells.assign(period=label).groupby(["gy", "gx", "period"], as_index=False)
-           [["n", "total"]].sum())
-    for col in ("gy", "gx", "n", "total"):
+    # Cells (gy, gx) or counts per period alone (`periods.regional`).
+    keys = [k for k in ("gy", "gx") if k in cells] + ["period"]
+    out = cells.assign(period=label).groupby(keys, as_index=False)[["n", "total"]].sum()
+    for col in keys[:-1] + ["n", "total"]:
         out[col] = out[col].astype("int64")
     out["period"] = out["period"].astype(str)
-    return out[["gy", "gx", "period", "n", "total"]]
+    return out[keys + ["n", "total"]]

@@ -6,7 +6,8 @@ summing the day rollup (`incident_days`) when the dataset has one and the filter
 whole days, else grouping the incidents. Per period, only records known at least that
 precisely are counted (`ADMITTED`: a record known by its year is not in January's count);
 `by_precision` says how many records each precision holds, `span` when a selection starts
-and ends.
+and ends; `regional` counts per period the records known only by sector or state/province
+(no coordinates), which the time layer's grid leaves out.
 """
 
 from __future__ import annotations
@@ -183,6 +184,48 @@ def coarser(precisions: dict[str, tuple], period: str) -> tuple[int, int, list[s
     names = [p for p in ("month", "quarter", "year") if p not in ADMITTED[period]
              and precisions.get(p, (0, 0))[0]]
     return (sum(precisions[p][0] for p in names), sum(precisions[p][1] for p in names), names)
+
+
+def regional(conn: sa.Connection, dataset_id: int, filters: dict | None, period: str = "month",
+             *, precision: bool = False) -> pd.DataFrame:
+    """Count per period a selection's records known only by sector or state/province.
+
+    The rows `grid.grid` leaves out (``lat`` NULL), with the same filters and the same
+    precision rule (`ADMITTED`), so the time layer can say how many of each frame's records
+    it does not draw.
+
+    Parameters
+    ----------
+    period : {"week", "month", "quarter", "year"}
+    precision : bool
+        Also group by the date's precision and count every record (monthly counts that
+        `grid.relabel` turns into quarters and years without another query).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``period``, ``precision`` when asked for, ``n``, ``total``.
+    """
+    c = db.incidents.c
+    keys = [period_expr(conn, period).label("period")]
+    where = clauses(dataset_id, filters)
+    if precision:
+        keys.append(c.precision.label("precision"))
+    elif period != "year":
+        where.append(c.precision.in_(ADMITTED[period]))
+    query = (sa.select(*keys, sa.func.count().label("n"),
+                       sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
+             .where(*where, c.lat.is_(None)).group_by(*keys))
+    frame = result_frame(conn.execute(query))
+    columns = ["period"] + (["precision"] if precision else [])
+    if frame.empty:
+        return pd.DataFrame({**{k: pd.Series(dtype=str) for k in columns},
+                             "n": pd.Series(dtype="int64"), "total": pd.Series(dtype="int64")})
+    for col in columns:
+        frame[col] = frame[col].astype(str)
+    frame["n"] = frame["n"].astype("int64")
+    frame["total"] = frame["total"].astype("int64")
+    return frame[columns + ["n", "total"]]
 
 
 def span(conn: sa.Connection, dataset_id: int, filters: dict | None

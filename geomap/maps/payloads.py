@@ -31,7 +31,8 @@ def time_payload(agg: Aggregates) -> dict:
     frame a flat list ``[point, weight, point, weight, ...]`` with weights in thousandths
     of the busiest cell (square-root scale, `heat_weights`). About 9 characters per
     cell-frame instead of 25, so long series keep more frames within a page's budget
-    (`timeline.COST_PER_POINT`)."""
+    (`timeline.COST_PER_POINT`). ``regional``, when some records are known only by
+    region: their total count per frame."""
     frames = agg.frames if agg.frames is not None else pd.DataFrame(
         columns=["lat", "lon", "pidx", "total"])
     frames = frames[frames["total"] > 0]
@@ -48,9 +49,15 @@ def time_payload(agg: Aggregates) -> dict:
     for p, t in zip(pidx, frames["total"].to_numpy()):
         totals[int(p)] += int(t)
     framing = agg.framing
-    return {"points": points, "frames": out, "cell": agg.cell, "periods": agg.periods,
-            "totals": totals, "period": framing.period if framing else None,
-            "cumulative": bool(framing and framing.cumulative)}
+    payload = {"points": points, "frames": out, "cell": agg.cell, "periods": agg.periods,
+               "totals": totals, "period": framing.period if framing else None,
+               "cumulative": bool(framing and framing.cumulative)}
+    if framing is not None and any(framing.regional_n):
+        # Per frame, the total count known only by sector or state/province (not drawn;
+        # null: fewer than minCount records, hidden), for the frame's label.
+        payload["regional"] = list(framing.regional_total)
+        payload["minCount"] = framing.min_count
+    return payload
 
 
 def cells_payload(agg: Aggregates) -> dict:

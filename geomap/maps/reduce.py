@@ -53,9 +53,12 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
     layer = spec.layer
     lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
     located = np.isfinite(lat)
+    regional = None  # the time layer counts them per frame
     if not located.all():  # rows known by sector or state only: counted, never drawn
         agg.regional_n = int((~located).sum())
         agg.regional_total = int(counts[~located].sum())
+        if layer == "time" and located.any():
+            regional = frame[~located].assign(count=counts[~located])
         if layer != "choropleth":
             frame, counts, lat = frame[located], counts[located], lat[located]
     lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
@@ -74,7 +77,7 @@ def aggregate_frame(frame: pd.DataFrame, spec: MapSpec,
         lon0 = grid_origin(lon.min(), cell) if len(frame) else 0.0
         gy, gx = cell_keys(lat, lat0, cell), cell_keys(lon, lon0, cell)
         if layer == "time":
-            _frame_time(agg, frame, gy, gx, counts, cell, lat0, lon0, spec)
+            _frame_time(agg, frame, gy, gx, counts, cell, lat0, lon0, spec, regional)
         else:
             fine = group_cells(gy, gx, ones, counts)
             _finish_cells(agg, fine, cell, lat0, lon0, spec)
@@ -111,14 +114,28 @@ def _finish_cells(agg: Aggregates, fine: pd.DataFrame, cell: float, lat0: float,
     agg.aggregated = spec.layer == "cluster"
 
 
+def _precision_of(frame: pd.DataFrame) -> pd.Series:
+    return (frame["precision"].fillna("day").astype(str) if "precision" in frame
+            else pd.Series("day", index=frame.index))
+
+
 def _frame_time(agg: Aggregates, frame: pd.DataFrame, gy, gx, counts, cell: float,
-                lat0: float, lon0: float, spec: MapSpec) -> None:
-    """The time layer of an incident DataFrame (`timeline.frame` over numpy cells)."""
+                lat0: float, lon0: float, spec: MapSpec,
+                regional: pd.DataFrame | None = None) -> None:
+    """The time layer of an incident DataFrame (`timeline.frame` over numpy cells);
+    `regional`: the rows known only by region (with ``count``), counted per frame."""
     when = pd.to_datetime(frame["occurred_at"])
-    precision = (frame["precision"].fillna("day").astype(str) if "precision" in frame
-                 else pd.Series("day", index=frame.index))
-    table = pd.DataFrame({"precision": precision, "n": 1, "total": counts})
-    sums = table.groupby("precision")[["n", "total"]].sum()
+    precision = _precision_of(frame)
+    # Precisions and span of every matching record, as the SQL path reads them.
+    everything = pd.DataFrame({"precision": precision, "n": 1, "total": counts})
+    if regional is not None:
+        everything = pd.concat([everything, pd.DataFrame({
+            "precision": _precision_of(regional), "n": 1,
+            "total": regional["count"].to_numpy(dtype=np.int64)})])
+        when_all = pd.concat([when, pd.to_datetime(regional["occurred_at"])])
+    else:
+        when_all = when
+    sums = everything.groupby("precision")[["n", "total"]].sum()
     precisions = {str(k): (int(r.n), int(r.total)) for k, r in sums.iterrows()}
 
     def fetch(period: str):
@@ -129,17 +146,33 @@ def _frame_time(agg: Aggregates, frame: pd.DataFrame, gy, gx, counts, cell: floa
                            counts[admitted], pidx.ravel().astype(np.int64))
         return fine, [str(p) for p in periods]
 
-    first = when.min().date() if len(when) else None
-    last = when.max().date() if len(when) else None
-    _finish_time(agg, fetch, first, last, precisions, cell, lat0, lon0, spec)
+    count_regional = None
+    if regional is not None:
+        r_when = pd.to_datetime(regional["occurred_at"])
+        r_precision = _precision_of(regional)
+
+        def count_regional(period: str) -> pd.DataFrame:
+            admitted = r_precision.isin(aggregate.ADMITTED[period]).to_numpy()
+            return pd.DataFrame({
+                "period": aggregate.period_labels(r_when[admitted], period).to_numpy(dtype=str),
+                "n": 1, "total": regional["count"].to_numpy(dtype=np.int64)[admitted]})
+
+    first = when_all.min().date() if len(when_all) else None
+    last = when_all.max().date() if len(when_all) else None
+    _finish_time(agg, fetch, first, last, precisions, cell, lat0, lon0, spec, count_regional)
 
 
 def _finish_time(agg: Aggregates, fetch, first, last, precisions, cell: float, lat0: float,
-                 lon0: float, spec: MapSpec) -> None:
+                 lon0: float, spec: MapSpec, regional=None) -> None:
     cells, periods, size, agg.framing = timeline.frame(
         fetch, asked=spec.period, first=first, last=last, precisions=precisions, cell=cell,
         max_cells=spec.heat_max_cells, max_frames=spec.time_max_frames,
-        max_rows=spec.time_max_rows, cumulative=spec.cumulative)
+        max_rows=spec.time_max_rows, cumulative=spec.cumulative, regional=regional)
+    # Each frame's records known only by region, under the small-count rule like the cells.
+    framing = agg.framing
+    framing.min_count = spec.min_public_count
+    framing.regional_total = [None if is_hidden(n, spec.min_public_count) else t
+                              for n, t in zip(framing.regional_n, framing.regional_total)]
     if agg.view is None:  # every frame's cells together (a place's weight over time)
         agg.view = _view_of_cells(cells, size, lat0, lon0)
     cells, agg.hidden = hide_small(cells, spec.min_public_count)
@@ -208,10 +241,20 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
                 fine = fine.drop(columns=["period"]).assign(pidx=pidx.ravel().astype(np.int64))
                 return fine, [str(p) for p in periods]
 
+            monthly_regional: list[pd.DataFrame] = []
+
+            def count_regional(period: str) -> pd.DataFrame:
+                if period == "week":
+                    return aggregate.regional(conn, dataset_id, filters, "week")
+                if not monthly_regional:
+                    monthly_regional.append(aggregate.regional(
+                        conn, dataset_id, filters, "month", precision=True))
+                return aggregate.relabel(monthly_regional[0], period)
+
             first, last = aggregate.span(conn, dataset_id, filters)
             _finish_time(agg, fetch, first, last,
                          aggregate.by_precision(conn, dataset_id, filters), cell, lat0, lon0,
-                         spec)
+                         spec, count_regional if agg.regional_n else None)
         elif rollup and rollup_factor(rollup["rollup_cell"], cell):
             fine = aggregate.grid_from_rollup(conn, dataset_id, cell=cell, lat0=lat0,
                                               lon0=lon0, rollup_cell=rollup["rollup_cell"])

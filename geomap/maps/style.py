@@ -129,6 +129,8 @@ def legend(agg: Aggregates, spec: MapSpec) -> dict[str, Any]:
         notes.append(regional_note(agg) if not is_hidden(agg.regional_n, spec.min_public_count)
                      else f"Fewer than {spec.min_public_count} matching records are known only "
                           "by sector or state/province and are not drawn here.")
+        if spec.layer == "time" and agg.framing is not None and any(agg.framing.regional_n):
+            notes.append(timeline.regional_note(agg.framing))
     return {"heading": heading, "unit": unit, "items": items, "gradient": gradient,
             "notes": notes, "n": agg.n, "total": agg.total,
             "summary": summary_line(agg, spec)}

@@ -8,7 +8,9 @@ precision), the cells are the heat grid of the whole selection (`grid.fit_grid` 
 once) still exceed ``spec.time_max_rows`` the frames step up to a coarser period, then, at years, the earliest
 years are left out. Records known only at a coarser period than the frames' are counted
 and said, not drawn at their period's first day. With ``cumulative`` each frame holds
-everything up to its period.
+everything up to its period. Records known only by sector or state/province (no
+coordinates) are counted per frame (``regional``) and said with each frame, never drawn; a
+period holding only such records is a frame too.
 
 `frame` reads incidents through a ``fetch(period)`` function, so the numpy path
 (`reduce.aggregate_frame`) and the SQL path (`reduce.aggregate_db`) frame alike.
@@ -29,6 +31,9 @@ from .grid import coarsen, fit_grid, group_cells
 #: What `frame` needs of a period: fine cells (``gy``, ``gx``, ``pidx``, ``n``, ``total``)
 #: on the base grid and the sorted period labels ``pidx`` indexes.
 Fetch = Callable[[str], tuple[pd.DataFrame, list[str]]]
+#: What `frame` needs of a period for records known only by region: ``period``, ``n``,
+#: ``total`` (`aggregate.regional`).
+Regional = Callable[[str], pd.DataFrame]
 PERIOD_WORDS = {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "yearly"}
 #: What a drawn cell costs against the budget of cell-frames besides its frames: its centre
 #: is sent once (`payloads.time_payload`: ~18 characters, twice a cell-frame's ~9).
@@ -51,6 +56,11 @@ class Framing:
     #: Earliest frames left out to bound the payload, and how many frames there were.
     omitted: int = 0
     frames: int = 0
+    #: Per frame: records (and their total count) known only by sector or state/province;
+    #: a total is None when the small-count rule hides it (fewer than `min_count` records).
+    regional_n: list[int] = field(default_factory=list)
+    regional_total: list[int | None] = field(default_factory=list)
+    min_count: int = 1
 
 
 def frame_count(first: dt.date, last: dt.date, period: str) -> int:
@@ -136,8 +146,8 @@ def _cost(cells: pd.DataFrame, frames: int, cumulative: bool) -> int:
 
 def frame(fetch: Fetch, *, asked: str, first: dt.date | None, last: dt.date | None,
           precisions: dict[str, tuple[int, int]], cell: float, max_cells: int,
-          max_frames: int, max_rows: int, cumulative: bool = False
-          ) -> tuple[pd.DataFrame, list[str], float, Framing]:
+          max_frames: int, max_rows: int, cumulative: bool = False,
+          regional: Regional | None = None) -> tuple[pd.DataFrame, list[str], float, Framing]:
     """Frame a selection for the time layer.
 
     Parameters
@@ -155,6 +165,9 @@ def frame(fetch: Fetch, *, asked: str, first: dt.date | None, last: dt.date | No
     max_cells, max_frames, max_rows : int
         The heat grid's cap (cells are never coarser than it makes them), frames picked
         from the span, and (cell, frame) pairs drawn.
+    regional : callable, optional
+        ``regional(period)`` -> records known only by region per period (`Regional`):
+        counted per frame in ``framing.regional_n`` / ``regional_total``.
 
     Returns
     -------
@@ -166,6 +179,9 @@ def frame(fetch: Fetch, *, asked: str, first: dt.date | None, last: dt.date | No
     framing = Framing(period=period, asked=asked, cumulative=cumulative)
     while True:
         fine, labels = fetch(period)
+        counts = regional(period) if regional is not None else None
+        if counts is not None and len(counts):
+            fine, labels = _with_periods(fine, labels, counts["period"])
         whole = group_cells(fine["gy"].to_numpy(), fine["gx"].to_numpy(), fine["n"].to_numpy(),
                             fine["total"].to_numpy())
         _cells, size = fit_grid(whole, cell, max_cells)
@@ -189,9 +205,36 @@ def frame(fetch: Fetch, *, asked: str, first: dt.date | None, last: dt.date | No
         labels = labels[cut:]
         framing.omitted = cut
     framing.frames = len(labels)
+    framing.regional_n, framing.regional_total = _per_frame(counts, labels, cumulative)
     n, total, names = aggregate.coarser(precisions, period)
     framing.coarser_n, framing.coarser_total, framing.coarser_precisions = n, total, names
     return cells.reset_index(drop=True), list(labels), size, framing
+
+
+def _with_periods(fine: pd.DataFrame, labels: list[str], more: pd.Series
+                  ) -> tuple[pd.DataFrame, list[str]]:
+    """Add the periods in `more` to the sorted `labels`, renumbering ``fine["pidx"]``."""
+    union = np.union1d(np.asarray(labels, dtype=str), more.to_numpy(dtype=str))
+    moved = np.searchsorted(union, np.asarray(labels, dtype=str))
+    fine = fine.assign(pidx=moved[fine["pidx"].to_numpy(dtype=np.int64)].astype(np.int64))
+    return fine, [str(p) for p in union]
+
+
+def _per_frame(counts: pd.DataFrame | None, labels: list[str], cumulative: bool
+               ) -> tuple[list[int], list[int]]:
+    """Records known only by region (n, total) per frame label, running when cumulative."""
+    if counts is None:
+        return [0] * len(labels), [0] * len(labels)
+    by = counts.groupby("period")[["n", "total"]].sum()
+    if cumulative:  # frames up to each period, counting the earlier ones left out too
+        by = by.sort_index().cumsum()
+        at = np.searchsorted(by.index.to_numpy(dtype=str), np.asarray(labels, dtype=str),
+                             side="right") - 1
+        n, total = by["n"].to_numpy(), by["total"].to_numpy()
+        return ([int(n[i]) if i >= 0 else 0 for i in at],
+                [int(total[i]) if i >= 0 else 0 for i in at])
+    by = by.reindex(labels, fill_value=0)
+    return [int(v) for v in by["n"]], [int(v) for v in by["total"]]
 
 
 def notes(framing: Framing | None) -> list[str]:
@@ -218,3 +261,9 @@ def notes(framing: Framing | None) -> list[str]:
                    f"known only by {known}: they are not in these {PERIOD_WORDS[framing.period]}"
                    " frames (animate by year to include them).")
     return out
+
+
+def regional_note(framing: Framing) -> str:
+    """Say that each frame's label counts the records of its period known only by region."""
+    return (f"Each frame's label says how many of them fall in its {framing.period}"
+            + (" or before." if framing.cumulative else "."))

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from chromium import MARKS, browser  # noqa: F401 (fixture)
 from conftest import make_app
-from maps_fixtures import display_layers, incident_rows, seed_dataset
+from maps_fixtures import display_layers, incident_rows, mixed_precision_rows, seed_dataset
 from servers import ThreadedServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -59,6 +59,7 @@ def servers(tmp_path_factory):
     app = make_app(tmp, TILES="none", REGIONS_PATH=str(gpkg))
     seed_dataset(app, "browser", frame=_frame(), title="Crossings <b>& more</b>",
                  source="Test source", license="CC-BY-4.0")
+    seed_dataset(app, "browser-mixed", frame=mixed_precision_rows(), title="Mixed precisions")
     geomap = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
 
     embeds = "\n".join(
@@ -253,5 +254,24 @@ def test_map_page_draws_and_copies(servers, browser):
     background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(21, 24, 29)", background
     page.screenshot(path=str(ARTIFACTS / "embed-dark-375.png"))
+    assert not errors, errors
+    context.close()
+
+
+def test_time_frames_say_how_many_are_known_only_by_region(servers, browser):
+    geomap_origin, _host = servers
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{geomap_origin}/maps/browser-mixed?layer=time&period=month", wait_until="load")
+    page.locator(".folium-map[data-gm-ready]").wait_for(timeout=15000)
+    label = page.locator(".gm-time-label")
+    assert label.inner_text() == "2024-01 · 12 drawn · 100 known only by sector or state"
+    page.locator(".gm-time-range").fill("1")  # February: records known only by region
+    assert label.inner_text() == "2024-02 · 0 drawn · 200 known only by sector or state"
+    assert "Each frame's label says how many of them fall in its month." in (
+        page.locator(".gm-legend").inner_text())
     assert not errors, errors
     context.close()

@@ -11,8 +11,10 @@ import pytest
 
 from geomap import aggregate, binning, db, ingest, maps, store
 from geomap.maps import timeline
+from geomap.maps.payloads import time_payload
 from ingest_helpers import FAKE_REGIONS
-from maps_fixtures import map_html as _html, map_payload as _payload
+from maps_fixtures import (map_html as _html, map_payload as _payload, mixed_precision_rows,
+                           seed_dataset)
 from period_fixtures import monthly_series
 
 
@@ -220,4 +222,71 @@ def test_map_page_takes_period_and_cumulative(any_app, fake_display_layers):
     assert [(g["key"], g["total"]) for g in quarters["groups"]] == [("2024-Q1", 25)]
     bad = client.get("/maps/periods?layer=time&period=fortnight")
     assert bad.status_code == 400 and "fortnight" in bad.get_data(as_text=True)
+    db.dispose_engine(any_app.config["DATABASE_URL"])
+
+
+#: (spec, periods, drawn totals, regional per frame) for `mixed_precision_rows`.
+MIXED = [
+    (dict(period="month"), ["2024-01", "2024-02", "2024-03"], [12, 0, 3], [100, 200, 40]),
+    (dict(period="month", cumulative=True), ["2024-01", "2024-02", "2024-03"],
+     [12, 12, 15], [100, 300, 340]),
+    (dict(period="quarter"), ["2024-Q1"], [15], [340]),
+    (dict(period="year"), ["2024"], [15], [1340]),
+    (dict(period="week"), ["2024-01-01", "2024-01-15", "2024-03-04"], [5, 7, 3], [0, 0, 0]),
+]
+
+
+@pytest.mark.parametrize("options, periods, totals, regional", MIXED)
+def test_time_layer_counts_records_known_only_by_region_per_frame(
+        any_app, options, periods, totals, regional):
+    """Both paths (numpy and SQL) count per frame the records known only by sector or
+    state/province, with the same precision rule; a month holding only them is a frame."""
+    rows = mixed_precision_rows()
+    ds = seed_dataset(any_app, "mixed-time", frame=rows)
+    spec = maps.MapSpec(layer="time", **options)
+    engine = db.engine_for(any_app.config["DATABASE_URL"])
+    with engine.connect() as conn:
+        from_db = maps.aggregate_db(conn, ds["id"], {}, spec)
+    from_frame = maps.aggregate_frame(rows, spec)
+    for agg in (from_db, from_frame):
+        assert (agg.regional_n, agg.regional_total) == (4, 1340)
+        assert agg.periods == periods
+        data = time_payload(agg)
+        assert data["totals"] == totals
+        if any(regional):
+            assert data["regional"] == regional and data["minCount"] == 1
+        else:  # weeks admit no record known only by month or year: nothing to say
+            assert "regional" not in data
+    db.dispose_engine(any_app.config["DATABASE_URL"])
+
+
+def test_time_frames_hide_small_regional_counts_and_filters_apply(any_app):
+    rows = mixed_precision_rows()
+    ds = seed_dataset(any_app, "mixed-small", frame=rows)
+    spec = maps.MapSpec(layer="time", period="month", min_public_count=2)
+    engine = db.engine_for(any_app.config["DATABASE_URL"])
+    with engine.connect() as conn:
+        hidden = maps.aggregate_db(conn, ds["id"], {}, spec)
+        blaine = maps.aggregate_db(conn, ds["id"], {"sector": ["BLW"]},
+                                   maps.MapSpec(layer="time", period="month"))
+    # One record per frame: under the threshold, so no figure (null), like the cells.
+    assert time_payload(hidden)["regional"] == [None, None, None]
+    assert time_payload(maps.aggregate_frame(rows, spec))["regional"] == [None] * 3
+    # A filter selects region-level rows as it selects points.
+    assert blaine.periods == ["2024-01", "2024-03"]
+    assert time_payload(blaine)["regional"] == [100, 0]
+    db.dispose_engine(any_app.config["DATABASE_URL"])
+
+
+def test_time_map_page_says_each_frames_regional_count(any_app, fake_display_layers):
+    seed_dataset(any_app, "mixed-page", frame=mixed_precision_rows())
+    page = any_app.test_client().get("/maps/mixed-page?layer=time&period=month")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert ("1,340 counted in 4 records known only by sector or state/province are not drawn "
+            "here") in text
+    assert "Each frame&#39;s label says how many of them fall in its month." in text
+    data = _payload(text, "time")
+    assert data["periods"] == ["2024-01", "2024-02", "2024-03"]
+    assert data["regional"] == [100, 200, 40] and data["totals"] == [12, 0, 3]
     db.dispose_engine(any_app.config["DATABASE_URL"])
