@@ -120,6 +120,7 @@ def test_write_api_is_not_a_csrf_hole_text_plain_is_not_csv(site, content_type):
 
 @pytest.mark.parametrize("path, data", [
     ("/upload", {"dataset": "__new__", "new_slug": "forged", "action": "import"}),
+    ("/upload", {"dataset": "__new__", "new_slug": "forged", "action": "repreview"}),
     ("/editor/datasets/kept", {"title": "Forged", "published": "on"}),
     ("/auth/logout", {}),
 ])

@@ -193,6 +193,34 @@ def test_form_preview_lists_sheets_and_imports_the_chosen_one(app, fake_regions)
     assert len(frame) == 3 and imports[0]["filename"] == "book.xlsx"
 
 
+def test_form_preview_again_shows_another_sheet_and_imports_it(app, fake_regions):  # noqa: F811
+    client = app.test_client()
+    _login(app, client)
+    preview = client.post("/upload", data={
+        "action": "preview", "dataset": "__new__", "new_slug": "form-other", "title": "T",
+        "mode": "append", "file": (io.BytesIO(xlsx_bytes(BOOK)), "book.xlsx")},
+        content_type="multipart/form-data")
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "<td>Crossings 2025 (shown)</td>" in html
+    # Another sheet, read from the stored upload: its columns and rows, no new file.
+    again = client.post("/upload", data={**_hidden(html), "action": "repreview",
+                                         "sheet": "Other"})
+    page = again.get_data(as_text=True)
+    assert again.status_code == 200, page
+    assert "<h1>Preview: book.xlsx</h1>" in page and "<td>Other (shown)</td>" in page
+    assert "<th>date</th><th>lat</th><th>lon</th><th>Code</th>" in page
+    assert "<tr><td>2</td><td>2024-01-02</td><td>44.99</td><td>-73.5</td><td>0042</td></tr>" \
+        in page
+    assert "Fiscal Year" not in page
+    fields = _hidden(page)
+    assert fields["sha256"] == _hidden(html)["sha256"] and fields["sheet"] == "Other"
+    response = client.post("/upload", data=fields)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    frame, imports = _incidents(app, "form-other")
+    assert len(frame) == 1 and imports[0]["filename"] == "book.xlsx"
+    assert _attributes(frame.loc[0, "attributes"])["Code"] == "0042"
+
+
 def test_workbook_expanding_beyond_the_limit_is_refused(tmp_path, monkeypatch):
     from geomap.errors import Unprocessable
     from geomap.ingest import spreadsheets

@@ -84,6 +84,52 @@ def test_preview_with_mapping_and_no_header(editor):
     assert response.status_code == 302
 
 
+def _repreview(client, html: str, **changes):
+    """Post the preview page's "Preview again" with `changes` (the same stored upload)."""
+    return client.post("/upload", data={**_hidden(html), "action": "repreview", **changes})
+
+
+def test_preview_again_without_a_header_row_shows_numbered_columns(app, editor):
+    # Mapped by number but "no header row" forgotten: the first record is read as the header.
+    wrong = _preview(editor, "no_header.csv", map_lat="1", map_lon="2", map_occurred_at="3")
+    html = wrong.get_data(as_text=True)
+    assert wrong.status_code == 200, html
+    assert "<th>49.0021</th>" in html and re.findall(r"<tr><td>(\d+)</td><td>4", html) == ["2"]
+    again = _repreview(editor, html, no_header="on")
+    page = again.get_data(as_text=True)
+    assert again.status_code == 200, page
+    assert "<th>column_1</th><th>column_2</th><th>column_3</th>" in page
+    assert re.findall(r"<tr><td>(\d+)</td><td>([\d.]+)</td>", page) == [
+        ("1", "49.0021"), ("2", "48.99")]
+    assert re.search(r'id="no_header" name="no_header" value="on" checked', page)
+    fields = _hidden(page)
+    assert fields["sha256"] == _hidden(html)["sha256"] and fields["no_header"] == "on"
+    assert fields["action"] == "import" and fields["map_lat"] == "1"
+    assert editor.post("/upload", data=fields).status_code == 302
+    with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
+        assert store.count_incidents(conn, store.get_dataset(conn, "form-test")["id"]) == 2
+
+
+def test_preview_again_with_a_mapping_that_does_not_fit_stays_on_the_preview(editor):
+    html = _preview(editor, "basic.csv").get_data(as_text=True)
+    response = _repreview(editor, html, map_lat="Latitude")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "column &#39;Latitude&#39; mapped to lat is not in the file" in page
+    assert "<h1>Preview: basic.csv</h1>" in page and "<td>B1</td>" in page  # read as detected
+    assert '<option value="Latitude" selected>Latitude (as entered)</option>' in page
+    assert 'id="no-import"' in page and 'value="import"' not in page
+
+
+def test_preview_again_with_a_tampered_file_reference_is_refused(editor):
+    html = _preview(editor, "basic.csv").get_data(as_text=True)
+    for sha256, message in (("../../instance/secret_key", "reference is not valid"),
+                            ("0" * 64, "no longer available")):
+        response = _repreview(editor, html, sha256=sha256)
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+
+
 def test_bad_file_shows_the_form_with_the_reason(editor):
     response = editor.post("/upload", data={
         "action": "preview", "dataset": "__new__", "new_slug": "form-test",

@@ -35,6 +35,7 @@ def _form_values() -> dict:
     for name in ingest.FIELDS:
         values[f"map_{name}"] = form.get(f"map_{name}", "")
     values["key"] = form.getlist("key")  # the key columns ticked on the preview
+    values["filename"] = form.get("filename", "")  # the previewed file's name (audit, title)
     choice = form.get("dataset", "").strip()
     values["slug"] = form.get("new_slug", "").strip().lower() if choice in ("", "__new__") \
         else choice
@@ -61,7 +62,8 @@ def form():
 @bp.post("/upload")
 @login_required
 def submit():
-    """Step 1 (``action=preview``): store the file and show how it will be read.
+    """Step 1 (``action=preview``): store the file and show how it will be read; again
+    (``action=repreview``) for the stored file with the sheet, header or mapping changed.
     Step 2 (``action=import``): import the stored file and show the report."""
     values = _form_values()
     settings = ingest.Settings.from_config(current_app.config)
@@ -74,6 +76,8 @@ def submit():
         options = ingest.options_from(values)  # bad options are reported before any reading
         if request.form.get("action") == "import":
             return _import(values, options)
+        if request.form.get("action") == "repreview":
+            return _repreview(values, options, settings)
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise BadRequest("choose a CSV file or spreadsheet to upload", details={"field": "file"})
@@ -84,13 +88,35 @@ def submit():
     return _render_preview(info, values)
 
 
-def _render_preview(info: dict, values: dict, error: GeomapError | None = None):
-    """The preview, with the dataset's key and any earlier import of the same file."""
+def _render_preview(info: dict, values: dict, error: GeomapError | None = None,
+                    unmapped: bool = False):
+    """The preview, with the dataset's key and any earlier import of the same file.
+    `unmapped`: shown without the mapping the editor asked for (it failed): no Import."""
     values["sha256"] = info["sha256"]
     values["sheet"] = info["sheet"] or ""
     status = ingest.reimport_status(get_db(), values["slug"], info["sha256"])
     return render_template("upload/preview.html", info=info, values=values, error=error,
-                           fields=FIELD_LABELS, **status), error.status if error else 200
+                           fields=FIELD_LABELS, unmapped=unmapped,
+                           **status), error.status if error else 200
+
+
+def _repreview(values: dict, options: ingest.Options, settings: ingest.Settings):
+    """Preview the stored upload again (its sha256 from the preview) with the options changed
+    there: another sheet, no header row, the column mapping."""
+    path = ingest.stored_upload(settings, request.form.get("sha256", ""))
+    options = _named(options, values["filename"])
+    try:
+        return _render_preview(ingest.preview(path, options, settings), values)
+    except GeomapError as error:
+        if not options.mapping:
+            raise
+        # A mapping that does not fit (a column of another sheet, a name where the header
+        # is off): stay on the preview, the file read without it, the mapping kept to fix.
+        try:
+            info = ingest.preview(path, dataclasses.replace(options, mapping={}), settings)
+        except GeomapError:
+            raise error from None
+        return _render_preview(info, values, error, unmapped=True)
 
 
 def _named(options: ingest.Options, filename: str) -> ingest.Options:

@@ -57,7 +57,7 @@ def test_form_import_shows_live_progress_then_the_report(served, browser):
     page.locator("main button[type=submit]").click()
     assert page.locator("h1").inner_text() == "Preview: big.csv"
 
-    button = page.locator("main form[data-submit-once] button[type=submit]")
+    button = page.get_by_role("button", name="Import", exact=True)
     button.dblclick()  # a double click sends one import
     page.wait_for_url("**/upload/jobs/*")
     assert page.locator("h1").inner_text() == "Importing into live-progress"
