@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 
 from servers import ROOT, ThreadedServer
 
-from geomap import accounts, db, sample
+from geomap import accounts, db, jobs, sample
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SLUG = sample.SLUG
@@ -60,10 +60,14 @@ def _map_pages() -> list[tuple[str, str]]:
 #: Pages a reader reaches by URL (name, path).
 PUBLIC = [("index", "/"), *_map_pages(), ("login", "/auth/login"),
           ("not-found", "/maps/no-such-map"), ("bad-request", f"/maps/{SLUG}?layer=nope")]
+#: A queued import job `serve_site` records (nothing runs it), for its progress page.
+QUEUED_JOB = 1
 #: Pages an administrator reaches by URL once signed in.
 SIGNED_IN = [("datasets", "/editor/"), ("dataset-edit", f"/editor/datasets/{SLUG}"),
              ("dataset-delete", f"/editor/datasets/{SLUG}/delete"),
-             ("tokens", "/editor/tokens"), ("users", "/editor/users"), ("upload", "/upload")]
+             ("tokens", "/editor/tokens"), ("users", "/editor/users"),
+             ("upload-progress", f"/upload/jobs/{QUEUED_JOB}"),
+             ("upload", "/upload")]  # last: the form steps below start on it
 #: Pages reached by sending a form (see `crawl`).
 FORMS = ["login-failed", "upload-refused", "upload-preview", "upload-report"]
 PAGES = [name for name, _ in PUBLIC] + FORMS[:1] + [name for name, _ in SIGNED_IN] + FORMS[1:]
@@ -78,6 +82,11 @@ def serve_site(tmp: Path):
     assert sample.load(app)["slug"] == SLUG
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, *ADMIN, role="admin")
+    # An import waiting for a worker: its progress page (the app runs jobs in the request
+    # that submits them, so the form's flow goes straight to the report).
+    assert jobs.create(jobs.jobs_engine(app.config["DATABASE_URL"]), kind="import",
+                       dataset=SLUG, params={"sha256": "0" * 64, "options": {}, "actor": None},
+                       user_name=ADMIN[0]) == QUEUED_JOB
     templates: set[str] = set()
     template_rendered.connect(lambda sender, template, context, **extra:
                               templates.add(template.name), app, weak=False)
