@@ -73,7 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STORAGE_URL", "database",
             "Where uploads and rejected-rows files are kept for every app server: "
             "'database' (chunked rows in the database) or a URL fsspec opens, e.g. "
-            "s3://bucket/prefix (install s3fs) or file:///mnt/shared/geomap. UPLOAD_FOLDER "
+            "s3://bucket/prefix (s3fs; AWS_* variables) or file:///mnt/shared/geomap. UPLOAD_FOLDER "
             "is then only each server's working copy."),
     Setting("QUEUE_URL", "",
             "Task queue of background imports: empty for SQLite (instance/queue.sqlite, "

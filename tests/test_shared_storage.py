@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import os
 import re
 import shutil
 import time
@@ -26,11 +27,49 @@ CSV = ("source_id,date,lat,lon,count,direction\n"
        + "bad,2025-01-05,not-a-number,-122.75,1,northbound\n").encode()
 
 
-@pytest.fixture(params=["database", "fsspec"])
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """An S3-compatible server (moto's, in a thread) that s3fs reaches through the standard
+    AWS variables: what `GEOMAP_STORAGE_URL=s3://bucket/prefix` talks to in production."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
+    pytest.importorskip("s3fs", reason="s3fs not installed")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "geomap",
+           "AWS_SECRET_ACCESS_KEY": "geomap", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield env["AWS_ENDPOINT_URL"]
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _bucket(name: str):
+    """A new empty bucket on the S3 server; returns its s3fs filesystem."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.mkdir(name)
+    return fs
+
+
+@pytest.fixture(params=["database", "fsspec", "s3"])
 def storage(request, tmp_path, database_url):
     if request.param == "database":
         return store.DatabaseStorage(db.engine_for(make_app(tmp_path, DATABASE_URL=database_url)
                                                    .config["DATABASE_URL"]), chunk=7)
+    if request.param == "s3":
+        request.getfixturevalue("s3_endpoint")
+        bucket = f"geomap-{tmp_path.name.lower().replace('_', '-')[:40]}"
+        _bucket(bucket)
+        return store.FsspecStorage(f"s3://{bucket}/shared")
     return store.FsspecStorage(f"file://{tmp_path / 'shared'}")
 
 
@@ -250,3 +289,46 @@ def test_an_fsspec_store_is_shared_the_same_way(tmp_path, fake_regions):  # noqa
     assert original.status_code == 200 and original.data == CSV
     # Nothing went to the database's store (on SQLite, its companion file).
     assert not Path(f"{tmp_path / 'fs.sqlite'}-files").exists()
+
+
+def test_an_s3_store_is_shared_the_same_way(tmp_path, fake_regions, s3_endpoint):  # noqa: F811
+    """GEOMAP_STORAGE_URL=s3://bucket/prefix (an S3-compatible server): the preview made on
+    one server is imported on the other, and the original and rejected rows come from the
+    bucket once the servers' own folders are gone."""
+    fs = _bucket("geomap-shared")
+    url = f"sqlite:///{tmp_path / 's3.sqlite'}"
+    common = {"DATABASE_URL": url, "REGIONS": fake_regions,
+              "STORAGE_URL": "s3://geomap-shared/geomap"}
+    one = make_app(tmp_path / "one", **common)
+    two = make_app(tmp_path / "two", **common)
+    preview = _editor(one).post("/upload", data={
+        "action": "preview", "dataset": "__new__", "new_slug": "s3", "mode": "append",
+        "file": (io.BytesIO(CSV), "s3.csv")}, content_type="multipart/form-data")
+    assert preview.status_code == 200
+    sha = hashlib.sha256(CSV).hexdigest()
+    assert fs.cat(f"geomap-shared/geomap/uploads/{sha}.csv") == CSV
+    response = _editor(two).post("/upload", data={
+        "action": "import", "dataset": "__new__", "new_slug": "s3", "mode": "append",
+        "sha256": sha, "filename": "s3.csv"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    import_id = int(re.search(r"/imports/(\d+)$", response.headers["Location"]).group(1))
+    assert fs.exists(f"geomap-shared/geomap/rejected/{import_id}.csv")
+    for application in (one, two):
+        shutil.rmtree(application.config["UPLOAD_FOLDER"])
+    original = _editor(one).get(f"/api/datasets/s3/imports/{import_id}/original")
+    assert original.status_code == 200 and original.data == CSV
+    rejected = _editor(two).get(f"/api/datasets/s3/imports/{import_id}/rejected.csv")
+    assert rejected.status_code == 200 and b"not-a-number" in rejected.data
+    # prune-uploads on the bucket: a preview never imported goes, the import's files stay.
+    stale = CSV.replace(b"s1,", b"t1,")
+    assert _editor(two).post("/upload", data={
+        "action": "preview", "dataset": "__new__", "new_slug": "other", "mode": "append",
+        "file": (io.BytesIO(stale), "stale.csv")},
+        content_type="multipart/form-data").status_code == 200
+    settings = ingest.Settings.from_config(one.config)
+    with db.engine_for(url).connect() as conn:
+        result = ingest.prune_uploads(conn, one.config["UPLOAD_FOLDER"], older_than_s=86_400,
+                                      storage=settings.storage, now=time.time() + 2 * 86_400)
+    assert result.shared_removed == [f"uploads/{hashlib.sha256(stale).hexdigest()}.csv"]
+    assert fs.exists(f"geomap-shared/geomap/uploads/{sha}.csv")
+    assert not fs.exists(f"geomap-shared/geomap/uploads/{hashlib.sha256(stale).hexdigest()}.csv")
