@@ -195,6 +195,20 @@ def test_min_public_count_hides_small_groups(app, client, layers):
     assert '"cells":[]' in heat
 
 
+def test_download_links_only_when_readers_may_download(app, client, layers):
+    # Rows of a dataset published only as totals answer 403: the page offers the totals.
+    seed_dataset(app, "private", min_public_count=5)
+    html = client.get("/maps/private?type=sighting").get_data(as_text=True)
+    assert "incidents.csv" not in html and "incidents.geojson" not in html
+    assert "published only as totals of at least 5 incidents" in html
+    assert 'href="/api/datasets/private/stats?type=sighting"' in html
+    assert client.get("/api/datasets/private/stats?type=sighting").status_code == 200
+    seed_dataset(app, "open")
+    html = client.get("/maps/open").get_data(as_text=True)
+    assert 'href="/api/datasets/open/incidents.csv"' in html
+    assert "published only as totals" not in html
+
+
 def test_tiny_selection_totals_are_suppressed(app, client, layers):
     seed_dataset(app, "private", min_public_count=5)
     html = client.get("/embed/private?from=2025-01-01&to=2025-01-01").get_data(as_text=True)

@@ -142,6 +142,7 @@ def _links(slug: str, params: dict) -> dict:
         "oembed": url_for("maps.oembed", _external=True) + "?" + urlencode({"url": page}),
         "csv": url_for("api_data.incidents", slug=slug, fmt="csv") + suffix(selection),
         "geojson": url_for("api_data.incidents", slug=slug, fmt="geojson") + suffix(selection),
+        "stats": url_for("api_data.stats", slug=slug) + suffix(selection),
         "embed_js": url_for("static", filename="embed.js", _external=True),
         "layers": {layer: url_for("maps.map_page", slug=slug) + suffix(
             filters.canonical_query(params, layer=layer)) for layer in filters.LAYERS},
