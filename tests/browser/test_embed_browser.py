@@ -102,12 +102,20 @@ HEAT_PIXELS = """
 """
 
 
+def _page_noting_errors(context):
+    """A new page of `context` and the list its console errors and page errors go to."""
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page, errors
+
+
 @pytest.mark.parametrize("width", [375, 1280])
 def test_embeds_draw_in_an_article_on_another_origin(servers, browser, width):
     geomap_origin, host_origin = servers
     context = browser.new_context(viewport={"width": width, "height": 900})
     outside: list[str] = []
-    errors: list[str] = []
     requested: list[str] = []
 
     def guard(route):
@@ -120,9 +128,7 @@ def test_embeds_draw_in_an_article_on_another_origin(servers, browser, width):
             route.abort()
 
     context.route("**/*", guard)
-    page = context.new_page()
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = _page_noting_errors(context)
     page.on("request", lambda req: requested.append(req.url))
     page.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
     page.goto(host_origin + "/", wait_until="load")
@@ -228,10 +234,7 @@ OVERLAP = """() => {
 def test_map_page_draws_and_copies(servers, browser):
     geomap_origin, _host = servers
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page = context.new_page()
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = _page_noting_errors(context)
     for layer in LAYERS:
         page.goto(f"{geomap_origin}/maps/browser?layer={layer}", wait_until="load")
         page.locator(".folium-map[data-gm-ready]").wait_for(timeout=15000)
@@ -261,10 +264,7 @@ def test_map_page_draws_and_copies(servers, browser):
 def test_time_frames_say_how_many_are_known_only_by_region(servers, browser):
     geomap_origin, _host = servers
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page = context.new_page()
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page, errors = _page_noting_errors(context)
     page.goto(f"{geomap_origin}/maps/browser-mixed?layer=time&period=month", wait_until="load")
     page.locator(".folium-map[data-gm-ready]").wait_for(timeout=15000)
     label = page.locator(".gm-time-label")
