@@ -46,10 +46,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _derived_flask_settings(app)
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 
-    from . import cli, db, errors_web, security
+    from . import cli, db, errors_web, i18n, security
     from .web import guards, job_queue, layers
 
     db.init_app(app)
+    # Languages (Flask-Babel): `_` in templates, the request's locale.
+    i18n.init_app(app)
     # The queue and the shared store the settings name (a bad URL stops the start).
     job_queue.init_app(app)
     # The region layers (join and display), before anything that reads them.
