@@ -1,5 +1,5 @@
-"""Data commands: ``import-csv``, ``revert-import``, ``delete-dataset`` and ``export`` (thin
-wrappers over ingest and store)."""
+"""Data commands: ``import-csv``, ``revert-import``, ``delete-dataset``, ``add-correction``
+and ``export`` (thin wrappers over ingest, corrections and store)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import db, exporting, ingest
+from . import corrections, db, exporting, ingest
 from .errors import GeomapError
 from .jsontext import plain
 from .web import layers as web_layers
@@ -164,6 +164,28 @@ def delete_dataset_command(slug: str, yes: bool) -> None:
     click.echo(f"Deleted dataset {slug} ({done['incidents']:,} incidents); the records of "
                f"its {done['imports']} import(s) are kept. Run prune-uploads to remove its "
                "files.")
+@click.command("add-correction")
+@click.argument("slug")
+@click.option("--what", required=True, help="What changed in the data (shown to readers).")
+@click.option("--why", default="", help="Why it changed (optional).")
+@click.option("--date", "date", default="", help="The correction's date, YYYY-MM-DD "
+              "(default: today, UTC).")
+@click.option("--import", "import_id", default="",
+              help="The number of the import that made the change (optional).")
+@with_appcontext
+def add_correction_command(slug: str, what: str, why: str, date: str, import_id: str) -> None:
+    """Add a dated entry to a dataset's corrections log (its map page lists them, its embed
+    shows the latest)."""
+    try:
+        entry = corrections.add(db.engine_for(_settings()["DATABASE_URL"]), slug,
+                                {"what": what, "why": why, "date": date,
+                                 "import_id": import_id})
+    except GeomapError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Added the correction of {entry['corrected_on'].isoformat()} to dataset "
+               f"{slug}'s log; now at version {entry['version']}.")
+
+
 class ProgressBar:
     """click's progress bar on standard error over an import's rows (`ingest.import_file`'s
     progress callback); does nothing when not `enabled`."""
@@ -223,4 +245,5 @@ def export_command(slug: str, fmt: str, output: Path | None) -> None:
     click.echo(f"Wrote {n:,} incidents to {output}.", err=True)
 
 
-COMMANDS = (import_csv_command, revert_import_command, delete_dataset_command, export_command)
+COMMANDS = (import_csv_command, revert_import_command, delete_dataset_command,
+            add_correction_command, export_command)

@@ -19,7 +19,6 @@ datasets = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("source", sa.String(500), nullable=False, server_default=""),
     sa.Column("license", sa.String(200), nullable=False, server_default=""),
-    sa.Column("correction", sa.Text, nullable=False, server_default=""),
     sa.Column("min_public_count", sa.Integer, nullable=False, server_default="1"),
     sa.Column("published", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
@@ -96,6 +95,26 @@ imports = sa.Table(
     sa.Column("undo_dropped_at", sa.DateTime, nullable=True),
     sa.Column("reverted_at", sa.DateTime, nullable=True),
     sa.Column("reverted_by", sa.String(100), nullable=True),
+)
+
+# The corrections log (migration 0013; it replaced ``datasets.correction``, a single free-text
+# note): dated public entries saying what changed in a dataset and why, optionally naming the
+# import that made the change. Like imports they are the audit trail and outlive their
+# dataset (``dataset_id`` becomes NULL when it is deleted, ``dataset_slug`` still says which
+# it was), so a dataset made again under the slug starts with an empty log.
+dataset_corrections = sa.Table(
+    "dataset_corrections", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="SET NULL"),
+              nullable=True, index=True),
+    sa.Column("dataset_slug", sa.String(100), nullable=False),
+    sa.Column("corrected_on", sa.Date, nullable=False),  # the date the entry is dated
+    sa.Column("what", sa.Text, nullable=False),
+    sa.Column("why", sa.Text, nullable=False, server_default=""),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id", ondelete="SET NULL"),
+              nullable=True),
+    sa.Column("user_name", sa.String(100), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),  # when it was written down
 )
 
 # Shared file storage (migration 0011): uploads kept for preview, import and audit, and

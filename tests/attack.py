@@ -60,6 +60,12 @@ def seed(app, client) -> str:
         headers={"Authorization": f"Bearer {token}"}, content_type="multipart/form-data")
     assert response.status_code == 201, response.get_data(as_text=True)
     assert response.json["rows_imported"] == len(PAYLOADS), response.json
+    import_id = response.json["import_id"]
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
-        store.update_dataset(conn, SLUG, description=HOSTILE, correction=HOSTILE)
+        store.update_dataset(conn, SLUG, description=HOSTILE)
+    # The corrections log through its API door (shown on the map page and in the embed).
+    response = client.post(f"/api/datasets/{SLUG}/corrections",
+                           json={"what": HOSTILE, "why": HOSTILE, "import_id": import_id},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.get_data(as_text=True)
     return token

@@ -34,12 +34,10 @@ def test_editor_sees_drafts(signed_in):
 def test_edit_publishes_and_bumps_version(app, signed_in):
     response = signed_in.post("/editor/datasets/draft-one", data={
         "title": "Crossings <b>2025</b>", "source": "RCMP", "license": "CC-BY-4.0",
-        "description": "d", "correction": "Row 12 was corrected on 2025-03-01.",
-        "min_public_count": "3", "published": "on"})
+        "description": "d", "min_public_count": "3", "published": "on"})
     assert response.status_code == 302
     row = _dataset(app, "draft-one")
     assert row["published"] is True and row["version"] == 2 and row["min_public_count"] == 3
-    assert row["correction"].startswith("Row 12")
     page = signed_in.get("/editor/datasets/draft-one").get_data(as_text=True)
     assert "Crossings &lt;b&gt;2025&lt;/b&gt;" in page
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from urllib.parse import quote
 
 import pytest
 
-from geomap import maps
+from geomap import db, maps, store
 from geomap.web import published_embeds, render_cache
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 from maps_fixtures import add_incidents, incident_rows, seed_dataset
@@ -216,10 +217,18 @@ def test_tiny_selection_totals_are_suppressed(app, client, layers):
     assert "incidents, total count" not in html
 
 
-def test_embed_shows_a_correction(app, client, layers):
-    seed_dataset(app, "fixed", correction="Counts for March were revised <down>.")
+def test_embed_shows_the_latest_correction(app, client, layers):
+    row = seed_dataset(app, "fixed")
+    with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
+        for day, what in (("2026-03-01", "Counts for March were revised <down>."),
+                          ("2026-02-01", "February was first.")):
+            store.add_correction(conn, row, corrected_on=dt.date.fromisoformat(day), what=what)
     html = client.get("/embed/fixed").get_data(as_text=True)
-    assert "Correction:</strong> Counts for March were revised &lt;down&gt;." in html
+    assert ('<time datetime="2026-03-01">1 Mar 2026</time>:</strong> Counts for March were '
+            "revised &lt;down&gt;.") in html
+    assert "February was first" not in html  # the embed shows the latest entry only
+    assert 'href="http://localhost/maps/fixed#corrections"' in html
+    assert "All 2 corrections" in html
 
 
 def test_png(client, dataset):

@@ -5,6 +5,7 @@ subject, and import one way (each only from those listed after it):
 
 - `datasets`: datasets and imports records, versions, and `incidents_changed`: the one door
   for every change of a dataset's incidents (version and rollups in step); health query
+- `corrections`: a dataset's dated corrections log (entries' rules, adding, listing)
 - `history`: earlier imports of a file, undo of the latest import (`supersede`,
   `revert_import`), deleting a dataset (its imports kept as the audit trail)
 - `incidents`: incident queries (frame, filters as SQL, count, delete)
@@ -26,8 +27,10 @@ from .rollups import (DAY_COLUMNS, GRID_ROLLUP_CELL, RollupAccumulator, merge_ro
 from .incidents import count_incidents, delete_incidents, filter_clauses, incident_frame
 from .datasets import (bump_version, check_slug, create_dataset, database_status,
                        finish_import, get_dataset, get_import, has_datasets, incidents_changed,
-                       list_datasets, list_imports, lock_dataset, record_import,
-                       set_natural_key, set_published, update_dataset)
+                       list_datasets, list_imports, lock_dataset, metadata_changed,
+                       record_import, set_natural_key, set_published, update_dataset)
+from .corrections import FIELDS as CORRECTION_FIELDS
+from .corrections import add_correction, list_corrections, parse_correction
 from .history import (delete_dataset, describe_import, imported_before, keep_undo_of,
                       latest_import, revert_import, superseded_count, supersede)
 
@@ -41,8 +44,9 @@ __all__ = [
     "count_incidents", "delete_incidents", "filter_clauses", "incident_frame",
     "bump_version", "check_slug", "create_dataset", "database_status", "finish_import",
     "get_dataset", "get_import", "has_datasets", "incidents_changed", "list_datasets",
-    "list_imports", "lock_dataset", "record_import", "set_natural_key", "set_published",
-    "update_dataset",
+    "list_imports", "lock_dataset", "metadata_changed", "record_import", "set_natural_key",
+    "set_published", "update_dataset",
+    "CORRECTION_FIELDS", "add_correction", "list_corrections", "parse_correction",
     "delete_dataset", "describe_import", "imported_before", "keep_undo_of", "latest_import",
     "revert_import", "superseded_count", "supersede",
 ]

@@ -18,7 +18,7 @@ from .columns import utcnow
 from .rollups import RollupAccumulator, write_rollups
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
-DATASET_FIELDS = ("title", "description", "source", "license", "correction", "min_public_count")
+DATASET_FIELDS = ("title", "description", "source", "license", "min_public_count")
 
 
 def check_slug(slug: str) -> str:
@@ -109,12 +109,26 @@ def has_datasets(conn: sa.Connection) -> bool:
 
 def update_dataset(conn: sa.Connection, slug: str, **fields: Any) -> dict:
     """Change a dataset's descriptive fields or publication state and bump its version."""
-    get_dataset(conn, slug)
+    row = get_dataset(conn, slug)
     values = {k: v for k, v in fields.items() if k in DATASET_FIELDS + ("published",)}
     if values:
-        conn.execute(sa.update(db.datasets).where(db.datasets.c.slug == slug).values(
-            **values, version=db.datasets.c.version + 1, updated_at=utcnow()))
+        metadata_changed(conn, row["id"], **values)
     return get_dataset(conn, slug)
+
+
+def metadata_changed(conn: sa.Connection, dataset_id: int, **values: Any) -> int:
+    """The one door for changes of what a dataset's pages show besides its incidents.
+
+    Sets `values` (its fields, publication state) and bumps the version and ``updated_at``
+    in one statement: render caches and ETags are keyed by the version, and the write to
+    ``datasets`` moves the heads' epoch after the commit (`geomap.web.versions`). Its
+    corrections log (`corrections.add_correction`) comes through here too. Returns the
+    version after the change.
+    """
+    conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset_id).values(
+        **values, version=db.datasets.c.version + 1, updated_at=utcnow()))
+    return conn.execute(sa.select(db.datasets.c.version)
+                        .where(db.datasets.c.id == dataset_id)).scalar_one()
 
 
 def set_published(conn: sa.Connection, slug: str, published: bool) -> dict:

@@ -197,7 +197,8 @@ def _restore(conn: sa.Connection, import_id: int) -> int:
 
 def delete_dataset(conn: sa.Connection, dataset: dict, *, user_name: str | None = None
                    ) -> dict:
-    """Delete a dataset (locked by the caller) with its incidents; keep its imports' records.
+    """Delete a dataset (locked by the caller) with its incidents; keep its imports' records
+    and its corrections log.
 
     The trigger of migration 0003 deletes its incidents, rollups and superseded rows; its
     imports stay (``dataset_id`` NULL, ``dataset_slug`` saying which it was), so their files
@@ -208,17 +209,23 @@ def delete_dataset(conn: sa.Connection, dataset: dict, *, user_name: str | None 
     Returns
     -------
     dict
-        ``slug``, ``incidents`` (how many were deleted) and ``imports`` (records kept).
+        ``slug``, ``incidents`` (how many were deleted), ``imports`` and ``corrections``
+        (records kept).
     """
     i, c = db.incidents.c, db.imports.c
     incidents = conn.execute(sa.select(sa.func.count()).select_from(db.incidents)
                              .where(i.dataset_id == dataset["id"])).scalar_one()
     kept = conn.execute(sa.update(db.imports).where(c.dataset_id == dataset["id"])
                         .values(dataset_id=None)).rowcount
+    # Its corrections log is kept as its imports are (dataset_slug says whose it was).
+    log = db.dataset_corrections
+    corrections = conn.execute(sa.update(log).where(log.c.dataset_id == dataset["id"])
+                               .values(dataset_id=None)).rowcount
     conn.execute(sa.insert(db.deleted_datasets).values(
         slug=dataset["slug"], title=dataset["title"], version=dataset["version"],
         incidents=incidents, deleted_at=utcnow(), deleted_by=user_name))
     if not conn.execute(sa.delete(db.datasets).where(db.datasets.c.id == dataset["id"])
                         ).rowcount:
         raise NotFound(f"no dataset {dataset['slug']!r}", details={"slug": dataset["slug"]})
-    return {"slug": dataset["slug"], "incidents": incidents, "imports": kept}
+    return {"slug": dataset["slug"], "incidents": incidents, "imports": kept,
+            "corrections": corrections}

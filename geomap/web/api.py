@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, url_for
 
-from .. import access, jsontext, store
+from .. import access, corrections, jsontext, store
 from ..db import get_db
 from ..errors import NotFound
 from ..security import csrf
@@ -13,7 +13,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 # The API authenticates writes with bearer tokens, not cookies, so CSRF does not apply.
 csrf.exempt(bp)
 
-PUBLIC_FIELDS = ("slug", "title", "description", "source", "license", "correction", "version",
+PUBLIC_FIELDS = ("slug", "title", "description", "source", "license", "version",
                  "created_at", "updated_at")
 
 
@@ -45,8 +45,9 @@ def datasets():
 
 @bp.get("/datasets/<slug>")
 def dataset(slug: str):
-    """Describe one dataset with its imports: published ones to everybody, drafts to whoever
-    may write them (signed in or with a bearer token), else 404."""
+    """Describe one dataset with its imports and its corrections log (newest first):
+    published ones to everybody, drafts to whoever may write them (signed in or with a
+    bearer token), else 404."""
     conn = get_db()
     row = store.get_dataset(conn, slug)
     privileged = access.can_write(conn, g.get("user"), row)
@@ -61,6 +62,8 @@ def dataset(slug: str):
         {k: jsontext.plain(v) for k, v in imp.items() if k not in private}
         for imp in store.list_imports(conn, row["id"])
     ]
+    out["corrections"] = [corrections.public(entry, private=privileged)
+                          for entry in store.list_corrections(conn, row["id"])]
     response = jsonify(out)
     if privileged:
         response.headers["Cache-Control"] = "private, no-store"

@@ -1,11 +1,11 @@
-"""Write API: POST a CSV of incidents into a dataset, revert its latest import, delete it
-(token or editor session)."""
+"""Write API: POST a CSV of incidents into a dataset, add to its corrections log, revert its
+latest import, delete it (token or editor session)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from .. import access, ingest
+from .. import access, corrections, ingest, store
 from ..db import get_db, get_engine
 from ..errors import BadRequest, UnsupportedMediaType
 from ..security import csrf
@@ -95,6 +95,32 @@ def post_incidents(slug: str):
     return report, 201 if changed else 200
 
 
+@bp.post("/datasets/<slug>/corrections")
+@token_required
+def add_correction(slug: str):
+    """Add an entry to the dataset's corrections log: a JSON object ``{"what": "...",
+    "why": "...", "date": "YYYY-MM-DD", "import_id": 12}`` (``what`` required; ``date``
+    defaults to today, UTC). 201 ``{"correction": {...}, "version": N}``; 400 naming the
+    field, 415 for another body type."""
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "send the entry as a JSON object with Content-Type: application/json",
+            details={"content_type": request.mimetype or None,
+                     "accepted": ["application/json"]})
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest('the body must be a JSON object such as {"what": "...", "why": "..."}',
+                         details={"expected": "JSON object"})
+    unknown = sorted(set(body) - set(store.CORRECTION_FIELDS))
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(map(repr, unknown))}; an entry has "
+                         f"{', '.join(store.CORRECTION_FIELDS)}",
+                         details={"fields": unknown, "expected": list(store.CORRECTION_FIELDS)})
+    entry = corrections.add(get_engine(), slug, body, actor=g.user)
+    return {"correction": corrections.public(entry, private=True),
+            "version": entry["version"]}, 201
+
+
 @bp.post("/datasets/<slug>/imports/<int:import_id>/revert")
 @token_required
 def revert_import(slug: str, import_id: int):
@@ -107,8 +133,10 @@ def revert_import(slug: str, import_id: int):
 @token_required
 def delete_dataset(slug: str):
     """Delete the dataset and its incidents (owners and admins); the records of its imports
-    are kept. ``{"slug", "incidents", "imports"}``."""
+    and its corrections log are kept. ``{"slug", "incidents", "imports", "corrections"}``."""
     return {"deleted": True, **ingest.delete_dataset(get_engine(), slug, actor=g.user)}
+
+
 def _flag(raw: str, name: str) -> bool:
     text = str(raw or "").strip().lower()
     if text in ("", "0", "false", "no", "off"):

@@ -1,19 +1,19 @@
 """Editors' pages: the datasets one may write (drafts included), editing, publishing, members,
-reverting the latest import, deleting a dataset."""
+the corrections log, reverting the latest import, deleting a dataset."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
-from .. import access, ingest, store
+from .. import access, corrections, ingest, store
 from ..db import get_db, get_engine, write_connection
 from ..errors import BadRequest, Conflict, NotFound
 from .guards import login_required
 
 bp = Blueprint("editor", __name__, url_prefix="/editor")
 
-TEXT_LIMITS = {"title": 300, "source": 500, "license": 200, "description": 10_000,
-               "correction": 10_000}
+TEXT_LIMITS = {"title": 300, "source": 500, "license": 200, "description": 10_000}
 
 
 @bp.get("/")
@@ -53,7 +53,7 @@ def _form_fields(form) -> dict:
 @bp.route("/datasets/<slug>", methods=["GET", "POST"])
 @login_required
 def edit(slug: str):
-    """Edit a dataset's title, credit, licence, description, correction note and state."""
+    """Edit a dataset's title, credit, licence, description and state."""
     conn = get_db()
     dataset = store.get_dataset(conn, slug)
     access.require_write(conn, g.user, dataset)
@@ -72,18 +72,39 @@ def edit(slug: str):
     return _render_edit(conn, dataset)
 
 
-def _render_edit(conn, dataset: dict, form=None):
+def _render_edit(conn, dataset: dict, form=None, correction=None):
     """The edit page; a rejected form's values are shown again (only the editable fields:
-    the dataset's id and slug, which select its imports and members, never come from it)."""
+    the dataset's id and slug, which select its imports and members, never come from it;
+    `correction`: a rejected entry of the corrections log)."""
     typed = {k: form[k] for k in (*TEXT_LIMITS, "min_public_count", "published")
              if form is not None and k in form}
     latest = store.latest_import(conn, dataset["id"])
+    entry = {k: correction.get(k, "") for k in store.CORRECTION_FIELDS} if correction else {}
     return render_template("editor/edit.html", dataset={**dataset, **typed},
                            imports=store.list_imports(conn, dataset["id"]),
+                           corrections=store.list_corrections(conn, dataset["id"]),
+                           entry=entry, today=store.utcnow().date().isoformat(),
                            latest_id=latest["id"] if latest else None,
                            members=access.list_members(conn, dataset["id"]),
                            may_manage=access.can_manage_members(conn, g.user, dataset),
                            may_delete=access.can_delete(conn, g.user, dataset))
+
+
+@bp.post("/datasets/<slug>/corrections")
+@login_required
+def add_correction(slug: str):
+    """Add a dated entry to the dataset's corrections log (the form on its edit page)."""
+    conn = get_db()
+    dataset = store.get_dataset(conn, slug)
+    access.require_write(conn, g.user, dataset)
+    try:
+        entry = corrections.add(get_engine(), slug, request.form, actor=g.user)
+    except (BadRequest, Conflict) as error:
+        flash(error.message, "error")
+        return _render_edit(conn, dataset, correction=request.form), error.status
+    flash(_("Correction of %(date)s added to the log. Maps and embeds show it now.",
+            date=entry["corrected_on"].isoformat()), "info")
+    return redirect(url_for("editor.edit", slug=slug, _anchor="corrections"))
 
 
 @bp.post("/datasets/<slug>/imports/<int:import_id>/revert")

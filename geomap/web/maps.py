@@ -180,6 +180,7 @@ def map_page(slug: str):
             "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
             links=links, table=table, options=options,
             imports=store.list_imports(conn, dataset["id"])[:20],
+            corrections=store.list_corrections(conn, dataset["id"]),
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
             filter_values=_form_values(params), layers=filters.LAYERS,
             layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,
@@ -201,6 +202,7 @@ def embed(slug: str):
         links = _links(slug, params)
         html = render_template("maps/embed.html", dataset=dataset, params=params, spec=spec,
                                bundle=bundle, links=links,
+                               corrections=store.list_corrections(conn, dataset["id"]),
                                script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=True)
 
