@@ -27,3 +27,16 @@ def browser():
         instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield instance
         instance.close()
+
+
+#: The first few elements reaching past the viewport's right edge (what makes it scroll).
+WIDER = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .slice(0, 5).map(e => e.tagName + '.' + e.className)"""
+
+
+def assert_fits(page, step: str) -> None:
+    """Fail when the page scrolls sideways at its viewport's width, naming what is wider."""
+    width = page.viewport_size["width"]
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, (step, width, scroll, page.evaluate(WIDER))

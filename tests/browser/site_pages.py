@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 
 from servers import ROOT, ThreadedServer
 
-from geomap import accounts, db, jobs, sample
+from geomap import accounts, corrections, db, jobs, sample
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SLUG = sample.SLUG
@@ -80,6 +80,10 @@ def serve_site(tmp: Path):
 
     app = make_app(tmp, TILES="none", WTF_CSRF_ENABLED=True)
     assert sample.load(app)["slug"] == SLUG
+    # A corrections log, so that map pages and embeds are checked with it shown.
+    for values in ({"what": "Sector names spelled out", "date": "2026-11-02"},
+                   {"what": "Counts for March revised", "why": "late reports"}):
+        corrections.add(db.engine_for(app.config["DATABASE_URL"]), SLUG, values)
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, *ADMIN, role="admin")
     # An import waiting for a worker: its progress page (the app runs jobs in the request
