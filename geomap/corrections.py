@@ -1,4 +1,5 @@
-"""Adding to a dataset's corrections log, for the doors (editor page, API, CLI).
+"""Adding to a dataset's corrections log, for the doors (editor page, API, CLI), and what the
+API shows of an entry (`public`).
 
 One write transaction that locks the dataset (so an entry never lands on a dataset being
 deleted, and queues behind a running import as reverts do) and checks there that the actor
