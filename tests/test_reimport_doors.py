@@ -145,7 +145,8 @@ def test_api_again_key_revert_and_delete(api):
     assert forbidden.status_code == 403 and dataset(app) is not None
     gone = client.delete("/api/datasets/ports", headers=auth)
     assert gone.status_code == 200, gone.json
-    assert gone.json == {"deleted": True, "slug": "ports", "incidents": 3, "imports": 3}
+    assert gone.json == {"deleted": True, "slug": "ports", "incidents": 3, "imports": 3,
+                         "corrections": 0}
     assert client.get("/api/datasets/ports", headers=auth).status_code == 404
     assert client.delete("/api/datasets/ports", headers=auth).status_code == 404
 

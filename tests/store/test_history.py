@@ -228,7 +228,7 @@ def test_deleting_keeps_the_audit_record_and_prune_removes_the_files(env):
         files = [store.get_import(conn, i["id"])["stored_path"]
                  for i in store.list_imports(conn, ds["id"])]
     done = ingest.delete_dataset(env.engine, "ds")
-    assert done == {"slug": "ds", "incidents": 2, "imports": 2}
+    assert done == {"slug": "ds", "incidents": 2, "imports": 2, "corrections": 0}
     with env.engine.connect() as conn:
         assert store.get_dataset(conn, "ds", missing_ok=True) is None
         for table in (db.incidents, db.incident_grid_cells, db.incident_days,
