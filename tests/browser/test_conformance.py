@@ -209,7 +209,8 @@ def test_tab_order_on_a_map_page(site, browser, width):
     _check_stops(stops)
     names = [stop["id"] if stop["id"].startswith("map_") else stop["name"] for stop in stops]
     assert names == [
-        "geomap", *(maps.LAYER_LABELS[layer] for layer in ("heat", "cluster", "choropleth",
+        "geomap", "All 2 corrections",  # the latest correction's link to the log (site_pages)
+        *(maps.LAYER_LABELS[layer] for layer in ("heat", "cluster", "choropleth",
                                                             "time")),
         "map_0001", "Zoom in", "Zoom out", "Filter and options", "Embed code",
         "Copy embed code", "Preview the embed", "Static image (PNG)", "CSV", "GeoJSON",
@@ -221,7 +222,7 @@ def test_tab_order_on_a_map_page(site, browser, width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_tab_order_in_a_cluster_embed(site, browser, width):
     """The embed: the link out, the map, each cluster on it (none lost on the way: focusing
-    one must not redraw them), then the zoom buttons."""
+    one must not redraw them), then the zoom buttons and the corrections link."""
     from site_pages import settle
 
     page = browser.new_page(viewport={"width": width, "height": 600})
@@ -230,10 +231,11 @@ def test_tab_order_in_a_cluster_embed(site, browser, width):
     clusters = page.locator(".marker-cluster").count()
     stops = _tab_through(page)
     _check_stops(stops)
-    assert [stop["name"] for stop in stops[:1] + stops[-2:]] == [
-        "View larger map", "Zoom in", "Zoom out"]
+    # ... and the link from the latest correction to the map page's log (site_pages).
+    assert [stop["name"] for stop in stops[:1] + stops[-3:]] == [
+        "View larger map", "Zoom in", "Zoom out", "All 2 corrections"]
     assert stops[1]["id"] == "map_0001"
-    middle = stops[2:-2]
+    middle = stops[2:-3]
     assert clusters >= 3 and len(middle) == clusters, (clusters, middle)
     assert all("marker-cluster" in stop["cls"] and stop["name"].isdigit() for stop in middle)
     page.close()
