@@ -4,7 +4,8 @@ Every page (reader and editor) fits the screen without sideways scrolling; on a 
 comes before the description; the time control never covers the data the first view frames;
 legend numbers are round; legend and map colours agree in both themes; popups and tooltips
 name place, side, sector and border mile; controls are 44 px touch targets and reachable by
-keyboard; the print stylesheet keeps the map and drops the controls. Screenshots go to
+keyboard; the print stylesheet keeps the map and drops the controls; with tiles off, place
+names show by zoom level and never overlap each other, a control or the map's edge. Screenshots go to
 test-artifacts/ (readers-*.png).
 """
 
@@ -159,10 +160,11 @@ def _significant(number: str) -> int:
     return max(1, len(digits))
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("by", ["admin1", "sector", "border_segment"])
-def test_legend_numbers_are_round(server, browser, by):
+def test_legend_numbers_are_round(server, browser, by, width):
     errors: list[str] = []
-    context, page = _page(browser, 1280, errors)
+    context, page = _page(browser, width, errors)
     _open(page, f"{server}/embed/{SLUG}?layer=choropleth&by={by}")
     labels = page.locator(".gm-legend-items li").all_inner_texts()
     assert len(labels) >= 3 and labels[-1] == "none recorded", labels
