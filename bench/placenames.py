@@ -7,11 +7,12 @@ each, per layer (heat, time, choropleth):
 
   * payload: bytes of the map parts a page carries (`MapHtml.payload_bytes`) and of the
     /embed response, raw and gzipped;
-  * server: median time of `build_map` + `render_parts` (no cache);
-  * Chromium (/usr/bin/chromium): median over --rounds loads of /embed/<slug> of "script"
+  * server: median time of `build_map` + `render_parts` (basemap cache emptied each time);
+  * Chromium (/usr/bin/chromium, 375 px): median over --rounds loads of /embed/<slug> of "script"
     (GeomapLayers.setup to done, names drawn included) and of a jump to a border zoom
-    (`setView` to Blaine at zoom 10, which redraws the names synchronously: layout and
-    collision culling included).
+    (`setView` to Blaine at zoom 10, plus the names' redraw at the next frame as the layer
+    library times it, `data-gm-names-ms`: layout and collision culling included).
+Rounds alternate with and without names, so the machine's load falls on both alike.
 
 Usage: .venv/bin/python bench/placenames.py [--rounds 7]
 """
@@ -41,18 +42,25 @@ LAYERS = ("heat", "time", "choropleth")
 CHROMIUM = "/usr/bin/chromium"
 SCRIPT_MS = """() => { const el = document.querySelector('.folium-map');
     return Number(el.dataset.gmScriptMs) - Number(el.dataset.gmStartMs); }"""
-JUMP_MS = """() => { const el = document.querySelector('.folium-map'); const map = window[el.id];
+JUMP_MS = """() => new Promise(done => {
+    const el = document.querySelector('.folium-map'); const map = window[el.id];
     const t = performance.now(); map.setView([48.95, -122.72], 10, {animate: false});
-    return [performance.now() - t, Number(el.dataset.gmNames || 0)]; }"""
+    const view = performance.now() - t;
+    requestAnimationFrame(() => requestAnimationFrame(() => done(
+        [view + Number(el.dataset.gmNamesMs || 0), Number(el.dataset.gmNames || 0)])));
+})"""
 
 
 def serve(tmp: Path, layers) -> tuple[ThreadedServer, object]:
+    """The sample on an app drawing with `layers`, served on a free port."""
     app = make_app(tmp, TILES="none", DISPLAY_LAYERS=layers)
     sample.load(app)
     return ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True)), app
 
 
-def server_side(app, layer: str, rounds: int) -> tuple[int, int, int, float]:
+def server_side(app, layer: str) -> tuple[int, int, int, object]:
+    """Sizes of one map (its parts, the embed response raw and gzipped) and a function that
+    times one build + render of it."""
     with app.test_client() as client:
         body = client.get(f"/embed/{sample.SLUG}?layer={layer}").data
     layers = app.extensions["geomap.region_layers"].display()
@@ -60,31 +68,25 @@ def server_side(app, layer: str, rounds: int) -> tuple[int, int, int, float]:
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
         dataset = store.get_dataset(conn, sample.SLUG)
         agg = maps.aggregate_db(conn, dataset["id"], None, spec, layers)
-    times, parts = [], None
-    for _ in range(rounds):
+    parts = maps.render_parts(maps.build_map(agg, spec, layers))
+
+    def once() -> float:
         layers.basemap_cache.clear()  # every round makes the basemap (and names) anew
         start = time.perf_counter()
-        parts = maps.render_parts(maps.build_map(agg, spec, layers))
-        times.append(time.perf_counter() - start)
-    return parts.payload_bytes, len(body), len(gzip.compress(body)), statistics.median(times)
+        maps.render_parts(maps.build_map(agg, spec, layers))
+        return time.perf_counter() - start
+
+    return parts.payload_bytes, len(body), len(gzip.compress(body)), once
 
 
-def browser_side(origin: str, layer: str, rounds: int) -> tuple[float, float, int]:
-    from playwright.sync_api import sync_playwright
-
-    scripts, jumps, shown = [], [], 0
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        for _ in range(rounds):
-            page = browser.new_page(viewport={"width": 375, "height": 800})
-            page.goto(f"{origin}/embed/{sample.SLUG}?layer={layer}")
-            page.wait_for_selector(".folium-map[data-gm-script-ms]")
-            scripts.append(page.evaluate(SCRIPT_MS))
-            jump, shown = page.evaluate(JUMP_MS)
-            jumps.append(jump)
-            page.close()
-        browser.close()
-    return statistics.median(scripts), statistics.median(jumps), shown
+def browser_once(browser, origin: str, layer: str) -> tuple[float, float, int]:
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    page.goto(f"{origin}/embed/{sample.SLUG}?layer={layer}")
+    page.wait_for_selector(".folium-map[data-gm-script-ms]")
+    script = page.evaluate(SCRIPT_MS)
+    jump, shown = page.evaluate(JUMP_MS)
+    page.close()
+    return script, jump, shown
 
 
 def main() -> None:
@@ -96,18 +98,31 @@ def main() -> None:
     if "places" not in full:
         sys.exit("no shapefiles/places.csv beside the regions file")
     bare = maps.DisplayLayers({k: v for k, v in full.items() if k != "places"})
+    from playwright.sync_api import sync_playwright
+
     print("layer       names  map parts  embed   gzipped  server ms  script ms  jump ms  shown")
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, layers in (("with", full), ("without", bare)):
-            server, app = serve(Path(tmp) / label, layers)
-            try:
-                for layer in LAYERS:
-                    payload, body, zipped, render = server_side(app, layer, args.rounds)
-                    script, jump, shown = browser_side(server.origin, layer, args.rounds) \
-                        if Path(CHROMIUM).exists() else (float("nan"),) * 2 + (0,)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        apps = {label: serve(Path(tmp) / label, layers)
+                for label, layers in (("with", full), ("without", bare))}
+        try:
+            for layer in LAYERS:
+                sizes = {label: server_side(app, layer) for label, (_s, app) in apps.items()}
+                runs = {label: [] for label in apps}
+                # Rounds alternate with and without, so load on the machine falls on both.
+                for _ in range(args.rounds):
+                    for label, (server, _app) in apps.items():
+                        runs[label].append((sizes[label][3](),)
+                                           + browser_once(browser, server.origin, layer))
+                for label in apps:
+                    payload, body, zipped, _once = sizes[label]
+                    med = [statistics.median(r[i] for r in runs[label]) for i in range(3)]
+                    shown = runs[label][-1][3]
                     print(f"{layer:<11} {label:<7} {payload:>9,} {body:>7,} {zipped:>8,} "
-                          f"{render * 1000:>9.1f} {script:>10.0f} {jump:>8.1f} {shown:>6}")
-            finally:
+                          f"{med[0] * 1000:>9.1f} {med[1]:>10.0f} {med[2]:>8.1f} {shown:>6}")
+        finally:
+            browser.close()
+            for server, app in apps.values():
                 server.stop()
                 db.dispose_engine(app.config["DATABASE_URL"])
 

@@ -315,6 +315,7 @@ def test_place_names_show_by_zoom_with_tiles_off_and_never_overlap(server, brows
     errors: list[str] = []
     context, page = _page(browser, width, errors)
     _open(page, server + path)
+    page.locator(".folium-map[data-gm-names]").wait_for(timeout=5000)  # drawn after a frame
     # The first view (the whole border): state and province names, and a few large cities.
     first = page.evaluate(NAMES_ON_SCREEN)
     assert any("region" in n["kind"] for n in first), first
