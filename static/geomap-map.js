@@ -50,16 +50,18 @@
 
   // Place names on a map without tiles: rows [lat, lon, name, first zoom, kind] arrive most
   // important first (geomap/maps/placenames.py). At each view, the names whose zoom has come
-  // are put on the map in that order, then each one that overlaps a name kept before it (or
-  // would be cut by the map's edge), on the right of its dot and then on the left, is taken
-  // off again: the rule the static image follows
-  // (geomap/maps/placement.py). State and province names give way to towns from `regionsUntil`.
+  // are put on the map in that order, then each one that overlaps a name kept before it, a
+  // control or the map's edge, on the right of its dot and then on the left, is taken off
+  // again: the rule the static image follows (geomap/maps/placement.py). State and province
+  // names give way to towns from `regionsUntil`. The names are what tiles would show: screen
+  // readers skip them (the page's table and summary say what the map shows).
   var NAME_CLASSES = ["gm-name gm-name-region", "gm-name gm-name-town", "gm-name gm-name-port"];
   var NAME_GAP = 3;
 
   function placeNames(map, rows, regionsUntil) {
     var layer = L.layerGroup().addTo(map);
     var container = map.getContainer();
+    map.getPane("gmLabels").setAttribute("aria-hidden", "true");
 
     function draw() {
       var started = performance.now();
