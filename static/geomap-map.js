@@ -48,6 +48,80 @@
                                 maxZoom: 9, animate: false});
   }
 
+  // Place names on a map without tiles: rows [lat, lon, name, first zoom, kind] arrive most
+  // important first (geomap/maps/placenames.py). At each view, the names whose zoom has come
+  // are put on the map in that order, then each one that overlaps a name kept before it, a
+  // control or the map's edge, on the right of its dot and then on the left, is taken off
+  // again: the rule the static image follows (geomap/maps/placement.py). State and province
+  // names give way to towns from `regionsUntil`. The names are what tiles would show: screen
+  // readers skip them (the page's table and summary say what the map shows).
+  var NAME_CLASSES = ["gm-name gm-name-region", "gm-name gm-name-town", "gm-name gm-name-port"];
+  var NAME_GAP = 3;
+
+  function placeNames(map, rows, regionsUntil) {
+    var layer = L.layerGroup().addTo(map);
+    var container = map.getContainer();
+    map.getPane("gmLabels").setAttribute("aria-hidden", "true");
+
+    function draw() {
+      var started = performance.now();
+      layer.clearLayers();
+      var zoom = map.getZoom();
+      var view = map.getBounds().pad(0.05);
+      var shown = [];
+      rows.forEach(function (r) {
+        if (zoom < r[3] || (r[4] === 0 && zoom >= regionsUntil)) return;
+        if (!view.contains([r[0], r[1]])) return;
+        var text = el("span", "gm-name-text", r[2]);
+        var marker = L.marker([r[0], r[1]], {
+          pane: "gmLabels", interactive: false, keyboard: false,
+          icon: L.divIcon({className: NAME_CLASSES[r[4]] || NAME_CLASSES[1], html: text,
+                           iconSize: null})
+        });
+        layer.addLayer(marker);
+        shown.push([marker, text]);
+      });
+      // One layout for all the boxes, then keep in rank order.
+      var frame = container.getBoundingClientRect();
+      var boxes = shown.map(function (s) { return s[1].getBoundingClientRect(); });
+      // Controls (zoom, time, attribution) sit above the names: a name under one is dropped.
+      var kept = Array.prototype.map.call(container.querySelectorAll(".leaflet-control"),
+        function (c) { return c.getBoundingClientRect(); });
+      var controls = kept.length;
+      function clear(b) {
+        return b.left >= frame.left && b.top >= frame.top &&
+          b.right <= frame.right && b.bottom <= frame.bottom &&
+          kept.every(function (k) {
+            return b.left >= k.right + NAME_GAP || k.left >= b.right + NAME_GAP ||
+                   b.top >= k.bottom + NAME_GAP || k.top >= b.bottom + NAME_GAP;
+          });
+      }
+      shown.forEach(function (s, i) {
+        var b = boxes[i];
+        if (clear(b)) { kept.push(b); return; }
+        // A town's name may go on the left of its dot instead (Windsor beside Detroit).
+        var icon = s[0].getElement();
+        if (icon && !/gm-name-region/.test(icon.className)) {
+          icon.classList.add("gm-name-left");
+          b = s[1].getBoundingClientRect();
+          if (clear(b)) { kept.push(b); return; }
+        }
+        layer.removeLayer(s[0]);
+      });
+      container.setAttribute("data-gm-names", String(kept.length - controls));
+      container.setAttribute("data-gm-names-ms", (performance.now() - started).toFixed(1));
+    }
+
+    // Names are drawn at the next frame, once per frame however many views came before it:
+    // the data is drawn without waiting for them (and for the layout their boxes need).
+    var pending = 0;
+    function schedule() {
+      if (!pending) pending = requestAnimationFrame(function () { pending = 0; draw(); });
+    }
+    map.on("moveend resize", schedule);
+    schedule();
+  }
+
   var GeomapLayers = {
     setup: function (map, opts) {
       var container = map.getContainer();
@@ -94,19 +168,7 @@
           style: function () { return {className: "gm-border", weight: 1.6, color: "#6b5b95", dashArray: "5 3"}; }
         }).addTo(map);
       }
-      var labels = L.layerGroup();
-      (data.labels || []).forEach(function (row) {
-        var node = el("span", "gm-label-text", row[2]);
-        labels.addLayer(L.marker([row[0], row[1]], {
-          pane: "gmLabels", interactive: false, keyboard: false,
-          icon: L.divIcon({className: "gm-label", html: node, iconSize: null})
-        }));
-      });
-      function toggleLabels() {
-        if (map.getZoom() >= 4) labels.addTo(map); else labels.remove();
-      }
-      map.on("zoomend", toggleLabels);
-      toggleLabels();
+      if (data.names) placeNames(map, data.names, data.regionsUntil || 8);
     },
 
     heat: function (map, data) {

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import aggregate
 from ..jsontext import escape, js_json
+from .placenames import place_rows, places_beside, read_places, region_rows, REGIONS_UNTIL
 from .shapes import feature_collection
 
 #: Credit for the region layers drawn from shapefiles/ (ODbL asks for the OSM credit).
@@ -40,7 +41,8 @@ def segment_steps(layers: Mapping[str, Any] | None) -> "aggregate.SegmentSteps |
 
 
 @functools.lru_cache(maxsize=8)
-def _read_display_layers(path: str, _mtime: float) -> "DisplayLayers":
+def _read_display_layers(path: str, _mtime: float, places: str | None,
+                         _places_mtime: float | None) -> "DisplayLayers":
     import geopandas as gpd
     import pyogrio
 
@@ -50,18 +52,25 @@ def _read_display_layers(path: str, _mtime: float) -> "DisplayLayers":
         name = layer if layer in available else layer.removesuffix("_display")
         if name in available:
             out[key] = gpd.read_file(path, layer=name)
+    ranked = read_places(places)
+    if ranked is not None:
+        out["places"] = ranked
     return out
 
 
 def display_layers(path: str | os.PathLike | None) -> dict[str, Any]:
     """Return the display layers of a regions GeoPackage, read once per file version.
 
-    Keys: ``admin1`` and ``sector`` (display-simplified polygons), ``border`` (lines) and
-    ``border_segment`` (the ~25-mile pieces). A missing file or layer is simply absent.
+    Keys: ``admin1`` and ``sector`` (display-simplified polygons), ``border`` (lines),
+    ``border_segment`` (the ~25-mile pieces) and ``places`` (the names maps without tiles
+    show: `placenames.read_places` of the ``places.csv`` beside the file). A missing file or
+    layer is simply absent.
     """
     if not path or not os.path.exists(path):
         return {}
-    return _read_display_layers(str(path), os.path.getmtime(path))
+    places = places_beside(path)
+    return _read_display_layers(str(path), os.path.getmtime(path), places,
+                                os.path.getmtime(places) if places else None)
 
 
 def _geojson(gdf, properties: Iterable[str], *, tolerance: float = 0.0,
@@ -79,18 +88,17 @@ def _geojson(gdf, properties: Iterable[str], *, tolerance: float = 0.0,
 
 def _basemap_json(layers: Mapping[str, Any], box: list[list[float]] | None,
                   tolerance: float) -> str:
-    import shapely
-
     out: dict[str, Any] = {}
     if "admin1" in layers:
-        gdf = layers["admin1"]
-        out["land"] = _geojson(gdf, ("code", "name"), tolerance=tolerance, bbox=box)
-        if box is not None:
-            (lat_min, lon_min), (lat_max, lon_max) = box
-            gdf = gdf.loc[gdf.intersects(shapely.box(lon_min, lat_min, lon_max, lat_max))]
-        codes = gdf["code"] if "code" in gdf else pd.Series([""] * len(gdf))
-        out["labels"] = [[round(p.y, 3), round(p.x, 3), str(code)]
-                         for code, p in zip(codes, gdf.geometry.representative_point())]
+        out["land"] = _geojson(layers["admin1"], ("code", "name"), tolerance=tolerance,
+                               bbox=box)
+    # Names: states and provinces, then the gazetteer's ranked towns, ports and cities
+    # (`placenames`); the layer library shows each from its zoom, dropping overlaps.
+    names = region_rows(layers["admin1"], box) if "admin1" in layers else []
+    names += place_rows(layers.get("places"), box)
+    if names:
+        out["names"] = names
+        out["regionsUntil"] = REGIONS_UNTIL
     if "border" in layers:
         out["border"] = _geojson(layers["border"], (), tolerance=tolerance / 2, bbox=box,
                                  precision=1e-4)
@@ -140,7 +148,7 @@ def _cached(layers: Mapping[str, Any], key: tuple, make, *,
 
 
 def basemap_data(layers: Mapping[str, Any], bounds: list[list[float]] | None) -> str:
-    """Return the JSON of the vector basemap (land, border, labels) around bounds."""
+    """Return the JSON of the vector basemap (land, border, place names) around bounds."""
     box, tolerance = view_box(bounds)
     return _cached(layers, ("basemap", box, tolerance), lambda: _basemap_json(
         layers, [list(box[0]), list(box[1])] if box else None, tolerance))

@@ -32,6 +32,29 @@ _PARTS = re.compile(r"\s*(?:-|–|/|&|\band\b)\s*")
 #: border (km): ``Blaine`` is Blaine, WA, not Blaine, MN.
 NEAR_KM = 30.0
 _STATE_SUFFIX = re.compile(r"^(.*?)\s*(?:,\s*|\(\s*)([^,()]+?)\)?\s*$")
+#: Towns the ports of entry on this border are named after (or stand in): the US ports
+#: (CBP's port list, issue 17) and their Canadian counterparts (CBSA offices at the same
+#: crossings). build-places marks them ``port`` in places.csv; maps name them first.
+PORT_TOWNS = (
+    ("Sweetgrass", "US-MT"), ("Roosville", "US-MT"), ("Piegan", "US-MT"),
+    ("Del Bonita", "US-MT"), ("Portal", "US-ND"), ("Pembina", "US-ND"), ("Warroad", "US-MN"),
+    ("International Falls", "US-MN"), ("Blaine", "US-WA"), ("Sumas", "US-WA"),
+    ("Lynden", "US-WA"), ("Oroville", "US-WA"), ("Danville", "US-WA"),
+    ("Champlain", "US-NY"), ("Rouses Point", "US-NY"), ("Derby Line", "US-VT"),
+    ("Highgate Springs", "US-VT"), ("Houlton", "US-ME"), ("Calais", "US-ME"),
+    ("Madawaska", "US-ME"), ("Massena", "US-NY"), ("Ogdensburg", "US-NY"),
+    ("Alexandria Bay", "US-NY"), ("Lewiston", "US-NY"), ("Buffalo", "US-NY"),
+    ("Detroit", "US-MI"), ("Port Huron", "US-MI"), ("Sault Ste. Marie", "US-MI"),
+    ("Norton", "US-VT"), ("Jackman", "US-ME"), ("Eastport", "US-ME"), ("Eastport", "US-ID"),
+    ("Vanceboro", "US-ME"), ("Fort Kent", "US-ME"), ("Point Roberts", "US-WA"),
+    ("Van Buren", "US-ME"), ("Beecher Falls", "US-VT"), ("Richford", "US-VT"),
+    ("Delta", "CA-BC"), ("Surrey", "CA-BC"), ("Aldergrove", "CA-BC"), ("Abbotsford", "CA-BC"),
+    ("Osoyoos", "CA-BC"), ("Grand Forks", "CA-BC"), ("Fort Frances", "CA-ON"),
+    ("Sault Ste. Marie", "CA-ON"), ("Sarnia", "CA-ON"), ("Windsor", "CA-ON"),
+    ("Fort Erie", "CA-ON"), ("Niagara Falls", "CA-ON"), ("Prescott", "CA-ON"),
+    ("Cornwall", "CA-ON"), ("Lacolle", "CA-QC"), ("Rock Island", "CA-QC"),
+    ("St. Stephen", "CA-NB"), ("Edmundston", "CA-NB"), ("Clair", "CA-NB"),
+)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Every page (reader and editor) fits the screen without sideways scrolling; on a 
 comes before the description; the time control never covers the data the first view frames;
 legend numbers are round; legend and map colours agree in both themes; popups and tooltips
 name place, side, sector and border mile; controls are 44 px touch targets and reachable by
-keyboard; the print stylesheet keeps the map and drops the controls. Screenshots go to
+keyboard; the print stylesheet keeps the map and drops the controls; with tiles off, place
+names show by zoom level and never overlap each other, a control or the map's edge. Screenshots go to
 test-artifacts/ (readers-*.png).
 """
 
@@ -159,10 +160,11 @@ def _significant(number: str) -> int:
     return max(1, len(digits))
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("by", ["admin1", "sector", "border_segment"])
-def test_legend_numbers_are_round(server, browser, by):
+def test_legend_numbers_are_round(server, browser, by, width):
     errors: list[str] = []
-    context, page = _page(browser, 1280, errors)
+    context, page = _page(browser, width, errors)
     _open(page, f"{server}/embed/{SLUG}?layer=choropleth&by={by}")
     labels = page.locator(".gm-legend-items li").all_inner_texts()
     assert len(labels) >= 3 and labels[-1] == "none recorded", labels
@@ -275,5 +277,61 @@ def test_print_keeps_the_map_and_drops_the_controls(server, browser):
     for hidden in (".gm-filters", ".gm-layers", ".gm-snippet", ".leaflet-control-zoom"):
         assert not page.locator(hidden).is_visible(), hidden
     assert page.locator(".gm-table").first.is_visible()
+    assert not errors, errors
+    context.close()
+
+
+NAMES_ON_SCREEN = """() => {
+    const map = document.querySelector('.folium-map').getBoundingClientRect();
+    return [...document.querySelectorAll('.gm-name-text')].map(e => {
+        const r = e.getBoundingClientRect();
+        return {text: e.textContent, kind: e.parentElement.className, left: r.left,
+                right: r.right, top: r.top, bottom: r.bottom,
+                inside: r.left >= map.left && r.right <= map.right && r.top >= map.top
+                        && r.bottom <= map.bottom,
+                visible: getComputedStyle(e).visibility !== 'hidden' && r.width > 0};
+    });
+}"""
+
+
+def _zoom_to(page, lat: float, lon: float, zoom: int) -> None:
+    page.evaluate("""([lat, lon, zoom]) => new Promise(done => {
+        const map = window[document.querySelector('.folium-map').id];
+        map.once('moveend', () => requestAnimationFrame(() => done()));
+        map.setView([lat, lon], zoom, {animate: false});
+    })""", [lat, lon, zoom])
+
+
+def _apart(names: list[dict]) -> list[tuple[str, str]]:
+    return [(a["text"], b["text"]) for i, a in enumerate(names) for b in names[i + 1:]
+            if a["left"] < b["right"] and b["left"] < a["right"]
+            and a["top"] < b["bottom"] and b["top"] < a["bottom"]]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", [f"/maps/{SLUG}", f"/embed/{SLUG}?layer=time"])
+def test_place_names_show_by_zoom_with_tiles_off_and_never_overlap(server, browser, width,
+                                                                  path):
+    errors: list[str] = []
+    context, page = _page(browser, width, errors)
+    _open(page, server + path)
+    page.locator(".folium-map[data-gm-names]").wait_for(timeout=5000)  # drawn after a frame
+    # The first view (the whole border): state and province names, and a few large cities.
+    first = page.evaluate(NAMES_ON_SCREEN)
+    assert any("region" in n["kind"] for n in first), first
+    assert not any("port" in n["kind"] and n["text"] == "Sweet Grass" for n in first)
+    assert _apart(first) == [] and all(n["inside"] and n["visible"] for n in first)
+    # A border zoom around Blaine / Douglas: towns and ports, no state names, none overlapping
+    # (the view's centre a little south of Blaine, which stays above the time control).
+    _zoom_to(page, 48.95, -122.72, 10)
+    close = page.evaluate(NAMES_ON_SCREEN)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"readers-names-{path.split('/')[1]}-{width}.png"))
+    texts = {n["text"] for n in close}
+    assert "Blaine" in texts and len(texts) >= 2, texts  # the port, and a town beside it
+    assert any("port" in n["kind"] for n in close), close
+    assert not any("region" in n["kind"] for n in close), texts
+    assert _apart(close) == [], _apart(close)
+    assert all(n["inside"] and n["visible"] for n in close)
     assert not errors, errors
     context.close()

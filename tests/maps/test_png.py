@@ -142,3 +142,31 @@ def test_heat_is_drawn_smooth_not_as_squares():
     # marker would be one or two.
     assert len({tuple(p) for p in row}) >= 10
     assert np.abs(row[60] - row[0]).sum() > 100  # the centre is coloured, the edge is not
+
+
+@pytest.mark.parametrize("layer", ["heat", "choropleth"])
+@pytest.mark.parametrize("size", [(1200, 630), (300, 158)])
+def test_card_labels_never_overlap_on_the_real_regions(layer, size):
+    """The same promise on the served regions file (64 states and provinces, most of them
+    small near the border), with incidents along the whole border as the sample has them."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from geomap.maps.placement import inside, overlaps
+
+    path = Path(__file__).resolve().parents[2] / "shapefiles" / "regions.gpkg"
+    layers = maps.display_layers(path)
+    if "admin1" not in layers:
+        pytest.skip("no regions file in this checkout")
+    lon = np.linspace(-123.0, -67.5, 60)
+    frame = _frame(60).assign(lon=lon, lat=np.where(lon < -95, 49.0, 45.0) - 0.05)
+    spec = maps.MapSpec(title="Northern border", layer=layer)
+    _fig, drawn = maps.draw_png(maps.aggregate_frame(frame, spec, layers), spec, layers,
+                                size=size)
+    assert drawn.label_texts or size[0] < 600
+    assert not set(drawn.label_texts) & set(layers["admin1"]["code"])  # names, not codes
+    for i, a in enumerate(drawn.labels):
+        assert inside(a, drawn.frame) and not overlaps(a, drawn.legend)
+        assert drawn.inset is None or not overlaps(a, drawn.inset)
+        assert all(not overlaps(a, b) for b in drawn.labels[i + 1:]), drawn.label_texts

@@ -58,6 +58,11 @@ def test_merge_prefers_geonames_and_places_ports_at_their_post_office(tmp_path):
     with open(tmp_path / "places.csv", encoding="utf-8") as handle:
         written = list(csv.DictReader(handle))
     assert list(written[0]) == list(build.COLUMNS) and len(written) == len(rows)
+    by_name = {r["name"]: r for r in written}
+    # GeoNames gives Blaine's population; a port placed at its post office has none of its own.
+    assert by_name["Blaine"]["population"] == "600" and by_name["Blaine"]["port"] == "1"
+    assert by_name["Roosville"]["population"] == "" and by_name["Roosville"]["port"] == "1"
+    assert by_name["Eureka"]["port"] == "0"
 
 
 def test_a_port_whose_post_office_is_missing_stops_the_build():

