@@ -211,7 +211,7 @@ def test_tab_order_on_a_map_page(site, browser, width):
              for stop in stops]
     # The embed builder's controls are named here by their first option or value (their
     # labels wrap them): layer, height, language, units, theme, title/legend/table shown.
-    builder = ["Heat map", "500", "English", "by language (miles in English, km in",
+    builder = ["Heat map", "500", "English", "by language (miles in English, km in Fre",
                "light", "show", "show", "show"]
     assert names == [
         "geomap", *(maps.LAYER_LABELS[layer] for layer in ("heat", "cluster", "choropleth",
