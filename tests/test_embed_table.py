@@ -172,7 +172,7 @@ def test_small_counts_are_hidden_as_everywhere_public(client, app, fake_display_
     assert body["Washington"] == ["<5", "0", "0", "0", "<5", "<5", "1,259"]
     assert body["Montana"] == ["0", "<5", "0", "0", "0", "6", "10"]
     assert "“<5” marks fewer than 5 incidents" in caption
-    assert "1 regions with fewer than 5 incidents are not shown." in html
+    assert "1 region with fewer than 5 incidents is not shown." in html
     assert _summary(html) == "Most crossings: Montana, 6 in 2025."
     stats = client.get("/api/datasets/small/stats?by=admin1").json
     assert {g["key"]: g["total"] for g in stats["groups"]} == {"US-WA": 1259, "US-MT": 10}
