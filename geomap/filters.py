@@ -4,7 +4,8 @@ One parser serves map pages, embeds, downloads and the API, so the same URL mean
 selection everywhere. The normalised dict uses the keys `store.filter_clauses` understands
 (``from``/``to`` as UTC datetimes, ``to`` exclusive; list-valued ``type``, ``direction``,
 ``country``, ``admin1``, ``sector``) plus the display options ``layer``, ``by``, ``period``,
-``cumulative`` and ``theme``. `canonical_query` turns it back into a stable query string used in cache keys and
+``cumulative``, ``theme`` and what an embed shows (``title``, ``legend``, ``table``).
+`canonical_query` turns it back into a stable query string used in cache keys and
 links.
 """
 
@@ -29,6 +30,13 @@ PERIOD_ALIASES = {"weekly": "week", "monthly": "month", "quarterly": "quarter",
 CUMULATIVE = ("0", "1")
 CUMULATIVE_ALIASES = {"false": "0", "no": "0", "off": "0", "true": "1", "yes": "1", "on": "1"}
 THEMES = ("light", "dark")
+#: What an embed shows besides its map (the embed builder's checkboxes): ``title=hide`` drops
+#: the heading, ``legend=hide`` the legend, ``table=hide`` the table of counts under it.
+#: Embed-only: map pages ignore them (`PAGE_KEYS`), so they never split a page's cache.
+SHOW = ("show", "hide")
+SHOW_ALIASES = {"1": "show", "true": "show", "yes": "show", "on": "show",
+                "0": "hide", "false": "hide", "no": "hide", "off": "hide"}
+EMBED_KEYS = ("title", "legend", "table")
 PER_VALUES = ("count", "border_mile")
 PER_ALIASES = {"mile": "border_mile", "border_miles": "border_mile", "miles": "border_mile",
                "total": "count", "none": "count"}
@@ -47,13 +55,16 @@ SECTORS_BY_LOWER = {**{name.lower(): code for code, name in SECTORS.items()},
 
 #: Display options and their defaults (omitted from the canonical query when default).
 DEFAULTS = {"layer": "heat", "by": "admin1", "period": "auto", "theme": "light",
-            "per": "count", "cumulative": "0"}
+            "per": "count", "cumulative": "0", "title": "show", "legend": "show",
+            "table": "show"}
 #: Keys that may repeat; each holds a sorted tuple of distinct values.
 LIST_KEYS = ("type", "direction", "country", "admin1", "sector")
 #: Every parameter this module reads; anything else in the query is ignored.
 PARAMS = ("from", "to") + LIST_KEYS + tuple(DEFAULTS)
 #: The subset that selects incidents (the rest only changes how they are drawn).
 SELECTION_KEYS = ("from", "to") + LIST_KEYS
+#: What keys a map page (the embed-only options left out).
+PAGE_KEYS = tuple(k for k in PARAMS if k not in EMBED_KEYS)
 
 _ADMIN1_RE = re.compile(r"^(US|CA)-[A-Z]{2}$")
 _SECTOR_RE = re.compile(r"^[A-Za-z][A-Za-z .'-]{0,19}$")
@@ -239,7 +250,8 @@ def parse(args: Any) -> dict[str, Any]:
         time layer picks weeks, months, quarters or years from the span), ``cumulative``
         (``"0"``/``"1"``), ``theme``,
         ``per`` (``count`` or ``border_mile``: choropleth values divided by each region's
-        miles of border).
+        miles of border), and the embed's ``title``, ``legend`` and ``table`` (``show`` or
+        ``hide``; ``1``/``0``, ``yes``/``no``, ``true``/``false``, ``on``/``off`` too).
 
     Raises
     ------
@@ -264,7 +276,14 @@ def parse(args: Any) -> dict[str, Any]:
     out["cumulative"] = _choice(args, "cumulative", CUMULATIVE, CUMULATIVE_ALIASES)
     out["theme"] = _choice(args, "theme", THEMES)
     out["per"] = _choice(args, "per", PER_VALUES, PER_ALIASES)
+    for key in EMBED_KEYS:
+        out[key] = _choice(args, key, SHOW, SHOW_ALIASES)
     return out
+
+
+def page_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return filters with the embed-only options at their defaults (what a map page draws)."""
+    return {**params, **{key: DEFAULTS[key] for key in EMBED_KEYS}}
 
 
 def _format_from(value: dt.datetime) -> str:

@@ -33,7 +33,8 @@ ODD_VALUES = ["nan", "NaN", "inf", "-inf", "1e309", "-1", "-99999999", "9" * 500
               "\u0661\u0662\u0663", "\x00", "a\x00b", "\u202e", "\u2028", "\u00e9" * 200, "\ufeff",
               "0x10", " "]
 OTHER_PARAMS = ["type", "direction", "country", "admin1", "sector", "layer", "by", "per",
-                "period", "cumulative", "theme", "limit", "offset", "maxwidth", "maxheight", "bbox", "zoom"]
+                "period", "cumulative", "theme", "limit", "offset", "maxwidth", "maxheight", "bbox", "zoom",
+                "title", "legend", "table"]
 
 
 @pytest.fixture
@@ -139,3 +140,10 @@ def test_no_500_on_any_filter_input_oembed_dimensions(client, dataset):
         assert response.json["error"]["details"]["parameter"] == "maxwidth"
         assert "whole number of pixels" in response.json["error"]["message"]
     assert _get(client, base + "&maxwidth={q}", "999999").json["width"] == 2000
+    # The builder's height rides in the URL asked about.
+    for raw in ("\u00b2", "9" * 5000, "nan", "-1", "199", "2001"):
+        url = quote("http://localhost/embed/wa-bc?height=" + quote(raw, safe=""), safe="")
+        response = _get(client, "/oembed?url=" + url, "")
+        assert response.status_code == 400, raw
+        assert response.json["error"]["details"]["parameter"] == "height"
+        assert "whole number of pixels" in response.json["error"]["message"]

@@ -82,7 +82,9 @@ def test_the_second_worker_never_renders_what_the_first_did(workers):
     first = {path: _get(one, path) for path in VIEWS}
     assert all(r.status_code == 200 and "render;dur=" in r.headers["Server-Timing"]
                for r in first.values())
-    assert cache_for(one).misses == len(VIEWS) + 2  # and the page's table and form options
+    # and the page's table and form options, and the counts by region and year that pages
+    # and embeds of one selection share (summary sentence, embed table)
+    assert cache_for(one).misses == len(VIEWS) + 3
     for path in VIEWS:
         again = _get(two, path)
         assert again.status_code == 200 and "Server-Timing" not in again.headers, path
@@ -92,7 +94,7 @@ def test_the_second_worker_never_renders_what_the_first_did(workers):
     # The tables under the map page are shared too: another layer renders the map only.
     page = _get(two, "/maps/wa-bc?layer=time")
     assert "render;dur=" in page.headers["Server-Timing"]
-    assert cache_for(two).misses == 1  # the map; table and form options came from worker one
+    assert cache_for(two).misses == 1  # the map; the tables and options came from worker one
 
 
 def test_a_304_reads_no_dataset_row(workers):

@@ -84,3 +84,19 @@ def options(conn, dataset_id: int) -> dict:
         frame = aggregate.by_column(conn, dataset_id, None, column)
         out[column] = sorted(str(k) for k in frame["key"] if isinstance(k, str) and k)
     return out
+
+
+def embed_rows(table, names: dict[str, str], number) -> dict:
+    """The embed's table (`geomap.maps.DataTable`) as text: names, formatted figures, and
+    "<N" for a hidden count (the page table's mark, explained in the caption)."""
+    def shown(cell) -> str:
+        return f"<{number(table.threshold)}" if cell.hidden else number(cell.total)
+
+    rows = [{"key": row.key, "label": names.get(row.key, row.key) if row.key else None,
+             "cells": [shown(c) for c in row.cells],
+             "earlier": shown(row.earlier) if row.earlier is not None else None,
+             "total": shown(row.total)} for row in table.rows]
+    return {"by": table.by, "years": table.years, "earlier": table.earlier, "rows": rows,
+            "regions": table.regions, "hidden_regions": table.hidden_regions,
+            "more": table.regions - table.hidden_regions - len(rows),
+            "threshold": table.threshold}

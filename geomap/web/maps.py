@@ -14,6 +14,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import format_decimal, gettext
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
@@ -44,6 +45,9 @@ PNG_SIZE = (1200, 630)
 #: thumbnail when the consumer's limits leave less.
 PNG_MIN_WIDTH = 200
 EMBED_HEIGHT = 500
+#: The heights an embed's frame may be given (the builder's ``height``, read by oEmbed from
+#: the URL it is asked about).
+EMBED_HEIGHTS = (200, 2000)
 
 
 def png_height(width: int) -> int:
@@ -129,23 +133,52 @@ def _map_bundle(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> dict:
             "credit": maps.credit_html(spec), "description": filters.describe(params)}
 
 
+def _data_table(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> maps.DataTable:
+    """The counts by region and year under a map (cached per version, regions and selection;
+    numbers only, so every language shares it)."""
+    selection_key = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
+    by = maps.table_regions(params["by"])
+    return cache().get_or_make(
+        f"datatable:{dataset['slug']}:{dataset['version']}:{by}:{selection_key}",
+        lambda: maps.data_table(conn, dataset["id"], filters.selection(params), by,
+                                spec.min_public_count))
+
+
+def _region_names(by: str) -> dict[str, str]:
+    """Names a reader knows for the table's regions ("Washington", "Blaine sector")."""
+    if by == "sector":
+        return {code: gettext("%(name)s sector", name=name)
+                for code, name in filters.SECTORS.items()}
+    return _admin1_names()
+
+
+def _summary(table: maps.DataTable) -> str:
+    return maps.summary_sentence(table, _region_names(table.by), gettext=gettext,
+                                 number=format_decimal)
+
+
 def _links(slug: str, params: dict) -> dict:
     query = filters.canonical_query(params)
     selection = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
     suffix = lambda q: ("?" + q) if q else ""  # noqa: E731
-    page = url_for("maps.map_page", slug=slug, _external=True) + suffix(query)
+    page = url_for("maps.map_page", slug=slug, _external=True) + suffix(
+        filters.canonical_query(params, keys=filters.PAGE_KEYS))
     embed = url_for("maps.embed", slug=slug, _external=True) + suffix(query)
     return {
         "page": page, "embed": embed,
         "png": url_for("maps.map_png", slug=slug, _external=True) + suffix(
             filters.canonical_query(png_params(params), keys=PNG_KEYS)),
         "oembed": url_for("maps.oembed", _external=True) + "?" + urlencode({"url": page}),
+        # The builder's oEmbed request names the embed (its options and height ride in it).
+        "oembed_embed": url_for("maps.oembed", _external=True) + "?" + urlencode(
+            {"url": embed}),
         "csv": url_for("api_data.incidents", slug=slug, fmt="csv") + suffix(selection),
         "geojson": url_for("api_data.incidents", slug=slug, fmt="geojson") + suffix(selection),
         "stats": url_for("api_data.stats", slug=slug) + suffix(selection),
         "embed_js": url_for("static", filename="embed.js", _external=True),
         "layers": {layer: url_for("maps.map_page", slug=slug) + suffix(
-            filters.canonical_query(params, layer=layer)) for layer in filters.LAYERS},
+            filters.canonical_query(params, keys=filters.PAGE_KEYS, layer=layer))
+            for layer in filters.LAYERS},
     }
 
 
@@ -176,9 +209,11 @@ def map_page(slug: str):
             lambda: map_table.table(conn, dataset, params, spec.min_public_count, names))
         options = cache().get_or_make(f"options:{dataset['slug']}:{dataset['version']}",
                                       lambda: map_table.options(conn, dataset["id"]))
+        summary = _summary(_data_table(conn, dataset, params, spec))
         html = render_template(
             "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
-            links=links, table=table, options=options,
+            links=links, table=table, options=options, summary=summary,
+            builder=_builder(links, dataset),
             imports=store.list_imports(conn, dataset["id"])[:20],
             corrections=store.list_corrections(conn, dataset["id"]),
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
@@ -188,21 +223,28 @@ def map_page(slug: str):
             script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=False)
 
-    return rendering.rendered(slug, "page", make, mimetype="text/html", public_age=None)
+    # The embed's options (title, legend, table) change nothing here: left out of the key.
+    return rendering.rendered(slug, "page", make, mimetype="text/html", public_age=None,
+                              keys=filters.PAGE_KEYS, adjust=filters.page_params)
 
 
 @bp.get("/embed/<slug>")
 def embed(slug: str):
-    """Minimal-chrome map for iframes: title, map, legend, credit, 'view larger' link."""
+    """Minimal-chrome map for iframes: title, map, legend, credit, summary sentence, the
+    table of counts by region and year (collapsed), 'view larger' link; ``title``, ``legend``
+    and ``table`` (show/hide) choose what shows besides the map."""
     def make(head: dict, params: dict) -> tuple[bytes, str]:
         conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = rendering.full_dataset(head)
         spec = _spec(dataset, params, embed=True)
         bundle = _map_bundle(conn, dataset, params, spec)
         links = _links(slug, params)
+        data = _data_table(conn, dataset, params, spec)
         html = render_template("maps/embed.html", dataset=dataset, params=params, spec=spec,
-                               bundle=bundle, links=links,
+                               bundle=bundle, links=links, summary=_summary(data),
                                corrections=store.list_corrections(conn, dataset["id"]),
+                               data=map_table.embed_rows(data, _region_names(data.by),
+                                                         format_decimal),
                                script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=True)
 
@@ -259,8 +301,13 @@ def oembed():
     dataset = rendering.readable_dataset(slug)
     params = filters.parse(MultiDict(parse_qsl(parts.query)))
     age = int(_setting("MAP_EMBED_MAX_AGE"))
+    # The height the builder chose rides in the URL (the embed ignores it); the consumer's
+    # maxheight still bounds it.
+    asked = filters.whole_number("height", dict(parse_qsl(parts.query)).get("height"),
+                                 low=EMBED_HEIGHTS[0], high=EMBED_HEIGHTS[1],
+                                 unit="of pixels (in url)") or EMBED_HEIGHT
     width = min(_dimension("maxwidth", 600), 2000)
-    height = min(_dimension("maxheight", EMBED_HEIGHT), EMBED_HEIGHT)
+    height = min(_dimension("maxheight", asked), asked)
     links = _links(slug, params)
     # The thumbnail fits the consumer's limits: the image at that size, or none when the
     # limits leave less than PNG_MIN_WIDTH (oEmbed: all three thumbnail fields or none).
@@ -288,6 +335,18 @@ def _dimension(name: str, default: int | None) -> int | None:
     value = filters.whole_number(name, request.args.get(name), low=100, high=10**6,
                                  unit="of pixels")
     return default if value is None else value
+
+
+def _builder(links: dict, dataset: dict) -> dict:
+    """What the embed builder's script starts from (static/embed-builder.js): the URLs it
+    fills, the parameters in canonical order and their defaults."""
+    return {"embed": url_for("maps.embed", slug=dataset["slug"], _external=True),
+            "oembed": url_for("maps.oembed", _external=True), "embed_js": links["embed_js"],
+            "title": dataset["title"], "height": EMBED_HEIGHT, "heights": EMBED_HEIGHTS,
+            # lang and units: read by geomap's i18n (in filters.PARAMS once it keys them).
+            "keys": " ".join(filters.PARAMS + tuple(k for k in ("lang", "units")
+                                                    if k not in filters.PARAMS)),
+            "defaults": filters.DEFAULTS}
 
 
 def _form_values(params: dict) -> dict:

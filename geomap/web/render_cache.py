@@ -27,7 +27,8 @@ from .shared_cache import StoreError
 LOGGER = logging.getLogger(__name__)
 
 #: Bump when the rendering changes, so cached pages and ETags from older code expire.
-RENDER_VERSION = "maps-4"  # maps-3: RFC 7946 region shapes (#22); maps-4: shared-cache keys (#20)
+RENDER_VERSION = "maps-5"  # maps-3: RFC 7946 region shapes (#22); maps-4: shared-cache keys (#20)
+# maps-5: the embed's table and summary, the page's embed builder (#21)
 
 
 class LRU:

@@ -207,13 +207,19 @@ def test_tab_order_on_a_map_page(site, browser, width):
     settle(page)
     stops = _tab_through(page)
     _check_stops(stops)
-    names = [stop["id"] if stop["id"].startswith("map_") else stop["name"] for stop in stops]
+    names = [stop["id"] if stop["id"].startswith(("map_", "gm-oembed")) else stop["name"]
+             for stop in stops]
+    # The embed builder's controls are named here by their first option or value (their
+    # labels wrap them): layer, height, language, units, theme, title/legend/table shown.
+    builder = ["Heat map", "500", "English", "by language (miles in English, km in Fre",
+               "light", "show", "show", "show"]
     assert names == [
         "geomap", "All 2 corrections",  # the latest correction's link to the log (site_pages)
         *(maps.LAYER_LABELS[layer] for layer in ("heat", "cluster", "choropleth",
                                                             "time")),
-        "map_0001", "Zoom in", "Zoom out", "Filter and options", "Embed code",
-        "Copy embed code", "Preview the embed", "Static image (PNG)", "CSV", "GeoJSON",
+        "map_0001", "Zoom in", "Zoom out", "Filter and options", *builder, "Embed code",
+        "Copy embed code", "Preview the embed", "Static image (PNG)", "gm-oembed", "CSV",
+        "GeoJSON",
         "Total count (people or events) per state", "Imports of this dataset, newest first", f"/api/datasets/{SLUG}"[:40],
         "All published maps"], names
     page.close()
@@ -222,7 +228,8 @@ def test_tab_order_on_a_map_page(site, browser, width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_tab_order_in_a_cluster_embed(site, browser, width):
     """The embed: the link out, the map, each cluster on it (none lost on the way: focusing
-    one must not redraw them), then the zoom buttons and the corrections link."""
+    one must not redraw them), then the zoom buttons, the corrections link and the (closed)
+    table's toggle."""
     from site_pages import settle
 
     page = browser.new_page(viewport={"width": width, "height": 600})
@@ -231,11 +238,13 @@ def test_tab_order_in_a_cluster_embed(site, browser, width):
     clusters = page.locator(".marker-cluster").count()
     stops = _tab_through(page)
     _check_stops(stops)
-    # ... and the link from the latest correction to the map page's log (site_pages).
-    assert [stop["name"] for stop in stops[:1] + stops[-3:]] == [
-        "View larger map", "Zoom in", "Zoom out", "All 2 corrections"]
+    # ... the link from the latest correction to the map page's log (site_pages), and the
+    # (closed) table's toggle.
+    assert [stop["name"] for stop in stops[:1] + stops[-4:]] == [
+        "View larger map", "Zoom in", "Zoom out", "All 2 corrections",
+        "Table: counts by region and year"], [stop["name"] for stop in stops]
     assert stops[1]["id"] == "map_0001"
-    middle = stops[2:-3]
+    middle = stops[2:-4]
     assert clusters >= 3 and len(middle) == clusters, (clusters, middle)
     assert all("marker-cluster" in stop["cls"] and stop["name"].isdigit() for stop in middle)
     page.close()

@@ -10,7 +10,7 @@ from package_shape import check_shape
 from geomap import maps
 
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
-ORDER = ["spec", "framing", "placement", "grid", "timeline", "shapes", "placenames", "display", "breaks",
+ORDER = ["datatable", "spec", "framing", "placement", "grid", "timeline", "shapes", "placenames", "display", "breaks",
          "style", "reduce", "payloads", "leaflet", "png", "document"]
 #: What the package may import of the rest of geomap (the layers below it).
 BELOW = {"aggregate", "binning", "disclosure", "jsontext"}
