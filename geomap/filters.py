@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlencode
 
 from .errors import BadRequest
+from .language import LANGUAGES, UNITS, N_, Words, default_units
 
 LAYERS = ("heat", "cluster", "choropleth", "time")
 BY_VALUES = ("admin1", "sector", "border_segment")
@@ -32,7 +33,7 @@ THEMES = ("light", "dark")
 PER_VALUES = ("count", "border_mile")
 PER_ALIASES = {"mile": "border_mile", "border_miles": "border_mile", "miles": "border_mile",
                "total": "count", "none": "count"}
-DIRECTIONS = ("northbound", "southbound", "unknown")
+DIRECTIONS = (N_("northbound"), N_("southbound"), N_("unknown"))
 DIRECTION_ALIASES = {"n": "northbound", "nb": "northbound", "north": "northbound",
                      "northbound": "northbound", "s": "southbound", "sb": "southbound",
                      "south": "southbound", "southbound": "southbound", "unknown": "unknown",
@@ -45,13 +46,21 @@ SECTORS = {"BLW": "Blaine", "SPW": "Spokane", "HVM": "Havre", "GFN": "Grand Fork
 SECTORS_BY_LOWER = {**{name.lower(): code for code, name in SECTORS.items()},
                     **{code.lower(): code for code in SECTORS}}
 
+LANG_ALIASES = {"english": "en", "francais": "fr", "français": "fr", "french": "fr"}
+UNITS_ALIASES = {"mile": "mi", "miles": "mi", "kilometre": "km", "kilometres": "km",
+                 "kilometer": "km", "kilometers": "km"}
+
 #: Display options and their defaults (omitted from the canonical query when default).
 DEFAULTS = {"layer": "heat", "by": "admin1", "period": "auto", "theme": "light",
             "per": "count", "cumulative": "0"}
+#: Reader options: language and units. None when not asked for: a page then answers in the
+#: browser's language (geomap.i18n), an embed in English; units follow the language
+#: (`language.default_units`), so the canonical query names them only when they differ.
+READER_KEYS = ("lang", "units")
 #: Keys that may repeat; each holds a sorted tuple of distinct values.
 LIST_KEYS = ("type", "direction", "country", "admin1", "sector")
 #: Every parameter this module reads; anything else in the query is ignored.
-PARAMS = ("from", "to") + LIST_KEYS + tuple(DEFAULTS)
+PARAMS = ("from", "to") + LIST_KEYS + tuple(DEFAULTS) + READER_KEYS
 #: The subset that selects incidents (the rest only changes how they are drawn).
 SELECTION_KEYS = ("from", "to") + LIST_KEYS
 
@@ -188,6 +197,51 @@ def _choice(args: Any, key: str, choices: Iterable[str], aliases: Mapping[str, s
     return lowered
 
 
+def _lang(args: Any) -> str | None:
+    return parse_lang(_single(args, "lang"))
+
+
+def parse_lang(value: str | None) -> str | None:
+    """``lang=en|fr`` (``fr-CA``, ``fr_CA`` and ``FR`` read as ``fr``), or None when absent.
+
+    Raises
+    ------
+    geomap.errors.BadRequest
+        For a language geomap does not speak.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    lowered = value.lower().replace("_", "-")
+    lowered = LANG_ALIASES.get(lowered, lowered.split("-")[0])
+    if lowered not in LANGUAGES:
+        raise _bad("lang", value, "one of " + ", ".join(LANGUAGES))
+    return lowered
+
+
+def _units(args: Any) -> str | None:
+    """``units=mi|km`` (rates per 100 miles or 100 km of border, distances), or None."""
+    value = _single(args, "units")
+    if value is None:
+        return None
+    lowered = value.lower()
+    lowered = UNITS_ALIASES.get(lowered, lowered)
+    if lowered not in UNITS:
+        raise _bad("units", value, "one of " + ", ".join(UNITS)
+                   + " (rates per 100 miles or per 100 km of border)")
+    return lowered
+
+
+def language(filters: Mapping[str, Any]) -> str:
+    """Return the language of normalised filters (English unless ``lang`` names one)."""
+    return filters.get("lang") or LANGUAGES[0]
+
+
+def units(filters: Mapping[str, Any]) -> str:
+    """Return the units of normalised filters (asked for, else the language's default)."""
+    return filters.get("units") or default_units(language(filters))
+
+
 def _type(text: str) -> str:
     if len(text) > _MAX_TYPE_LEN or any(ord(ch) < 32 for ch in text):
         raise _bad("type", text, f"an incident type of at most {_MAX_TYPE_LEN} printable characters")
@@ -239,7 +293,8 @@ def parse(args: Any) -> dict[str, Any]:
         time layer picks weeks, months, quarters or years from the span), ``cumulative``
         (``"0"``/``"1"``), ``theme``,
         ``per`` (``count`` or ``border_mile``: choropleth values divided by each region's
-        miles of border).
+        length of border), ``lang`` (``en``/``fr``) and ``units`` (``mi``/``km``), each None
+        when not asked for (see `language` and `units`).
 
     Raises
     ------
@@ -264,6 +319,8 @@ def parse(args: Any) -> dict[str, Any]:
     out["cumulative"] = _choice(args, "cumulative", CUMULATIVE, CUMULATIVE_ALIASES)
     out["theme"] = _choice(args, "theme", THEMES)
     out["per"] = _choice(args, "per", PER_VALUES, PER_ALIASES)
+    out["lang"] = _lang(args)
+    out["units"] = _units(args)
     return out
 
 
@@ -290,6 +347,11 @@ def query_pairs(filters: Mapping[str, Any], *, keys: Iterable[str] = PARAMS,
             pairs.extend((key, v) for v in sorted(value or ()))
         elif key in DEFAULTS and value and (include_defaults or value != DEFAULTS[key]):
             pairs.append((key, value))
+        elif key == "lang" and value and (include_defaults or value != LANGUAGES[0]):
+            pairs.append((key, value))
+        elif key == "units" and value and (
+                include_defaults or value != default_units(language(filters))):
+            pairs.append((key, value))
     return pairs
 
 
@@ -310,16 +372,29 @@ def selection(filters: Mapping[str, Any]) -> dict[str, Any]:
     return {k: filters.get(k) for k in SELECTION_KEYS}
 
 
-def describe(filters: Mapping[str, Any]) -> str:
-    """Return a short plain-text description of the active selection ('' when none)."""
+#: How `describe` names the list filters (said in the reader's language).
+DESCRIBE_KEYS = {"type": N_("type"), "direction": N_("direction"), "country": N_("country"),
+                 "admin1": N_("state or province"), "sector": N_("sector")}
+
+
+def describe(filters: Mapping[str, Any], words: Words | None = None) -> str:
+    """Return a short plain-text description of the active selection ('' when none), with
+    dates as the language of `words` writes them (English by default)."""
+    w = words or Words.for_()
     parts = []
-    if filters.get("from") and filters.get("to"):
-        parts.append(f"{_format_from(filters['from'])} to {_format_to(filters['to'])}")
-    elif filters.get("from"):
-        parts.append(f"from {_format_from(filters['from'])}")
-    elif filters.get("to"):
-        parts.append(f"through {_format_to(filters['to'])}")
+    start = filters.get("from") and w.date(filters["from"])
+    end = filters.get("to") and w.date(filters["to"] - dt.timedelta(days=1))
+    if start and end:
+        parts.append(w.gettext("%(start)s to %(end)s", start=start, end=end))
+    elif start:
+        parts.append(w.gettext("from %(start)s", start=start))
+    elif end:
+        parts.append(w.gettext("through %(end)s", end=end))
     for key in LIST_KEYS:
         if filters.get(key):
-            parts.append(f"{key}: {', '.join(filters[key])}")
+            values = filters[key]
+            if key == "direction":
+                values = [w.gettext(v) for v in values]
+            parts.append(w.gettext("%(key)s: %(values)s", key=w.gettext(DESCRIBE_KEYS[key]),
+                                   values=", ".join(values)))
     return "; ".join(parts)
