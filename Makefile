@@ -42,7 +42,7 @@ POT := geomap/translations/messages.pot
 translations: $(VENV)/.runtime
 	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext --no-location \
 		--sort-output --project geomap -o $(POT) .
-	$(VENV)/bin/pybabel update --quiet -i $(POT) -d geomap/translations --no-fuzzy-matching
+	$(VENV)/bin/pybabel update -i $(POT) -d geomap/translations --no-fuzzy-matching --ignore-obsolete
 	$(VENV)/bin/pybabel compile --statistics -d geomap/translations
 
 # Browser tests drive Debian's Chromium, the deploy tests run Debian's nginx, the W3C Nu

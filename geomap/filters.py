@@ -81,11 +81,25 @@ _MAX_VALUES = 50
 _MAX_TYPE_LEN = 100
 
 
-def _bad(param: str, value: Any, expected: str) -> BadRequest:
+def _bad(param: str, value: Any, expected: "str | tuple[str, dict]") -> BadRequest:
+    """The 400 of a bad parameter. ``expected`` is English text, or a message marked for
+    translation and its values (``(N_("one of %(choices)s"), {...})``), so an error page can
+    say it in the reader's language (`errors.GeomapError.localised`); the JSON ``details``
+    keep the English."""
     if isinstance(value, str) and len(value) > 100:
         value = value[:100] + "…"  # enough to recognise it; a megabyte is not echoed back
-    return BadRequest(f"parameter {param!r} has value {value!r}; expected {expected}",
-                      details={"parameter": param, "value": value, "expected": expected})
+    english = expected[0] % expected[1] if isinstance(expected, tuple) else expected
+    return BadRequest(f"parameter {param!r} has value {value!r}; expected {english}",
+                      details={"parameter": param, "value": value, "expected": english},
+                      translatable=(N_("parameter %(param)s has value %(value)s; expected "
+                                       "%(expected)s"),
+                                    {"param": repr(param), "value": repr(value),
+                                     "expected": expected}))
+
+
+def _one_of(choices: Iterable[str], note: str = "") -> tuple[str, dict]:
+    """What a choice parameter expects, for `_bad`: "one of a, b"."""
+    return N_("one of %(choices)s"), {"choices": ", ".join(choices) + note}
 
 
 def _getlist(args: Any, key: str) -> list[str]:
@@ -109,15 +123,16 @@ def _single(args: Any, key: str) -> str | None:
     if not values:
         return None
     if len(set(values)) > 1:
-        raise _bad(key, values, "a single value (the parameter was given more than once)")
+        raise _bad(key, values, (N_("a single value (the parameter was given more than "
+                                    "once)"), {}))
     return values[0]
 
 
 def _parse_date(param: str, text: str, *, end: bool) -> dt.datetime:
     """Parse YYYY, YYYY-MM or YYYY-MM-DD (an end date is inclusive: returns the next start)."""
     match = _DATE_RE.match(text)
-    expected = (f"a date from {MIN_YEAR}-01-01 to {MAX_YEAR}-12-31 as YYYY-MM-DD, YYYY-MM "
-                "or YYYY")
+    values = {"first": f"{MIN_YEAR}-01-01", "last": f"{MAX_YEAR}-12-31"}
+    expected = (N_("a date from %(first)s to %(last)s as YYYY-MM-DD, YYYY-MM or YYYY"), values)
     if not match:
         raise _bad(param, text, expected)
     year, month, day = match.group(1), match.group(2), match.group(3)
@@ -126,7 +141,8 @@ def _parse_date(param: str, text: str, *, end: bool) -> dt.datetime:
     try:
         start = dt.datetime(int(year), int(month or 1), int(day or 1))
     except ValueError:
-        raise _bad(param, text, expected + " that exists in the calendar") from None
+        raise _bad(param, text, (N_("a date from %(first)s to %(last)s as YYYY-MM-DD, YYYY-MM "
+                                    "or YYYY that exists in the calendar"), values)) from None
     if not end:
         return start
     if day:
@@ -167,8 +183,11 @@ def whole_number(param: str, raw: str | None, *, low: int, high: int, unit: str 
         return None
     value = int(text) if _NUMBER_RE.match(text) else None
     if value is None or not low <= value <= high:
-        what = f" {unit}" if unit else ""
-        raise _bad(param, text, f"a whole number{what} from {low} to {high}")
+        # Translatable for the units callers use (pixels) and none; else English only.
+        message = {"": N_("a whole number from %(low)s to %(high)s"),
+                   "of pixels": N_("a whole number of pixels from %(low)s to %(high)s")}.get(
+            unit, f"a whole number {unit} from %(low)s to %(high)s")
+        raise _bad(param, text, (message, {"low": low, "high": high}))
     return value
 
 
@@ -176,7 +195,8 @@ def _list(args: Any, key: str, normalise) -> tuple[str, ...]:
     out: set[str] = set()
     raw_values = _getlist(args, key)
     if len(raw_values) > _MAX_VALUES:
-        raise _bad(key, f"{len(raw_values)} values", f"at most {_MAX_VALUES} values")
+        raise _bad(key, f"{len(raw_values)} values", (N_("at most %(n)s values"),
+                                                      {"n": _MAX_VALUES}))
     for raw in raw_values:
         text = raw.strip()
         if text == "":
@@ -193,7 +213,7 @@ def _choice(args: Any, key: str, choices: Iterable[str], aliases: Mapping[str, s
     lowered = value.lower()
     lowered = (aliases or {}).get(lowered, lowered)
     if lowered not in choices:
-        raise _bad(key, value, "one of " + ", ".join(choices))
+        raise _bad(key, value, _one_of(choices))
     return lowered
 
 
@@ -215,7 +235,7 @@ def parse_lang(value: str | None) -> str | None:
     lowered = value.lower().replace("_", "-")
     lowered = LANG_ALIASES.get(lowered, lowered.split("-")[0])
     if lowered not in LANGUAGES:
-        raise _bad("lang", value, "one of " + ", ".join(LANGUAGES))
+        raise _bad("lang", value, _one_of(LANGUAGES))
     return lowered
 
 
@@ -227,8 +247,8 @@ def _units(args: Any) -> str | None:
     lowered = value.lower()
     lowered = UNITS_ALIASES.get(lowered, lowered)
     if lowered not in UNITS:
-        raise _bad("units", value, "one of " + ", ".join(UNITS)
-                   + " (rates per 100 miles or per 100 km of border)")
+        raise _bad("units", value, (N_("one of %(choices)s (rates per 100 miles or per 100 km "
+                                       "of border)"), {"choices": ", ".join(UNITS)}))
     return lowered
 
 
@@ -244,34 +264,36 @@ def units(filters: Mapping[str, Any]) -> str:
 
 def _type(text: str) -> str:
     if len(text) > _MAX_TYPE_LEN or any(ord(ch) < 32 for ch in text):
-        raise _bad("type", text, f"an incident type of at most {_MAX_TYPE_LEN} printable characters")
+        raise _bad("type", text, (N_("an incident type of at most %(n)s printable characters"),
+                                  {"n": _MAX_TYPE_LEN}))
     return text
 
 
 def _direction(text: str) -> str:
     value = DIRECTION_ALIASES.get(text.lower())
     if value is None:
-        raise _bad("direction", text, "one of " + ", ".join(DIRECTIONS))
+        raise _bad("direction", text, _one_of(DIRECTIONS))
     return value
 
 
 def _country(text: str) -> str:
     value = text.upper()
     if value not in COUNTRIES:
-        raise _bad("country", text, "US or CA")
+        raise _bad("country", text, (N_("US or CA"), {}))
     return value
 
 
 def _admin1(text: str) -> str:
     value = text.upper().replace("_", "-")
     if not _ADMIN1_RE.match(value):
-        raise _bad("admin1", text, "a state or province code such as US-WA or CA-BC")
+        raise _bad("admin1", text, (N_("a state or province code such as US-WA or CA-BC"), {}))
     return value
 
 
 def _sector(text: str) -> str:
     if not _SECTOR_RE.match(text):
-        raise _bad("sector", text, "a Border Patrol sector code or name such as BLW or Blaine")
+        raise _bad("sector", text, (N_("a Border Patrol sector code or name such as BLW or "
+                                       "Blaine"), {}))
     return SECTORS_BY_LOWER.get(text.lower(), text)
 
 
@@ -307,7 +329,7 @@ def parse(args: Any) -> dict[str, Any]:
     out["from"] = _parse_date("from", start, end=False) if start else None
     out["to"] = _parse_date("to", end, end=True) if end else None
     if out["from"] and out["to"] and out["from"] >= out["to"]:
-        raise _bad("to", end, f"a date on or after from={start}")
+        raise _bad("to", end, (N_("a date on or after from=%(start)s"), {"start": start}))
     out["type"] = _list(args, "type", _type)
     out["direction"] = _list(args, "direction", _direction)
     out["country"] = _list(args, "country", _country)

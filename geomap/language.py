@@ -115,6 +115,23 @@ class Words:
         """A month: ``Jan 2025`` / ``janv. 2025``."""
         return dates.format_skeleton("yMMM", dt.date(year, month, 1), locale=self.locale)
 
+    def period(self, label: str) -> str:
+        """A period label as `geomap.aggregate` writes it, as the locale says it: "2025-01" ->
+        "Jan 2025" / "janv. 2025", "2025-Q1" -> "Q1 2025" / "T1 2025", a week (its Monday,
+        "2025-01-06") -> "week of Jan 6, 2025", a year unchanged; anything else unchanged."""
+        parts = label.split("-")
+        try:
+            if len(parts) == 2 and parts[1].startswith("Q"):
+                return self.gettext("Q%(quarter)s %(year)s", quarter=parts[1][1:], year=parts[0])
+            if len(parts) == 2:
+                return self.month(int(parts[0]), int(parts[1]))
+            if len(parts) == 3:
+                day = dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
+                return self.gettext("week of %(date)s", date=self.date(day, "medium"))
+        except ValueError:
+            pass
+        return label
+
     # --- units -------------------------------------------------------------------------------
     @property
     def km(self) -> bool:

@@ -281,8 +281,9 @@
           function show(i, initial) {
             index = i;
             range.value = String(i);
-            label.textContent = (data.cumulative ? t("upTo", {period: data.periods[i]})
-                                                  : data.periods[i]) + " · " +
+            // The period as the page's language says it (payloads.time_payload).
+            var period = data.labels ? data.labels[i] : data.periods[i];
+            label.textContent = (data.cumulative ? t("upTo", {period: period}) : period) + " · " +
               fmt(data.totals[i] || 0) + regionalText(i);
             if (!initial) heat.setLatLngs(frames[i]);  // the first frame is already drawn
           }

@@ -215,3 +215,32 @@ def test_png_and_oembed_follow_lang(client, dataset):
 def test_index_in_french(client, dataset):
     text = client.get("/?lang=fr").get_data(as_text=True)
     assert "Cartes publiées" in text and '<html lang="fr">' in text
+
+
+def test_error_pages_speak_the_readers_language(client, dataset):
+    bad = client.get("/maps/wa-bc?lang=fr&units=ft")
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and '<html lang="fr">' in text
+    assert "400: requête incorrecte" in text
+    assert ("le paramètre &#39;units&#39; a la valeur &#39;ft&#39; ; attendu : l’une des "
+            "valeurs mi, km") in text
+    missing = client.get("/maps/nope", headers={"Accept-Language": "fr"})
+    assert missing.status_code == 404 and "aucun jeu de données &#39;nope&#39;" in \
+        missing.get_data(as_text=True)
+    assert "Accept-Language" in missing.headers.get("Vary", "")
+    english = client.get("/maps/nope").get_data(as_text=True)
+    assert "no dataset &#39;nope&#39;" in english and "404: not found" in english
+    # JSON errors stay English (programs read them) unless ?lang= asks.
+    api = client.get("/oembed?url=http://localhost/maps/nope&lang=fr").get_json()
+    assert api["error"]["message"] == "aucun jeu de données 'nope'"
+    assert client.get("/oembed?url=http://localhost/maps/nope",
+                      headers={"Accept-Language": "fr"}).get_json()["error"]["message"] \
+        == "no dataset 'nope'"
+
+
+def test_time_control_periods_in_the_readers_language():
+    html = map_html(map_frame(200), layer="time", period="month", lang="fr")
+    data = map_payload(html, "time")
+    assert data["periods"][0] == "2025-01" and data["labels"][0] == "janv. 2025"
+    assert Words.for_("fr").period("2025-Q1") == "T1 2025"
+    assert Words.for_("en").period("2025-01-06") == "week of Jan 6, 2025"

@@ -127,7 +127,7 @@ def _add_layer(m: folium.Map, agg: Aggregates, spec: MapSpec, layers: Mapping[st
     if spec.layer == "heat":
         m.add_child(_Call("heat", js_json(heat_payload(agg)), heat_js))
     elif spec.layer == "time":
-        m.add_child(_Call("time", js_json(time_payload(agg)), heat_js))
+        m.add_child(_Call("time", js_json(time_payload(agg, spec.words)), heat_js))
     elif spec.layer == "cluster" and agg.points is not None:
         m.add_child(_Call("cluster", js_json(cluster_payload(agg.points, layers, spec.words)),
                           _static(spec, [CLUSTER_JS]), _static(spec, CLUSTER_CSS)))

@@ -28,7 +28,7 @@ def heat_payload(agg: Aggregates) -> dict:
     return {"cells": data, "cell": agg.cell}
 
 
-def time_payload(agg: Aggregates) -> dict:
+def time_payload(agg: Aggregates, words: Words | None = None) -> dict:
     """The time layer's frames, compactly: each cell's centre once (``points``), and per
     frame a flat list ``[point, weight, point, weight, ...]`` with weights in thousandths
     of the busiest cell (square-root scale, `heat_weights`). About 9 characters per
@@ -51,7 +51,9 @@ def time_payload(agg: Aggregates) -> dict:
     for p, t in zip(pidx, frames["total"].to_numpy()):
         totals[int(p)] += int(t)
     framing = agg.framing
+    w = words or Words.for_()
     payload = {"points": points, "frames": out, "cell": agg.cell, "periods": agg.periods,
+               "labels": [w.period(str(p)) for p in agg.periods],
                "totals": totals, "period": framing.period if framing else None,
                "cumulative": bool(framing and framing.cumulative)}
     if framing is not None and any(framing.regional_n):
@@ -160,9 +162,9 @@ def _date_label(ts: pd.Timestamp, precision: str, words: Words | None = None) ->
     as the locale writes it: "Jan 2025", "2025-Q1", "March 3, 2025" / "3 mars 2025"."""
     if precision == "year":
         return f"{ts.year}"
-    if precision == "quarter":
-        return f"{ts.year}-Q{(ts.month - 1) // 3 + 1}"
     w = words or Words.for_()
+    if precision == "quarter":
+        return w.period(f"{ts.year}-Q{(ts.month - 1) // 3 + 1}")
     if precision == "month":
         return w.month(ts.year, ts.month)
     return w.date(ts.date(), "medium")
