@@ -103,8 +103,9 @@
     },
 
     basemap: function (map, data) {
-      // Our own constant credit (not data): Leaflet shows attributions as HTML.
-      if (data.attribution) map.attributionControl.addAttribution(data.attribution);
+      // Our own constant credit (not data; in the page's language when `setup` gave it):
+      // Leaflet shows attributions as HTML.
+      if (data.attribution) map.attributionControl.addAttribution(W.attribution || data.attribution);
       if (data.land) {
         L.geoJSON(data.land, {
           pane: "gmBasemap", interactive: false,

@@ -111,6 +111,7 @@ def test_french_legend_popup_and_region_names():
     assert all(re.fullmatch(r"\d{1,2} \w+\.? 2025", d) for d in data["dates"]), data["dates"]
     setup = map_payload(html, "setup")
     assert setup["words"]["locale"] == "fr-CA" and setup["words"]["play"] == "Lire"
+    assert setup["words"]["attribution"].startswith("Limites © contributeurs d’OpenStreetMap")
 
 
 @pytest.mark.parametrize("by, per", [("border_segment", "count"), ("admin1", "border_mile")])
@@ -146,6 +147,7 @@ def test_french_static_image_names_and_summary():
     assert "Colombie-Britannique" in drawn.label_texts
     texts = [t.get_text() for t in fig.texts]
     assert any(f"2{NBSP}000 incidents, total" in t for t in texts), texts
+    assert any(t.startswith("Limites ©") for t in texts), texts
 
 
 # --- pages and embeds ---------------------------------------------------------------------

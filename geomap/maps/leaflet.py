@@ -12,7 +12,7 @@ import folium
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-from .display import basemap_data
+from .display import REGIONS_ATTRIBUTION, basemap_data
 from .payloads import (cells_payload, choropleth_payload, cluster_payload, heat_payload,
                        time_payload)
 from ..jsontext import js_json
@@ -119,6 +119,7 @@ def script_words(spec: MapSpec) -> dict[str, str]:
         "regionalHidden": _(" drawn · fewer than %(n)s known only by sector or state",
                             n="{n}"),
         "zoomIn": _("Zoom in"), "zoomOut": _("Zoom out"),
+        "attribution": _(REGIONS_ATTRIBUTION),
     }
 
 

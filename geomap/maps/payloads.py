@@ -209,7 +209,7 @@ def choropleth_payload(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]
             feature["properties"]["where"] = kinds[code]
     collection = {"type": "FeatureCollection", "features": features}
     return {"features": collection, "lines": lines, "per": per,
-            "minCount": spec.min_public_count, "attribution": REGIONS_ATTRIBUTION,
+            "minCount": spec.min_public_count, "attribution": w.gettext(REGIONS_ATTRIBUTION),
             "opacity": REGION_OPACITY}
 
 

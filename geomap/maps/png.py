@@ -98,7 +98,8 @@ def draw_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None = 
     renderer = fig.canvas.get_renderer()
     frame = _box(ax.get_window_extent(renderer))
     drawn = Drawn(frame=frame)
-    obstacles = [_attribution(fig, layers, scale, renderer)] if layers else []
+    obstacles = ([_attribution(fig, spec.words.gettext(REGIONS_ATTRIBUTION), scale, renderer)]
+                 if layers else [])
     # The legend's corners sit above the attribution line, never on it.
     legend_frame = (frame[0], obstacles[0][3] if obstacles else frame[1], frame[2], frame[3])
     if alaska:
@@ -402,8 +403,8 @@ def _labels(ax, layers, extent, frame, obstacles, scale, renderer, lang="en"):
     return [boxes[i] for i in keep], [names[i] for i in keep]
 
 
-def _attribution(fig, layers, scale, renderer) -> Box:
-    text = fig.text(0.995, 0.01, REGIONS_ATTRIBUTION, fontsize=8 * scale, ha="right",
+def _attribution(fig, credit: str, scale, renderer) -> Box:
+    text = fig.text(0.995, 0.01, credit, fontsize=8 * scale, ha="right",
                     va="bottom", color=MUTED, parse_math=False,
                     bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
     return _box(text.get_window_extent(renderer))
