@@ -74,7 +74,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _vary(response):
-        if (request.endpoint and follows_browser() and asked_language() is None
+        # Every HTML answer that read Accept-Language (pages, error pages, unknown addresses).
+        if (follows_browser() and asked_language() is None
                 and response.mimetype == "text/html"):
             response.vary.add("Accept-Language")
         return response

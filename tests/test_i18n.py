@@ -230,6 +230,10 @@ def test_error_pages_speak_the_readers_language(client, dataset):
     assert missing.status_code == 404 and "aucun jeu de données &#39;nope&#39;" in \
         missing.get_data(as_text=True)
     assert "Accept-Language" in missing.headers.get("Vary", "")
+    unknown = client.get("/no/such/page", headers={"Accept-Language": "fr"})
+    assert unknown.status_code == 404 and "404: introuvable" in unknown.get_data(as_text=True)
+    assert "Il n’y a pas de page à cette adresse" in unknown.get_data(as_text=True)
+    assert "Accept-Language" in unknown.headers.get("Vary", "")
     english = client.get("/maps/nope").get_data(as_text=True)
     assert "no dataset &#39;nope&#39;" in english and "404: not found" in english
     # JSON errors stay English (programs read them) unless ?lang= asks.
