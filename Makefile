@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup assets test-tools bench clean
+.PHONY: run test setup assets test-tools bench clean translations
 
 run: $(VENV)/.runtime assets
 	$(VENV)/bin/flask --app geomap run --host $(HOST) --port $(PORT)
@@ -32,6 +32,18 @@ static/vendor/.built: package.json package-lock.json scripts/build-vendor.mjs
 	npm ci --no-audit --no-fund --loglevel=error
 	npm run --silent build
 	touch $@
+
+# Reader-facing text in French: the catalogue geomap/translations/fr/LC_MESSAGES/messages.po
+# and its compiled messages.mo are committed (a fresh clone, a pip install or a deploy needs
+# no build step, and tests/test_i18n.py fails when the .mo is not the .po compiled or a string
+# has no translation). After changing strings: `make translations`, translate the new
+# entries in the .po (empty msgstr), then `make translations` again to compile.
+POT := geomap/translations/messages.pot
+translations: $(VENV)/.runtime
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext --no-location \
+		--sort-output --project geomap -o $(POT) .
+	$(VENV)/bin/pybabel update -i $(POT) -d geomap/translations --no-fuzzy-matching --ignore-obsolete
+	$(VENV)/bin/pybabel compile --statistics -d geomap/translations
 
 # Browser tests drive Debian's Chromium, the deploy tests run Debian's nginx, the W3C Nu
 # checker (npm vnu-jar) runs on Debian's Java and the job scale-out and shared-cache tests use

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from . import db
 from .errors import BadRequest, Forbidden, NotFound, Unauthorized
+from .language import N_
 from .store import get_dataset, utcnow
 
 ROLES = ("admin", "editor")
@@ -112,7 +113,8 @@ def visible_dataset(conn: sa.Connection, actor: Actor | None, slug: str) -> dict
     dataset = get_dataset(conn, slug)
     if dataset["published"] or can_write(conn, actor, dataset):
         return dataset
-    raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
+    raise NotFound(f"no dataset {slug!r}", details={"slug": slug},
+                   translatable=(N_("no dataset %(slug)s"), {"slug": repr(slug)}))
 
 
 def can_manage_members(conn: sa.Connection, actor: Actor | None, dataset: dict) -> bool:
@@ -172,7 +174,8 @@ def _user_id(conn: sa.Connection, user_name: str) -> int:
 def _dataset(conn: sa.Connection, slug: str) -> dict:
     row = conn.execute(sa.select(db.datasets).where(db.datasets.c.slug == slug)).mappings().first()
     if row is None:
-        raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
+        raise NotFound(f"no dataset {slug!r}", details={"slug": slug},
+                       translatable=(N_("no dataset %(slug)s"), {"slug": repr(slug)}))
     return dict(row)
 
 

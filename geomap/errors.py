@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 
 class GeomapError(Exception):
@@ -12,14 +12,31 @@ class GeomapError(Exception):
     code = "internal_error"
 
     def __init__(self, message: str, *, details: Any = None, status: int | None = None,
-                 code: str | None = None):
+                 code: str | None = None, translatable: tuple[str, dict] | None = None):
         super().__init__(message)
         self.message = message
         self.details = details
+        # The message as a catalogue id and its values (a value may itself be such a pair),
+        # for `localised`; None: the message is said in English only.
+        self.translatable = translatable
         if status is not None:
             self.status = status
         if code is not None:
             self.code = code
+
+    def localised(self, gettext: Callable[[str], str]) -> str:
+        """Return the message in the language ``gettext`` translates to (English when it
+        was not marked translatable)."""
+        if self.translatable is None:
+            return self.message
+
+        def say(part: Any) -> Any:
+            if isinstance(part, tuple):
+                msgid, values = part
+                return gettext(msgid) % {k: say(v) for k, v in values.items()}
+            return part
+
+        return say(self.translatable)
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlencode
 
 from .errors import BadRequest
+from .language import LANGUAGES, UNITS, N_, Words, default_units
 
 LAYERS = ("heat", "cluster", "choropleth", "time")
 BY_VALUES = ("admin1", "sector", "border_segment")
@@ -40,7 +41,7 @@ EMBED_KEYS = ("title", "legend", "table")
 PER_VALUES = ("count", "border_mile")
 PER_ALIASES = {"mile": "border_mile", "border_miles": "border_mile", "miles": "border_mile",
                "total": "count", "none": "count"}
-DIRECTIONS = ("northbound", "southbound", "unknown")
+DIRECTIONS = (N_("northbound"), N_("southbound"), N_("unknown"))
 DIRECTION_ALIASES = {"n": "northbound", "nb": "northbound", "north": "northbound",
                      "northbound": "northbound", "s": "southbound", "sb": "southbound",
                      "south": "southbound", "southbound": "southbound", "unknown": "unknown",
@@ -53,14 +54,22 @@ SECTORS = {"BLW": "Blaine", "SPW": "Spokane", "HVM": "Havre", "GFN": "Grand Fork
 SECTORS_BY_LOWER = {**{name.lower(): code for code, name in SECTORS.items()},
                     **{code.lower(): code for code in SECTORS}}
 
+LANG_ALIASES = {"english": "en", "francais": "fr", "français": "fr", "french": "fr"}
+UNITS_ALIASES = {"mile": "mi", "miles": "mi", "kilometre": "km", "kilometres": "km",
+                 "kilometer": "km", "kilometers": "km"}
+
 #: Display options and their defaults (omitted from the canonical query when default).
 DEFAULTS = {"layer": "heat", "by": "admin1", "period": "auto", "theme": "light",
             "per": "count", "cumulative": "0", "title": "show", "legend": "show",
             "table": "show"}
+#: Reader options: language and units. None when not asked for: a page then answers in the
+#: browser's language (geomap.i18n), an embed in English; units follow the language
+#: (`language.default_units`), so the canonical query names them only when they differ.
+READER_KEYS = ("lang", "units")
 #: Keys that may repeat; each holds a sorted tuple of distinct values.
 LIST_KEYS = ("type", "direction", "country", "admin1", "sector")
 #: Every parameter this module reads; anything else in the query is ignored.
-PARAMS = ("from", "to") + LIST_KEYS + tuple(DEFAULTS)
+PARAMS = ("from", "to") + LIST_KEYS + tuple(DEFAULTS) + READER_KEYS
 #: The subset that selects incidents (the rest only changes how they are drawn).
 SELECTION_KEYS = ("from", "to") + LIST_KEYS
 #: What keys a map page (the embed-only options left out).
@@ -83,11 +92,25 @@ _MAX_VALUES = 50
 _MAX_TYPE_LEN = 100
 
 
-def _bad(param: str, value: Any, expected: str) -> BadRequest:
+def _bad(param: str, value: Any, expected: "str | tuple[str, dict]") -> BadRequest:
+    """The 400 of a bad parameter. ``expected`` is English text, or a message marked for
+    translation and its values (``(N_("one of %(choices)s"), {...})``), so an error page can
+    say it in the reader's language (`errors.GeomapError.localised`); the JSON ``details``
+    keep the English."""
     if isinstance(value, str) and len(value) > 100:
         value = value[:100] + "…"  # enough to recognise it; a megabyte is not echoed back
-    return BadRequest(f"parameter {param!r} has value {value!r}; expected {expected}",
-                      details={"parameter": param, "value": value, "expected": expected})
+    english = expected[0] % expected[1] if isinstance(expected, tuple) else expected
+    return BadRequest(f"parameter {param!r} has value {value!r}; expected {english}",
+                      details={"parameter": param, "value": value, "expected": english},
+                      translatable=(N_("parameter %(param)s has value %(value)s; expected "
+                                       "%(expected)s"),
+                                    {"param": repr(param), "value": repr(value),
+                                     "expected": expected}))
+
+
+def _one_of(choices: Iterable[str], note: str = "") -> tuple[str, dict]:
+    """What a choice parameter expects, for `_bad`: "one of a, b"."""
+    return N_("one of %(choices)s"), {"choices": ", ".join(choices) + note}
 
 
 def _getlist(args: Any, key: str) -> list[str]:
@@ -111,15 +134,16 @@ def _single(args: Any, key: str) -> str | None:
     if not values:
         return None
     if len(set(values)) > 1:
-        raise _bad(key, values, "a single value (the parameter was given more than once)")
+        raise _bad(key, values, (N_("a single value (the parameter was given more than "
+                                    "once)"), {}))
     return values[0]
 
 
 def _parse_date(param: str, text: str, *, end: bool) -> dt.datetime:
     """Parse YYYY, YYYY-MM or YYYY-MM-DD (an end date is inclusive: returns the next start)."""
     match = _DATE_RE.match(text)
-    expected = (f"a date from {MIN_YEAR}-01-01 to {MAX_YEAR}-12-31 as YYYY-MM-DD, YYYY-MM "
-                "or YYYY")
+    values = {"first": f"{MIN_YEAR}-01-01", "last": f"{MAX_YEAR}-12-31"}
+    expected = (N_("a date from %(first)s to %(last)s as YYYY-MM-DD, YYYY-MM or YYYY"), values)
     if not match:
         raise _bad(param, text, expected)
     year, month, day = match.group(1), match.group(2), match.group(3)
@@ -128,7 +152,8 @@ def _parse_date(param: str, text: str, *, end: bool) -> dt.datetime:
     try:
         start = dt.datetime(int(year), int(month or 1), int(day or 1))
     except ValueError:
-        raise _bad(param, text, expected + " that exists in the calendar") from None
+        raise _bad(param, text, (N_("a date from %(first)s to %(last)s as YYYY-MM-DD, YYYY-MM "
+                                    "or YYYY that exists in the calendar"), values)) from None
     if not end:
         return start
     if day:
@@ -169,8 +194,11 @@ def whole_number(param: str, raw: str | None, *, low: int, high: int, unit: str 
         return None
     value = int(text) if _NUMBER_RE.match(text) else None
     if value is None or not low <= value <= high:
-        what = f" {unit}" if unit else ""
-        raise _bad(param, text, f"a whole number{what} from {low} to {high}")
+        # Translatable for the units callers use (pixels) and none; else English only.
+        message = {"": N_("a whole number from %(low)s to %(high)s"),
+                   "of pixels": N_("a whole number of pixels from %(low)s to %(high)s")}.get(
+            unit, f"a whole number {unit} from %(low)s to %(high)s")
+        raise _bad(param, text, (message, {"low": low, "high": high}))
     return value
 
 
@@ -178,7 +206,8 @@ def _list(args: Any, key: str, normalise) -> tuple[str, ...]:
     out: set[str] = set()
     raw_values = _getlist(args, key)
     if len(raw_values) > _MAX_VALUES:
-        raise _bad(key, f"{len(raw_values)} values", f"at most {_MAX_VALUES} values")
+        raise _bad(key, f"{len(raw_values)} values", (N_("at most %(n)s values"),
+                                                      {"n": _MAX_VALUES}))
     for raw in raw_values:
         text = raw.strip()
         if text == "":
@@ -195,40 +224,87 @@ def _choice(args: Any, key: str, choices: Iterable[str], aliases: Mapping[str, s
     lowered = value.lower()
     lowered = (aliases or {}).get(lowered, lowered)
     if lowered not in choices:
-        raise _bad(key, value, "one of " + ", ".join(choices))
+        raise _bad(key, value, _one_of(choices))
     return lowered
+
+
+def _lang(args: Any) -> str | None:
+    return parse_lang(_single(args, "lang"))
+
+
+def parse_lang(value: str | None) -> str | None:
+    """``lang=en|fr`` (``fr-CA``, ``fr_CA`` and ``FR`` read as ``fr``), or None when absent.
+
+    Raises
+    ------
+    geomap.errors.BadRequest
+        For a language geomap does not speak.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    lowered = value.lower().replace("_", "-")
+    lowered = LANG_ALIASES.get(lowered, lowered.split("-")[0])
+    if lowered not in LANGUAGES:
+        raise _bad("lang", value, _one_of(LANGUAGES))
+    return lowered
+
+
+def _units(args: Any) -> str | None:
+    """``units=mi|km`` (rates per 100 miles or 100 km of border, distances), or None."""
+    value = _single(args, "units")
+    if value is None:
+        return None
+    lowered = value.lower()
+    lowered = UNITS_ALIASES.get(lowered, lowered)
+    if lowered not in UNITS:
+        raise _bad("units", value, (N_("one of %(choices)s (rates per 100 miles or per 100 km "
+                                       "of border)"), {"choices": ", ".join(UNITS)}))
+    return lowered
+
+
+def language(filters: Mapping[str, Any]) -> str:
+    """Return the language of normalised filters (English unless ``lang`` names one)."""
+    return filters.get("lang") or LANGUAGES[0]
+
+
+def units(filters: Mapping[str, Any]) -> str:
+    """Return the units of normalised filters (asked for, else the language's default)."""
+    return filters.get("units") or default_units(language(filters))
 
 
 def _type(text: str) -> str:
     if len(text) > _MAX_TYPE_LEN or any(ord(ch) < 32 for ch in text):
-        raise _bad("type", text, f"an incident type of at most {_MAX_TYPE_LEN} printable characters")
+        raise _bad("type", text, (N_("an incident type of at most %(n)s printable characters"),
+                                  {"n": _MAX_TYPE_LEN}))
     return text
 
 
 def _direction(text: str) -> str:
     value = DIRECTION_ALIASES.get(text.lower())
     if value is None:
-        raise _bad("direction", text, "one of " + ", ".join(DIRECTIONS))
+        raise _bad("direction", text, _one_of(DIRECTIONS))
     return value
 
 
 def _country(text: str) -> str:
     value = text.upper()
     if value not in COUNTRIES:
-        raise _bad("country", text, "US or CA")
+        raise _bad("country", text, (N_("US or CA"), {}))
     return value
 
 
 def _admin1(text: str) -> str:
     value = text.upper().replace("_", "-")
     if not _ADMIN1_RE.match(value):
-        raise _bad("admin1", text, "a state or province code such as US-WA or CA-BC")
+        raise _bad("admin1", text, (N_("a state or province code such as US-WA or CA-BC"), {}))
     return value
 
 
 def _sector(text: str) -> str:
     if not _SECTOR_RE.match(text):
-        raise _bad("sector", text, "a Border Patrol sector code or name such as BLW or Blaine")
+        raise _bad("sector", text, (N_("a Border Patrol sector code or name such as BLW or "
+                                       "Blaine"), {}))
     return SECTORS_BY_LOWER.get(text.lower(), text)
 
 
@@ -250,8 +326,10 @@ def parse(args: Any) -> dict[str, Any]:
         time layer picks weeks, months, quarters or years from the span), ``cumulative``
         (``"0"``/``"1"``), ``theme``,
         ``per`` (``count`` or ``border_mile``: choropleth values divided by each region's
-        miles of border), and the embed's ``title``, ``legend`` and ``table`` (``show`` or
-        ``hide``; ``1``/``0``, ``yes``/``no``, ``true``/``false``, ``on``/``off`` too).
+        length of border), ``lang`` (``en``/``fr``) and ``units`` (``mi``/``km``), each None
+        when not asked for (see `language` and `units`), and the embed's ``title``, ``legend``
+        and ``table`` (``show`` or ``hide``; ``1``/``0``, ``yes``/``no``, ``true``/``false``,
+        ``on``/``off`` too).
 
     Raises
     ------
@@ -264,7 +342,7 @@ def parse(args: Any) -> dict[str, Any]:
     out["from"] = _parse_date("from", start, end=False) if start else None
     out["to"] = _parse_date("to", end, end=True) if end else None
     if out["from"] and out["to"] and out["from"] >= out["to"]:
-        raise _bad("to", end, f"a date on or after from={start}")
+        raise _bad("to", end, (N_("a date on or after from=%(start)s"), {"start": start}))
     out["type"] = _list(args, "type", _type)
     out["direction"] = _list(args, "direction", _direction)
     out["country"] = _list(args, "country", _country)
@@ -278,6 +356,8 @@ def parse(args: Any) -> dict[str, Any]:
     out["per"] = _choice(args, "per", PER_VALUES, PER_ALIASES)
     for key in EMBED_KEYS:
         out[key] = _choice(args, key, SHOW, SHOW_ALIASES)
+    out["lang"] = _lang(args)
+    out["units"] = _units(args)
     return out
 
 
@@ -309,6 +389,11 @@ def query_pairs(filters: Mapping[str, Any], *, keys: Iterable[str] = PARAMS,
             pairs.extend((key, v) for v in sorted(value or ()))
         elif key in DEFAULTS and value and (include_defaults or value != DEFAULTS[key]):
             pairs.append((key, value))
+        elif key == "lang" and value and (include_defaults or value != LANGUAGES[0]):
+            pairs.append((key, value))
+        elif key == "units" and value and (
+                include_defaults or value != default_units(language(filters))):
+            pairs.append((key, value))
     return pairs
 
 
@@ -329,16 +414,29 @@ def selection(filters: Mapping[str, Any]) -> dict[str, Any]:
     return {k: filters.get(k) for k in SELECTION_KEYS}
 
 
-def describe(filters: Mapping[str, Any]) -> str:
-    """Return a short plain-text description of the active selection ('' when none)."""
+#: How `describe` names the list filters (said in the reader's language).
+DESCRIBE_KEYS = {"type": N_("type"), "direction": N_("direction"), "country": N_("country"),
+                 "admin1": N_("state or province"), "sector": N_("sector")}
+
+
+def describe(filters: Mapping[str, Any], words: Words | None = None) -> str:
+    """Return a short plain-text description of the active selection ('' when none), with
+    dates as the language of `words` writes them (English by default)."""
+    w = words or Words.for_()
     parts = []
-    if filters.get("from") and filters.get("to"):
-        parts.append(f"{_format_from(filters['from'])} to {_format_to(filters['to'])}")
-    elif filters.get("from"):
-        parts.append(f"from {_format_from(filters['from'])}")
-    elif filters.get("to"):
-        parts.append(f"through {_format_to(filters['to'])}")
+    start = filters.get("from") and w.date(filters["from"])
+    end = filters.get("to") and w.date(filters["to"] - dt.timedelta(days=1))
+    if start and end:
+        parts.append(w.gettext("%(start)s to %(end)s", start=start, end=end))
+    elif start:
+        parts.append(w.gettext("from %(start)s", start=start))
+    elif end:
+        parts.append(w.gettext("through %(end)s", end=end))
     for key in LIST_KEYS:
         if filters.get(key):
-            parts.append(f"{key}: {', '.join(filters[key])}")
+            values = filters[key]
+            if key == "direction":
+                values = [w.gettext(v) for v in values]
+            parts.append(w.gettext("%(key)s: %(values)s", key=w.gettext(DESCRIBE_KEYS[key]),
+                                   values=", ".join(values)))
     return "; ".join(parts)

@@ -13,8 +13,24 @@
     return node;
   }
 
-  function fmt(n) {
-    return Number(n).toLocaleString("en-US");
+  // What the map says, in the page's language (the server's `script_words`; English until
+  // `setup` receives them). `t` fills the {n}, {total} and {period} placeholders.
+  var W = {locale: "en-US", incident: "Incident", count: "count {n}",
+    incidents: "{n} incidents, total count {total}", hidden: "fewer than {n} incidents (hidden)",
+    none: "none recorded", play: "Play", pause: "Pause", playLabel: "Play the animation",
+    pauseLabel: "Pause the animation", period: "Period", upTo: "up to {period}",
+    regional: " drawn · {n} known only by sector or state",
+    regionalHidden: " drawn · fewer than {n} known only by sector or state"};
+
+  function t(key, values) {
+    return String(W[key]).replace(/\{(\w+)\}/g, function (all, name) {
+      return values && values[name] !== undefined ? String(values[name]) : all;
+    });
+  }
+
+  function fmt(n, digits) {
+    return Number(n).toLocaleString(W.locale, digits === undefined ? undefined
+      : {maximumFractionDigits: digits});
   }
 
   function cellPixels(map, cell, lat) {
@@ -125,6 +141,13 @@
   var GeomapLayers = {
     setup: function (map, opts) {
       var container = map.getContainer();
+      if (opts.words) W = opts.words;
+      if (map.zoomControl && W.zoomIn) {
+        var zoomIn = container.querySelector(".leaflet-control-zoom-in");
+        var zoomOut = container.querySelector(".leaflet-control-zoom-out");
+        if (zoomIn) { zoomIn.title = W.zoomIn; zoomIn.setAttribute("aria-label", W.zoomIn); }
+        if (zoomOut) { zoomOut.title = W.zoomOut; zoomOut.setAttribute("aria-label", W.zoomOut); }
+      }
       container.setAttribute("data-gm-start-ms", String(Math.round(performance.now())));
       container.classList.add("gm-theme-" + (opts.theme || "light"));
       if (opts.tiles === "openstreetmap" && opts.tileUrl) {
@@ -154,8 +177,9 @@
     },
 
     basemap: function (map, data) {
-      // Our own constant credit (not data): Leaflet shows attributions as HTML.
-      if (data.attribution) map.attributionControl.addAttribution(data.attribution);
+      // Our own constant credit (not data; in the page's language when `setup` gave it):
+      // Leaflet shows attributions as HTML.
+      if (data.attribution) map.attributionControl.addAttribution(W.attribution || data.attribution);
       if (data.land) {
         L.geoJSON(data.land, {
           pane: "gmBasemap", interactive: false,
@@ -208,7 +232,7 @@
         var marker = L.circleMarker([c[0], c[1]], {radius: radius, renderer: renderer,
           color: "#7a0177", weight: 1, fillColor: "#c51b8a", fillOpacity: 0.55});
         marker.bindTooltip(function () {
-          return el("span", null, fmt(c[2]) + " incidents, total count " + fmt(c[3]));
+          return el("span", null, t("incidents", {n: fmt(c[2]), total: fmt(c[3])}));
         });
         group.addLayer(marker);
       });
@@ -224,11 +248,13 @@
           className: "gm-marker", color: "#08306b", weight: 1.5, fillColor: "#2171b5", fillOpacity: 0.8});
         marker.bindPopup(function () {
           var box = el("div", "gm-popup");
-          box.appendChild(el("p", "gm-popup-type", data.types[r[3]] || "Incident"));
+          box.appendChild(el("p", "gm-popup-type", data.types[r[3]] || W.incident));
           if (data.places && data.places[r[6]]) box.appendChild(el("p", "gm-popup-place", data.places[r[6]]));
-          var mile = (r[7] === null || r[7] === undefined) ? "" : "border mile " + fmt(r[7]);
+          // The border mile (or km) in the reader's units: `payloads.cluster_payload`.
+          var mile = (r[7] === null || r[7] === undefined) ? ""
+            : String(data.borderPosition || "border mile {n}").replace("{n}", fmt(r[7]));
           box.appendChild(el("p", "gm-popup-meta",
-            [data.dates[r[4]], data.directions[r[5]], "count " + fmt(r[2]), mile].filter(Boolean).join(" · ")));
+            [data.dates[r[4]], data.directions[r[5]], t("count", {n: fmt(r[2])}), mile].filter(Boolean).join(" · ")));
           if (r[8]) box.appendChild(el("p", "gm-popup-text", r[8]));
           return box;
         });
@@ -260,10 +286,10 @@
             box.appendChild(el("strong", null, p.name || p.code));
             if (p.where) box.appendChild(el("div", "gm-tip-where", p.where));
             var line;
-            if (p.hidden) line = "fewer than " + data.minCount + " incidents (hidden)";
-            else if (!p.n) line = "none recorded";
-            else line = fmt(p.n) + " incidents, total count " + fmt(p.total) +
-              (data.per ? " (" + Number(p.value).toLocaleString("en-US", {maximumFractionDigits: 2}) + " " + data.per + ")" : "");
+            if (p.hidden) line = t("hidden", {n: fmt(data.minCount)});
+            else if (!p.n) line = W.none;
+            else line = t("incidents", {n: fmt(p.n), total: fmt(p.total)}) +
+              (data.per ? " (" + fmt(p.value, 2) + " " + data.per + ")" : "");
             box.appendChild(el("div", null, line));
             return box;
           }, {sticky: true});
@@ -292,24 +318,22 @@
       function regionalText(i) {
         if (!data.regional) return "";
         var r = data.regional[i];
-        if (r === null) {
-          return " drawn · fewer than " + fmt(data.minCount) + " known only by sector or state";
-        }
-        return r ? " drawn · " + fmt(r) + " known only by sector or state" : "";
+        if (r === null) return t("regionalHidden", {n: fmt(data.minCount)});
+        return r ? t("regional", {n: fmt(r)}) : "";
       }
       var Control = L.Control.extend({
         options: {position: "bottomleft"},
         onAdd: function () {
           var box = el("div", "gm-time leaflet-bar");
-          var button = el("button", "gm-time-play", "Play");
+          var button = el("button", "gm-time-play", W.play);
           button.type = "button";
-          button.setAttribute("aria-label", "Play the animation");
+          button.setAttribute("aria-label", W.playLabel);
           var range = el("input", "gm-time-range");
           range.type = "range";
           range.min = "0";
           range.max = String(frames.length - 1);
           range.value = "0";
-          range.setAttribute("aria-label", "Period");
+          range.setAttribute("aria-label", W.period);
           var label = el("output", "gm-time-label");
           label.setAttribute("aria-live", "polite");
           box.appendChild(button);
@@ -320,19 +344,21 @@
           function show(i, initial) {
             index = i;
             range.value = String(i);
-            label.textContent = (data.cumulative ? "up to " : "") + data.periods[i] + " · " +
+            // The period as the page's language says it (payloads.time_payload).
+            var period = data.labels ? data.labels[i] : data.periods[i];
+            label.textContent = (data.cumulative ? t("upTo", {period: period}) : period) + " · " +
               fmt(data.totals[i] || 0) + regionalText(i);
             if (!initial) heat.setLatLngs(frames[i]);  // the first frame is already drawn
           }
           function stop() {
             if (timer) { clearInterval(timer); timer = null; }
-            button.textContent = "Play";
-            button.setAttribute("aria-label", "Play the animation");
+            button.textContent = W.play;
+            button.setAttribute("aria-label", W.playLabel);
           }
           button.addEventListener("click", function () {
             if (timer) { stop(); return; }
-            button.textContent = "Pause";
-            button.setAttribute("aria-label", "Pause the animation");
+            button.textContent = W.pause;
+            button.setAttribute("aria-label", W.pauseLabel);
             timer = setInterval(function () {
               if (index >= frames.length - 1) { stop(); return; }
               show(index + 1);

@@ -6,7 +6,9 @@
     var status = button.parentNode.querySelector(".gm-copy-status");
     button.addEventListener("click", function () {
       function done(ok) {
-        if (status) status.textContent = ok ? "Copied." : "Select the code and copy it.";
+        // The words come from the page, in its language.
+        if (status) status.textContent = ok ? (button.getAttribute("data-copied") || "Copied.")
+          : (button.getAttribute("data-copy-failed") || "Select the code and copy it.");
       }
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(source.value).then(function () { done(true); }, function () {

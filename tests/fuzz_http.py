@@ -783,7 +783,7 @@ OTHER_SLUGS = (THRESHOLD_SLUG, DRAFT_SLUG, "missing", "é", "a b", "x" * 300, "%
                "base.png")
 PARAM_NAMES = ("from", "to", "type", "direction", "country", "admin1", "sector", "layer", "by",
                "period", "theme", "per", "limit", "offset", "format", "maxwidth", "maxheight",
-               "url", "simplify", "from", "to", "FROM", "to[]", "", "\x00", "é")
+               "url", "simplify", "from", "to", "FROM", "to[]", "", "\x00", "é", "lang", "units")
 VALUES = (
     "9999", "9999-12", "9999-12-31", "0000", "0001", "0001-01-01", "1969-12-31", "1970",
     "2025", "2025-01", "2025-01-03", "2025-02-29", "2024-02-29", "2025-13", "2025-00-10",
@@ -793,7 +793,7 @@ VALUES = (
     "CA-BC", "US", "CA", "BLW", "Blaine", "north", "S", "sighting", "apprehension",
     "choropleth", "heat", "cluster", "time", "border_segment", "segment", "sector", "admin1",
     "month", "week", "light", "dark", "border_mile", "count", "json", "xml", "none", "low",
-    "high",
+    "high", "fr", "en", "fr-CA", "fr_ca", "de", "km", "mi", "miles", "KM",
 )
 VALUE = st.one_of(st.sampled_from(VALUES), st.text(max_size=12),
                   st.integers(-10**20, 10**20).map(str))

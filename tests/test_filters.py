@@ -101,7 +101,7 @@ def test_canonical_query_changes_and_selection_keys():
 
 def test_describe():
     out = filters.parse({"from": "2025-01", "to": "2025-02", "country": "US"})
-    assert filters.describe(out) == "2025-01-01 to 2025-02-28; country: US"
+    assert filters.describe(out) == "January 1, 2025 to February 28, 2025; country: US"
     assert filters.describe(filters.parse({})) == ""
 
 

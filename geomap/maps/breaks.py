@@ -12,6 +12,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ..language import Words
+
 
 def round_sig(value: float, digits: int, how: str = "nearest") -> float:
     """Round a positive value to `digits` significant figures (``how``: nearest or up).
@@ -96,24 +98,23 @@ def class_breaks(values: Iterable[float], classes: int = 5) -> list[float]:
     return nice_breaks(qs, float(arr.max()))
 
 
-def short_number(value: float) -> str:
-    """Format a round class bound for a legend: "8M", "1.5M", "250K", "3,000", "0.04"."""
+def short_number(value: float, words: "Words | None" = None) -> str:
+    """Format a round class bound for a legend: "8M", "1.5M", "250K", "3,000", "0.04"
+    (in French "8 M", "1,5 M", "250 k", "3 000", "0,04")."""
+    w = words or Words.for_()
     value = float(value)
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e4, "K")):
-        if abs(value) >= size:
-            scaled = value / (size if suffix != "K" else 1e3)
-            return f"{scaled:,.10g}{suffix}"
-    if value.is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.10g}"
+    if abs(value) >= 1e4:
+        return w.compact(value)
+    return w.number(int(value) if value.is_integer() else value)
 
 
-def class_labels(breaks: list[float]) -> list[str]:
+def class_labels(breaks: list[float], words: "Words | None" = None) -> list[str]:
     """Return one label per class: "up to 40", "40–100", …, "250–3,000"."""
+    w = words or Words.for_()
     labels = []
     lower = None
     for upper in breaks:
-        labels.append(f"up to {short_number(upper)}" if lower is None
-                      else f"{short_number(lower)}–{short_number(upper)}")
+        labels.append(w.gettext("up to %(n)s", n=short_number(upper, w)) if lower is None
+                      else f"{short_number(lower, w)}–{short_number(upper, w)}")
         lower = upper
     return labels

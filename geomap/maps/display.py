@@ -21,10 +21,12 @@ import pandas as pd
 from .. import aggregate
 from ..jsontext import escape, js_json
 from .placenames import place_rows, places_beside, read_places, region_rows, REGIONS_UNTIL
+from ..language import N_
 from .shapes import feature_collection
 
 #: Credit for the region layers drawn from shapefiles/ (ODbL asks for the OSM credit).
-REGIONS_ATTRIBUTION = "Boundaries © OpenStreetMap contributors (ODbL), GMT DCW, US Census"
+#: (English; maps say it in the reader's language: `leaflet.script_words`, the PNG.)
+REGIONS_ATTRIBUTION = N_("Boundaries © OpenStreetMap contributors (ODbL), GMT DCW, US Census")
 DISPLAY_LAYERS = {"admin1": "admin1_display", "sector": "usbp_sectors_display",
                   "border": "border", "border_segment": "border_segments"}
 

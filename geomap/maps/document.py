@@ -73,9 +73,10 @@ def render_map(frame: pd.DataFrame, spec: MapSpec, layers: Mapping[str, Any] | N
     theme = "gm-dark" if spec.theme == "dark" else "gm-light"
     tiles = "gm-tiles-" + spec.tiles
     return str(
-        Markup('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-               '<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>')
-        + escape(spec.title or "Map") + Markup("</title>\n") + parts.head
+        Markup('<!DOCTYPE html>\n<html lang="') + escape(spec.lang)
+        + Markup('">\n<head>\n<meta charset="utf-8">\n'
+                 '<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>')
+        + escape(spec.title or spec.words.gettext("Map")) + Markup("</title>\n") + parts.head
         + Markup('\n</head>\n<body class="gm-doc ') + escape(theme) + Markup('">\n<h1 class="gm-title">')
         + escape(spec.title) + Markup('</h1>\n<div class="gm-map ') + escape(tiles)
         + Markup('">') + parts.body + Markup("</div>\n") + legend_html(info)

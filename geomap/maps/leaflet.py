@@ -12,7 +12,7 @@ import folium
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-from .display import basemap_data
+from .display import REGIONS_ATTRIBUTION, basemap_data
 from .payloads import (cells_payload, choropleth_payload, cluster_payload, heat_payload,
                        time_payload)
 from ..jsontext import js_json
@@ -86,7 +86,7 @@ def build_map(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None =
     bounds = agg.bounds or [[41.0, -125.0], [50.0, -66.0]]
     # The first view frames the data's weight (agg.view); the extent stays reachable.
     setup = {"bounds": agg.view or bounds, "extent": bounds, "tiles": spec.tiles,
-             "theme": spec.theme, "embed": spec.embed}
+             "theme": spec.theme, "embed": spec.embed, "words": script_words(spec)}
     if spec.tiles == "openstreetmap":
         setup["tileUrl"] = OSM_TILES
         setup["attribution"] = OSM_ATTRIBUTION
@@ -99,14 +99,38 @@ def build_map(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None =
     return m
 
 
+def script_words(spec: MapSpec) -> dict[str, str]:
+    """What the layer library says itself (popups, tooltips, the time control), in the
+    map's language: ``{n}``, ``{total}`` and ``{period}`` are filled in by the script;
+    ``locale`` formats its numbers."""
+    w = spec.words
+    _ = w.gettext
+    return {
+        "locale": str(w.locale).replace("_", "-"),
+        "incident": _("Incident"),
+        "count": _("count %(n)s", n="{n}"),
+        "incidents": _("%(n)s incidents, total count %(total)s", n="{n}", total="{total}"),
+        "hidden": _("fewer than %(n)s incidents (hidden)", n="{n}"),
+        "none": _("none recorded"),
+        "play": _("Play"), "pause": _("Pause"),
+        "playLabel": _("Play the animation"), "pauseLabel": _("Pause the animation"),
+        "period": _("Period"), "upTo": _("up to %(period)s", period="{period}"),
+        "regional": _(" drawn · %(n)s known only by sector or state", n="{n}"),
+        "regionalHidden": _(" drawn · fewer than %(n)s known only by sector or state",
+                            n="{n}"),
+        "zoomIn": _("Zoom in"), "zoomOut": _("Zoom out"),
+        "attribution": _(REGIONS_ATTRIBUTION),
+    }
+
+
 def _add_layer(m: folium.Map, agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any]) -> None:
     heat_js = _static(spec, [HEAT_JS])
     if spec.layer == "heat":
         m.add_child(_Call("heat", js_json(heat_payload(agg)), heat_js))
     elif spec.layer == "time":
-        m.add_child(_Call("time", js_json(time_payload(agg)), heat_js))
+        m.add_child(_Call("time", js_json(time_payload(agg, spec.words)), heat_js))
     elif spec.layer == "cluster" and agg.points is not None:
-        m.add_child(_Call("cluster", js_json(cluster_payload(agg.points, layers)),
+        m.add_child(_Call("cluster", js_json(cluster_payload(agg.points, layers, spec.words)),
                           _static(spec, [CLUSTER_JS]), _static(spec, CLUSTER_CSS)))
     elif spec.layer == "cluster":
         m.add_child(_Call("cells", js_json(cells_payload(agg))))

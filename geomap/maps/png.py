@@ -17,6 +17,7 @@ from .display import REGIONS_ATTRIBUTION
 from .payloads import choropleth_payload
 from .placement import Box, place_labels, quietest_corner
 from .spec import Aggregates, MapSpec
+from ..regions.names import admin1_name
 from .style import EMPTY_COLOR, HEAT_GRADIENT, legend, summary_line
 
 LAND, LAND_EDGE, WATER = "#f3efe6", "#b3ab9c", "#d7e6f2"
@@ -97,7 +98,8 @@ def draw_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None = 
     renderer = fig.canvas.get_renderer()
     frame = _box(ax.get_window_extent(renderer))
     drawn = Drawn(frame=frame)
-    obstacles = [_attribution(fig, layers, scale, renderer)] if layers else []
+    obstacles = ([_attribution(fig, spec.words.gettext(REGIONS_ATTRIBUTION), scale, renderer)]
+                 if layers else [])
     # The legend's corners sit above the attribution line, never on it.
     legend_frame = (frame[0], obstacles[0][3] if obstacles else frame[1], frame[2], frame[3])
     if alaska:
@@ -107,7 +109,8 @@ def draw_png(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None = 
     drawn.legend_corner, drawn.legend = _legend(fig, ax, agg, spec, payload, legend_frame,
                                                 obstacles[1:], scale, renderer)
     drawn.labels, drawn.label_texts = _labels(ax, layers, extent, frame,
-                                              obstacles + [drawn.legend], scale, renderer)
+                                              obstacles + [drawn.legend], scale, renderer,
+                                              spec.lang)
     _header(fig, agg, spec, subtitle, scale, renderer)
     return fig, drawn
 
@@ -258,7 +261,7 @@ def _legend(fig, ax, agg, spec, payload, frame, obstacles, scale, renderer):
     info = legend(agg, spec)
     weight_in = _data_weight(ax, agg, payload)
     if payload is None:
-        return _heat_legend(fig, frame, obstacles, weight_in, scale, renderer)
+        return _heat_legend(fig, frame, obstacles, weight_in, scale, renderer, info)
     handles = [Patch(facecolor=c, edgecolor="#8a8272", label=label)
                for c, label in info["items"]]
     title = info["heading"] + ("" if not payload.get("per") else f"\n({payload['per']})")
@@ -274,14 +277,14 @@ def _legend(fig, ax, agg, spec, payload, frame, obstacles, scale, renderer):
     return corner, _box(box.get_window_extent(renderer))
 
 
-def _heat_legend(fig, frame, obstacles, weight_in, scale, renderer):
+def _heat_legend(fig, frame, obstacles, weight_in, scale, renderer, info):
     """The heat's legend: a title over the colour ramp (square-root scale), "fewer" and
     "more" under its ends, on a white card in the quietest corner; returns (corner, box)."""
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.patches import FancyBboxPatch
     from matplotlib.transforms import IdentityTransform
 
-    title = "Incidents, weighted by count"
+    title = info["heading"]
     font = 10 * scale * fig.dpi / 72  # points to pixels
     w_title, h_title, _ = renderer.get_text_width_height_descent(
         title, _font(10 * scale, "bold"), ismath=False)
@@ -308,7 +311,8 @@ def _heat_legend(fig, frame, obstacles, weight_in, scale, renderer):
                extent=(0, 1, 0, 1))
     bar.set_axis_off()
     words_top = bar_top - bar_h - inner * 0.4
-    for x, text, ha in ((x0 + inner, "fewer", "left"), (x1 - inner, "more", "right")):
+    for x, text, ha in ((x0 + inner, info["labels"]["fewer"], "left"),
+                        (x1 - inner, info["labels"]["more"], "right")):
         fig.text(x, words_top, text, transform=pixels, fontsize=9 * scale, color=MUTED,
                  ha=ha, va="top", parse_math=False, zorder=5)
     return corner, (x0, y0, x1, y1)
@@ -356,9 +360,10 @@ def _data_weight(ax, agg, payload):
     return region_weight
 
 
-def _labels(ax, layers, extent, frame, obstacles, scale, renderer):
-    """State and province names (never codes): biggest visible regions first; a name that
-    would overlap another, the legend or the inset, or be cut by the edge, is dropped."""
+def _labels(ax, layers, extent, frame, obstacles, scale, renderer, lang="en"):
+    """State and province names (never codes, in the image's language): biggest visible
+    regions first; a name that would overlap another, the legend or the inset, or be cut by
+    the edge, is dropped."""
     import shapely
     from matplotlib.patheffects import withStroke
 
@@ -382,7 +387,7 @@ def _labels(ax, layers, extent, frame, obstacles, scale, renderer):
         if geom is None or geom.is_empty or shapely.area(geom) <= 0:
             continue
         point = geom.representative_point()
-        name = str(gdf["name"].iloc[i])
+        name = admin1_name(str(gdf["code"].iloc[i]), lang, default=str(gdf["name"].iloc[i]))
         w, h, _descent = renderer.get_text_width_height_descent(name, font, ismath=False)
         cx, cy = to_px.transform((point.x, point.y))
         names.append(name)
@@ -398,8 +403,8 @@ def _labels(ax, layers, extent, frame, obstacles, scale, renderer):
     return [boxes[i] for i in keep], [names[i] for i in keep]
 
 
-def _attribution(fig, layers, scale, renderer) -> Box:
-    text = fig.text(0.995, 0.01, REGIONS_ATTRIBUTION, fontsize=8 * scale, ha="right",
+def _attribution(fig, credit: str, scale, renderer) -> Box:
+    text = fig.text(0.995, 0.01, credit, fontsize=8 * scale, ha="right",
                     va="bottom", color=MUTED, parse_math=False,
                     bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
     return _box(text.get_window_extent(renderer))
@@ -412,12 +417,13 @@ def _header(fig, agg, spec, subtitle, scale, renderer) -> None:
     fig.patches.append(Rectangle((0, 1 - HEADER), 1, HEADER, transform=fig.transFigure,
                                  facecolor="#ffffff", edgecolor="none"))
     line = summary_line(agg, spec)
-    for part in (subtitle, spec.source and f"Source: {spec.source}",
-                 spec.license and f"Licence: {spec.license}"):
+    w = spec.words
+    for part in (subtitle, spec.source and w.gettext("Source: %(source)s", source=spec.source),
+                 spec.license and w.gettext("Licence: %(license)s", license=spec.license)):
         if part:
             line += f" · {part}"
     width = fig.bbox.width * 0.97
-    title = fig.text(0.015, 1 - HEADER * 0.32, spec.title or "Map", fontsize=20 * scale,
+    title = fig.text(0.015, 1 - HEADER * 0.32, spec.title or w.gettext("Map"), fontsize=20 * scale,
                      weight="bold", va="center", color=INK, parse_math=False)
     _fit(title, width, renderer)
     summary = fig.text(0.015, 1 - HEADER * 0.76, line, fontsize=11 * scale, va="center",

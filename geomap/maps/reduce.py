@@ -306,7 +306,8 @@ def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -
     Notes
     -----
     ``agg.classes`` has one row per drawn region or segment: ``code``, ``name`` (segments
-    only), ``n``, ``total``, ``value`` (the total, or the total per border mile) and
+    only), ``n``, ``total``, ``value`` (the total, or the total per 100 miles or 100 km of border, as
+    ``spec.units`` says) and
     ``hidden`` (fewer than ``min_public_count`` incidents, but some). Breaks are the
     quantiles of the visible values, rounded (`breaks.class_breaks`). The payload and the
     legend only read them, so they agree whichever is asked for first.
@@ -328,7 +329,7 @@ def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -
         n = table["n"].to_numpy(dtype=float)
         total = table["total"].to_numpy(dtype=float)
         length = np.maximum((table["mile_to"] - table["mile_from"]).to_numpy(dtype=float), 0.1)
-        values = total / length
+        values = total / length * spec.words.rate_factor()  # per 100 miles or 100 km
         name = table["name"].to_numpy(dtype=object)
     else:
         gdf = layers.get(spec.by)
@@ -347,6 +348,7 @@ def classify(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None) -
             # Regions that touch no border have no per-mile value (drawn as "none recorded").
             length = np.asarray([spec.border_miles.get(k, 0.0) for k in keys], dtype=float)
             values = np.divide(total, length, out=np.zeros_like(total), where=length > 0)
+            values = values * spec.words.rate_factor()  # per 100 miles or per 100 km
     hidden = is_hidden(n, min_count)
     agg.breaks = class_breaks(np.where(hidden, 0, values))
     agg.hidden = int(hidden.sum())

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 import pandas as pd
 from markupsafe import Markup
 
+from ..language import LANGUAGES, Words, default_units
+
 #: Characters a cluster popup keeps at most.
 POPUP_CHARS = 280
 #: Characters of popup text shared by all cluster markers (keeps 5,000 markers under 200 KB).
@@ -50,6 +52,13 @@ class MapSpec:
     # payload: with the heat grid's 6,000 cells, a time map stays under 200 KB.
     time_max_frames: int = 120
     time_max_rows: int = 16_000
+    lang: str = "en"                        # the reader's language (geomap.language)
+    units: str = "mi"                       # border lengths in miles or km
+
+    @property
+    def words(self) -> Words:
+        """What this map says, in its language and units."""
+        return Words.for_(self.lang, self.units)
 
     @classmethod
     def from_filters(cls, filters: Mapping[str, Any], **kwargs: Any) -> "MapSpec":
@@ -59,6 +68,8 @@ class MapSpec:
                   if k in filters}
         if "cumulative" in filters:
             picked["cumulative"] = str(filters["cumulative"]) == "1"
+        picked["lang"] = filters.get("lang") or LANGUAGES[0]
+        picked["units"] = filters.get("units") or default_units(picked["lang"])
         return cls(**picked, **kwargs)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import aggregate
+from ..language import N_, Words
 from .grid import coarsen, fit_grid, group_cells
 
 #: What `frame` needs of a period: fine cells (``gy``, ``gx``, ``pidx``, ``n``, ``total``)
@@ -34,7 +35,16 @@ Fetch = Callable[[str], tuple[pd.DataFrame, list[str]]]
 #: What `frame` needs of a period for records known only by region: ``period``, ``n``,
 #: ``total`` (`aggregate.regional`).
 Regional = Callable[[str], pd.DataFrame]
-PERIOD_WORDS = {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "yearly"}
+#: The legend's words for periods, said in the reader's language with gettext.
+PERIOD_NAMES = {"week": N_("week"), "month": N_("month"), "quarter": N_("quarter"),
+                "year": N_("year")}
+PERIOD_PLURALS = {"week": N_("weeks"), "month": N_("months"), "quarter": N_("quarters"),
+                  "year": N_("years")}
+PERIOD_FRAMES = {"week": N_("weekly frames"), "month": N_("monthly frames"),
+                 "quarter": N_("quarterly frames"), "year": N_("yearly frames")}
+#: How precisely a record is known, as the legend says it.
+PRECISION_NAMES = {"week": N_("week"), "month": N_("month"), "quarter": N_("quarter"),
+                   "year": N_("year"), "day": N_("day")}
 #: What a drawn cell costs against the budget of cell-frames besides its frames: its centre
 #: is sent once (`payloads.time_payload`: ~18 characters, twice a cell-frame's ~9).
 COST_PER_POINT = 2
@@ -237,33 +247,44 @@ def _per_frame(counts: pd.DataFrame | None, labels: list[str], cumulative: bool
     return [int(v) for v in by["n"]], [int(v) for v in by["total"]]
 
 
-def notes(framing: Framing | None) -> list[str]:
-    """What the legend says of the frames (plain text)."""
+def notes(framing: Framing | None, words: Words | None = None) -> list[str]:
+    """What the legend says of the frames (plain text, in the words' language)."""
     if framing is None:
         return []
+    w = words or Words.for_()
+    _ = w.gettext
     out = []
-    head = f"Animated by {framing.period}, {framing.frames:,} frames"
+    head = _("Animated by %(period)s, %(n)s frames", period=_(PERIOD_NAMES[framing.period]),
+             n=w.number(framing.frames))
     if framing.stepped_from:
-        head += (f": {PERIOD_WORDS[framing.stepped_from]} frames would draw more cells than a "
-                 "map carries (narrow the dates to see them)")
+        head += _(": %(frames)s would draw more cells than a map carries (narrow the dates "
+                  "to see them)", frames=_(PERIOD_FRAMES[framing.stepped_from]))
     elif framing.asked == "auto":
-        head += " (picked from the span)"
+        head += _(" (picked from the span)")
     else:
-        head += " (as asked)"
-    out.append(head + (". Each frame adds up everything before it" if framing.cumulative
-                       else "") + "; colours are scaled to the busiest cell across all frames.")
+        head += _(" (as asked)")
+    out.append(head + (_(". Each frame adds up everything before it") if framing.cumulative
+                       else "") + _("; colours are scaled to the busiest cell across all "
+                                    "frames."))
     if framing.omitted:
-        out.append(f"The earliest {framing.omitted:,} {framing.period}s are left out to keep "
-                   "the map light: narrow the dates (from/to) to see them.")
+        out.append(_("The earliest %(n)s %(periods)s are left out to keep the map light: "
+                     "narrow the dates (from/to) to see them.", n=w.number(framing.omitted),
+                     periods=_(PERIOD_PLURALS[framing.period])))
     if framing.coarser_n:
-        known = " or ".join(framing.coarser_precisions)
-        out.append(f"{framing.coarser_n:,} records (total count {framing.coarser_total:,}) are "
-                   f"known only by {known}: they are not in these {PERIOD_WORDS[framing.period]}"
-                   " frames (animate by year to include them).")
+        known = _(" or ").join(_(PRECISION_NAMES.get(p, p)) for p in
+                               framing.coarser_precisions)
+        out.append(_("%(n)s records (total count %(total)s) are known only by %(known)s: they "
+                     "are not in these %(frames)s (animate by year to include them).",
+                     n=w.number(framing.coarser_n), total=w.number(framing.coarser_total),
+                     known=known, frames=_(PERIOD_FRAMES[framing.period])))
     return out
 
 
-def regional_note(framing: Framing) -> str:
+def regional_note(framing: Framing, words: Words | None = None) -> str:
     """Say that each frame's label counts the records of its period known only by region."""
-    return (f"Each frame's label says how many of them fall in its {framing.period}"
-            + (" or before." if framing.cumulative else "."))
+    w = words or Words.for_()
+    return (w.gettext("Each frame's label says how many of them fall in its %(period)s or "
+                      "before.", period=w.gettext(PERIOD_NAMES[framing.period]))
+            if framing.cumulative else
+            w.gettext("Each frame's label says how many of them fall in its %(period)s.",
+                      period=w.gettext(PERIOD_NAMES[framing.period])))

@@ -27,6 +27,44 @@ ADMIN1_NAMES = {
     "CA-PE": "Prince Edward Island", "CA-QC": "Quebec", "CA-SK": "Saskatchewan",
     "CA-YT": "Yukon",
 }
+#: French names where they differ from the English (Canada's official French names of the
+#: provinces and territories; the usual French names of the states). Readers of French maps
+#: see these (`admin1_name`).
+ADMIN1_NAMES_FR = {
+    "US-AK": "Alaska", "US-CA": "Californie", "US-DC": "District de Columbia",
+    "US-FL": "Floride", "US-GA": "Géorgie", "US-HI": "Hawaï", "US-LA": "Louisiane",
+    "US-NM": "Nouveau-Mexique", "US-NY": "État de New York", "US-NC": "Caroline du Nord",
+    "US-ND": "Dakota du Nord", "US-PA": "Pennsylvanie", "US-SC": "Caroline du Sud",
+    "US-SD": "Dakota du Sud", "US-VA": "Virginie", "US-WV": "Virginie-Occidentale",
+    "US-WA": "État de Washington",
+    "CA-BC": "Colombie-Britannique", "CA-NB": "Nouveau-Brunswick",
+    "CA-NL": "Terre-Neuve-et-Labrador", "CA-NS": "Nouvelle-Écosse",
+    "CA-NT": "Territoires du Nord-Ouest", "CA-PE": "Île-du-Prince-Édouard",
+    "CA-QC": "Québec",
+}
+
+
+def admin1_name(code: str, lang: str = "en", default: str | None = None) -> str:
+    """Return a state's or province's name in ``lang`` (``en`` or ``fr``).
+
+    Parameters
+    ----------
+    code : str
+        ``US-WA``, ``CA-BC``, ...
+    lang : str
+        ``fr`` gives the French name (`ADMIN1_NAMES_FR`, else the name shared by both
+        languages); anything else the English one.
+    default : str, optional
+        Returned for an unknown code (else the code itself).
+    """
+    english = ADMIN1_NAMES.get(code)
+    if english is None:
+        return code if default is None else default
+    if lang == "fr":
+        return ADMIN1_NAMES_FR.get(code, english)
+    return english
+
+
 #: Other spellings people put in a State/Province column (keys are normalised).
 _ALIASES = {
     "quebec": "CA-QC", "province de quebec": "CA-QC", "pq": "CA-QC", "que": "CA-QC",

@@ -58,7 +58,9 @@ def get_dataset(conn: sa.Connection, slug: str, *, missing_ok: bool = False,
     if row is None:
         if missing_ok:
             return None
-        raise NotFound(f"no dataset {slug!r}", details={"slug": slug})
+        # The catalogue id is marked (N_) where access.py raises the same error.
+        raise NotFound(f"no dataset {slug!r}", details={"slug": slug},
+                       translatable=("no dataset %(slug)s", {"slug": repr(slug)}))
     return dict(row)
 
 

@@ -18,13 +18,15 @@ from flask_babel import format_decimal, gettext
 from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
-from .. import disclosure, filters, maps, security, store
+from .. import disclosure, filters, i18n, maps, security, store
 from ..db import get_db
 from ..errors import BadRequest, GeomapError, NotFound
+from ..regions.names import admin1_name
 from . import layers as web_layers
 from . import caching, map_table, rendering
 from .published_embeds import PublishedEmbeds
 from .render_cache import cache
+from ..language import LANGUAGES
 
 bp = Blueprint("maps", __name__)
 LOGGER = logging.getLogger(__name__)
@@ -102,23 +104,27 @@ def _csp(script_hashes: list[str], *, embed: bool) -> str:
                             tile_origin=maps.OSM_ORIGIN if tiles == "openstreetmap" else None)
 
 
-#: What keys a static image: the selection, and how a choropleth is drawn.
-PNG_KEYS = filters.SELECTION_KEYS + ("layer", "by", "per")
+#: What keys a static image: the selection, how a choropleth is drawn, language and units.
+PNG_KEYS = filters.SELECTION_KEYS + ("layer", "by", "per") + filters.READER_KEYS
 
 
 def png_params(params: dict) -> dict:
-    """Return the filters a static image draws: a choropleth as such, any other layer as heat."""
+    """Return the filters a static image draws: a choropleth as such, any other layer as heat
+    (in the language and units of ``?lang=``/``?units=``)."""
+    params = i18n.reader_options(params)
     if params.get("layer") == "choropleth":
         return params
     return dict(params, layer="heat", by=filters.DEFAULTS["by"], per=filters.DEFAULTS["per"])
 
 
-def _admin1_names() -> dict[str, str]:
-    """Return state and province names by code from the display layers (empty without them)."""
+def _admin1_names(lang: str = "en") -> dict[str, str]:
+    """Return state and province names by code from the display layers (empty without them),
+    in the reader's language (`regions.names.admin1_name`)."""
     layer = web_layers.region_layers().get("admin1")
     if layer is None or "name" not in layer:
         return {}
-    return {str(code): str(name) for code, name in zip(layer["code"], layer["name"])}
+    return {str(code): admin1_name(str(code), lang, default=str(name))
+            for code, name in zip(layer["code"], layer["name"])}
 
 
 def _map_bundle(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> dict:
@@ -130,7 +136,8 @@ def _map_bundle(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> dict:
     parts = maps.render_parts(built)
     info = maps.legend(agg, spec)
     return {"agg": agg, "parts": parts, "legend": maps.legend_html(info),
-            "credit": maps.credit_html(spec), "description": filters.describe(params)}
+            "credit": maps.credit_html(spec),
+            "description": filters.describe(params, spec.words)}
 
 
 def _data_table(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> maps.DataTable:
@@ -182,6 +189,17 @@ def _links(slug: str, params: dict) -> dict:
     }
 
 
+def embed_snippets(title: str, slug: str, params: dict, embed_js: str) -> dict[str, str]:
+    """Return the embed snippet in each language, by language (units: each one's default
+    unless the page asked for some)."""
+    out = {}
+    for lang in LANGUAGES:
+        query = filters.canonical_query(dict(params, lang=lang))
+        url = url_for("maps.embed", slug=slug, _external=True) + ("?" + query if query else "")
+        out[lang] = embed_snippet(title, url, embed_js)
+    return out
+
+
 def embed_snippet(title: str, embed_url: str, embed_js: str) -> str:
     """Return the iframe snippet (SPEC §6) plus the optional auto-resize script."""
     return (f'<iframe src="{escape(embed_url)}" title="{escape(title)}" width="100%" '
@@ -200,13 +218,14 @@ def map_page(slug: str):
         spec = _spec(dataset, params, embed=False)
         bundle = _map_bundle(conn, dataset, params, spec)
         links = _links(slug, params)
-        names = _admin1_names()
-        # The table depends on the selection only and the form options on the version only,
-        # so switching layers or themes reuses them.
+        names = _admin1_names(spec.lang)
+        # The table depends on the selection (and the language it is written in) only and
+        # the form options on the version only, so switching layers or themes reuses them.
         selection_key = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
         table = cache().get_or_make(
-            f"table:{dataset['slug']}:{dataset['version']}:{selection_key}",
-            lambda: map_table.table(conn, dataset, params, spec.min_public_count, names))
+            f"table:{dataset['slug']}:{dataset['version']}:{selection_key}:{spec.lang}",
+            lambda: map_table.table(conn, dataset, params, spec.min_public_count, names,
+                                    spec.words))
         options = cache().get_or_make(f"options:{dataset['slug']}:{dataset['version']}",
                                       lambda: map_table.options(conn, dataset["id"]))
         summary = _summary(_data_table(conn, dataset, params, spec))
@@ -217,15 +236,18 @@ def map_page(slug: str):
             imports=store.list_imports(conn, dataset["id"])[:20],
             corrections=store.list_corrections(conn, dataset["id"]),
             snippet=embed_snippet(dataset["title"], links["embed"], links["embed_js"]),
+            snippets=embed_snippets(dataset["title"], slug, params, links["embed_js"]),
             filter_values=_form_values(params), layers=filters.LAYERS,
             layer_labels=maps.LAYER_LABELS, by_labels=maps.BY_LABELS,
             sector_names=filters.SECTORS, admin1_names=names,
             script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=False)
 
-    # The embed's options (title, legend, table) change nothing here: left out of the key.
+    # The embed's options (title, legend, table) change nothing here: left out of the key;
+    # language and units are resolved for this request (Accept-Language on pages).
     return rendering.rendered(slug, "page", make, mimetype="text/html", public_age=None,
-                              keys=filters.PAGE_KEYS, adjust=filters.page_params)
+                              keys=filters.PAGE_KEYS,
+                              adjust=lambda p: i18n.reader_options(filters.page_params(p)))
 
 
 @bp.get("/embed/<slug>")
@@ -248,8 +270,10 @@ def embed(slug: str):
                                script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=True)
 
+    # ?lang= only (geomap.i18n.ARGS_ONLY): one response per URL, as the fast path keys it.
     return rendering.rendered(slug, "embed", make, mimetype="text/html",
-                              public_age=int(_setting("MAP_EMBED_MAX_AGE")))
+                              public_age=int(_setting("MAP_EMBED_MAX_AGE")),
+                              adjust=i18n.reader_options)
 
 
 @bp.get("/maps/<slug>.png")
@@ -271,7 +295,7 @@ def map_png(slug: str):
         layers = web_layers.region_layers()
         agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec, layers)
         return maps.render_png(agg, spec, layers, size=size,
-                               subtitle=filters.describe(params)), None
+                               subtitle=filters.describe(params, spec.words)), None
 
     # The full size keeps the kind (and so the ETags) it always had.
     kind = "png" if size == PNG_SIZE else f"png-{size[0]}x{size[1]}"

@@ -19,6 +19,7 @@ from flask import Response, current_app, g, request
 from .. import access, filters, store
 from ..db import get_db
 from ..errors import Unavailable
+from ..language import N_
 from .caching import heads_for
 from .render_cache import cache, cache_control, etag_for, head_identity, matching_etag
 
@@ -100,7 +101,9 @@ def rendered(slug: str, kind: str,
             found = cache().get_or_make(cache_prefix + etag, make_here)
         except _Changed:  # changed meanwhile: once more, with the new version
             if not _retry:
-                raise Unavailable("the dataset is changing; try again in a moment") from None
+                raise Unavailable("the dataset is changing; try again in a moment",
+                                  translatable=(N_("the dataset is changing; try again in a "
+                                                   "moment"), {})) from None
             return rendered(slug, kind, make, mimetype=mimetype, public_age=public_age,
                             keys=keys, adjust=adjust, cache_prefix=cache_prefix, _retry=False)
         if head.get("published"):

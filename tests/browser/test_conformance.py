@@ -218,8 +218,8 @@ def test_tab_order_on_a_map_page(site, browser, width):
         *(maps.LAYER_LABELS[layer] for layer in ("heat", "cluster", "choropleth",
                                                             "time")),
         "map_0001", "Zoom in", "Zoom out", "Filter and options", *builder, "Embed code",
-        "Copy embed code", "Preview the embed", "Static image (PNG)", "gm-oembed", "CSV",
-        "GeoJSON",
+        "Copy embed code", "Preview the embed", "Static image (PNG)", "gm-oembed",
+        "Embed code in French", "CSV", "GeoJSON",
         "Total count (people or events) per state", "Imports of this dataset, newest first", f"/api/datasets/{SLUG}"[:40],
         "All published maps"], names
     page.close()

@@ -13,7 +13,7 @@ from geomap import maps
 ORDER = ["datatable", "spec", "framing", "placement", "grid", "timeline", "shapes", "placenames", "display", "breaks",
          "style", "reduce", "payloads", "leaflet", "png", "document"]
 #: What the package may import of the rest of geomap (the layers below it).
-BELOW = {"aggregate", "binning", "disclosure", "jsontext"}
+BELOW = {"aggregate", "binning", "disclosure", "jsontext", "language", "regions"}
 
 
 def test_imports_go_one_way_and_never_to_flask():

@@ -64,7 +64,7 @@ def test_popup_text_is_truncated():
     data = _payload(_html(frame, layer="cluster"), "cluster")
     row = data["rows"][0]
     assert len(row[8]) == maps.POPUP_CHARS and row[8].endswith("…")
-    assert data["dates"][row[4]] == "2025-01-01" and data["directions"][row[5]] == "southbound"
+    assert data["dates"][row[4]] == "Jan 1, 2025" and data["directions"][row[5]] == "southbound"
 
 
 def test_five_thousand_markers_stay_under_200_kb():
@@ -104,11 +104,11 @@ def test_choropleth_per_border_mile():
                               lon=np.linspace(-124, -105, 30))
     html = _html(frame, layer="choropleth", by="border_segment")
     data = _payload(html, "regions")
-    assert data["lines"] is True and data["per"] == "per border mile"
+    assert data["lines"] is True and data["per"] == "per 100 miles of border"
     props = [f["properties"] for f in data["features"]["features"]]
-    assert props[0]["total"] == 40 and props[0]["value"] == 0.4  # 40 over 100 miles
+    assert props[0]["total"] == 40 and props[0]["value"] == 40  # 40 over 100 miles
     assert props[2]["total"] == 20
-    assert "per border mile" in html
+    assert "per 100 miles of border" in html
 
 
 def test_border_segments_count_by_the_exact_mile_not_the_whole_mile():
@@ -132,10 +132,11 @@ def test_region_choropleth_per_border_mile_divides_by_each_regions_border():
     html = _html(frame, layer="choropleth", by="admin1", per="border_mile", border_miles=miles)
     data = _payload(html, "regions")
     props = {f["properties"]["code"]: f["properties"] for f in data["features"]["features"]}
-    assert props["US-WA"]["total"] == 60 and props["US-WA"]["value"] == 0.15
-    assert props["CA-BC"]["value"] == 0.02
+    assert props["US-WA"]["total"] == 60 and props["US-WA"]["value"] == 15  # per 100 miles
+    assert props["CA-BC"]["value"] == 2
     assert props["US-MT"]["value"] == 0 and props["US-MT"]["fill"] == maps.EMPTY_COLOR
-    assert data["per"] == "per border mile" and "sum of count (people or events) per border mile" in html
+    assert data["per"] == "per 100 miles of border"
+    assert "sum of count (people or events) per 100 miles of border" in html
     # Without border lengths (or with per=count) the raw totals are shown.
     raw = _payload(_html(frame, layer="choropleth", by="admin1", per="count",
                          border_miles=miles), "regions")
