@@ -38,13 +38,18 @@ def _import_summary(report: dict) -> str:
         for item in places["unplaced"][:20]:  # the reason names the closest known names
             lines.append(f"not placed: {item['value']} [{item['column']}], {item['rows']:,} "
                          f"rows: {item['reason']}")
+    # Issues counted by reason with their first rows; the rejected-rows CSV has them all.
     for kind in ("errors", "warnings"):
-        for item in report[kind][:20]:
-            where = f"row {item['row']}" if item["row"] is not None else "file"
+        groups = ingest.reason_groups(report, kind)
+        for group in groups[:20]:
+            column = f" [{', '.join(group['columns'])}]" if group["columns"] else ""
+            lines.append(f"{kind[:-1]}: {ingest.describe_group(group)}{column}")
+        if len(groups) > 20:
+            lines.append(f"... {len(groups) - 20} more reasons (use --json for all)")
+    for item in report["warnings"]:
+        if item["row"] is None:
             column = f" [{item['column']}]" if item.get("column") else ""
-            lines.append(f"{kind[:-1]}: {where}{column}: {item['message']}")
-        if len(report[kind]) > 20:
-            lines.append(f"... {len(report[kind]) - 20} more {kind} (use --json for all)")
+            lines.append(f"note: {item['message']}{column}")
     return "\n".join(lines)
 
 
@@ -119,9 +124,6 @@ def import_csv_command(path: Path, slug: str, title: str, source: str, license_:
             else:
                 body = error.to_dict()
             click.echo(json.dumps(plain(body), ensure_ascii=False))
-        if isinstance(error, ingest.AlreadyImported):
-            raise click.ClickException(f"{error.message}. Add --again to import it anyway, "
-                                       "or use --mode replace") from None
         raise click.ClickException(error.message) from None
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))

@@ -50,6 +50,10 @@ SETTINGS: tuple[Setting, ...] = (
             "instance/secret_key."),
     Setting("MAX_UPLOAD_MB", 50, "Largest accepted upload in megabytes; larger requests get 413.",
             float),
+    Setting("PREVIEW_CHECK_ROWS", 100_000,
+            "The upload preview counts the rows an import would keep and reject on at most this "
+            "many rows (a dry run of the import's validation); larger files are counted on "
+            "their first rows and the preview says so. 0: the whole file.", int),
     Setting("TILES", "openstreetmap",
             "Basemap: 'openstreetmap' (tile requests to tile.openstreetmap.org) or 'none' "
             "(no third-party request at all; land, water and borders drawn from shapefiles/)."),

@@ -25,6 +25,10 @@ from .language import LANGUAGES, TRANSLATIONS, default_units
 
 #: Endpoints answered in the language their URL names (else English), whatever the browser.
 ARGS_ONLY = frozenset({"maps.embed", "maps.map_png", "maps.oembed"})
+#: Blueprints of the editors' pages (upload, preview, reports, datasets, sign-in, tokens,
+#: job progress): English only until their catalogue is complete, so an editor whose browser
+#: prefers French never gets a page half in each language.
+ENGLISH_ONLY = frozenset({"upload", "editor", "auth", "account", "jobs"})
 
 
 def asked_language() -> str | None:
@@ -38,12 +42,14 @@ def asked_language() -> str | None:
 
 def follows_browser() -> bool:
     """Say whether this request's language may come from Accept-Language."""
-    return request.endpoint not in ARGS_ONLY
+    return request.endpoint not in ARGS_ONLY and request.blueprint not in ENGLISH_ONLY
 
 
 def select_locale() -> str:
     """Return the request's language: ``?lang=`` when it names one we speak, else (pages
     only) the browser's preference (Accept-Language), else English."""
+    if request.blueprint in ENGLISH_ONLY:
+        return LANGUAGES[0]
     asked = asked_language()
     if asked:
         return asked

@@ -250,3 +250,15 @@ def test_time_control_periods_in_the_readers_language():
     assert data["periods"][0] == "2025-01" and data["labels"][0] == "janv. 2025"
     assert Words.for_("fr").period("2025-Q1") == "T1 2025"
     assert Words.for_("en").period("2025-01-06") == "week of Jan 6, 2025"
+
+
+@pytest.mark.parametrize("path", ["/upload", "/auth/login"])
+def test_editor_pages_stay_english_whatever_the_browser_or_query(client, dataset, path):
+    """Editors' pages are English only (their catalogue is not complete): a French browser
+    or ?lang=fr must not give a page half in each language."""
+    for response in (client.get(path, headers={"Accept-Language": "fr"}, follow_redirects=True),
+                     client.get(path + "?lang=fr", follow_redirects=True)):
+        text = response.get_data(as_text=True)
+        assert response.status_code == 200 and '<html lang="en">' in text, path
+        assert "Cartes publiées" not in text and "Accept-Language" not in response.headers.get(
+            "Vary", "")

@@ -53,7 +53,7 @@ def test_cli_again_key_revert_and_delete(app, runner, fake_regions, tmp_path):  
     refused = runner.invoke(args=base)
     assert refused.exit_code == 1
     assert re.search(r"already imported into dataset 'ports' on \S+ \S+ UTC as import 1 "
-                     r"\(ports.csv\).*Add --again to import it anyway", refused.output)
+                     r"\(ports.csv\).*add --again to import it anyway", refused.output)
     changed = tmp_path / "changed.csv"
     changed.write_bytes(csv([ROWS[0].replace(",120,", ",125,")]))
     upsert = runner.invoke(args=["import-csv", str(changed), "--dataset", "ports",

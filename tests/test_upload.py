@@ -90,15 +90,19 @@ def _repreview(client, html: str, **changes):
 
 
 def test_preview_again_without_a_header_row_shows_numbered_columns(app, editor):
-    # Mapped by number but "no header row" forgotten: the first record is read as the header.
-    wrong = _preview(editor, "no_header.csv", map_lat="1", map_lon="2", map_occurred_at="3")
+    # "No header row" forgotten: its first row looks like data, so the preview ticks it.
+    offered = _preview(editor, "no_header.csv", map_lat="1", map_lon="2", map_occurred_at="3")
+    assert 'id="header-guessed"' in offered.get_data(as_text=True)
+    # Unticked again: the first record is read as the header.
+    wrong = _repreview(editor, offered.get_data(as_text=True), no_header="")
     html = wrong.get_data(as_text=True)
     assert wrong.status_code == 200, html
     assert "<th>49.0021</th>" in html and re.findall(r"<tr><td>(\d+)</td><td>4", html) == ["2"]
+    assert 'id="header-guessed"' not in html
     again = _repreview(editor, html, no_header="on")
     page = again.get_data(as_text=True)
     assert again.status_code == 200, page
-    assert "<th>column_1</th><th>column_2</th><th>column_3</th>" in page
+    assert "<th>Column 1</th><th>Column 2</th><th>Column 3</th>" in page
     assert re.findall(r"<tr><td>(\d+)</td><td>([\d.]+)</td>", page) == [
         ("1", "49.0021"), ("2", "48.99")]
     assert re.search(r'id="no_header" name="no_header" value="on" checked', page)

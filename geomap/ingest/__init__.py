@@ -4,7 +4,9 @@ in one transaction.
 Callers use ``from geomap import ingest`` and the names below; the modules hold them by
 subject, and import one way (each only from those listed after it):
 
-- `pipeline`: `import_file` (and `import_frame`, an in-memory frame through it), `preview`,
+- `previewing`: `preview` (how a file is read; with a `Check`, a dry run of the import's
+  validation counting the rows it would keep and reject by reason, nothing written)
+- `pipeline`: `import_file` (and `import_frame`, an in-memory frame through it),
   `stored_upload`: receive -> sniff -> resolve columns
   -> [per block: parse cells -> validate -> assign regions -> hash -> dedupe/upsert ->
   write] -> report -> record the import
@@ -30,6 +32,7 @@ subject, and import one way (each only from those listed after it):
 - `structure`: structure rules pyarrow does not apply (row width, open quotes, U+0000)
 - `uploads`: the upload folder's pruning (`prune_uploads`, ``flask prune-uploads``)
 - `settings`: `Settings`, what ingest reads of the configuration (`Settings.from_config`)
+- `doors`: what a message tells the user to do, in the terms of their door (form, API, CLI)
 
 CSV *output* (formula-safe cells, CRLF) is `geomap.csv_output`. No module imports Flask.
 """
@@ -40,8 +43,11 @@ from .columns import ALIASES, FIELDS, Columns, resolve_columns
 from .rows import Context, load_regions, transformer_for, validate
 from .options import MODES, Options, check_options, options_from, parse_key, parse_mapping
 from .identity import AlreadyImported, refuse_reimport_into, reimport_status
-from .report import IssueLog, original_file, recorded_import, rejected_path, report_json
-from .pipeline import import_file, import_frame, preview, stored_upload
+from .report import (IssueLog, describe_group, original_file, reason_groups, recorded_import,
+                     rejected_path, report_json)
+from . import doors
+from .pipeline import import_file, import_frame, stored_upload
+from .previewing import Check, preview
 from .undo import delete_dataset, revert_import
 
 __all__ = [
@@ -51,7 +57,8 @@ __all__ = [
     "Context", "load_regions", "transformer_for", "validate",
     "MODES", "Options", "check_options", "options_from", "parse_key", "parse_mapping",
     "AlreadyImported", "refuse_reimport_into", "reimport_status",
-    "IssueLog", "original_file", "recorded_import", "rejected_path", "report_json",
-    "import_file", "import_frame", "preview", "stored_upload",
+    "IssueLog", "describe_group", "original_file", "reason_groups", "recorded_import",
+    "rejected_path", "report_json",
+    "doors", "import_file", "import_frame", "stored_upload", "Check", "preview",
     "delete_dataset", "revert_import",
 ]

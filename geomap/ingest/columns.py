@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from . import wide as wide_tables
+from . import doors, wide as wide_tables
 from ..errors import BadRequest, Unprocessable
 
 FIELDS = ("lat", "lon", "location", "occurred_at", "type", "count", "direction",
@@ -69,7 +69,7 @@ class Columns:
 
 
 def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: bool,
-                    wide: bool = False) -> Columns:
+                    wide: bool = False, door: str = doors.CLI) -> Columns:
     """Match header names to fields (aliases, then the explicit mapping, which wins).
 
     A record is dated by a date column (``occurred_at``), or by a year column (calendar or
@@ -79,7 +79,8 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
     Raises
     ------
     Unprocessable
-        When no coordinate or date column can be found, naming the columns that were seen.
+        When no coordinate or date column can be found, naming the columns that were seen
+        and how to map them through `door` (`doors`).
     """
     found: dict[str, str] = {}
     if header:
@@ -110,8 +111,14 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
     named = [f for f in NAMED_LOCATION if f in found]
     if not has_xy and "location" not in found and not named:
         shown = ", ".join(names[:20]) if header else f"{len(names)} unnamed columns"
-        hint = ("map them with --map lat=N --map lon=N --map occurred_at=N"
-                if not header else "name them lat/lon (or location) or map them explicitly")
+        data = header and header_looks_like_data(names)
+        hint = doors.map_columns(door, ("lat", "lon", "occurred_at"),
+                                 header=header and not data)
+        if data:  # a header-less file read with a header: say so first
+            hint = (f"the first row looks like data, not column names: {doors.no_header(door)}"
+                    f" and {hint}")
+        elif header:
+            hint = f"name them lat/lon (or location), or {hint}"
         raise Unprocessable(f"no usable columns: no latitude/longitude or location column, "
                             f"and no place, sector or state/province column, found among "
                             f"{shown}; {hint}", details={"columns": names})
@@ -133,9 +140,11 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
         # A month column alone holds whole periods ('January 2024', 'janv. 2024').
         found["occurred_at"] = found.pop("month")
     else:
+        shown = ", ".join(names[:20]) if header else f"{len(names)} unnamed columns"
         raise Unprocessable("no date column found (occurred_at, date, datetime, timestamp, "
                             "incident_date; or a year or fiscal year column with a month "
-                            f"column) among {', '.join(names[:20])}",
+                            f"column) among {shown}; "
+                            f"{doors.map_columns(door, ('occurred_at',), header=header)}",
                             details={"columns": names})
     if not has_xy:
         found.pop("lat", None)
@@ -148,6 +157,27 @@ def resolve_columns(names: list[str], mapping: Mapping[str, str], *, header: boo
     extra = [n for n in names if n not in used
              and not (columns_wide is not None and wide_tables.is_total(n))]
     return Columns(found, extra, notes, columns_wide)
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
+_COORDINATE = re.compile(r"^[+-]?\d{1,3}[.,]\d{2,}$")
+_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T].*)?$|^\d{1,2}/\d{1,2}/\d{2,4}( .*)?$")
+_POINT = re.compile(r"^\s*point\s*\(", re.IGNORECASE)
+
+
+def header_looks_like_data(names: list[str]) -> bool:
+    """Whether a file's first row looks like a record rather than a header: none of its
+    cells names a field (`ALIASES`), and one looks like a coordinate (a number with decimals,
+    a WKT point) or a date, or most of them are numbers. Years alone ('2024' over a wide
+    table's columns) do not make a row of data."""
+    cells = [str(n).strip() for n in names if str(n).strip()]
+    if not cells or any(_key(c) in ALIAS_INDEX for c in cells):
+        return False
+    if any(_COORDINATE.match(c) or _DATE.match(c) or _POINT.match(c) for c in cells):
+        return True
+    numbers = [c for c in cells if _NUMBER.match(c)]
+    years = [c for c in numbers if c.isdigit() and len(c) == 4]
+    return len(numbers) > len(cells) / 2 and len(years) < len(numbers)
 
 
 def shown_fields(columns: Columns) -> dict[str, str]:

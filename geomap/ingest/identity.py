@@ -10,7 +10,7 @@ none of the old ones and add every row again.
 A file whose sha256 was already imported into the dataset is refused in append mode unless
 the caller confirms (``again``): appending it again adds its rows a second time when
 anything about how it is read changed (another column mapped, other extra columns). No
-Flask; the doors add their own way of confirming to the message.
+Flask; the message says how to confirm in the terms of the caller's door (`doors`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from . import doors
 from .columns import _key
 from .options import Options
 from .. import store
@@ -48,7 +49,7 @@ def refuse_reimport(conn: sa.Connection, dataset: dict, sha256: str, options: Op
     raise AlreadyImported(
         f"this file was already imported into dataset {dataset['slug']!r} "
         f"{store.describe_import(earlier)}; importing it again in append mode could count "
-        "its incidents twice",
+        f"its incidents twice; {doors.import_again(options.door)}",
         details={"dataset": dataset["slug"], "import_id": earlier["id"],
                  "imported_at": earlier["created_at"].isoformat(),
                  "filename": earlier["filename"], "sha256": sha256})

@@ -1,7 +1,7 @@
 """Import options: what the caller asked for, built from strings and validated.
 
 `Options` is what every door (form, API, CLI) passes to `pipeline.import_file` and
-`pipeline.preview`; `options_from` builds it from query or form strings, `parse_mapping`
+`previewing.preview`; `options_from` builds it from query or form strings, `parse_mapping`
 from the CLI's ``--map FIELD=COLUMN``, and `check_options` validates it (the CRS through
 `rows.transformer_for`, so PROJ never sees a definition that names a file). No Flask.
 """
@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from . import doors
 from .columns import FIELDS
 from .rows import transformer_for
 from ..errors import BadRequest
@@ -50,6 +51,9 @@ class Options:
     key : tuple of str or None
         The columns whose values identify an incident (natural key, by name or, without a
         header row, by 1-based number); None: the dataset's remembered key, if any.
+    door : {'cli', 'api', 'web'}
+        The door the request came through: messages that say what to do name its
+        controls (`doors`).
     """
 
     mode: str = "append"
@@ -67,6 +71,7 @@ class Options:
     again: bool = False
     key: tuple[str, ...] | None = None
     wide: bool = False
+    door: str = doors.CLI
 
 
 def parse_mapping(items: Iterable[str]) -> dict[str, str]:
@@ -105,12 +110,13 @@ def parse_key(raw: Any) -> tuple[str, ...] | None:
     return names or None
 
 
-def options_from(values: Mapping[str, Any]) -> Options:
+def options_from(values: Mapping[str, Any], *, door: str = doors.API) -> Options:
     """Build Options from strings (query parameters, form fields), validating each one.
 
     Recognised keys: mode, strict, crs, no_header, title, source, license, description,
     publish, filename, sheet, again, key (comma-separated, or a list of column names), wide,
-    and ``map_<field>`` (or ``map`` as a list of FIELD=COLUMN).
+    and ``map_<field>`` (or ``map`` as a list of FIELD=COLUMN). `door`: the API's, unless
+    the upload form says it is the web's.
     """
     def flag(name: str) -> bool:
         raw = str(values.get(name, "") or "").strip().lower()
@@ -133,11 +139,14 @@ def options_from(values: Mapping[str, Any]) -> Options:
         description=str(values.get("description") or "").strip(),
         publish=flag("publish"), filename=str(values.get("filename") or "")[:300],
         sheet=(str(values.get("sheet") or "").strip() or None),
-        again=flag("again"), key=parse_key(values.get("key")), wide=flag("wide")))
+        again=flag("again"), key=parse_key(values.get("key")), wide=flag("wide"),
+        door=door))
 
 
 def check_options(options: Options) -> Options:
     """Validate options; raise BadRequest naming the bad one."""
+    if options.door not in doors.DOORS:
+        raise BadRequest(f"door must be one of {', '.join(doors.DOORS)}")
     if options.mode not in MODES:
         raise BadRequest(f"mode must be append or replace, got {options.mode!r}",
                          details={"field": "mode", "value": options.mode})

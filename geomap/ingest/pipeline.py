@@ -180,64 +180,10 @@ def _layout(received: Received, options: Options) -> Layout:
 def _context(layout: Layout, options: Options, settings: Settings, regions: Any) -> Context:
     """What every block needs: the resolved columns, the CRS transformer, one "now" per file."""
     columns = resolve_columns(layout.columns, options.mapping, header=options.header,
-                              wide=options.wide)
+                              wide=options.wide, door=options.door)
     return Context(columns=columns, options=options, settings=settings, regions=regions,
                    transformer=transformer_for(options.crs) if options.crs else None,
                    now=store.utcnow(), file_notes=list(columns.notes))
-
-
-def preview(source: str | os.PathLike | IO[bytes], options: Options,
-            settings: Settings, rows: int = 10) -> dict:
-    """Describe how a file would be read, without importing it.
-
-    The file is kept in the upload folder under its sha256, which the caller passes back to
-    import it (`stored_upload`).
-
-    Returns
-    -------
-    dict
-        ``sha256``, ``encoding``, ``delimiter``, ``sheet`` and ``sheets`` (a spreadsheet's
-        chosen sheet and its sheets with their data rows; None for CSV), ``columns``
-        (names), ``fields`` (FIELD -> column), ``notes``, ``rows`` (the first records as
-        lists of strings) and ``lines`` (each one's line number in the file, or row in the
-        sheet, as the report's ``row`` counts).
-    """
-    options = check_options(options)
-    received = receive(source, settings.upload_folder)
-    table, sheet, temps = received, None, []
-    try:
-        table, sheet = _tabular(received, options, settings, temps)
-        layout = _layout(table, options)
-        columns = resolve_columns(layout.columns, options.mapping, header=options.header,
-                                  wide=options.wide)
-    except GeomapError as error:
-        discard(received)
-        error.details = {**(error.details or {}), "columns": _safe_columns(table, options)}
-        raise
-    finally:
-        for temp in temps:
-            discard(temp)
-    keep(received)
-    # Any server may import it: the shared store holds it from now on.
-    sharing.share(settings, sharing.upload_key(received.path.name), received.path)
-    return {"sha256": received.sha256, "size": received.size, "encoding": layout.encoding,
-            "sheet": sheet and sheet["sheet"], "sheets": sheet and sheet["sheets"],
-            "delimiter": DELIMITER_NAMES.get(layout.delimiter, layout.delimiter),
-            "columns": layout.columns, "fields": shown_fields(columns),
-            "notes": [n["message"] for n in columns.notes],
-            "rows": [r[:len(layout.columns)] for r in layout.sample[:rows]],
-            "lines": [int(line) for line in (
-                spreadsheets.sheet_rows(sheet, layout.sample_lines[:rows]) if sheet
-                else layout.sample_lines[:rows])]}
-
-
-def _safe_columns(received, options) -> list[str]:
-    if spreadsheets.is_workbook(received.head):
-        return []
-    try:
-        return _layout(received, options).columns
-    except GeomapError:
-        return []
 
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -401,12 +347,9 @@ def _report(job: _Import) -> dict:
         in_csv, sheet = job.real, job.sheet
         job.real = lambda values: spreadsheets.sheet_rows(sheet, in_csv(values))
     report = build_report(job.slug, job.totals, job.errors, job.warnings, job.ctx, job.real)
-    options = job.ctx.options
-    if options.strict and job.totals.rejected:
-        raise Unprocessable(
-            f"strict mode: {job.totals.rejected} row(s) rejected, nothing was imported",
-            details=report_json(report))
-    _refuse_mostly_rejected(job.totals, options, report)
+    refused = _refusal(job.totals, job.ctx.options, report)
+    if refused is not None:
+        raise refused
     return report
 
 
@@ -459,11 +402,13 @@ def _share(conn, job: _Import) -> None:
                       replace=True)
 
 
-def _refuse_mostly_rejected(totals: "storing.Totals", options: Options,
-                            report: dict) -> None:
-    """Raise Unprocessable (the transaction rolls back) when the file is mostly rejected.
+def _refusal(totals: "storing.Totals", options: Options, report: dict) -> Unprocessable | None:
+    """The Unprocessable an import raises (the transaction rolls back) when it is strict and
+    rejected rows, or the file is mostly rejected; None when it goes ahead. The preview's
+    check (`previewing`) says the same before anything is written.
 
-    An import whose every row was rejected would only create or leave an empty import (an
+    A strict import imports nothing if any row is rejected. An import whose every row was
+    rejected would only create or leave an empty import (an
     empty new dataset, a "success" with nothing in it); a replace that rejects more than half
     of the file would swap a published dataset for a fraction of it, usually because the
     file is not what it seems. Both are refused with the report in the error's details, and
@@ -472,16 +417,18 @@ def _refuse_mostly_rejected(totals: "storing.Totals", options: Options,
     accepted = totals.imported + totals.updated + totals.unchanged
     rejected = totals.rejected
     if not rejected:
-        return
+        return None
+    if options.strict:
+        return Unprocessable(f"strict mode: {rejected} row(s) rejected, nothing was imported",
+                             details=report_json(report))
     if not accepted:
         where = ("the dataset was left as it was" if options.mode == "replace"
                  else "nothing was imported")
-        raise Unprocessable(f"none of the file's {rejected} row(s) could be imported, so "
-                            f"{where}; see the errors", details=report_json(report))
+        return Unprocessable(f"none of the file's {rejected} row(s) could be imported, so "
+                             f"{where}; see the errors", details=report_json(report))
     if options.mode == "replace" and rejected * 2 > rejected + accepted:
-        raise Unprocessable(
+        return Unprocessable(
             f"replace mode: {rejected} of the file's {rejected + accepted} rows were rejected "
             "(more than half), so the dataset was left as it was; fix the file (see the "
             "errors) or import it in append mode", details=report_json(report))
-
-
+    return None

@@ -297,7 +297,12 @@ def _match(kind, mask, coded: _Coded, declared: _Coded, column, raw, out: Locate
     if not hit.all():
         row_messages = np.full(len(mask), None, dtype=object)
         row_messages[idx] = messages[codes]
-        errors.add(pd.notna(row_messages), column, raw, pd.Series(row_messages))
+        reasons = np.array([None if h else _reason(kind, r) for r, h in zip(results, hit)]
+                           + [None], dtype=object)
+        row_reasons = np.full(len(mask), None, dtype=object)
+        row_reasons[idx] = reasons[codes]
+        errors.add(pd.notna(row_messages), column, raw, pd.Series(row_messages),
+                   reason=row_reasons)
 
 
 def _pairs(coded: _Coded, declared: _Coded, idx: np.ndarray) -> tuple[np.ndarray, list]:
@@ -352,6 +357,22 @@ def _close(value: str, names) -> list[str]:
                                                            n=3, cutoff=0.6)]
 
 
+#: What a miss is counted as in the report (`_reason`), by the field that missed.
+UNKNOWN_REASONS = {"place": "not a known port or town near the US–Canada border",
+                   "sector": "not a Border Patrol sector",
+                   "region": "not a known state or province"}
+OUTSIDE_REASON = "outside the US–Canada border area"
+
+
+def _reason(kind: str, miss: Miss) -> str:
+    """The reason a miss is counted under (its message names the value)."""
+    if miss.kind == "outside":
+        return OUTSIDE_REASON
+    if miss.kind == "ambiguous":
+        return "names places in several states/provinces"
+    return UNKNOWN_REASONS.get(kind, miss.reason)
+
+
 def _message(miss: Miss) -> str:
     if miss.kind == "outside":
         return f"outside the US–Canada border area: {miss.reason}"
@@ -372,4 +393,5 @@ def _reject(errors, tally: PlaceTally, mask, column, values, kind, message):
         tally.unplaced[(column, str(value), kind, text)] += int(rows_n)
     messages = np.full(len(mask), None, dtype=object)
     messages[idx] = texts[codes]
-    errors.add(mask, column, values, pd.Series(messages))
+    errors.add(mask, column, values, pd.Series(messages),
+               reason=OUTSIDE_REASON if kind == "outside" else None)

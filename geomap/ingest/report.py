@@ -30,23 +30,34 @@ from ..csv_output import LINE_END
 
 MAX_ISSUES = 1000
 MAX_VALUE_CHARS = 200
+#: Rows shown per reason (the report's ``errors_by_reason``, the preview's counts).
+MAX_EXAMPLES = 5
+#: Distinct reasons counted apart; any more are counted together under `OTHER_REASONS`.
+MAX_REASONS = 60
+OTHER_REASONS = "other reasons"
 
 
 class IssueLog(list):
-    """Issue frames of an import, keeping only the first rows the report can show.
+    """Issue frames of an import, keeping only the first rows the report can show, and
+    every issue counted by reason.
 
     ``total`` counts every issue; the frames stop growing after `MAX_ISSUES` + 1 rows so a
-    file with millions of warnings does not hold them all in memory.
+    file with millions of warnings does not hold them all in memory. ``reasons`` counts
+    every issue by its reason (the frame's ``reason`` column, else its message), keeping
+    the columns it was found in and its first `MAX_EXAMPLES` rows (`by_reason`).
     """
 
     def __init__(self):
         super().__init__()
         self.total = 0
         self.kept = 0
+        self.reasons: dict[str, dict] = {}
 
     def append(self, frame: pd.DataFrame) -> None:
         n = len(frame)
         self.total += n
+        if n:
+            self._count(frame)
         room = MAX_ISSUES + 1 - self.kept
         if n and room > 0:
             part = frame.iloc[:room]
@@ -56,6 +67,29 @@ class IssueLog(list):
     def extend(self, frames) -> None:
         for frame in frames:
             self.append(frame)
+
+    def _count(self, frame: pd.DataFrame) -> None:
+        """Count a frame's issues by reason (factorized: one step per distinct reason)."""
+        message = frame["message"].to_numpy(dtype=object)
+        reason = (frame["reason"].to_numpy(dtype=object) if "reason" in frame
+                  else np.full(len(frame), None, dtype=object))
+        reason = np.where(pd.isna(reason), message, reason)
+        codes, uniques = pd.factorize(reason)
+        counts = np.bincount(codes, minlength=len(uniques))
+        for code, text in enumerate(uniques):
+            text = str(text)
+            if text not in self.reasons and len(self.reasons) >= MAX_REASONS:
+                text = OTHER_REASONS
+            group = self.reasons.setdefault(text, {"count": 0, "columns": {},
+                                                   "examples": [], "shown": 0})
+            group["count"] += int(counts[code])
+            where = np.flatnonzero(codes == code)
+            for column in frame["column"].iloc[where[:50]].dropna().unique():
+                group["columns"].setdefault(str(column), None)
+            room = MAX_EXAMPLES - group["shown"]
+            if room > 0:
+                group["examples"].append(frame.iloc[where[:room]])
+                group["shown"] += min(room, len(where))
 
 
 def to_lines(frame: pd.DataFrame, batch: Batch) -> pd.DataFrame:
@@ -97,7 +131,9 @@ def add_malformed(reader, layout, error_parts, rejected, totals) -> None:
         message = f"has {record.fields} fields; the header has {width}"
         error_parts.append(pd.DataFrame({"line": [record.line], "real": [True], "column": [None],
                                          "value": [record.text[:MAX_VALUE_CHARS]],
-                                         "message": [message]}))
+                                         "message": [message],
+                                         "reason": ["has another number of fields than the "
+                                                    "header"]}))
         rejected.add_raw(record.line, record.text, message, layout.delimiter)
 
 
@@ -114,13 +150,64 @@ def build_report(slug, totals: "storing.Totals", error_parts, warning_parts, ctx
             "rows_imported": totals.imported, "rows_updated": totals.updated,
             "rows_unchanged": totals.unchanged, "rows_rejected": totals.rejected,
             "errors": errors, "warnings": warnings,
+            "errors_by_reason": by_reason(error_parts, real),
+            "warnings_by_reason": by_reason(warning_parts, real),
             "regions": dict(sorted((k, v) for k, v in totals.regions.items() if k != "none"))}
 
 
 def _issue_list(parts: "IssueLog", real, kind: str) -> list[dict]:
     """Merge issue frames into the report list: real line numbers, sorted, capped."""
     grand_total = parts.total
-    parts = [p for p in parts if len(p)]
+    items = _items([p for p in parts if len(p)], real, MAX_ISSUES)
+    total = grand_total
+    if total > MAX_ISSUES:
+        items.append(note(f"... and {total - MAX_ISSUES} more {kind} (the rejected-rows CSV "
+                           "lists every rejected row)"))
+    return items
+
+
+def by_reason(log: "IssueLog", real) -> list[dict]:
+    """The issues counted by reason, most frequent first: ``reason``, ``rows`` (issues with
+    that reason; a row with two reasons counts in both), ``columns`` and ``examples`` (the
+    first `MAX_EXAMPLES` as report items, real row numbers)."""
+    groups = [{"reason": reason, "rows": group["count"], "columns": list(group["columns"]),
+               "examples": _items(group["examples"], real, MAX_EXAMPLES)}
+              for reason, group in log.reasons.items()]
+    return sorted(groups, key=lambda g: (-g["rows"], g["reason"] == OTHER_REASONS))
+
+
+def reason_groups(report: dict, kind: str) -> list[dict]:
+    """A report's ``<kind>_by_reason`` (kind: errors or warnings); for a report recorded
+    before reasons were counted, its listed row issues grouped by message (counts of the
+    listed ones only, which the report capped at `MAX_ISSUES`)."""
+    grouped = report.get(f"{kind}_by_reason")
+    if grouped is not None:
+        return grouped
+    groups: dict[str, dict] = {}
+    for item in report.get(kind) or []:
+        if item.get("row") is None:
+            continue
+        group = groups.setdefault(item["message"], {"reason": item["message"], "rows": 0,
+                                                    "columns": [], "examples": []})
+        group["rows"] += 1
+        if item.get("column") and item["column"] not in group["columns"]:
+            group["columns"].append(item["column"])
+        if len(group["examples"]) < MAX_EXAMPLES:
+            group["examples"].append(item)
+    return sorted(groups.values(), key=lambda g: -g["rows"])
+
+
+def describe_group(group: dict) -> str:
+    """One line for a reason, as the CLI prints it: ``4,599 rows: outside the US–Canada
+    border area — e.g. rows 3, 8, 9``."""
+    rows = [str(item["row"]) for item in group["examples"] if item.get("row") is not None]
+    shown = f" — e.g. row{'s' if len(rows) > 1 else ''} {', '.join(rows)}" if rows else ""
+    return f"{group['rows']:,} row{'s' if group['rows'] != 1 else ''}: {group['reason']}{shown}"
+
+
+def _items(parts: list[pd.DataFrame], real, limit: int) -> list[dict]:
+    """Issue frames as report items ({row, column, value, message}): real line numbers,
+    ``{ref}`` filled in, sorted by row, the first `limit`."""
     if not parts:
         return []
     frame = pd.concat(parts, ignore_index=True)
@@ -138,15 +225,10 @@ def _issue_list(parts: "IssueLog", real, kind: str) -> list[dict]:
                 frame.loc[has_ref, "message"], refs)]
     frame = frame.sort_values("row", kind="stable",
                               key=lambda s: pd.to_numeric(s, errors="coerce").fillna(0))
-    total = grand_total
-    items = [{"row": None if pd.isna(r) else int(r), "column": c, "value": _printable(v),
-              "message": m}
-             for r, c, v, m in frame[["row", "column", "value", "message"]]
-             .head(MAX_ISSUES).itertuples(index=False, name=None)]
-    if total > MAX_ISSUES:
-        items.append(note(f"... and {total - MAX_ISSUES} more {kind} (the rejected-rows CSV "
-                           "lists every rejected row)"))
-    return items
+    return [{"row": None if pd.isna(r) else int(r), "column": c, "value": _printable(v),
+             "message": m}
+            for r, c, v, m in frame[["row", "column", "value", "message"]]
+            .head(limit).itertuples(index=False, name=None)]
 
 
 def _printable(value):

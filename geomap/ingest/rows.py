@@ -86,7 +86,10 @@ class Issues:
         #: Records these errors reject when that is not one per line (a wide table's cells).
         self.rejected_records: int | None = None
 
-    def add(self, mask, column: str | None, values, message) -> None:
+    def add(self, mask, column: str | None, values, message, reason=None) -> None:
+        """Add an issue per row of `mask`. `message` is one text or one per row (a Series);
+        `reason` what the report counts them by (`report.IssueLog`), when the message names
+        the row's value: one text or one per row; None: the message is the reason."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
@@ -95,12 +98,14 @@ class Issues:
                  .to_numpy(dtype=object) if values is not None else None)
         msg = message.iloc[index].to_numpy(dtype=object) if isinstance(message, pd.Series) \
             else message
+        if isinstance(reason, (pd.Series, np.ndarray)):
+            reason = np.asarray(reason, dtype=object)[index]
         self.parts.append(pd.DataFrame({"record": index, "column": column, "value": value,
-                                        "message": msg}))
+                                        "message": msg, "reason": reason}))
 
     def frame(self) -> pd.DataFrame:
         if not self.parts:
-            return pd.DataFrame(columns=["record", "column", "value", "message"])
+            return pd.DataFrame(columns=["record", "column", "value", "message", "reason"])
         return pd.concat(self.parts, ignore_index=True).sort_values("record", kind="stable")
 
 
@@ -322,7 +327,9 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues, 
     if outside.any():
         messages = np.full(n, None, dtype=object)
         messages[outside] = [f"outside the area of interest: {r}" for r in reason[outside]]
-        errors.add(outside, column, raw, pd.Series(messages))
+        # Counted by the join's reason without its distance ("... (1,234 km from the border)").
+        errors.add(outside, column, raw, pd.Series(messages),
+                   reason=np.where(outside, _without_detail(reason), None))
     limit = ctx.settings.max_border_km
     distance = np.abs(out["border_km"])
     far = in_range & ~outside & (distance > limit)
@@ -330,10 +337,19 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues, 
         messages = np.full(n, None, dtype=object)
         messages[far] = [f"{d:.0f} km from the border, farther than {limit:g} km"
                          for d in distance[far]]
-        (errors if ctx.options.strict else warnings).add(far, column, raw, pd.Series(messages))
+        (errors if ctx.options.strict else warnings).add(
+            far, column, raw, pd.Series(messages),
+            reason=f"farther than {limit:g} km from the border")
     # Text columns stay object-typed (a bare array of strings would become pandas' str).
     return {name: pd.Series(values, index=frame.index, dtype=object) if values.dtype == object
             else values for name, values in out.items()}
+
+
+def _without_detail(reasons: np.ndarray) -> np.ndarray:
+    """The join's reasons without their parenthesised detail, per distinct reason."""
+    codes, uniques = pd.factorize(reasons)
+    table = np.array([str(u).split(" (")[0] for u in uniques] + [None], dtype=object)
+    return table[codes]
 
 
 def _assign(lon, lat, ctx: Context) -> pd.DataFrame:
@@ -433,4 +449,5 @@ def _declared_region(rows: pd.DataFrame, raw: pd.Series, column: str, bad: np.nd
         message[conflict] = [
             f"declared region {d} disagrees with the location, which is in {c or 'no region'}"
             for d, c in zip(codes[conflict], rows["admin1"].to_numpy(dtype=object)[conflict])]
-        warnings.add(conflict, column, raw, pd.Series(message))
+        warnings.add(conflict, column, raw, pd.Series(message),
+                     reason="declared region disagrees with the location's")

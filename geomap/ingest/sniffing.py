@@ -92,7 +92,8 @@ def sniff(head: bytes, encoding: str, *, header: bool = True) -> Layout:
     encoding : str
         As returned by `detect_encoding`.
     header : bool
-        False for a file without a header row (columns are then named ``column_1`` …).
+        False for a file without a header row (columns are then named ``Column 1`` …, as
+        are header cells left empty).
 
     Returns
     -------
@@ -158,7 +159,7 @@ def _unique_names(names: list[str]) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     for index, name in enumerate(names, start=1):
-        name = name.strip() or f"column_{index}"
+        name = name.strip() or f"Column {index}"
         candidate, n = name, 2
         while candidate.lower() in seen:
             candidate, n = f"{name}_{n}", n + 1

@@ -209,7 +209,8 @@ def _store_unkeyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool
                         firsts.reindex(pairs[within]).to_numpy(dtype=float))
         warnings.append(pd.DataFrame({
             "record": rows["record"].to_numpy()[within], "column": None, "value": None,
-            "message": "same content as row {ref}; imported once", "ref": refs}))
+            "message": "same content as row {ref}; imported once", "ref": refs,
+            "reason": "same content as an earlier row; imported once"}))
     fresh = rows[~within]
     totals.seen_hashes.add(keys[~within], fresh["line"].to_numpy(), checks[~within])
     present = np.zeros(len(fresh), dtype=bool)

@@ -117,7 +117,8 @@ def block_errors(batch: pa.RecordBatch, width: int, delimiter: str, *,
         parts.append(pd.DataFrame({
             "record": index, "column": None,
             "value": [delimiter.join(row) for row in zip(*cells)],
-            "message": too_long_message(batch.num_columns, width)}))
+            "message": too_long_message(batch.num_columns, width),
+            "reason": "has more fields than the header"}))
     found = nul_rows(batch) if nul else None
     if found is not None:
         parts.append(pd.DataFrame({"record": np.flatnonzero(found), "column": None,

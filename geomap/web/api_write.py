@@ -74,23 +74,18 @@ def post_incidents(slug: str):
     values = _options()
     background = _flag(values.pop("async", ""), "async")
     values["filename"] = filename
-    options = ingest.options_from(values)
+    options = ingest.options_from(values, door=ingest.doors.API)
     settings = ingest.Settings.from_config(current_app.config)
-    try:
-        if background:
-            kept = ingest.preview(source, options, settings)
-            # Refused now, not in the job: the client learns it from this answer.
-            ingest.refuse_reimport_into(get_db(), slug, kept["sha256"], options)
-            job = job_queue.job_json(job_queue.submit_import(kept["sha256"], slug, options))
-            body = {"job": {key: job[key] for key in ("id", "url", "state", "progress")}}
-            return body, 202, {"Location": job["url"]}
-        report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
-                                    settings=settings,
-                                    regions=web_layers.join_layers(),
-                                    user_name=g.user.name, actor=g.user)
-    except ingest.AlreadyImported as error:
-        error.message += "; send again=1 to import it anyway, or mode=replace"
-        raise
+    if background:
+        kept = ingest.preview(source, options, settings)
+        # Refused now, not in the job: the client learns it from this answer.
+        ingest.refuse_reimport_into(get_db(), slug, kept["sha256"], options)
+        job = job_queue.job_json(job_queue.submit_import(kept["sha256"], slug, options))
+        body = {"job": {key: job[key] for key in ("id", "url", "state", "progress")}}
+        return body, 202, {"Location": job["url"]}
+    report = ingest.import_file(get_engine(), source, dataset=slug, options=options,
+                                settings=settings, regions=web_layers.join_layers(),
+                                user_name=g.user.name, actor=g.user)
     changed = report["rows_imported"] + report["rows_updated"] > 0
     return report, 201 if changed else 200
 

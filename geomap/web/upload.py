@@ -9,10 +9,12 @@ from flask import (Blueprint, current_app, g, redirect, render_template, request
 from .. import access, ingest, store
 from ..db import get_db
 from ..errors import BadRequest, GeomapError
-from . import job_queue
+from . import job_queue, layers as web_layers
 from .guards import login_required
 
 bp = Blueprint("upload", __name__)
+# Reports recorded before issues were counted by reason are grouped from their listed rows.
+bp.app_template_global("reason_groups")(ingest.reason_groups)
 
 OPTION_FIELDS = ("mode", "crs", "no_header", "strict", "publish", "title", "source", "license",
                  "sheet", "again", "wide")
@@ -73,7 +75,8 @@ def submit():
                              details={"field": "dataset"})
         store.check_slug(values["slug"])
         access.check_import_target(get_db(), g.user, values["slug"])  # before reading the file
-        options = ingest.options_from(values)  # bad options are reported before any reading
+        # bad options are reported before any reading
+        options = ingest.options_from(values, door=ingest.doors.WEB)
         if request.form.get("action") == "import":
             return _import(values, options)
         if request.form.get("action") == "repreview":
@@ -81,42 +84,55 @@ def submit():
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise BadRequest("choose a CSV file or spreadsheet to upload", details={"field": "file"})
-        info = ingest.preview(upload.stream, _named(options, upload.filename), settings)
+        # The first reading: a first row that looks like data is offered as a row.
+        info = ingest.preview(upload.stream, _named(options, upload.filename), settings,
+                              check=_check(values), guess_header=True, lenient=True)
     except GeomapError as error:
         return _render_form(values, error, error.status)
     values["filename"] = upload.filename
+    if info["header_guessed"]:
+        values["no_header"] = "on"
     return _render_preview(info, values)
 
 
-def _render_preview(info: dict, values: dict, error: GeomapError | None = None,
-                    unmapped: bool = False):
-    """The preview, with the dataset's key and any earlier import of the same file.
-    `unmapped`: shown without the mapping the editor asked for (it failed): no Import."""
+def _check(values: dict) -> ingest.Check:
+    """The preview's dry run: the app's region layers, the dataset's remembered key (used
+    when no key is ticked, as the import would), bounded by ``PREVIEW_CHECK_ROWS``."""
+    dataset = store.get_dataset(get_db(), values["slug"], missing_ok=True)
+    limit = int(current_app.config.get("PREVIEW_CHECK_ROWS", 0) or 0)
+    return ingest.Check(regions=web_layers.join_layers(),
+                        key=(dataset or {}).get("natural_key") or None,
+                        max_rows=limit or None)
+
+
+def _render_preview(info: dict, values: dict, error: GeomapError | None = None):
+    """The preview, with the dataset's key and any earlier import of the same file. A
+    preview whose columns could not be resolved (``problem``: no usable columns, a mapping
+    that does not fit) shows why and the columns to map, and no Import."""
     values["sha256"] = info["sha256"]
     values["sheet"] = info["sheet"] or ""
+    problem = info.get("problem")
+    error = error or problem
     status = ingest.reimport_status(get_db(), values["slug"], info["sha256"])
     return render_template("upload/preview.html", info=info, values=values, error=error,
-                           fields=FIELD_LABELS, unmapped=unmapped,
-                           **status), error.status if error else 200
+                           fields=FIELD_LABELS, unmapped=problem is not None,
+                           check=info.get("check"), **status), error.status if error else 200
 
 
 def _repreview(values: dict, options: ingest.Options, settings: ingest.Settings):
     """Preview the stored upload again (its sha256 from the preview) with the options changed
-    there: another sheet, no header row, the column mapping."""
+    there: another sheet, no header row, the column mapping; with the dry run's counts."""
     path = ingest.stored_upload(settings, request.form.get("sha256", ""))
     options = _named(options, values["filename"])
-    try:
-        return _render_preview(ingest.preview(path, options, settings), values)
-    except GeomapError as error:
-        if not options.mapping:
-            raise
+    info = ingest.preview(path, options, settings, check=_check(values), lenient=True)
+    if info["problem"] is not None and options.mapping:
         # A mapping that does not fit (a column of another sheet, a name where the header
-        # is off): stay on the preview, the file read without it, the mapping kept to fix.
-        try:
-            info = ingest.preview(path, dataclasses.replace(options, mapping={}), settings)
-        except GeomapError:
-            raise error from None
-        return _render_preview(info, values, error, unmapped=True)
+        # is off): stay on the preview, the fields detected without it, the mapping kept
+        # in the selects to fix.
+        detected = ingest.preview(path, dataclasses.replace(options, mapping={}), settings,
+                                  lenient=True)
+        info = {**detected, "problem": info["problem"], "check": None}
+    return _render_preview(info, values)
 
 
 def _named(options: ingest.Options, filename: str) -> ingest.Options:
@@ -131,11 +147,11 @@ def _import(values: dict, options: ingest.Options):
     sha256 = request.form.get("sha256", "")
     try:  # refused before queueing: shown on the preview, with the checkbox
         ingest.refuse_reimport_into(get_db(), values["slug"], sha256, options)
-    except ingest.AlreadyImported as error:
-        error.message += "; tick “Import it again” to import it anyway, or choose replace mode"
+    except ingest.AlreadyImported as error:  # its message says how, in the form's terms
         settings = ingest.Settings.from_config(current_app.config)
         path = ingest.stored_upload(settings, sha256)
-        return _render_preview(ingest.preview(path, options, settings), values, error)
+        info = ingest.preview(path, options, settings, check=_check(values), lenient=True)
+        return _render_preview(info, values, error)
     job = job_queue.submit_import(sha256, values["slug"], options)
     return (job_queue.finished_page(job)
             or redirect(url_for("jobs.status", job_id=job["id"])))

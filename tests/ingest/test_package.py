@@ -7,9 +7,10 @@ from package_shape import check_shape
 from geomap import ingest
 
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
-ORDER = ["settings", "sharing", "uploads", "structure", "receiving", "spreadsheets", "sniffing",
-         "reading", "periods", "cells", "wide", "columns", "dates", "crs", "placing", "rows",
-         "options", "identity", "report", "storing", "undo", "pipeline"]
+ORDER = ["doors", "settings", "sharing", "uploads", "structure", "receiving", "spreadsheets",
+         "sniffing", "reading", "periods", "cells", "wide", "columns", "dates", "crs",
+         "placing", "rows", "options", "identity", "report", "storing", "undo", "pipeline",
+         "previewing"]
 
 
 def test_imports_go_one_way_and_never_to_flask():
@@ -17,7 +18,7 @@ def test_imports_go_one_way_and_never_to_flask():
 
 
 def test_public_face():
-    for name in ("import_file", "preview", "stored_upload", "Options", "options_from",
-                 "check_options", "parse_mapping", "load_regions", "recorded_import",
+    for name in ("import_file", "preview", "Check", "doors", "stored_upload", "Options",
+                 "options_from", "check_options", "parse_mapping", "load_regions", "recorded_import",
                  "rejected_path", "FIELDS", "prune_uploads"):
         assert name in ingest.__all__ and hasattr(ingest, name), name

@@ -77,7 +77,7 @@ def test_basic_report_has_exactly_the_spec_keys(env):
     report = env.run("basic.csv")
     assert set(report) == {"dataset", "version", "rows_total", "rows_imported", "rows_updated",
                            "rows_unchanged", "rows_rejected", "errors", "warnings", "regions",
-                           "import_id"}
+                           "import_id", "errors_by_reason", "warnings_by_reason"}
     assert counts(report) == (3, 3, 0, 0, 0)
     assert report["regions"] == {"CA-BC": 1, "US-WA": 1, "CA-QC": 1}
     frame = env.incidents()
