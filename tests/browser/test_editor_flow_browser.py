@@ -103,14 +103,12 @@ def test_editor_flow_from_file_to_deletion(server, browser, width):
     assert used.inner_text() == "—" and described.inner_text() == "description"
     lines = page.locator("#first-rows + .table-scroll tbody tr td:first-child").all_inner_texts()
     assert lines == ["2", "5", "6"]
-    # --- MERGE POINT, issue #18 item 1 ("kept/rejected counts by reason"): the preview's
-    # block id="preview-counts" is being added on another branch. When it is merged, read
-    # it here before the mapping changes, e.g.
-    #     counts_before = page.locator("#preview-counts").inner_text()
-    # and assert after "Preview again" below that it changed with the mapping (and that
-    # it fits at 375 px). Today's preview has no such block:
-    # assert page.locator("#preview-counts").count() == 0
-    # --- end of the merge point.
+    # What importing would keep and reject, counted before anything is written (item 1).
+    def counts() -> dict[str, str]:
+        return {key: page.locator(f"#preview-counts dd[data-count={key}]").inner_text()
+                for key in ("total", "kept", "rejected")}
+
+    assert counts() == {"total": "3", "kept": "2", "rejected": "1"}
 
     # 3. Change the mapping with the selects and preview the same stored file again.
     page.select_option("#map_type", "description")
@@ -121,9 +119,18 @@ def test_editor_flow_from_file_to_deletion(server, browser, width):
     assert page.locator("#first-rows + .table-scroll tbody tr td:first-child"
                         ).all_inner_texts() == lines
     assert_fits(page, "preview again")
-    # --- MERGE POINT, issue #18 item 1: assert here that the counts changed, e.g.
-    #     assert page.locator("#preview-counts").inner_text() != counts_before
-    # --- end of the merge point.
+    assert counts() == {"total": "3", "kept": "2", "rejected": "1"}  # type: no rule on it
+
+    # A mapping that breaks the dates: the counts say so before anything is written ...
+    page.select_option("#map_occurred_at", "description")
+    _submit(page, page.get_by_role("button", name="Preview again"))
+    assert counts()["kept"] == "0" and counts()["rejected"] == "3"
+    assert "date" in page.locator("#preview-errors").inner_text().lower()
+    assert_fits(page, "preview with a broken mapping")
+    # ... and putting it back brings them back, on the same stored file.
+    page.select_option("#map_occurred_at", "date")
+    _submit(page, page.get_by_role("button", name="Preview again"))
+    assert counts() == {"total": "3", "kept": "2", "rejected": "1"}
 
     # 4. Import: the report.
     _submit(page, page.get_by_role("button", name="Import", exact=True))
