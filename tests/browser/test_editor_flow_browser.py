@@ -1,7 +1,8 @@
 """The editor's whole import workflow in a real browser (issue #18 item 7), at 375 and 1280 px.
 
 Sign in, choose a file, see its columns on the preview, change the mapping with the selects and
-preview again, import, be refused when importing the same file again (the message says when
+preview again (the counts of what importing would keep and reject follow the mapping),
+import, be refused when importing the same file again (the message says when
 and as which import), write a corrections-log entry (item 6) and see it on the map page,
 revert the import, delete the dataset. At every step the page fits the screen without
 sideways scrolling.
