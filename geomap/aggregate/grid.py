@@ -93,7 +93,7 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
     query = (sa.select(*keys, sa.func.count().label("n"),
                        sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
              .where(*where, c.lat.isnot(None)).group_by(*keys))
-    frame = result_frame(conn.execute(query))
+    frame = result_frame(conn.execute(query), raw=True)  # numbers, text, driver timestamps
     for col in ("gy", "gx", "n", "total"):
         frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
     if truncated and len(frame):
@@ -128,7 +128,7 @@ def _grid_from_periods(conn: sa.Connection, dataset_id: int, *, cell: float, lat
     query = (sa.select(*keys, sa.cast(sa.func.sum(q.n), sa.BigInteger).label("n"),
                        sa.cast(sa.func.sum(q.total), sa.BigInteger).label("total"))
              .where(*where).group_by(*keys))
-    frame = result_frame(conn.execute(query))
+    frame = result_frame(conn.execute(query), raw=True)  # integers and text
     for col in ("gy", "gx", "n", "total"):
         frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
     frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
