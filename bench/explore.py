@@ -280,6 +280,8 @@ def run(backend: str, rows: int, csv_path: Path, args, out: list) -> None:
                   f"{os.getloadavg()[0]:.1f}", flush=True)
             filter_names = QUICK_FILTERS if args.quick else tuple(FILTERS)
             only = set(args.only.split(",")) if args.only else None
+            if args.rollup_cost:
+                rollup_cost(url)
             measure(app, con, backend, rows, 1 if args.quick else args.rounds, only,
                     filter_names, out)
             con.close()
@@ -289,6 +291,61 @@ def run(backend: str, rows: int, csv_path: Path, args, out: list) -> None:
                 with admin.connect() as conn:
                     conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 admin.dispose()
+
+
+def rollup_cost(url: str) -> None:
+    """Print what the period rollups (issue #20) add to writing a dataset's rollups, same run.
+
+    On the imported dataset, in transactions rolled back: `store.refresh_rollups` (the
+    GROUP BY rebuild after upserts and reverts) with and without `refresh_periods`, and
+    `store.RollupAccumulator.add` over its rows (what an import does per block) with and
+    without the cells per period; and the rows each rollup holds.
+    """
+    from unittest import mock
+
+    from geomap import store
+    from geomap.store import period_rollups, rollups
+
+    engine = db.engine_for(url)
+    with engine.connect() as conn:
+        dataset = store.get_dataset(conn, "bench")
+        sizes = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
+                 for t in ("incidents", "incident_grid_cells", "incident_days",
+                           "incident_periods", "incident_cell_periods")}
+        frame = store.incident_frame(conn, dataset["id"])
+    print("  rows: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items()), flush=True)
+
+    def refresh(with_periods: bool) -> float:
+        with engine.connect() as conn:
+            with conn.begin() as tx:
+                start = time.perf_counter()
+                if with_periods:
+                    store.refresh_rollups(conn, dataset["id"])
+                else:
+                    with mock.patch.object(rollups, "refresh_periods", lambda *a: None):
+                        store.refresh_rollups(conn, dataset["id"])
+                seconds = time.perf_counter() - start
+                tx.rollback()
+        return seconds
+
+    def accumulate(with_periods: bool) -> float:
+        rollup = store.RollupAccumulator()
+        if not with_periods:
+            rollup.cell_periods = mock.Mock()
+        start = time.perf_counter()
+        for begin in range(0, len(frame), 250_000):
+            rollup.add(frame.iloc[begin:begin + 250_000])
+        rollup.days()
+        if with_periods:
+            rollup.cell_periods.merged()
+        return time.perf_counter() - start
+
+    for label, fn in (("refresh_rollups (GROUP BY rebuild)", refresh),
+                      ("RollupAccumulator.add (import)", accumulate)):
+        without, with_ = fn(False), fn(True)
+        print(f"  {label}: {without:.1f} s without the period rollups, {with_:.1f} s with "
+              f"them (+{with_ - without:.1f} s)", flush=True)
+    del period_rollups
 
 
 def rollup_sizes(conn) -> str:
@@ -312,6 +369,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma list of layers (heat, cluster, choropleth, "
                         "time) and/or 'stats'")
     parser.add_argument("--csv", help="also write the results to this CSV file")
+    parser.add_argument("--rollup-cost", action="store_true",
+                        help="also time writing the rollups with and without the period ones")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     out: list[dict] = []
