@@ -195,20 +195,35 @@ def refresh_periods(conn: sa.Connection, dataset_id: int) -> None:
             sa.select(*keys, sa.literal(grain), sa.cast(sa.func.sum(d.n), sa.BigInteger),
                       sa.cast(sa.func.sum(d.total), sa.BigInteger))
             .where(d.dataset_id == dataset_id).group_by(*keys)))
+    # One pass over the incidents into cells per day (a scratch table), then each grain from
+    # that: two passes with the period computed per row took twice as long.
     c = db.incidents.c
-    q = db.incident_cell_periods.c
     gy = binning.sql_cell_key(conn, c.lat, binning.LAT_SHIFT, TIME_ROLLUP_CELL)
     gx = binning.sql_cell_key(conn, c.lon, binning.LON_SHIFT, TIME_ROLLUP_CELL)
+    day = (sa.cast(c.occurred_at, sa.Date) if conn.dialect.name == "postgresql"
+           else sa.func.date(c.occurred_at))  # as `rollups.day_of`
+    keys = [day, gy, gx, c.precision]
+    daily = sa.select(*keys, sa.func.count(), sa.func.coalesce(sa.func.sum(c["count"]), 0)
+                      ).where(c.dataset_id == dataset_id, c.lat.isnot(None)).group_by(*keys)
+    scratch = ("CREATE TEMPORARY TABLE cell_days (day date, gy integer, gx integer, "
+               "precision varchar(8), n bigint, total bigint)")
+    if conn.dialect.name == "postgresql":
+        scratch += " ON COMMIT DROP"
+    conn.exec_driver_sql(scratch)
+    t = sa.table("cell_days", sa.column("day", sa.Date), sa.column("gy"), sa.column("gx"),
+                 sa.column("precision"), sa.column("n"), sa.column("total"))
+    conn.execute(sa.insert(t).from_select(["day", "gy", "gx", "precision", "n", "total"],
+                                          daily))
+    q = db.incident_cell_periods.c
     for grain in GRAINS:
-        day = (sa.cast(c.occurred_at, sa.Date) if conn.dialect.name == "postgresql"
-               else sa.func.date(c.occurred_at))  # as `rollups.day_of`
-        start = start_of(conn, grain, day)
-        keys = [c.dataset_id, start, gy, gx, c.precision]
+        start = start_of(conn, grain, t.c.day)
+        keys = [start, t.c.gy, t.c.gx, t.c.precision]
         conn.execute(sa.insert(db.incident_cell_periods).from_select(
-            [q.dataset_id, q.start, q.gy, q.gx, q.precision, q.grain, q.n, q.total],
-            sa.select(*keys, sa.literal(grain), sa.func.count(),
-                      sa.func.coalesce(sa.func.sum(c["count"]), 0))
-            .where(c.dataset_id == dataset_id, c.lat.isnot(None)).group_by(*keys)))
+            [q.start, q.gy, q.gx, q.precision, q.dataset_id, q.grain, q.n, q.total],
+            sa.select(*keys, sa.literal(int(dataset_id)), sa.literal(grain),
+                      sa.cast(sa.func.sum(t.c.n), sa.BigInteger),
+                      sa.cast(sa.func.sum(t.c.total), sa.BigInteger)).group_by(*keys)))
+    conn.exec_driver_sql("DROP TABLE cell_days")
 
 
 def drop_periods(conn: sa.Connection, dataset_id: int) -> None:
