@@ -281,6 +281,8 @@ incident_days = sa.Table(
     # The date's precision (migration 0010): monthly counts leave out records known only by
     # quarter or year, and say how many there are.
     sa.Column("precision", sa.String(8), nullable=False, server_default="day"),
+    # How the row was located (migration 0013): stats by location precision sum the rollup.
+    sa.Column("location_precision", sa.String(8), nullable=False, server_default="point"),
     sa.Column("n", sa.BigInteger, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Index("ix_incident_days_dataset_day", "dataset_id", "day"),
@@ -303,6 +305,7 @@ incident_periods = sa.Table(
     sa.Column("admin1", sa.String(8), nullable=True),
     sa.Column("sector", sa.String(20), nullable=True),
     sa.Column("precision", sa.String(8), nullable=False),
+    sa.Column("location_precision", sa.String(8), nullable=False),
     sa.Column("n", sa.BigInteger, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Index("ix_incident_periods_dataset", "dataset_id", "grain", "start"),

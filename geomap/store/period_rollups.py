@@ -25,7 +25,8 @@ from .bulk import _bulk_insert
 TIME_ROLLUP_CELL = 0.1
 #: Grains: week (starting on Monday, as `aggregate.period_expr` labels weeks) and month.
 GRAINS = ("w", "m")
-_COLUMNS = ("type", "direction", "country", "admin1", "sector", "precision")
+_COLUMNS = ("type", "direction", "country", "admin1", "sector", "precision",
+            "location_precision")  # `rollups.DAY_COLUMNS`
 
 
 def week_start(days: np.ndarray) -> np.ndarray:
@@ -233,6 +234,7 @@ def drop_periods(conn: sa.Connection, dataset_id: int) -> None:
 
 _PG_PERIOD_TYPES = {"dataset_id": "int4", "grain": "text", "start": "date", "type": "text",
                     "direction": "text", "country": "text", "admin1": "text", "sector": "text",
-                    "precision": "text", "n": "int8", "total": "int8"}
+                    "precision": "text", "location_precision": "text", "n": "int8",
+                    "total": "int8"}
 _PG_CELL_TYPES = {"dataset_id": "int4", "grain": "text", "start": "date", "gy": "int4",
                   "gx": "int4", "precision": "text", "n": "int8", "total": "int8"}

@@ -26,8 +26,10 @@ from .period_rollups import CellPeriods, drop_periods, insert_periods, refresh_p
 #: Cell size (degrees) of the grid rollup: `binning.ROLLUP_CELL` (the grid is binning's).
 GRID_ROLLUP_CELL = binning.ROLLUP_CELL
 #: Columns of the day rollup besides the day: every column a filter selects on (`filters`),
-#: and the date's precision (migration 0010: a period counts only the records it admits).
-DAY_COLUMNS = ("type", "direction", "country", "admin1", "sector", "precision")
+#: and the date's precision (migration 0010: a period counts only the records it admits),
+#: and how the row was located (migration 0013: ``stats?by=location_precision``).
+DAY_COLUMNS = ("type", "direction", "country", "admin1", "sector", "precision",
+               "location_precision")
 
 
 def day_of(conn: sa.Connection, column):
@@ -341,5 +343,5 @@ _PG_GRID_TYPES = {"dataset_id": "int4", "gy": "int4", "gx": "int4", "n": "int8",
                   "lon_max": "float8"}
 _PG_DAY_TYPES = {"dataset_id": "int4", "day": "date", "type": "text", "direction": "text",
                  "country": "text", "admin1": "text", "sector": "text", "precision": "text",
-                 "n": "int8",
+                 "location_precision": "text", "n": "int8",
                  "total": "int8"}

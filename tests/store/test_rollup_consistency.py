@@ -72,7 +72,8 @@ def answers(conn, dataset_id: int) -> dict:
     out["extent"] = {k: ext[k] for k in ("n", "total", "lat_min", "lat_max", "lon_min",
                                          "lon_max")}
     for name, filters in FILTERS.items():
-        for column in ("admin1", "sector", "type", "direction", "precision"):
+        for column in ("admin1", "sector", "type", "direction", "precision",
+                       "location_precision"):
             out[name, column] = _frame(aggregate.by_column(conn, dataset_id, filters, column))
         for period in aggregate.PERIODS:
             out[name, period] = _frame(aggregate.by_period(conn, dataset_id, filters, period))

@@ -8,7 +8,9 @@ Issue #20: stats and maps at millions of incidents answered from rollups. Adds
 ``incident_periods`` (the day rollup summed per week, grain ``w``, and per month, grain
 ``m``) and ``incident_cell_periods`` (located incidents per 0.1-degree cell, week or month and
 date precision, for the time layer), both filled here from the existing rollups and
-incidents, as ``store.refresh_rollups`` now writes them. The trigger
+incidents, as ``store.refresh_rollups`` now writes them. The day rollup also keeps how each
+row was located (``location_precision``: stats by it sum the rollup), rebuilt from the
+incidents as in 0010. The trigger
 ``datasets_delete_incidents`` also deletes them with their dataset.
 """
 from alembic import op
@@ -27,7 +29,8 @@ DELETES = ("DELETE FROM incidents WHERE dataset_id = OLD.id; "
            "DELETE FROM superseded_incidents WHERE dataset_id = OLD.id; ")
 PERIOD_DELETES = ("DELETE FROM incident_periods WHERE dataset_id = OLD.id; "
                   "DELETE FROM incident_cell_periods WHERE dataset_id = OLD.id; ")
-COLUMNS = "type, direction, country, admin1, sector, precision"
+COLUMNS = "type, direction, country, admin1, sector, precision, location_precision"
+OLD_COLUMNS = "type, direction, country, admin1, sector, precision"
 CELL = 0.1  # store.TIME_ROLLUP_CELL when this migration was written
 
 
@@ -72,12 +75,18 @@ def upgrade() -> None:
             sa.Column('start', sa.Date(), nullable=False),
             *extra,
             sa.Column('precision', sa.String(8), nullable=False),
+            *([sa.Column('location_precision', sa.String(8), nullable=False)]
+              if name == 'incident_periods' else []),
             sa.Column('n', sa.BigInteger(), nullable=False),
             sa.Column('total', sa.BigInteger(), nullable=False),
         )
         op.create_index(f'ix_{name}_dataset', name, ['dataset_id', 'grain', 'start'])
     postgresql = op.get_bind().dialect.name == "postgresql"
     day = "CAST(occurred_at AS date)" if postgresql else "date(occurred_at)"
+    # A plain ADD COLUMN with a constant default on both backends (as 0010), then rebuilt.
+    op.add_column('incident_days', sa.Column('location_precision', sa.String(8),
+                                             nullable=False, server_default='point'))
+    _rebuild_days(day, COLUMNS)
     for grain, start in _starts("day").items():
         op.execute(f"INSERT INTO incident_periods (dataset_id, grain, start, {COLUMNS}, n, total) "
                    f"SELECT dataset_id, '{grain}', {start}, {COLUMNS}, sum(n), sum(total) "
@@ -92,8 +101,19 @@ def upgrade() -> None:
     _trigger(DELETES + PERIOD_DELETES)
 
 
+def _rebuild_days(day: str, columns: str) -> None:
+    op.execute("DELETE FROM incident_days")
+    op.execute(f"INSERT INTO incident_days (dataset_id, day, {columns}, n, total) "
+               f"SELECT dataset_id, {day}, {columns}, count(*), coalesce(sum(count), 0) "
+               f"FROM incidents GROUP BY dataset_id, {day}, {columns}")
+
+
 def downgrade() -> None:
     _trigger(DELETES)
+    op.drop_column('incident_days', 'location_precision')
+    day = ("CAST(occurred_at AS date)" if op.get_bind().dialect.name == "postgresql"
+           else "date(occurred_at)")
+    _rebuild_days(day, OLD_COLUMNS)
     for name in ('incident_cell_periods', 'incident_periods'):
         op.drop_index(f'ix_{name}_dataset', table_name=name)
         op.drop_table(name)
