@@ -15,7 +15,7 @@ from .tables import (  # noqa: F401  (the schema lives in tables.py; read as db.
     metadata, INCIDENTS_CASCADE_TRIGGER, datasets, users, dataset_members, api_tokens,
     imports, stored_files, stored_file_chunks, jobs, job_leases, incidents,
     superseded_incidents, deleted_datasets, incident_grids, incident_grid_cells,
-    incident_days, login_attempts, dataset_corrections)
+    incident_days, incident_periods, incident_cell_periods, login_attempts, dataset_corrections)
 
 LOGGER = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

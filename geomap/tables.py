@@ -300,9 +300,50 @@ incident_days = sa.Table(
     # The date's precision (migration 0010): monthly counts leave out records known only by
     # quarter or year, and say how many there are.
     sa.Column("precision", sa.String(8), nullable=False, server_default="day"),
+    # How the row was located (migration 0014): stats by location precision sum the rollup.
+    sa.Column("location_precision", sa.String(8), nullable=False, server_default="point"),
     sa.Column("n", sa.BigInteger, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Index("ix_incident_days_dataset_day", "dataset_id", "day"),
+)
+
+
+# Period rollups (migration 0014, issue #20): the day rollup summed per week (grain 'w', the
+# Monday it starts) and per month (grain 'm', its first day), so stats and choropleths whose
+# date bounds fall on those boundaries (or have none) sum a few thousand rows instead of one
+# per day. Written with the day rollup (`store.refresh_rollups`, `store.RollupAccumulator`);
+# appends add rows, readers sum them; INCIDENTS_CASCADE_TRIGGER deletes them with the dataset.
+incident_periods = sa.Table(
+    "incident_periods", metadata,
+    sa.Column("dataset_id", sa.Integer, nullable=False),
+    sa.Column("grain", sa.String(1), nullable=False),
+    sa.Column("start", sa.Date, nullable=False),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("direction", sa.String(12), nullable=False),
+    sa.Column("country", sa.String(2), nullable=True),
+    sa.Column("admin1", sa.String(8), nullable=True),
+    sa.Column("sector", sa.String(20), nullable=True),
+    sa.Column("precision", sa.String(8), nullable=False),
+    sa.Column("location_precision", sa.String(8), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Index("ix_incident_periods_dataset", "dataset_id", "grain", "start"),
+)
+
+# Time-layer rollup (migration 0014, issue #20): located incidents per 0.1-degree cell (keys
+# as the grid rollup's, `store.TIME_ROLLUP_CELL`), week or month (grain, start as above) and
+# date precision: the unfiltered time layer sums these instead of grouping every incident.
+incident_cell_periods = sa.Table(
+    "incident_cell_periods", metadata,
+    sa.Column("dataset_id", sa.Integer, nullable=False),
+    sa.Column("grain", sa.String(1), nullable=False),
+    sa.Column("start", sa.Date, nullable=False),
+    sa.Column("gy", sa.Integer, nullable=False),
+    sa.Column("gx", sa.Integer, nullable=False),
+    sa.Column("precision", sa.String(8), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Index("ix_incident_cell_periods_dataset", "dataset_id", "grain", "start"),
 )
 
 

@@ -29,7 +29,8 @@ def test_0010_rebuilds_the_day_rollup_with_precision(any_app, fake_regions,  # n
         expected = day_rollup(conn, dataset_id)
         months = aggregate.by_period(conn, dataset_id, None, "month")
     # All four start on a day of January 2025; January counts the two known by day or month.
-    assert [(r[0], r[-3], r[-1]) for r in expected] == [
+    at = 1 + store.DAY_COLUMNS.index("precision")  # day_rollup: day, DAY_COLUMNS, n, total
+    assert [(r[0], r[at], r[-1]) for r in expected] == [
         (dt.date(2025, 1, 1), "month", 3), (dt.date(2025, 1, 1), "quarter", 5),
         (dt.date(2025, 1, 1), "year", 7), (dt.date(2025, 1, 5), "day", 2)]
     assert months.to_dict("records") == [{"period": "2025-01", "n": 2, "total": 5}]

@@ -328,3 +328,34 @@ def test_simultaneous_first_readers_render_once(workers):
     second.join(30)
     assert made == ["one"] and got["value"] == (b"<html>rendered once</html>", None)
     assert cache_for(two).misses == 0
+
+
+STATS = ("/api/datasets/wa-bc/stats", "/api/datasets/wa-bc/stats?by=month&type=crossing",
+         "/api/datasets/wa-bc/stats?by=border_segment&from=2025-01&to=2025-06")
+
+
+def test_stats_are_computed_once_for_every_worker_and_again_after_a_change(workers):
+    one, two = workers
+    seed_dataset(one)
+    first = {path: _get(one, path) for path in STATS}
+    assert all(r.status_code == 200 for r in first.values())
+    assert cache_for(one).misses == len(STATS)
+    for path in STATS:
+        again = _get(two, path)
+        assert again.json == first[path].json
+        assert again.headers["ETag"] == first[path].headers["ETag"]
+    # The same selection written another way is the same entry (canonical query).
+    assert _get(two, STATS[1].replace("by=month&type=crossing", "type=crossing&by=month")
+                ).headers["ETag"] == first[STATS[1]].headers["ETag"]
+    assert cache_for(two).misses == 0
+    etag = first[STATS[0]].headers["ETag"]
+    assert _get(two, STATS[0], **{"If-None-Match": etag}).status_code == 304
+    # A change of the incidents bumps the version: a new answer, counted again.
+    before = first[STATS[0]].json
+    with db.engine_for(one.config["DATABASE_URL"]).connect() as conn:
+        dataset = store.get_dataset(conn, "wa-bc")
+    add_incidents(one, dataset, incident_rows(5, seed=9))
+    after = _get(two, STATS[0])
+    assert after.headers["ETag"] != etag and cache_for(two).misses == 1
+    assert after.json["n"] == before["n"] + 5 and after.json["version"] == before["version"] + 1
+    assert _get(two, STATS[0], **{"If-None-Match": etag}).status_code == 200

@@ -52,12 +52,13 @@ def rollup_extent(conn: sa.Connection, dataset_id: int) -> dict[str, Any] | None
     out = dict(row)
     out["n"] = int(out["n"] or 0)
     out["total"] = int(out["total"] or 0)
-    # The grid holds the rows with coordinates; the days hold every row: the difference is
-    # the rows known only by sector or state/province.
-    d = db.incident_days.c
-    days = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(d.n), 0),
-                                  sa.func.coalesce(sa.func.sum(d.total), 0))
-                        .where(d.dataset_id == dataset_id)).one()
+    # The grid holds the rows with coordinates; the months (the day rollup summed per month,
+    # a few rows where the days have one per day) hold every row: the difference is the rows
+    # known only by sector or state/province.
+    m = db.incident_periods.c
+    days = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(m.n), 0),
+                                  sa.func.coalesce(sa.func.sum(m.total), 0))
+                        .where(m.dataset_id == dataset_id, m.grain == "m")).one()
     out["regional_n"] = max(int(days[0]) - out["n"], 0)
     out["regional_total"] = max(int(days[1]) - out["total"], 0)
     out["n"] += out["regional_n"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
-from .. import binning, db
+from .. import binning, db, store
 from .periods import ADMITTED, check_period, period_expr, period_labels
-from .selection import clauses, result_frame
+from .selection import clauses, result_frame, unfiltered
 
 
 def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0: float,
@@ -66,6 +66,12 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         Columns ``gy``, ``gx`` (cell row/column from the origin), ``n`` (incidents), ``total``
         (sum of count), ``period`` and ``precision`` when asked for.
     """
+    if period and unfiltered(filters):
+        check_period(period)
+        frame = _grid_from_periods(conn, dataset_id, cell=cell, lat0=lat0, lon0=lon0,
+                                   period=period, precision=precision)
+        if frame is not None:
+            return frame
     c = db.incidents.c
     # The keys of `binning`, as the rollup and the numpy path compute them.
     gy = binning.sql_cell_key(conn, c.lat, -lat0, cell).label("gy")
@@ -87,13 +93,48 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
     query = (sa.select(*keys, sa.func.count().label("n"),
                        sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
              .where(*where, c.lat.isnot(None)).group_by(*keys))
-    frame = result_frame(conn.execute(query))
+    frame = result_frame(conn.execute(query), raw=True)  # numbers, text, driver timestamps
     for col in ("gy", "gx", "n", "total"):
         frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
     if truncated and len(frame):
         frame["period"] = period_labels(frame["period"], period)
     if period:
         frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
+    return frame
+
+
+def _grid_from_periods(conn: sa.Connection, dataset_id: int, *, cell: float, lat0: float,
+                      lon0: float, period: str, precision: bool) -> pd.DataFrame | None:
+    """`grid` of a whole dataset per period from the time rollup (incident_cell_periods).
+
+    None when it cannot answer: no rollups, or cell not a multiple of its cell. Weeks sum the
+    week rows; months, quarters and years the month rows (months nest in both).
+    """
+    k = binning.rollup_factor(store.TIME_ROLLUP_CELL, cell)
+    if k is None or store.rollup_cell(conn, dataset_id) is None:
+        return None
+    q = db.incident_cell_periods.c
+    oy = binning.origin_index(lat0, binning.LAT_SHIFT, cell)
+    ox = binning.origin_index(lon0, binning.LON_SHIFT, cell)
+    cy = q.gy // sa.literal_column(str(int(k))) - sa.literal_column(str(oy))
+    cx = q.gx // sa.literal_column(str(int(k))) - sa.literal_column(str(ox))
+    label = period_expr(conn, period, q.start)
+    keys = [cy.label("gy"), cx.label("gx"), label.label("period")]
+    where = [q.dataset_id == dataset_id, q.grain == ("w" if period == "week" else "m")]
+    if precision:
+        keys.append(q.precision.label("precision"))
+    elif period != "year":
+        where.append(q.precision.in_(ADMITTED[period]))
+    query = (sa.select(*keys, sa.cast(sa.func.sum(q.n), sa.BigInteger).label("n"),
+                       sa.cast(sa.func.sum(q.total), sa.BigInteger).label("total"))
+             .where(*where).group_by(*keys))
+    frame = result_frame(conn.execute(query), raw=True)  # integers and text
+    for col in ("gy", "gx", "n", "total"):
+        frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
+    frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
+    if precision:
+        frame["precision"] = (frame["precision"].astype(str) if len(frame)
+                              else pd.Series(dtype=str))
     return frame
 
 

@@ -82,38 +82,70 @@ def _whole_day(value) -> dt.date | None:
     return value if isinstance(value, dt.date) else None
 
 
-def _day_rollup_where(conn: sa.Connection, dataset_id: int, filters: dict | None) -> list | None:
-    """Return conditions on the day rollup selecting what `filter_clauses` selects.
+def _grain(filters: dict, period: str | None, days_only: bool) -> str | None:
+    """Return the coarsest rollup grain that answers: ``m`` (months), ``w`` (weeks) or ``d``
+    (days); None when a date bound falls inside a day.
 
-    None when the rollup cannot answer: the dataset has none (no row in incident_grids, which
-    marks both rollups built) or a date bound falls inside a day.
+    A grain answers when every date bound starts one of its periods and the grouping does not
+    split them: months for no period or month, quarter and year; weeks for none or week.
+    """
+    bounds = [_whole_day(filters[key]) for key in ("from", "to") if filters.get(key)]
+    if any(day is None for day in bounds):
+        return None
+    if days_only:
+        return "d"
+    if period in (None, "month", "quarter", "year") and all(day.day == 1 for day in bounds):
+        return "m"
+    if period in (None, "week") and all(day.weekday() == 0 for day in bounds):
+        return "w"
+    return "d"
+
+
+def _rollup_where(conn: sa.Connection, dataset_id: int, filters: dict | None,
+                  period: str | None = None, days_only: bool = False):
+    """Return (table columns, date column, conditions) on the rollup that selects what
+    `filter_clauses` selects, at the coarsest grain that answers (`_grain`): the period
+    rollup (`incident_periods`) or the day rollup.
+
+    None when no rollup can answer: the dataset has none (no row in incident_grids, which
+    marks every rollup built) or a date bound falls inside a day.
     """
     filters = filters or {}
-    d = db.incident_days.c
-    where = [d.dataset_id == dataset_id]
-    for key, compare in (("from", d.day.__ge__), ("to", d.day.__lt__)):
+    grain = _grain(filters, period, days_only)
+    if grain is None:
+        return None
+    if grain == "d":
+        cols = db.incident_days.c
+        when = cols.day
+        where = [cols.dataset_id == dataset_id]
+    else:
+        cols = db.incident_periods.c
+        when = cols.start
+        where = [cols.dataset_id == dataset_id, cols.grain == grain]
+    for key, compare in (("from", when.__ge__), ("to", when.__lt__)):
         if filters.get(key):
-            day = _whole_day(filters[key])
-            if day is None:
-                return None
-            where.append(compare(day))
+            where.append(compare(_whole_day(filters[key])))
     for key in store.DAY_COLUMNS:
         if filters.get(key):
-            where.append(d[key].in_(list(filters[key])))
-    return where if store.rollup_cell(conn, dataset_id) is not None else None
+            where.append(cols[key].in_(list(filters[key])))
+    if store.rollup_cell(conn, dataset_id) is None:
+        return None
+    return cols, when, where
 
 
 def _counted(conn: sa.Connection, dataset_id: int, filters: dict | None, *, rollup: bool = True,
-             period: str | None = None):
+             period: str | None = None, days_only: bool = False):
     """Return where to count a selection: (columns, date column, n, total, conditions).
 
-    The day rollup when it can answer (sums of its counts) and `rollup` allows it, else the
-    incidents themselves. Per `period`, only the records it admits (`ADMITTED`).
+    A rollup when one can answer (sums of its counts; `_rollup_where`) and `rollup` allows
+    it, else the incidents themselves. Per `period`, only the records it admits
+    (`ADMITTED`). ``days_only``: dates must be exact days (the selection's first and last).
     """
-    where = _day_rollup_where(conn, dataset_id, filters) if rollup else None
-    if where is not None:
-        d = db.incident_days.c
-        out = (d, d.day, sa.cast(sa.func.sum(d.n), sa.BigInteger),
+    found = (_rollup_where(conn, dataset_id, filters, period, days_only) if rollup
+             else None)
+    if found is not None:
+        d, when, where = found
+        out = (d, when, sa.cast(sa.func.sum(d.n), sa.BigInteger),
                sa.cast(sa.func.coalesce(sa.func.sum(d.total), 0), sa.BigInteger), where)
     else:
         c = db.incidents.c
@@ -231,7 +263,7 @@ def regional(conn: sa.Connection, dataset_id: int, filters: dict | None, period:
 def span(conn: sa.Connection, dataset_id: int, filters: dict | None
          ) -> tuple[dt.date | None, dt.date | None]:
     """Return the first and last day of a selection (None, None when it is empty)."""
-    _cols, when, _n, _total, where = _counted(conn, dataset_id, filters)
+    _cols, when, _n, _total, where = _counted(conn, dataset_id, filters, days_only=True)
     row = conn.execute(sa.select(sa.func.min(when), sa.func.max(when)).where(*where)).one()
     first, last = (pd.Timestamp(v).date() if v is not None else None for v in row)
     return first, last

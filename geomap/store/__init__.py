@@ -10,6 +10,7 @@ subject, and import one way (each only from those listed after it):
   `revert_import`), deleting a dataset (its imports kept as the audit trail)
 - `incidents`: incident queries (frame, filters as SQL, count, delete)
 - `rollups`: the grid and day rollups (`RollupAccumulator`, write/refresh/replace/merge)
+- `period_rollups`: the week and month rollups and the time layer's cells per period (#20)
 - `bulk`: bulk writes of incidents (`IncidentWriter`, executemany / binary COPY)
 - `hashing`: row content hashes
 - `blobs`: shared file storage (uploads, rejected rows) in the database or an fsspec store
@@ -24,6 +25,7 @@ from .hashing import HASH_COLUMNS, add_row_hashes, row_hashes
 from .bulk import IncidentWriter, incident_values, insert_incidents
 from .rollups import (DAY_COLUMNS, GRID_ROLLUP_CELL, RollupAccumulator, merge_rollups,
                       refresh_rollups, rollup_cell, write_rollups)
+from .period_rollups import TIME_ROLLUP_CELL
 from .incidents import count_incidents, delete_incidents, filter_clauses, incident_frame
 from .datasets import (bump_version, check_slug, create_dataset, database_status,
                        finish_import, get_dataset, get_import, has_datasets, incidents_changed,
@@ -39,7 +41,7 @@ __all__ = [
     "DatabaseStorage", "FsspecStorage", "Storage", "StoredFile", "storage_for",
     "HASH_COLUMNS", "add_row_hashes", "row_hashes",
     "IncidentWriter", "incident_values", "insert_incidents",
-    "DAY_COLUMNS", "GRID_ROLLUP_CELL", "RollupAccumulator",
+    "DAY_COLUMNS", "GRID_ROLLUP_CELL", "RollupAccumulator", "TIME_ROLLUP_CELL",
     "merge_rollups", "refresh_rollups", "rollup_cell", "write_rollups",
     "count_incidents", "delete_incidents", "filter_clauses", "incident_frame",
     "bump_version", "check_slug", "create_dataset", "database_status", "finish_import",

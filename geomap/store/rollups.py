@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from .. import binning, db
 from .bulk import _bulk_insert
 from .columns import TEXT_DEFAULTS, stored_counts, utcnow
+from .period_rollups import CellPeriods, drop_periods, insert_periods, refresh_periods
 
 
 # Two per dataset, rebuilt or updated in the transaction that changes its incidents, so
@@ -25,8 +26,10 @@ from .columns import TEXT_DEFAULTS, stored_counts, utcnow
 #: Cell size (degrees) of the grid rollup: `binning.ROLLUP_CELL` (the grid is binning's).
 GRID_ROLLUP_CELL = binning.ROLLUP_CELL
 #: Columns of the day rollup besides the day: every column a filter selects on (`filters`),
-#: and the date's precision (migration 0010: a period counts only the records it admits).
-DAY_COLUMNS = ("type", "direction", "country", "admin1", "sector", "precision")
+#: and the date's precision (migration 0010: a period counts only the records it admits),
+#: and how the row was located (migration 0014: ``stats?by=location_precision``).
+DAY_COLUMNS = ("type", "direction", "country", "admin1", "sector", "precision",
+               "location_precision")
 
 
 def day_of(conn: sa.Connection, column):
@@ -85,6 +88,7 @@ def refresh_rollups(conn: sa.Connection, dataset_id: int) -> int:
         [d.dataset_id, d.day, *(d[name] for name in DAY_COLUMNS), d.n, d.total],
         sa.select(*keys, sa.func.count(), sa.func.coalesce(sa.func.sum(c["count"]), 0))
         .where(c.dataset_id == dataset_id).group_by(*keys)))
+    refresh_periods(conn, dataset_id)
     cells = conn.execute(sa.select(sa.func.count()).select_from(db.incident_grid_cells)
                          .where(g.dataset_id == dataset_id)).scalar_one()
     conn.execute(sa.insert(db.incident_grids).values(
@@ -93,9 +97,10 @@ def refresh_rollups(conn: sa.Connection, dataset_id: int) -> int:
 
 
 def _drop_rollups(conn: sa.Connection, dataset_id: int) -> None:
-    """Delete a dataset's rollups (grid cells, days and its row in incident_grids)."""
+    """Delete a dataset's rollups (grid cells, days, periods and its row in incident_grids)."""
     for table in (db.incident_grid_cells, db.incident_days, db.incident_grids):
         conn.execute(sa.delete(table).where(table.c.dataset_id == dataset_id))
+    drop_periods(conn, dataset_id)
 
 
 class _ValueCodes:
@@ -173,6 +178,8 @@ class RollupAccumulator:
         self._codes = {name: _ValueCodes() for name in DAY_COLUMNS}
         self._days = _Partials(
             lambda parts: parts.groupby(level=self._DAY_KEYS, sort=False).sum())
+        # Located rows per time-rollup cell, week or month and precision (issue #20).
+        self.cell_periods = CellPeriods()
 
     def add(self, rows: pd.DataFrame) -> None:
         """Accumulate incidents (a frame with the incidents table's columns, as written)."""
@@ -181,11 +188,13 @@ class RollupAccumulator:
         lat = rows["lat"].to_numpy(dtype=float)
         lon = rows["lon"].to_numpy(dtype=float)
         count = stored_counts(rows)
+        keys = self._add_days(rows, count)
+        day, precision = keys["day"], keys["precision"]
         # Rows known only by sector or state (no coordinates) are in the days, not the grid.
         located = np.isfinite(lat) & np.isfinite(lon)
         if not located.all():
-            self._add_days(rows, count)
-            lat, lon, rows, count = lat[located], lon[located], None, count[located]
+            lat, lon, count = lat[located], lon[located], count[located]
+            day, precision = day[located], precision[located]
             if not len(lat):
                 return
         gy, gx = binning.rollup_keys(lat, lon)
@@ -193,10 +202,10 @@ class RollupAccumulator:
         self._cells.add(frame.groupby(["gy", "gx"], sort=False).agg(
             n=("lat", "size"), total=("count", "sum"), lat_min=("lat", "min"),
             lat_max=("lat", "max"), lon_min=("lon", "min"), lon_max=("lon", "max")))
-        if rows is not None:
-            self._add_days(rows, count)
+        self.cell_periods.add(lat, lon, day, precision, count)
 
-    def _add_days(self, rows: pd.DataFrame, count: np.ndarray) -> None:
+    def _add_days(self, rows: pd.DataFrame, count: np.ndarray) -> dict[str, np.ndarray]:
+        """Accumulate the rows' day rollup; return their keys (day number, value codes)."""
         when = pd.to_datetime(rows["occurred_at"]).to_numpy(dtype="datetime64[ns]")
         keys = {"day": when.astype("datetime64[D]").astype(np.int64)}
         for name in DAY_COLUMNS:
@@ -209,6 +218,11 @@ class RollupAccumulator:
         frame = pd.DataFrame({**keys, "count": count})
         self._days.add(
             frame.groupby(self._DAY_KEYS, sort=False)["count"].agg(n="size", total="sum"))
+        return keys
+
+    def decode_precisions(self, codes: np.ndarray) -> list:
+        """Return the precisions of codes (as `CellPeriods` holds them)."""
+        return self._codes["precision"].decode(codes)
 
     def cells(self) -> pd.DataFrame:
         """Return the merged grid cells, indexed by (gy, gx)."""
@@ -259,8 +273,11 @@ def _grid_values(dataset_id: int, cells: pd.DataFrame) -> dict[str, list]:
 
 
 def _insert_days(conn: sa.Connection, dataset_id: int, rollup: RollupAccumulator) -> None:
-    """Write accumulated day rows (appended: readers sum them, so a day may have several)."""
+    """Write accumulated day rows (appended: readers sum them, so a day may have several),
+    and the period rows summed from them and from the accumulated cells."""
     days = rollup.days()
+    insert_periods(conn, dataset_id, days, rollup.cell_periods,
+                   rollup.decode_precisions)
     if not len(days["day"]):
         return
     dates = days["day"].astype("datetime64[D]")
@@ -326,5 +343,5 @@ _PG_GRID_TYPES = {"dataset_id": "int4", "gy": "int4", "gx": "int4", "n": "int8",
                   "lon_max": "float8"}
 _PG_DAY_TYPES = {"dataset_id": "int4", "day": "date", "type": "text", "direction": "text",
                  "country": "text", "admin1": "text", "sector": "text", "precision": "text",
-                 "n": "int8",
+                 "location_precision": "text", "n": "int8",
                  "total": "int8"}

@@ -16,6 +16,7 @@ from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
 from . import layers as web_layers
+from . import render_cache
 from .guards import token_required
 
 bp = Blueprint("api_data", __name__, url_prefix="/api")
@@ -99,7 +100,8 @@ def stats(slug: str):
     place, sector, admin1), place (the matched place or region) or border_segment (the segments of the
     ``border_segments`` layer that border-segment maps colour, with their code as ``key``).
     Groups with fewer incidents than the dataset's public threshold are merged into one
-    ``hidden`` line.
+    ``hidden`` line. Answers are cached in the render cache and carry an ETag (a 304 for
+    ``If-None-Match``), both keyed by the dataset's version.
     """
     by = (request.args.get("by") or "admin1").strip().lower()
     if by not in STATS_BY:
@@ -109,6 +111,34 @@ def stats(slug: str):
     selection = filters.selection(filters.parse(params))
     conn = get_db()
     dataset, privileged = _visible_dataset(conn, slug)
+    threshold = disclosure.viewer_threshold(conn, g.get("user"), dataset, may_write=privileged)
+    # Cached like maps, in the render cache every worker shares: keyed by the dataset's
+    # version (a change of its incidents bumps it, so no entry is ever stale), the grouping,
+    # the canonical selection and the viewer's threshold (what the answer hides depends on it).
+    query = f"by={by}&" + filters.canonical_query(selection, keys=filters.SELECTION_KEYS)
+    etag = render_cache.etag_for(
+        current_app.config, f"stats-{threshold}", slug, dataset["version"], query, "",
+        render_cache.head_identity(dataset["id"], dataset.get("created_at")))
+    age = None if dataset["published"] and not privileged else -1
+    held = render_cache.matching_etag(request.if_none_match, etag)
+    if held:
+        response = Response(status=304)
+    else:
+        body = render_cache.cache().get_or_make(
+            etag, lambda: _json_bytes(stats_body(conn, dataset, by, selection, threshold)))
+        response = Response(body, mimetype="application/json")
+    response.set_etag(held or etag)
+    response.headers["Cache-Control"] = render_cache.cache_control(age)
+    return response
+
+
+def _json_bytes(body: dict) -> bytes:
+    return current_app.json.dumps(body).encode()  # as jsonify would answer it
+
+
+def stats_body(conn, dataset: dict, by: str, selection: dict, threshold: int) -> dict:
+    """The stats answer (see `stats`) of a dataset's selection for a viewer's threshold."""
+    slug = dataset["slug"]
     if by in STATS_PERIODS:
         frame = aggregate.by_period(conn, dataset["id"], selection, by)
         rows = [{"key": r.period, "n": int(r.n), "total": int(r.total)}
@@ -123,7 +153,6 @@ def stats(slug: str):
     else:
         frame = aggregate.by_column(conn, dataset["id"], selection, by)
         rows = [{"key": r.key, "n": int(r.n), "total": int(r.total)} for r in frame.itertuples()]
-    threshold = disclosure.viewer_threshold(conn, g.get("user"), dataset, may_write=privileged)
     rows, hidden = disclosure.hide_small_rows(rows, threshold)
     out = {"dataset": slug, "version": dataset["version"], "by": by,
            "filters": filters.query_pairs(selection, keys=filters.SELECTION_KEYS),
