@@ -19,6 +19,7 @@
   var defaults = JSON.parse(form.getAttribute("data-defaults"));
   var defaultHeight = parseInt(form.getAttribute("data-height"), 10);
   var heightInput = form.elements.height;
+  var BUILDER_ONLY = ["lang", "units"];
 
   function escapeHtml(text) {
     return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
@@ -55,7 +56,8 @@
     keys.forEach(function (key) {
       // The builder's own fields win over the filter form's (layer, theme).
       var values = valuesOf(form, key);
-      if (!values.length) values = valuesOf(filters, key);
+      // Language and units are the builder's alone: "by default" must not take the page's.
+      if (!values.length && BUILDER_ONLY.indexOf(key) < 0) values = valuesOf(filters, key);
       if (key in defaults) {
         if (values.length && values[0] !== defaults[key]) pairs.push([key, values[0]]);
       } else {

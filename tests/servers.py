@@ -34,6 +34,22 @@ class ThreadedServer:
         self.thread.join(timeout=10)
 
 
+@contextmanager
+def serving(app):
+    """Serve a geomap app in a thread for a browser test; yield its origin, then stop it
+    and close its database connections."""
+    from werkzeug.serving import make_server
+
+    from geomap import db
+
+    running = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
+    try:
+        yield running.origin
+    finally:
+        running.stop()
+        db.dispose_engine(app.config["DATABASE_URL"])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

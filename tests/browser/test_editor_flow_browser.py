@@ -15,12 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chromium import MARKS, assert_fits, browser  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
-from servers import ThreadedServer  # noqa: E402
+from servers import serving  # noqa: E402
 
 from geomap import accounts, db  # noqa: E402
 
@@ -39,10 +38,8 @@ def server(tmp_path_factory):
     app = make_app(tmp, TILES="none", WTF_CSRF_ENABLED=True)
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "editor", "s3cret-pass")
-    running = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
-    yield running.origin
-    running.stop()
-    db.dispose_engine(app.config["DATABASE_URL"])
+    with serving(app) as origin:
+        yield origin
 
 
 def _submit(page, button) -> None:

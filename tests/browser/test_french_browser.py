@@ -10,14 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chromium import MARKS, browser  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
-from servers import ThreadedServer  # noqa: E402
+from servers import serving  # noqa: E402
 
-from geomap import db, sample  # noqa: E402
+from geomap import sample  # noqa: E402
 
 pytestmark = MARKS
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -29,10 +28,8 @@ def server(tmp_path_factory):
     """The app with the real region layers and the published sample."""
     app = make_app(tmp_path_factory.mktemp("french"), TILES="none")
     sample.load(app)
-    running = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
-    yield running.origin
-    running.stop()
-    db.dispose_engine(app.config["DATABASE_URL"])
+    with serving(app) as origin:
+        yield origin
 
 
 def _open(browser, url: str, width: int, errors: list[str]):

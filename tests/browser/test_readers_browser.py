@@ -16,12 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chromium import MARKS, browser  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
-from servers import ThreadedServer  # noqa: E402
+from servers import serving  # noqa: E402
 
 from geomap import accounts, db, sample  # noqa: E402
 
@@ -49,10 +48,8 @@ def server(tmp_path_factory):
     sample.load(app)
     with db.engine_for(app.config["DATABASE_URL"]).begin() as conn:
         accounts.create_user(conn, "admin", "s3cret-pass", role="admin")
-    running = ThreadedServer(make_server("127.0.0.1", 0, app, threaded=True))
-    yield running.origin
-    running.stop()
-    db.dispose_engine(app.config["DATABASE_URL"])
+    with serving(app) as origin:
+        yield origin
 
 
 def _page(browser, width: int, errors: list[str]):
