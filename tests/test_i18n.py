@@ -262,3 +262,26 @@ def test_editor_pages_stay_english_whatever_the_browser_or_query(client, dataset
         assert response.status_code == 200 and '<html lang="en">' in text, path
         assert "Cartes publiées" not in text and "Accept-Language" not in response.headers.get(
             "Vary", "")
+
+
+def test_french_embed_names_states_and_provinces_in_french(client, dataset, app):
+    """The summary sentence, the table and the basemap's names (tiles off) say the French
+    names; the English embed keeps the English ones."""
+    app.config["TILES"] = "none"  # the vector basemap, with its place names
+    fr = client.get("/embed/wa-bc?lang=fr&layer=choropleth").get_data(as_text=True)
+    en = client.get("/embed/wa-bc?layer=choropleth").get_data(as_text=True)
+    summary_fr = re.search(r'<p class="gm-summary">(.*?)</p>', fr, re.S).group(1)
+    summary_en = re.search(r'<p class="gm-summary">(.*?)</p>', en, re.S).group(1)
+    assert summary_en.startswith("Most crossings: ")
+    assert summary_fr.startswith("Le plus de passages : ")
+    english_names = {"Washington": "État de Washington", "British Columbia":
+                     "Colombie-Britannique"}
+    named = [name for name in english_names if name in summary_en]
+    assert named, summary_en
+    assert all(english_names[name] in summary_fr for name in named), summary_fr
+    table_fr = fr[fr.index("<table"):fr.index("</table>")]
+    assert "Colombie-Britannique" in table_fr and "British Columbia" not in table_fr
+    basemap = re.search(r'"names":\s*(\[\[.*?\]\])', fr, re.S)
+    assert basemap and "Colombie-Britannique" in basemap.group(1), fr[:2000]
+    assert "British Columbia" not in basemap.group(1)
+    assert "British Columbia" in re.search(r'"names":\s*(\[\[.*?\]\])', en, re.S).group(1)

@@ -89,14 +89,14 @@ def _geojson(gdf, properties: Iterable[str], *, tolerance: float = 0.0,
 
 
 def _basemap_json(layers: Mapping[str, Any], box: list[list[float]] | None,
-                  tolerance: float) -> str:
+                  tolerance: float, lang: str = "en") -> str:
     out: dict[str, Any] = {}
     if "admin1" in layers:
         out["land"] = _geojson(layers["admin1"], ("code", "name"), tolerance=tolerance,
                                bbox=box)
     # Names: states and provinces, then the gazetteer's ranked towns, ports and cities
     # (`placenames`); the layer library shows each from its zoom, dropping overlaps.
-    names = region_rows(layers["admin1"], box) if "admin1" in layers else []
+    names = region_rows(layers["admin1"], box, lang) if "admin1" in layers else []
     names += place_rows(layers.get("places"), box)
     if names:
         out["names"] = names
@@ -149,11 +149,13 @@ def _cached(layers: Mapping[str, Any], key: tuple, make, *,
     return cache[key]
 
 
-def basemap_data(layers: Mapping[str, Any], bounds: list[list[float]] | None) -> str:
-    """Return the JSON of the vector basemap (land, border, place names) around bounds."""
+def basemap_data(layers: Mapping[str, Any], bounds: list[list[float]] | None,
+                 lang: str = "en") -> str:
+    """Return the JSON of the vector basemap (land, border, place names) around bounds,
+    states and provinces named in ``lang``."""
     box, tolerance = view_box(bounds)
-    return _cached(layers, ("basemap", box, tolerance), lambda: _basemap_json(
-        layers, [list(box[0]), list(box[1])] if box else None, tolerance))
+    return _cached(layers, ("basemap", box, tolerance, lang), lambda: _basemap_json(
+        layers, [list(box[0]), list(box[1])] if box else None, tolerance, lang))
 
 
 def display_features(layers: Mapping[str, Any], key: str, gdf, bounds, *, lines: bool = False

@@ -92,7 +92,7 @@ def build_map(agg: Aggregates, spec: MapSpec, layers: Mapping[str, Any] | None =
         setup["attribution"] = OSM_ATTRIBUTION
     m.add_child(_Call("setup", js_json(setup)))
     if spec.tiles == "none" and layers:
-        m.add_child(_Call("basemap", basemap_data(layers, agg.bounds)))
+        m.add_child(_Call("basemap", basemap_data(layers, agg.bounds, spec.lang)))
     _add_layer(m, agg, spec, layers)
     m.add_child(_Call("done", "{}"))
     _number_elements(m)

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..regions.names import admin1_name
+
 #: Kinds of names, as the layer library styles them.
 REGION, TOWN, PORT = 0, 1, 2
 #: (least population, farthest from the border in km, first zoom): the first tier a place
@@ -124,9 +126,10 @@ def place_rows(ranked: pd.DataFrame | None, box: Any, limit: int = MAX_PLACES) -
             .itertuples(index=False)]
 
 
-def region_rows(gdf, box: Any = None) -> list[list]:
+def region_rows(gdf, box: Any = None, lang: str = "en") -> list[list]:
     """Return state and province names as ``[lat, lon, name, zoom, REGION]`` rows, at a point
-    inside each shape (around `box` when given), largest shape first."""
+    inside each shape (around `box` when given), largest shape first, named in ``lang``
+    (`regions.names.admin1_name`: Québec, Colombie-Britannique in French)."""
     import shapely
 
     frame = gdf
@@ -136,6 +139,9 @@ def region_rows(gdf, box: Any = None) -> list[list]:
     if frame.empty:
         return []
     names = frame["name"] if "name" in frame else frame.get("code", pd.Series("", frame.index))
+    if "code" in frame:
+        names = pd.Series([admin1_name(str(code), lang, default=str(name))
+                           for code, name in zip(frame["code"], names)], index=frame.index)
     order = np.argsort(-shapely.area(np.asarray(frame.geometry.values)), kind="stable")
     points = frame.geometry.representative_point()
     return [[round(points.iloc[i].y, 3), round(points.iloc[i].x, 3), str(names.iloc[i]),

@@ -151,16 +151,17 @@ def _data_table(conn, dataset: dict, params: dict, spec: maps.MapSpec) -> maps.D
                                 spec.min_public_count))
 
 
-def _region_names(by: str) -> dict[str, str]:
-    """Names a reader knows for the table's regions ("Washington", "Blaine sector")."""
+def _region_names(by: str, lang: str = "en") -> dict[str, str]:
+    """Names a reader knows for the table's regions ("Washington", "Blaine sector"), in the
+    reader's language."""
     if by == "sector":
         return {code: gettext("%(name)s sector", name=name)
                 for code, name in filters.SECTORS.items()}
-    return _admin1_names()
+    return _admin1_names(lang)
 
 
-def _summary(table: maps.DataTable) -> str:
-    return maps.summary_sentence(table, _region_names(table.by), gettext=gettext,
+def _summary(table: maps.DataTable, lang: str = "en") -> str:
+    return maps.summary_sentence(table, _region_names(table.by, lang), gettext=gettext,
                                  number=format_decimal)
 
 
@@ -228,7 +229,7 @@ def map_page(slug: str):
                                     spec.words))
         options = cache().get_or_make(f"options:{dataset['slug']}:{dataset['version']}",
                                       lambda: map_table.options(conn, dataset["id"]))
-        summary = _summary(_data_table(conn, dataset, params, spec))
+        summary = _summary(_data_table(conn, dataset, params, spec), spec.lang)
         html = render_template(
             "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
             links=links, table=table, options=options, summary=summary,
@@ -263,9 +264,10 @@ def embed(slug: str):
         links = _links(slug, params)
         data = _data_table(conn, dataset, params, spec)
         html = render_template("maps/embed.html", dataset=dataset, params=params, spec=spec,
-                               bundle=bundle, links=links, summary=_summary(data),
+                               bundle=bundle, links=links, summary=_summary(data, spec.lang),
                                corrections=store.list_corrections(conn, dataset["id"]),
-                               data=map_table.embed_rows(data, _region_names(data.by),
+                               data=map_table.embed_rows(data,
+                                                         _region_names(data.by, spec.lang),
                                                          format_decimal),
                                script_tag=bundle["parts"].script_tag)
         return html.encode("utf-8"), _csp([bundle["parts"].script_hash], embed=True)

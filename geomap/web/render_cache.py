@@ -27,8 +27,9 @@ from .shared_cache import StoreError
 LOGGER = logging.getLogger(__name__)
 
 #: Bump when the rendering changes, so cached pages and ETags from older code expire.
-RENDER_VERSION = "maps-5"  # maps-3: RFC 7946 region shapes (#22); maps-4: shared-cache keys (#20)
-# maps-5: the embed's table and summary, the page's embed builder (#21)
+RENDER_VERSION = "maps-6"  # maps-3: RFC 7946 region shapes (#22); maps-4: shared-cache keys (#20)
+# maps-5: the embed's table and summary, the page's embed builder (#21); maps-6: French and
+# km, place names with tiles off (#21), the corrections log (#18)
 
 
 class LRU:
