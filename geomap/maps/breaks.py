@@ -43,11 +43,16 @@ def round_sig(value: float, digits: int, how: str = "nearest") -> float:
     return round(units * step, decimals)
 
 
+#: The smallest ratio of a class's upper to lower bound a two-figure bound may make.
+MIN_STEP = 1.2
+
+
 def nice_breaks(quantiles: Iterable[float], top: float) -> list[float]:
     """Turn ascending quantile bounds into strictly ascending round upper bounds.
 
     Each inner bound is rounded to one significant figure, or to two when one would not
-    keep it above the previous bound (and dropped when neither does); the last bound is
+    keep it above the previous bound (and dropped when neither does, or when two figures
+    would make a class narrower than `MIN_STEP` times its lower bound, like "20–21"); the last bound is
     `top` (the largest value) rounded up, to one figure or, when that would overshoot it by
     more than a quarter, two, so it covers every value.
 
@@ -73,7 +78,9 @@ def nice_breaks(quantiles: Iterable[float], top: float) -> list[float]:
         low = breaks[-1] if breaks else 0.0
         for digits in (1, 2):
             candidate = round_sig(q, digits)
-            if low < candidate < top:
+            # A class narrower than a fifth of its lower bound ("20–21") reads as a
+            # rounding slip, not a class: dropped, its values join the next one.
+            if low < candidate < top and (digits == 1 or candidate >= MIN_STEP * low):
                 breaks.append(candidate)
                 break
     last = round_sig(top, 1, "up")

@@ -36,7 +36,11 @@ def test_issue_examples_become_round():
 
 
 def test_two_figures_when_one_would_collide_and_drop_when_neither_helps():
-    assert nice_breaks([100, 130, 140, 500], 500) == [100, 130, 140, 500]
+    # 130 needs two figures (one gives 100 again) and makes a class 1.3 times wide: kept;
+    # 140 would make 130-140, narrower than MIN_STEP: dropped, its values join 130-500.
+    assert nice_breaks([100, 130, 140, 500], 500) == [100, 130, 500]
+    # The French sample's rate legend had "20-21" (19.6 and 21.3 rounded): no longer.
+    assert nice_breaks([5.7, 19.6, 21.3, 62, 196], 196) == [6, 20, 60, 200]
     assert nice_breaks([5, 5, 5, 5], 5) == [5]
     assert nice_breaks([1, 2], 0) == []
 
