@@ -52,9 +52,9 @@ def nice_breaks(quantiles: Iterable[float], top: float) -> list[float]:
 
     Each inner bound is rounded to one significant figure, or to two when one would not
     keep it above the previous bound (and dropped when neither does, or when two figures
-    would make a class narrower than `MIN_STEP` times its lower bound, like "20–21"); the last bound is
-    `top` (the largest value) rounded up, to one figure or, when that would overshoot it by
-    more than a quarter, two, so it covers every value.
+    would make a class narrower than `MIN_STEP` times its lower bound, like "20–21"); the
+    last bound is `top` (the largest value) rounded up, to one figure or, when that would
+    overshoot it by more than a quarter, two, so it covers every value.
 
     Parameters
     ----------
