@@ -176,7 +176,7 @@ def sqlite_floor(rows: int, workdir: Path) -> tuple[float, float]:
     del data
     con = sqlite3.connect(workdir / "floor.sqlite", isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL",
-                   f"cache_size=-{storing.SQLITE_CACHE_KB}"):
+                   f"cache_size=-{int(storing.DEFAULT_CACHE_MB * 1024)}"):
         con.execute(f"PRAGMA {pragma}")
     con.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, {', '.join(columns)})")
     con.execute("BEGIN")

@@ -29,9 +29,15 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-from ingest import ANCHORS  # noqa: E402  (bench/ingest.py)
+# bench/ingest.py's crossing points (not imported: it would import this checkout's geomap
+# before --tree's).
+ANCHORS = np.array([
+    (-122.76, 49.00), (-119.46, 49.00), (-115.06, 49.00), (-111.96, 49.00), (-104.0, 49.0),
+    (-97.24, 49.00), (-95.38, 49.00), (-93.40, 48.61), (-84.36, 46.51), (-82.42, 43.00),
+    (-83.07, 42.31), (-78.90, 42.91), (-75.98, 44.35), (-73.45, 45.01), (-72.10, 45.01),
+    (-67.78, 46.14), (-67.28, 45.19),
+])
 
 TYPES = ["Apprehension", "apprehension", "SIGHTING", "Sighting ", "interdiction", "Turn-back"]
 DIRECTIONS = ["Northbound", "NB", "north bound", "S", "Southbound", "to Canada", "SB", "",
@@ -45,7 +51,7 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
     rng = np.random.default_rng(seed)
     chunk = 100_000
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("Event ID,Latitude,Longitude,Event Date,Event Type,Persons,Direction,"
+        handle.write("ID,Latitude,Longitude,Date,Type,Persons,Direction,"
                      "State/Province,Notes\n")
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
@@ -106,7 +112,8 @@ def main() -> None:
         stats = pstats.Stats(profile, stream=out)
         stats.sort_stats("tottime").print_stats(args.top)
         print(out.getvalue())
-        print(f"tree {args.tree}: {args.rows:,} rows, {report['rows_imported']:,} imported, "
+        import geomap
+        print(f"geomap from {Path(geomap.__file__).parent.parent}: {args.rows:,} rows, {report['rows_imported']:,} imported, "
               f"{report['rows_rejected']:,} rejected, {len(report['warnings'])} warnings "
               f"shown; import {wall:.1f} s under cProfile")
 

@@ -20,12 +20,15 @@ from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
 
 from .report import to_lines
 from .. import db
+from ..config import SETTINGS_BY_NAME
 from ..store import (HASH_COLUMNS, INCIDENT_COLUMNS, IncidentWriter, RollupAccumulator,
                      add_row_hashes, incident_values, supersede)
 
+#: SQLite: an import's page cache and index-sort memory unless the caller passes the
+#: setting's value (`Settings.import_cache_mb`).
+DEFAULT_CACHE_MB = SETTINGS_BY_NAME["IMPORT_CACHE_MB"].default
 _LOOKUP_SLICE = 900
 _PG_LOOKUP_SLICE = 10_000
-SQLITE_CACHE_KB = 128 * 1024
 SQLITE_SORT_THREADS = 2
 BULK_MIN_ROWS = 50_000
 
@@ -49,6 +52,12 @@ class Totals:
     rollup: "RollupAccumulator | None" = None
 
 
+#: Entries `SeenKeys` keeps in memory (16-24 bytes each, and as much again while two arrays
+#: merge); older ones are moved to temporary files, so an import of any size holds at most
+#: this many (~50 MB) plus the one run being searched.
+SEEN_KEYS_IN_MEMORY = 2_000_000
+
+
 class SeenKeys:
     """What this import has already written: 64-bit keys (and optional check values), lines.
 
@@ -61,12 +70,21 @@ class SeenKeys:
     only a candidate (64-bit key hashes may collide) that callers confirm against the
     database where it matters; with them (the second half of the content hash) a hit means
     the whole 128-bit hash matched.
+
+    Memory is bounded: past `memory_rows` entries, the oldest arrays (the largest) are
+    written to anonymous temporary files and searched through read-only maps whose pages
+    are handed back to the kernel after each search, so the process holds at most one of
+    them at a time (the files are the OS's to cache). They are never merged again; each
+    holds at least half of `memory_rows` entries, so there are few to search.
     """
 
-    def __init__(self):
+    def __init__(self, memory_rows: int | None = None):
+        self.memory_rows = SEEN_KEYS_IN_MEMORY if memory_rows is None else memory_rows
         self.keys: list[np.ndarray] = []
         self.checks: list[np.ndarray | None] = []
         self.lines: list[np.ndarray] = []
+        #: The first `spilled` arrays are on disk (`_Spilled`), older than the others.
+        self.spilled: list[_Spilled] = []
 
     def find(self, keys: np.ndarray, checks: np.ndarray | None = None) -> np.ndarray:
         """Return the line of each key's first occurrence, or -1 if not seen."""
@@ -77,26 +95,34 @@ class SeenKeys:
         if checks is not None:
             checks = np.asarray(checks)[order]
         out = np.full(len(keys), -1, dtype=np.int64)
-        for seen, seen_checks, lines in zip(self.keys, self.checks, self.lines):
-            left = np.searchsorted(seen, keys, side="left")
-            right = np.searchsorted(seen, keys, side="right")
-            pos = np.minimum(left, len(seen) - 1)
-            hit = (right > left) & (out < 0)
-            if checks is not None and seen_checks is not None:
-                # Equal keys with another check value (a 64-bit collision, or the same key
-                # more than once) are resolved one by one; otherwise compare the one match.
-                several = hit & (right - left > 1)
-                single = hit & ~several
-                single &= seen_checks[pos] == checks
-                for i in np.flatnonzero(several):
-                    match = np.flatnonzero(seen_checks[left[i]:right[i]] == checks[i])
-                    if len(match):
-                        out[i] = lines[left[i] + match[0]]
-                hit = single
-            out[hit] = lines[pos[hit]]
+        for index, (seen, seen_checks, lines) in enumerate(zip(self.keys, self.checks,
+                                                               self.lines)):
+            self._search(out, keys, checks, seen, seen_checks, lines)
+            if index < len(self.spilled):
+                self.spilled[index].release()
         result = np.empty_like(out)
         result[order] = out
         return result
+
+    @staticmethod
+    def _search(out, keys, checks, seen, seen_checks, lines) -> None:
+        """Fill `out` (where still -1) with the lines of `keys` found in one sorted array."""
+        left = np.searchsorted(seen, keys, side="left")
+        right = np.searchsorted(seen, keys, side="right")
+        pos = np.minimum(left, len(seen) - 1)
+        hit = (right > left) & (out < 0)
+        if checks is not None and seen_checks is not None:
+            # Equal keys with another check value (a 64-bit collision, or the same key
+            # more than once) are resolved one by one; otherwise compare the one match.
+            several = hit & (right - left > 1)
+            single = hit & ~several
+            single &= seen_checks[pos] == checks
+            for i in np.flatnonzero(several):
+                match = np.flatnonzero(seen_checks[left[i]:right[i]] == checks[i])
+                if len(match):
+                    out[i] = lines[left[i] + match[0]]
+            hit = single
+        out[hit] = lines[pos[hit]]
 
     def add(self, keys: np.ndarray, lines: np.ndarray,
             checks: np.ndarray | None = None) -> None:
@@ -105,9 +131,12 @@ class SeenKeys:
             self.keys.append(keys[order])
             self.checks.append(None if checks is None else np.asarray(checks)[order])
             self.lines.append(np.asarray(lines, dtype=np.int64)[order])
-        while (len(self.keys) > 1 and len(self.keys[-2]) <= 2 * len(self.keys[-1])
+        while (len(self.keys) - len(self.spilled) > 1
+               and len(self.keys[-2]) <= 2 * len(self.keys[-1])
                and (self.checks[-2] is None) == (self.checks[-1] is None)):
             self._merge_last()
+        while sum(len(k) for k in self.keys[len(self.spilled):]) > self.memory_rows:
+            self._spill_oldest()
 
     def _merge_last(self) -> None:
         """Merge the newest array into the one before it (after any equal keys there)."""
@@ -117,6 +146,43 @@ class SeenKeys:
         self.lines[-1] = np.insert(self.lines[-1], at, lines)
         if checks is not None:
             self.checks[-1] = np.insert(self.checks[-1], at, checks)
+
+    def _spill_oldest(self) -> None:
+        """Move the oldest array still in memory to a temporary file (see the class)."""
+        i = len(self.spilled)
+        run = _Spilled(self.keys[i], self.checks[i], self.lines[i])
+        self.keys[i], self.checks[i], self.lines[i] = run.keys, run.checks, run.lines
+        self.spilled.append(run)
+
+
+class _Spilled:
+    """One sorted run of `SeenKeys` in an anonymous temporary file, mapped read-only."""
+
+    def __init__(self, keys: np.ndarray, checks: np.ndarray | None, lines: np.ndarray):
+        import mmap
+        import tempfile
+
+        parts = [np.ascontiguousarray(part) for part in
+                 (keys, lines, *(() if checks is None else (checks,)))]
+        with tempfile.TemporaryFile(prefix="geomap-seen-") as handle:
+            for part in parts:
+                handle.write(part.tobytes())
+            handle.flush()
+            # The map keeps the file (already unlinked) until it is garbage collected.
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        mapped, offset = [], 0
+        for part in parts:
+            mapped.append(np.frombuffer(self._map, dtype=part.dtype, count=len(part),
+                                        offset=offset))
+            offset += part.nbytes
+        self.keys, self.lines = mapped[0], mapped[1]
+        self.checks = mapped[2] if checks is not None else None
+
+    def release(self) -> None:
+        """Hand the pages read back to the kernel (they stay in its cache of the file)."""
+        import mmap
+
+        self._map.madvise(mmap.MADV_DONTNEED)
 
 
 def _key64(values: pd.Series) -> np.ndarray:
@@ -173,7 +239,8 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     else:
         need = ids.tolist()
     existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need)
-    totals.seen_sources.add(keys, rows["line"].to_numpy())
+    if totals.empty:  # only read above: a dataset with rows has every id looked up
+        totals.seen_sources.add(keys, rows["line"].to_numpy())
     # Positions in `existing` (-1: new); hashes stay exact int64 (no NaN-padded floats).
     # Nothing found (a new dataset): no index of the block's ids to build (~50 ms a block).
     pos = (pd.Index(existing["key"]).get_indexer(ids.to_numpy()) if len(existing["id"])
@@ -319,8 +386,10 @@ class BulkIndexes:
     unchanged rows: 20 s of lookups instead of about one).
     """
 
-    def __init__(self, conn: sa.Connection, expected_rows: int, empty: bool):
+    def __init__(self, conn: sa.Connection, expected_rows: int, empty: bool,
+                 cache_mb: float = DEFAULT_CACHE_MB):
         self.conn = conn
+        self.cache_mb = cache_mb
         self.statements: list[str] = []
         self.analyze = conn.dialect.name == "postgresql" and expected_rows >= BULK_MIN_ROWS
         if conn.dialect.name != "sqlite" or not empty or expected_rows < BULK_MIN_ROWS:
@@ -336,22 +405,30 @@ class BulkIndexes:
             self.statements.append(sql)
 
     def restore(self) -> None:
-        for sql in self.statements:
-            self.conn.exec_driver_sql(sql)
+        # SQLite sorts each index in lists of up to the page cache's size, one per sort
+        # thread and one on this thread, all in memory at once: with the import's cache
+        # that was 3 x 128 MB at 5M rows, above the page cache itself. Each list gets a
+        # share of the import's memory instead (more, smaller sorted runs to merge).
+        sort_kb = int(self.cache_mb * 1024) // (SQLITE_SORT_THREADS + 1)
+        with db.sqlite_pragmas(self.conn, cache_size=-max(sort_kb, 2048)):
+            for sql in self.statements:
+                self.conn.exec_driver_sql(sql)
         self.statements = []
         if self.analyze:
             self.conn.exec_driver_sql("ANALYZE incidents")
             self.analyze = False
 
 
-def big_cache(conn: sa.Connection):
+def big_cache(conn: sa.Connection, cache_mb: float = DEFAULT_CACHE_MB):
     """Give SQLite a page cache big enough for index inserts in bulk, for this import only.
 
     With the default 2 MB cache, inserting a million rows into the incidents indexes thrashes
-    (random row_hash keys); 128 MB keeps the hot index pages resident. Helper threads sort
-    for CREATE INDEX and GROUP BY (index rebuild, rollups). PostgreSQL: no-op.
+    (random row_hash keys); tens of MB keep the hot index pages resident (``IMPORT_CACHE_MB``,
+    64 by default; it was 128 MB). Helper threads sort for CREATE INDEX and GROUP BY (index
+    rebuild, rollups). PostgreSQL: no-op.
     """
-    return db.sqlite_pragmas(conn, cache_size=-SQLITE_CACHE_KB, threads=SQLITE_SORT_THREADS)
+    return db.sqlite_pragmas(conn, cache_size=-int(cache_mb * 1024),
+                             threads=SQLITE_SORT_THREADS)
 
 
 # --- the writer thread ----------------------------------------------------------------------
