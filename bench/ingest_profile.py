@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=305_000)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--tree", default=str(HERE.parent))
+    parser.add_argument("--dump", help="also write the raw profile here (pstats format)")
     args = parser.parse_args()
     sys.path.insert(0, args.tree)
     from geomap import config, db, ingest
@@ -108,6 +109,8 @@ def main() -> None:
                                     regions=regions, user_name="bench")
         profile.disable()
         wall = time.perf_counter() - start
+        if args.dump:
+            profile.dump_stats(args.dump)
         out = io.StringIO()
         stats = pstats.Stats(profile, stream=out)
         stats.sort_stats("tottime").print_stats(args.top)

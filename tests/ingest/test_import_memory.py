@@ -127,3 +127,56 @@ def test_seen_keys_bound_keeps_first_occurrences():
         in_memory = sum(len(k) for k in bounded.keys[len(bounded.spilled):])
         assert in_memory <= 30
     assert bounded.spilled
+
+
+def test_rejected_rows_file_is_merged_in_file_order_in_chunks(any_env, tmp_path, monkeypatch):
+    from geomap import ingest
+    from geomap.ingest import report as report_module
+
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(reading, "READ_SIZE", 1024)
+    monkeypatch.setattr(report_module, "_FINISH_CHUNK", 7)
+    runs = []
+
+    class Counted(report_module._Runs):
+        def _start(self):
+            runs.append(1)
+            super()._start()
+
+    monkeypatch.setattr(report_module, "_Runs", Counted)
+    lines = ["lat,lon,date,description"]
+    for i in range(300):
+        if i % 25 == 3:
+            lines.append(f"49.1,-122.5,not a date {i},x")  # rejected by validation
+        elif i % 40 == 11:
+            lines.append(f"49.1,-122.5,2025-01-01,a,b,c{i}")  # malformed: too many fields
+        elif i % 40 == 12:
+            lines.append(f"49.1,-122.5,2025-01-0{1 + i % 9}")  # too few fields: pyarrow's
+        elif i % 50 == 20:
+            lines.append(f'49.1,-122.5,2025-01-02,"two\nlines {i}"')  # shifts real lines
+        else:
+            lines.append(f"49.{i:04d},-122.5,2025-01-03,ok {i}")
+    path = tmp_path / "rejects.csv"
+    path.write_text("\n".join(lines) + "\n")
+    report = any_env.run(path)
+    rejected = ingest.rejected_path(any_env.settings, report["import_id"])
+    import csv
+
+    with open(rejected, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["row", "lat", "lon", "date", "description", "reason"]
+    numbers = [int(r[0]) for r in rows[1:]]
+    assert numbers == sorted(numbers) and len(numbers) == report["rows_rejected"]
+    # Each rejected row's number is its real line: the file's physical line of the record.
+    physical, line = {}, 2
+    for text in lines[1:]:
+        physical[text.split(",")[2]] = line
+        line += text.count("\n") + 1
+    for row in rows[1:]:
+        if row[3].startswith("not a date"):
+            assert int(row[0]) == physical[row[3]], row
+    assert {r[3] for r in rows[1:] if r[3].startswith("not a date")} == {
+        f"not a date {i}" for i in range(300) if i % 25 == 3}
+    assert sum("fields" in r[-1] for r in rows[1:]) == sum(
+        1 for i in range(300) if i % 40 in (11, 12) and i % 25 != 3)
+    assert len(runs) >= 2  # the records pyarrow refused came after the blocks: merged
