@@ -321,8 +321,10 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues, 
     outside = in_range & pd.notna(reason)
     if outside.any():
         messages = np.full(n, None, dtype=object)
-        messages[outside] = [f"outside the area of interest: {r}" for r in reason[outside]]
-        errors.add(outside, column, raw, pd.Series(messages))
+        messages[outside] = _per_distinct(pd.Series(reason[outside], dtype=object),
+                                          lambda r: f"outside the area of interest: {r}")
+        # Object dtype: pandas would otherwise convert every row to its Arrow strings.
+        errors.add(outside, column, raw, pd.Series(messages, dtype=object))
     limit = ctx.settings.max_border_km
     distance = np.abs(out["border_km"])
     far = in_range & ~outside & (distance > limit)
@@ -330,7 +332,8 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues, 
         messages = np.full(n, None, dtype=object)
         messages[far] = [f"{d:.0f} km from the border, farther than {limit:g} km"
                          for d in distance[far]]
-        (errors if ctx.options.strict else warnings).add(far, column, raw, pd.Series(messages))
+        (errors if ctx.options.strict else warnings).add(far, column, raw,
+                                                         pd.Series(messages, dtype=object))
     # Text columns stay object-typed (a bare array of strings would become pandas' str).
     return {name: pd.Series(values, index=frame.index, dtype=object) if values.dtype == object
             else values for name, values in out.items()}
@@ -428,9 +431,15 @@ def _declared_region(rows: pd.DataFrame, raw: pd.Series, column: str, bad: np.nd
         rows.loc[keep, "country"] = declared[keep].str.slice(0, 2).to_numpy()
     conflict = differs & ~at_border
     if conflict.any():
-        # Messages for the conflicting rows only (not one string per row of the block).
+        # Messages for the conflicting rows only, one per distinct (declared, computed)
+        # pair taken back to the rows (a file that declares another state on every row
+        # formatted 130k messages a block).
         message = np.full(len(codes), None, dtype=object)
-        message[conflict] = [
-            f"declared region {d} disagrees with the location, which is in {c or 'no region'}"
-            for d, c in zip(codes[conflict], rows["admin1"].to_numpy(dtype=object)[conflict])]
-        warnings.add(conflict, column, raw, pd.Series(message))
+        computed = rows["admin1"].to_numpy(dtype=object)[conflict]
+        pairs = pd.MultiIndex.from_arrays([codes[conflict],
+                                           np.where(pd.isna(computed), "", computed)])
+        which, distinct = pairs.factorize()
+        texts = np.array([f"declared region {d} disagrees with the location, which is in "
+                          f"{c or 'no region'}" for d, c in distinct], dtype=object)
+        message[conflict] = texts[which]
+        warnings.add(conflict, column, raw, pd.Series(message, dtype=object))
