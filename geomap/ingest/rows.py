@@ -436,10 +436,12 @@ def _declared_region(rows: pd.DataFrame, raw: pd.Series, column: str, bad: np.nd
         # formatted 130k messages a block).
         message = np.full(len(codes), None, dtype=object)
         computed = rows["admin1"].to_numpy(dtype=object)[conflict]
-        pairs = pd.MultiIndex.from_arrays([codes[conflict],
-                                           np.where(pd.isna(computed), "", computed)])
-        which, distinct = pairs.factorize()
-        texts = np.array([f"declared region {d} disagrees with the location, which is in "
-                          f"{c or 'no region'}" for d, c in distinct], dtype=object)
+        d_codes, d_values = pd.factorize(codes[conflict])
+        c_codes, c_values = pd.factorize(np.where(pd.isna(computed), "", computed))
+        # One integer per pair (a MultiIndex of the pairs cost more than the formatting).
+        which, pairs = pd.factorize(d_codes * len(c_values) + c_codes)
+        texts = np.array([f"declared region {d_values[p // len(c_values)]} disagrees with the "
+                          f"location, which is in {c_values[p % len(c_values)] or 'no region'}"
+                          for p in pairs.tolist()], dtype=object)
         message[conflict] = texts[which]
         warnings.add(conflict, column, raw, pd.Series(message, dtype=object))
