@@ -1,7 +1,7 @@
 """Bounded import memory (issue #20 item 4): the boundaries it adds keep imports exact.
 
 Blocks gathered from several pyarrow reads, bulk writes in slices, and the in-import dedupe
-index (`storing.SeenKeys`) moving its oldest runs to temporary files: dedupe within a file,
+index (`seen.SeenKeys`) moving its oldest runs to temporary files: dedupe within a file,
 upserts and rollups must come out as they did with everything in memory, on both backends.
 """
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from geomap import db
-from geomap.ingest import reading, storing
+from geomap.ingest import reading, seen
 from geomap.store import bulk
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
@@ -28,20 +28,20 @@ def any_env(any_app, fake_regions):  # noqa: F811
 def small_bounds(monkeypatch):
     """Blocks of ~4 kB from 1 kB reads, writes in slices of 50 rows, and at most 100 keys
     in memory: a 1,500-row file crosses every boundary many times. Returns the spilled runs
-    made (`storing._Spilled`), to check the bound was used."""
+    made (`seen._Spilled`), to check the bound was used."""
     monkeypatch.setattr(reading, "BLOCK_SIZE", 4096)
     monkeypatch.setattr(reading, "READ_SIZE", 1024)
     monkeypatch.setattr(bulk, "WRITE_SLICE_ROWS", 50)
-    monkeypatch.setattr(storing, "SEEN_KEYS_IN_MEMORY", 100)
+    monkeypatch.setattr(seen, "SEEN_KEYS_IN_MEMORY", 100)
     made = []
-    real = storing._Spilled
+    real = seen._Spilled
 
     class Counted(real):
         def __init__(self, *args):
             super().__init__(*args)
             made.append(self)
 
-    monkeypatch.setattr(storing, "_Spilled", Counted)
+    monkeypatch.setattr(seen, "_Spilled", Counted)
     return made
 
 
@@ -98,7 +98,7 @@ def test_bounded_import_writes_what_an_unbounded_one_does(any_env, tmp_path, mon
     monkeypatch.setattr(reading, "BLOCK_SIZE", 4096)
     monkeypatch.setattr(reading, "READ_SIZE", 1024)
     monkeypatch.setattr(bulk, "WRITE_SLICE_ROWS", 50)
-    monkeypatch.setattr(storing, "SEEN_KEYS_IN_MEMORY", 100)
+    monkeypatch.setattr(seen, "SEEN_KEYS_IN_MEMORY", 100)
     bounded = any_env.run(path, dataset="bounded")
     strip = ("dataset", "import_id", "version")
     assert {k: v for k, v in whole.items() if k not in strip} == \
@@ -111,7 +111,7 @@ def test_bounded_import_writes_what_an_unbounded_one_does(any_env, tmp_path, mon
 
 def test_seen_keys_bound_keeps_first_occurrences():
     rng = np.random.default_rng(5)
-    bounded, free = storing.SeenKeys(memory_rows=30), storing.SeenKeys()
+    bounded, free = seen.SeenKeys(memory_rows=30), seen.SeenKeys()
     line = 0
     for size in [20, 25, 3, 40, 1, 17, 60, 9]:
         keys = rng.integers(0, 50, size).astype(np.int64)
