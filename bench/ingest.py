@@ -10,6 +10,11 @@ baseline) and ``ingest.import_file`` of the same file into a fresh database (par
 region join, border measures, dedupe, write, commit). It prints both times, the ratio
 (goals: <= 25x on SQLite, <= 30x on PostgreSQL) and the peak RSS of a separate process that
 only imports the file into SQLite (goal < 1 GB; ``--memory-only`` measures just that).
+``--memory 100000,1000000,5000000 [--reference TREE]`` measures only memory and time, in
+import-only child processes (`bench/import_child.py`), on SQLite and PostgreSQL, at each
+size, for this checkout and a reference checkout alternately: the RSS before the import
+(libraries, region layers), the peak while reading and writing blocks, during the index
+rebuild and after (rollups, commit), and the kernel's peak for the process.
 It also prints the CPU seconds each import used (this process, and the local PostgreSQL
 server's processes) and what that work allows on this machine's cores; ``--floor`` times
 bare sqlite3 inserting as many rows as wide as incidents, with no index, and committing.
@@ -171,7 +176,7 @@ def sqlite_floor(rows: int, workdir: Path) -> tuple[float, float]:
     del data
     con = sqlite3.connect(workdir / "floor.sqlite", isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL",
-                   f"cache_size=-{storing.SQLITE_CACHE_KB}"):
+                   f"cache_size=-{int(storing.DEFAULT_CACHE_MB * 1024)}"):
         con.execute(f"PRAGMA {pragma}")
     con.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, {', '.join(columns)})")
     con.execute("BEGIN")
@@ -219,6 +224,66 @@ def import_rss(path: Path, workdir: Path, regions_path: str) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def _child(tree: Path, path: Path, url: str, regions_path: str, workdir: Path) -> dict:
+    """Run one import in a child process (`bench/import_child.py`) with `tree`'s geomap;
+    return its JSON figures and its peak RSS as the kernel counted it (``wait4``)."""
+    import json
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("import_child.py")),
+                              str(tree), str(path), url, regions_path, str(workdir)],
+                             stdout=subprocess.PIPE, text=True)
+    out = child.stdout.read()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"the import child failed ({child.returncode}) for {tree}")
+    figures = json.loads(out.strip().splitlines()[-1])
+    figures["wait4_maxrss_mb"] = usage.ru_maxrss / 1024
+    return figures
+
+
+def memory(sizes: list[int], trees: dict[str, Path], pg: str | None, regions_path: str,
+           workdir: Path) -> None:
+    """Peak RSS and time of import-only processes: each size, each backend, each tree.
+
+    The trees (this checkout, and a reference such as an exported copy of main) alternate
+    on the same file, so they see the same machine load; each import goes into a fresh
+    database (SQLite file, or a PostgreSQL database created and dropped per run).
+    """
+    backends = ["sqlite"] + (["postgresql"] if pg else [])
+    rows_out = []
+    for rows in sizes:
+        path = workdir / f"memory-{rows}.csv"
+        generate(path, rows)
+        for backend in backends:
+            for label, tree in trees.items():
+                if backend == "sqlite":
+                    url = f"sqlite:///{workdir / f'mem-{uuid.uuid4().hex[:6]}.sqlite'}"
+                    figures = _child(tree, path, url, regions_path, workdir)
+                    Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+                else:
+                    url, admin, name = _pg_database(pg)
+                    try:
+                        figures = _child(tree, path, url, regions_path, workdir)
+                    finally:
+                        with admin.connect() as conn:
+                            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                        admin.dispose()
+                assert figures["rows_imported"] + figures["rows_rejected"] == rows, figures
+                line = (f"{rows:>9,} | {backend:<10} | {label:<9} | {figures['seconds']:7.1f} s | "
+                        f"{figures['rss_before_mb']:5.0f} MB | {figures['peak_reading_mb']:5.0f} MB | "
+                        f"{figures['peak_indexes_mb']:5.0f} MB | "
+                        f"{figures['peak_finishing_mb']:5.0f} MB | "
+                        f"{figures['wait4_maxrss_mb']:5.0f} MB")
+                rows_out.append(line)
+                print(line, flush=True)
+        path.unlink()
+    print("\nrows | backend | tree | import | RSS before | peak reading | peak indexes | "
+          "peak finishing | peak RSS (wait4)")
+    print("\n".join(rows_out))
+
+
 def main() -> None:
     if len(sys.argv) == 6 and sys.argv[1] == "--child-import":
         child_import(*sys.argv[2:])
@@ -230,12 +295,28 @@ def main() -> None:
                         help="only measure the peak RSS of an import process (SQLite)")
     parser.add_argument("--floor", action="store_true",
                         help="also time bare sqlite3 writing as many rows as wide (no index)")
+    parser.add_argument("--memory", metavar="ROWS,ROWS",
+                        help="peak RSS and time of import-only processes at these sizes "
+                        "(e.g. 100000,1000000,5000000), SQLite and PostgreSQL; nothing else")
+    parser.add_argument("--reference", metavar="TREE",
+                        help="with --memory: also import with this checkout's geomap (e.g. "
+                        "`git archive main | tar -x -C /tmp/ref`), alternating with this one")
     parser.add_argument("--pg", default=os.environ.get("GEOMAP_TEST_DATABASE_URL"))
     parser.add_argument("--regions", default=os.environ.get(
         "GEOMAP_REGIONS_PATH", str(config.PROJECT_ROOT / "shapefiles" / "regions.gpkg")))
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="geomap-bench-"))
+    if args.memory:
+        trees = {"this": Path(__file__).resolve().parent.parent}
+        if args.reference:
+            trees = {"reference": Path(args.reference).resolve(), **trees}
+        try:
+            memory([int(n) for n in args.memory.split(",")], trees, args.pg, args.regions,
+                   workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     try:
         path = workdir / "incidents.csv"
         generate(path, args.rows)

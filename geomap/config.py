@@ -74,6 +74,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("UPLOAD_FOLDER", None,
             "Folder where original uploaded files are kept for audit and replay. "
             "Default: instance/uploads."),
+    Setting("IMPORT_CACHE_MB", 64,
+            "SQLite: memory an import (or revert) gives the database's page cache, and what "
+            "the index rebuild that ends a large import may use for sorting (its three sort "
+            "threads share it). More speeds up appends into large datasets; less lowers an "
+            "import's peak memory (see BENCHMARKS.md, 'Import memory'). PostgreSQL: unused "
+            "(the server's own settings apply).", float),
     Setting("STORAGE_URL", "database",
             "Where uploads and rejected-rows files are kept for every app server: "
             "'database' (chunked rows in the database) or a URL fsspec opens, e.g. "

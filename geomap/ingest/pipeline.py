@@ -244,7 +244,8 @@ class _Import:
 def _transaction(engine, job: _Import, user_name, actor) -> dict:
     """Run the import's one transaction: open, store the blocks, report, record the changes."""
     try:
-        with db.write_connection(engine) as conn, storing.big_cache(conn), \
+        cache_mb = job.ctx.settings.import_cache_mb
+        with db.write_connection(engine) as conn, storing.big_cache(conn, cache_mb), \
                 conn.begin():
             _open_import(conn, job, user_name, actor)
             _store_blocks(conn, job)
@@ -286,7 +287,8 @@ def _open_import(conn, job: _Import, user_name, actor) -> None:
 def _store_blocks(conn, job: _Import) -> None:
     """Validate each block on this thread and store it (hash, dedupe, write) on the writer
     thread, so that parsing the next block overlaps the database's work."""
-    bulk = storing.BulkIndexes(conn, job.received.newlines, job.totals.empty)
+    bulk = storing.BulkIndexes(conn, job.received.newlines, job.totals.empty,
+                               job.ctx.settings.import_cache_mb)
     # The writer alone uses the connection until it is closed, so the transaction and its
     # order of writes are those of storing the blocks one after the other.
     hash_here = conn.dialect.name == "postgresql"

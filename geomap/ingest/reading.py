@@ -6,7 +6,8 @@ imports Flask.
 
 The file is read twice at most: once while it is copied into the upload folder (`receiving`:
 hashing it, checking that it is UTF-8 and counting its lines) and once by pyarrow's streaming
-CSV reader, in blocks, so memory stays bounded whatever the file size. A third pass, with Python's `csv`
+CSV reader, in blocks (and pyarrow's own reads, `READ_SIZE`, smaller still), so memory
+stays bounded whatever the file size. A third pass, with Python's `csv`
 module, runs only when line numbers cannot be derived from the record index (quoted newlines,
 blank lines or malformed rows).
 """
@@ -29,7 +30,13 @@ from .receiving import COPY_CHUNK, Received
 from .sniffing import Layout
 from ..errors import Unprocessable
 
+#: Bytes of CSV handed on together as one block (parsed, validated and written as a unit).
 BLOCK_SIZE = 8 << 20
+#: Bytes pyarrow reads at a time (at most `BLOCK_SIZE`); blocks are made of several reads.
+#: pyarrow reads up to 32 of its blocks ahead on a background thread: with 8 MB reads that
+#: was 256 MB of a large file held in memory before any of it was needed (64 MB now). It is
+#: also the longest line pyarrow accepts (a 1 MB description is imported).
+READ_SIZE = 2 << 20
 # pyarrow reads fields of any length, but Python's csv module (line numbers of irregular
 # files, the rejected-rows file) raised past its default 128 KiB per field: a long cell in a
 # malformed record gave a 500. Uploads are bounded by MAX_UPLOAD_MB; this only raises a limit.
@@ -105,15 +112,13 @@ class Reader:
         reader = self._open(path, names, on_invalid)
         good = 0
         try:
-            for record_batch in reader:
-                if structure.check_runaway(record_batch):
-                    self._locate_runaway()
-                    raise structure.unplaced_runaway()  # the csv module saw it differently
+            for record_batch in self._gathered(reader):
                 n = record_batch.num_rows
                 lines = np.arange(good, good + n, dtype=np.int64) + header_lines + 1
                 good += n
                 errors = self._block_errors(record_batch)
                 frame = record_batch.select(range(self.width)).to_pandas()
+                del record_batch  # the strings are Python objects in `frame` now
                 yield Batch(frame, lines, errors=errors)
         except pa.ArrowInvalid as exc:
             if "straddling" in str(exc) or "block size" in str(exc):
@@ -133,6 +138,23 @@ class Reader:
         recovered = self._recover()
         if recovered is not None:
             yield recovered
+
+    def _gathered(self, reader) -> Iterator[pa.RecordBatch]:
+        """pyarrow's reads (`READ_SIZE`) gathered into blocks of about `block_size` bytes,
+        each read checked for a quote left open as it comes."""
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for record_batch in reader:
+            if structure.check_runaway(record_batch):
+                self._locate_runaway()
+                raise structure.unplaced_runaway()  # the csv module saw it differently
+            pending.append(record_batch)
+            size += record_batch.nbytes
+            if size >= self.block_size:
+                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                pending, size = [], 0
+        if pending:
+            yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
     def _block_errors(self, batch: pa.RecordBatch) -> pd.DataFrame | None:
         return structure.block_errors(batch, self.width, self.layout.delimiter, nul=self._nul)
@@ -228,7 +250,7 @@ class Reader:
         return target, newlines, last
 
     def _open(self, path: Path, names: list[str], on_invalid):
-        read = pacsv.ReadOptions(block_size=self.block_size, column_names=names,
+        read = pacsv.ReadOptions(block_size=min(self.block_size, READ_SIZE), column_names=names,
                                  skip_rows=1 if self.layout.header else 0)
         parse = pacsv.ParseOptions(delimiter=self.layout.delimiter, newlines_in_values=True,
                                    invalid_row_handler=on_invalid)
@@ -257,8 +279,8 @@ class Reader:
 def _arrow_reason(exc: Exception) -> str:
     text = str(exc).splitlines()[0]
     if "straddling" in text or "block size" in text:
-        return (f"a line is longer than {BLOCK_SIZE // 2**20} MB; this does not look like "
-                "a CSV file of incidents")
+        return (f"a line is longer than {min(BLOCK_SIZE, READ_SIZE) / 2**20:g} MB; this does "
+                "not look like a CSV file of incidents")
     if "UTF8" in text or "utf8" in text.lower():
         return "the file is not valid text in a supported encoding (UTF-8, UTF-16, cp1252)"
     return f"the file could not be read as CSV: {text}"

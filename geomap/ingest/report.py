@@ -11,6 +11,8 @@ written with the CSV output rule's line ending (`geomap.csv_output`). No Flask.
 from __future__ import annotations
 
 import csv
+import heapq
+import itertools
 import os
 import uuid
 from pathlib import Path
@@ -271,25 +273,115 @@ class RejectedWriter:
             csv.writer(handle).writerow(["" if line is None else line, 1, *fields, message])
 
     def finish(self, import_id: int, real) -> None:
-        """Move the file to rejected/<import_id>.csv, with real line numbers, in file order."""
+        """Move the file to rejected/<import_id>.csv, with real line numbers, in file order.
+
+        Streamed: lines are mapped a chunk at a time and the file's sorted runs merged (the
+        blocks' rows come in file order; a last block of recovered rows and the malformed
+        records, written after them, each form a run of their own), so a file with millions
+        of rejected rows is never held in memory (it was read whole into a frame and sorted).
+        """
         target = self.folder / f"{int(import_id)}.csv"
         target.unlink(missing_ok=True)
         if self.tmp is None:
             return
-        frame = pd.read_csv(self.tmp, dtype=str, keep_default_na=False)
-        prov = (frame["_real"] == "0").to_numpy()
-        if prov.any():
-            frame.loc[prov, "row"] = real(frame.loc[prov, "row"].astype(np.int64)).astype(str)
-        frame = frame.drop(columns=["_real"]).sort_values(
-            "row", kind="stable", key=lambda s: pd.to_numeric(s, errors="coerce"))
-        frame.to_csv(self.tmp, index=False, lineterminator=LINE_END)
-        os.replace(self.tmp, target)
+        runs = _Runs(self.folder)
+        try:
+            with open(self.tmp, newline="", encoding="utf-8") as handle:
+                rows = csv.reader(handle)
+                header = next(rows)
+                del header[1]  # _real
+                for chunk in _chunks(rows, _FINISH_CHUNK):
+                    runs.add(_real_lines(chunk, real))
+            runs.close()
+            merged = self.folder / f"tmp-{uuid.uuid4().hex}.csv"
+            with open(merged, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out, lineterminator=LINE_END)
+                writer.writerow(header)
+                sources = [open(path, newline="", encoding="utf-8") for path in runs.paths]
+                try:
+                    # Stable: equal rows keep the order of their runs (the file's order).
+                    writer.writerows(heapq.merge(*(csv.reader(s) for s in sources),
+                                                 key=_row_key))
+                finally:
+                    for source in sources:
+                        source.close()
+            os.replace(merged, target)
+        finally:
+            runs.discard()
+        self.tmp.unlink(missing_ok=True)
         self.tmp = None
 
     def discard(self) -> None:
         if self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
             self.tmp = None
+
+
+#: Rows of the rejected-rows file mapped to real lines at a time (`RejectedWriter.finish`).
+_FINISH_CHUNK = 50_000
+
+
+def _chunks(rows, size: int):
+    """Yield lists of at most `size` rows from an iterator of rows."""
+    while True:
+        chunk = list(itertools.islice(rows, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def _real_lines(chunk: list[list[str]], real) -> list[list[str]]:
+    """Rows ``[row, _real, *cells, reason]`` -> ``[row, *cells, reason]``, provisional line
+    numbers (``_real`` 0) replaced by real ones (`line_mapper`), in one call per chunk."""
+    provisional = [i for i, row in enumerate(chunk) if row[1] == "0"]
+    if provisional:
+        mapped = real(np.array([int(chunk[i][0]) for i in provisional], dtype=np.int64))
+        for i, line in zip(provisional, np.asarray(mapped).tolist()):
+            chunk[i][0] = str(line)
+    for row in chunk:
+        del row[1]
+    return chunk
+
+
+def _row_key(row: list[str]) -> tuple[int, int]:
+    """Sort key of a rejected row: its line; rows without one (never located) go last."""
+    return (0, int(row[0])) if row[0] else (1, 0)
+
+
+class _Runs:
+    """Rows split into runs sorted by line, each in a temporary file beside the rejected
+    rows (named as the files `uploads.prune` removes if an import is killed)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.paths: list[Path] = []
+        self._handle = None
+        self._writer = None
+        self._last: tuple[int, int] | None = None
+
+    def add(self, rows: list[list[str]]) -> None:
+        for row in rows:
+            key = _row_key(row)
+            if self._writer is None or key < self._last:
+                self._start()
+            self._writer.writerow(row)
+            self._last = key
+
+    def _start(self) -> None:
+        self.close()
+        self.paths.append(self.folder / f"tmp-{uuid.uuid4().hex}.csv")
+        self._handle = open(self.paths[-1], "w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._handle, lineterminator=LINE_END)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def discard(self) -> None:
+        self.close()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
 
 
 def rejected_path(settings: Settings, import_id: int) -> Path | None:

@@ -326,9 +326,11 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues, 
     outside = in_range & pd.notna(reason)
     if outside.any():
         messages = np.full(n, None, dtype=object)
-        messages[outside] = [f"outside the area of interest: {r}" for r in reason[outside]]
+        messages[outside] = _per_distinct(pd.Series(reason[outside], dtype=object),
+                                          lambda r: f"outside the area of interest: {r}")
+        # Object dtype: pandas would otherwise convert every row to its Arrow strings.
         # Counted by the join's reason without its distance ("... (1,234 km from the border)").
-        errors.add(outside, column, raw, pd.Series(messages),
+        errors.add(outside, column, raw, pd.Series(messages, dtype=object),
                    reason=np.where(outside, _without_detail(reason), None))
     limit = ctx.settings.max_border_km
     distance = np.abs(out["border_km"])
@@ -338,7 +340,7 @@ def _join(lon, lat, bad, frame, ctx: Context, errors: Issues, warnings: Issues, 
         messages[far] = [f"{d:.0f} km from the border, farther than {limit:g} km"
                          for d in distance[far]]
         (errors if ctx.options.strict else warnings).add(
-            far, column, raw, pd.Series(messages),
+            far, column, raw, pd.Series(messages, dtype=object),
             reason=f"farther than {limit:g} km from the border")
     # Text columns stay object-typed (a bare array of strings would become pandas' str).
     return {name: pd.Series(values, index=frame.index, dtype=object) if values.dtype == object
@@ -444,10 +446,18 @@ def _declared_region(rows: pd.DataFrame, raw: pd.Series, column: str, bad: np.nd
         rows.loc[keep, "country"] = declared[keep].str.slice(0, 2).to_numpy()
     conflict = differs & ~at_border
     if conflict.any():
-        # Messages for the conflicting rows only (not one string per row of the block).
+        # Messages for the conflicting rows only, one per distinct (declared, computed)
+        # pair taken back to the rows (a file that declares another state on every row
+        # formatted 130k messages a block).
         message = np.full(len(codes), None, dtype=object)
-        message[conflict] = [
-            f"declared region {d} disagrees with the location, which is in {c or 'no region'}"
-            for d, c in zip(codes[conflict], rows["admin1"].to_numpy(dtype=object)[conflict])]
-        warnings.add(conflict, column, raw, pd.Series(message),
+        computed = rows["admin1"].to_numpy(dtype=object)[conflict]
+        d_codes, d_values = pd.factorize(codes[conflict])
+        c_codes, c_values = pd.factorize(np.where(pd.isna(computed), "", computed))
+        # One integer per pair (a MultiIndex of the pairs cost more than the formatting).
+        which, pairs = pd.factorize(d_codes * len(c_values) + c_codes)
+        texts = np.array([f"declared region {d_values[p // len(c_values)]} disagrees with the "
+                          f"location, which is in {c_values[p % len(c_values)] or 'no region'}"
+                          for p in pairs.tolist()], dtype=object)
+        message[conflict] = texts[which]
+        warnings.add(conflict, column, raw, pd.Series(message, dtype=object),
                      reason="declared region disagrees with the location's")

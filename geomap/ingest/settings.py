@@ -31,6 +31,8 @@ class Settings:
         Rows farther from the border are accepted with a warning (rejected in strict mode).
     area_km : float
         Rows farther from the border than this are outside the area of interest.
+    import_cache_mb : float
+        SQLite: the page cache of an import, and the memory its index rebuild sorts in.
     storage : store.Storage, optional
         The shared store (``STORAGE_URL``) where previews, the original file of every
         import and rejected-rows files are kept for every app server; the upload folder is
@@ -43,6 +45,7 @@ class Settings:
     max_border_km: float
     area_km: float
     storage: Any = None
+    import_cache_mb: float = _DEFAULTS["IMPORT_CACHE_MB"]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -56,5 +59,6 @@ class Settings:
         return cls(upload_folder=str(config["UPLOAD_FOLDER"]),
                    regions_path=str(get("REGIONS_PATH")), at_border_m=float(get("AT_BORDER_M")),
                    max_border_km=float(get("MAX_BORDER_KM")), area_km=float(get("AREA_KM")),
+                   import_cache_mb=float(get("IMPORT_CACHE_MB")),
                    storage=store.storage_for(str(get("STORAGE_URL")), config["DATABASE_URL"])
                    if config.get("DATABASE_URL") else None)

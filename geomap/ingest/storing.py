@@ -19,13 +19,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
 
 from .report import to_lines
+from .seen import SeenKeys
 from .. import db
+from ..config import SETTINGS_BY_NAME
 from ..store import (HASH_COLUMNS, INCIDENT_COLUMNS, IncidentWriter, RollupAccumulator,
                      add_row_hashes, incident_values, supersede)
 
+#: SQLite: an import's page cache and index-sort memory unless the caller passes the
+#: setting's value (`Settings.import_cache_mb`).
+DEFAULT_CACHE_MB = SETTINGS_BY_NAME["IMPORT_CACHE_MB"].default
 _LOOKUP_SLICE = 900
 _PG_LOOKUP_SLICE = 10_000
-SQLITE_CACHE_KB = 128 * 1024
 SQLITE_SORT_THREADS = 2
 BULK_MIN_ROWS = 50_000
 
@@ -47,76 +51,6 @@ class Totals:
     #: Rollups of the rows written while no incident was rewritten: all of the dataset's
     #: incidents if it started empty, else (``rollup.delta``) what they add; None otherwise.
     rollup: "RollupAccumulator | None" = None
-
-
-class SeenKeys:
-    """What this import has already written: 64-bit keys (and optional check values), lines.
-
-    Kept as sorted numpy arrays (16-24 bytes a row), so a multi-million-row file costs tens
-    of MB here, not a Python set of strings. A block's array is merged with the one before it
-    while that one is at most twice as long, so there are O(log blocks) arrays to search: one
-    array per block made `find` quadratic in the file (1.5 s for 8 blocks of 133k keys, 14 s
-    for 24). Merges are stable: equal keys stay in the order they were added, so the first
-    occurrence is still found first. Without check values a hit is
-    only a candidate (64-bit key hashes may collide) that callers confirm against the
-    database where it matters; with them (the second half of the content hash) a hit means
-    the whole 128-bit hash matched.
-    """
-
-    def __init__(self):
-        self.keys: list[np.ndarray] = []
-        self.checks: list[np.ndarray | None] = []
-        self.lines: list[np.ndarray] = []
-
-    def find(self, keys: np.ndarray, checks: np.ndarray | None = None) -> np.ndarray:
-        """Return the line of each key's first occurrence, or -1 if not seen."""
-        # Searched in key order: random probes into arrays of millions of keys miss the CPU
-        # cache at every step, ascending ones walk them (several times faster).
-        order = np.argsort(keys)
-        keys = keys[order]
-        if checks is not None:
-            checks = np.asarray(checks)[order]
-        out = np.full(len(keys), -1, dtype=np.int64)
-        for seen, seen_checks, lines in zip(self.keys, self.checks, self.lines):
-            left = np.searchsorted(seen, keys, side="left")
-            right = np.searchsorted(seen, keys, side="right")
-            pos = np.minimum(left, len(seen) - 1)
-            hit = (right > left) & (out < 0)
-            if checks is not None and seen_checks is not None:
-                # Equal keys with another check value (a 64-bit collision, or the same key
-                # more than once) are resolved one by one; otherwise compare the one match.
-                several = hit & (right - left > 1)
-                single = hit & ~several
-                single &= seen_checks[pos] == checks
-                for i in np.flatnonzero(several):
-                    match = np.flatnonzero(seen_checks[left[i]:right[i]] == checks[i])
-                    if len(match):
-                        out[i] = lines[left[i] + match[0]]
-                hit = single
-            out[hit] = lines[pos[hit]]
-        result = np.empty_like(out)
-        result[order] = out
-        return result
-
-    def add(self, keys: np.ndarray, lines: np.ndarray,
-            checks: np.ndarray | None = None) -> None:
-        if len(keys):
-            order = np.argsort(keys, kind="stable")
-            self.keys.append(keys[order])
-            self.checks.append(None if checks is None else np.asarray(checks)[order])
-            self.lines.append(np.asarray(lines, dtype=np.int64)[order])
-        while (len(self.keys) > 1 and len(self.keys[-2]) <= 2 * len(self.keys[-1])
-               and (self.checks[-2] is None) == (self.checks[-1] is None)):
-            self._merge_last()
-
-    def _merge_last(self) -> None:
-        """Merge the newest array into the one before it (after any equal keys there)."""
-        keys, checks, lines = self.keys.pop(), self.checks.pop(), self.lines.pop()
-        at = np.searchsorted(self.keys[-1], keys, side="right")
-        self.keys[-1] = np.insert(self.keys[-1], at, keys)
-        self.lines[-1] = np.insert(self.lines[-1], at, lines)
-        if checks is not None:
-            self.checks[-1] = np.insert(self.checks[-1], at, checks)
 
 
 def _key64(values: pd.Series) -> np.ndarray:
@@ -173,7 +107,8 @@ def _store_keyed(conn, dataset_id, rows, totals: Totals, warnings, write: bool) 
     else:
         need = ids.tolist()
     existing = _lookup(conn, dataset_id, db.incidents.c.source_id, need)
-    totals.seen_sources.add(keys, rows["line"].to_numpy())
+    if totals.empty:  # only read above: a dataset with rows has every id looked up
+        totals.seen_sources.add(keys, rows["line"].to_numpy())
     # Positions in `existing` (-1: new); hashes stay exact int64 (no NaN-padded floats).
     # Nothing found (a new dataset): no index of the block's ids to build (~50 ms a block).
     pos = (pd.Index(existing["key"]).get_indexer(ids.to_numpy()) if len(existing["id"])
@@ -320,8 +255,10 @@ class BulkIndexes:
     unchanged rows: 20 s of lookups instead of about one).
     """
 
-    def __init__(self, conn: sa.Connection, expected_rows: int, empty: bool):
+    def __init__(self, conn: sa.Connection, expected_rows: int, empty: bool,
+                 cache_mb: float = DEFAULT_CACHE_MB):
         self.conn = conn
+        self.cache_mb = cache_mb
         self.statements: list[str] = []
         self.analyze = conn.dialect.name == "postgresql" and expected_rows >= BULK_MIN_ROWS
         if conn.dialect.name != "sqlite" or not empty or expected_rows < BULK_MIN_ROWS:
@@ -337,22 +274,30 @@ class BulkIndexes:
             self.statements.append(sql)
 
     def restore(self) -> None:
-        for sql in self.statements:
-            self.conn.exec_driver_sql(sql)
+        # SQLite sorts each index in lists of up to the page cache's size, one per sort
+        # thread and one on this thread, all in memory at once: with the import's cache
+        # that was 3 x 128 MB at 5M rows, above the page cache itself. Each list gets a
+        # share of the import's memory instead (more, smaller sorted runs to merge).
+        sort_kb = int(self.cache_mb * 1024) // (SQLITE_SORT_THREADS + 1)
+        with db.sqlite_pragmas(self.conn, cache_size=-max(sort_kb, 2048)):
+            for sql in self.statements:
+                self.conn.exec_driver_sql(sql)
         self.statements = []
         if self.analyze:
             self.conn.exec_driver_sql("ANALYZE incidents")
             self.analyze = False
 
 
-def big_cache(conn: sa.Connection):
+def big_cache(conn: sa.Connection, cache_mb: float = DEFAULT_CACHE_MB):
     """Give SQLite a page cache big enough for index inserts in bulk, for this import only.
 
     With the default 2 MB cache, inserting a million rows into the incidents indexes thrashes
-    (random row_hash keys); 128 MB keeps the hot index pages resident. Helper threads sort
-    for CREATE INDEX and GROUP BY (index rebuild, rollups). PostgreSQL: no-op.
+    (random row_hash keys); tens of MB keep the hot index pages resident (``IMPORT_CACHE_MB``,
+    64 by default; it was 128 MB). Helper threads sort for CREATE INDEX and GROUP BY (index
+    rebuild, rollups). PostgreSQL: no-op.
     """
-    return db.sqlite_pragmas(conn, cache_size=-SQLITE_CACHE_KB, threads=SQLITE_SORT_THREADS)
+    return db.sqlite_pragmas(conn, cache_size=-int(cache_mb * 1024),
+                             threads=SQLITE_SORT_THREADS)
 
 
 # --- the writer thread ----------------------------------------------------------------------

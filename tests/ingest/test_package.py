@@ -9,8 +9,8 @@ from geomap import ingest
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
 ORDER = ["doors", "settings", "sharing", "uploads", "structure", "receiving", "spreadsheets",
          "sniffing", "reading", "periods", "cells", "wide", "columns", "dates", "crs",
-         "placing", "rows", "options", "identity", "report", "storing", "undo", "pipeline",
-         "previewing"]
+         "placing", "rows", "options", "identity", "report", "seen", "storing", "undo",
+         "pipeline", "previewing"]
 
 
 def test_imports_go_one_way_and_never_to_flask():
