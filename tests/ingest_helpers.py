@@ -6,6 +6,14 @@ the pipeline's own rules can be tested quickly and exactly; `FakeRegions` joins 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,3 +80,52 @@ FAKE_REGIONS = FakeRegions()
 def fake_regions():
     """The fake join above, given to the app as REGIONS (the doors pass it to ingest)."""
     return FAKE_REGIONS
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import sys, time, pathlib
+    sys.path[:0] = [{tests!r}, {root!r}]
+    import ingest_helpers
+    from geomap import db, ingest
+    from geomap.ingest import reading, storing
+    reading.BLOCK_SIZE = 4096
+    marker = pathlib.Path({marker!r})
+    real_insert = storing.insert_rows
+
+    def insert_then_stall(*args):
+        n = real_insert(*args)
+        marker.write_text("written")
+        time.sleep(60)
+        return n
+
+    storing.insert_rows = insert_then_stall
+    settings = ingest.Settings.from_config({{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0,
+                                            "MAX_BORDER_KM": 100.0}})
+    ingest.import_file(db.engine_for({url!r}), {path!r}, dataset={dataset!r},
+                       options=ingest.Options(mode={mode!r}), settings=settings,
+                       regions=ingest_helpers.FAKE_REGIONS)
+""")
+
+
+def kill_import_after_first_write(url: str, path, dataset: str, mode: str, tmp_path) -> None:
+    """Import `path` into `dataset` in another process (small blocks, the fake regions) and
+    SIGKILL it as soon as its first block of rows is written, inside its transaction."""
+    tests = Path(__file__).resolve().parent
+    marker = tmp_path / "killed-import-marker"
+    script = _KILL_SCRIPT.format(tests=str(tests), root=str(tests.parent), marker=str(marker),
+                                 uploads=str(tmp_path / "uploads"), url=url, path=str(path),
+                                 dataset=dataset, mode=mode)
+    process = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert process.poll() is None, "the import ended before writing"
+            assert time.monotonic() < deadline, "the import never wrote"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL

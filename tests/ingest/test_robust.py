@@ -3,12 +3,6 @@ leaves the dataset exactly as it was."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from geomap import accounts, db, ingest, store
 
-from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, kill_import_after_first_write
+from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
 TESTS = Path(__file__).parent.parent
 DATA = TESTS / "data" / "ingest"
@@ -91,29 +86,6 @@ def test_arbitrary_csv_never_500_nor_partial(api, body, strict):
         assert all(isinstance(e["row"], int) for e in report["errors"][:-1] if e["row"])
 
 
-KILL_SCRIPT = textwrap.dedent("""
-    import sys, time, pathlib
-    sys.path[:0] = [{tests!r}, {root!r}]
-    import ingest_helpers
-    from geomap import db, ingest
-    from geomap.ingest import reading, storing
-    reading.BLOCK_SIZE = 4096
-    marker = pathlib.Path({marker!r})
-    real_insert = storing.insert_rows
-
-    def insert_then_stall(*args):
-        n = real_insert(*args)
-        marker.write_text("written")
-        time.sleep(60)
-        return n
-
-    storing.insert_rows = insert_then_stall
-    settings = ingest.Settings.from_config({{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0,
-                                            "MAX_BORDER_KM": 100.0}})
-    ingest.import_file(db.engine_for({url!r}), {path!r}, dataset="killed",
-                       options=ingest.Options(mode={mode!r}), settings=settings,
-                       regions=ingest_helpers.FAKE_REGIONS)
-""")
 
 
 @pytest.mark.parametrize("mode", ["append", "replace"])
@@ -135,24 +107,7 @@ def test_sigkill_mid_import_leaves_the_dataset_as_it_was(any_app, fake_regions, 
     big = tmp_path / "big.csv"
     big.write_text("id,lat,lon,date\n" + "".join(
         f"K{i},49.{i % 9000:04d},-122.5,2025-01-{1 + i % 28:02d}\n" for i in range(3000)))
-    marker = tmp_path / "marker"
-    script = KILL_SCRIPT.format(tests=str(TESTS), root=str(TESTS.parent), marker=str(marker),
-                                uploads=str(tmp_path / "uploads"), url=url, path=str(big),
-                                mode=mode)
-    process = subprocess.Popen([sys.executable, "-c", script])
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert process.poll() is None, "the import ended before writing"
-            assert time.monotonic() < deadline, "the import never wrote"
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == -signal.SIGKILL
+    kill_import_after_first_write(url, big, "killed", mode, tmp_path)
     assert snapshot() == before
     # The dataset is usable afterwards: the same import now succeeds.
     report = ingest.import_file(engine, big, dataset="killed", options=ingest.Options(mode=mode),

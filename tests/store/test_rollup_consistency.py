@@ -7,13 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,9 +14,9 @@ import sqlalchemy as sa
 
 from geomap import aggregate, binning, db, ingest, store
 
-from ingest_helpers import FAKE_REGIONS, fake_regions  # noqa: F401  (fixture)
+from ingest_helpers import FAKE_REGIONS, kill_import_after_first_write
+from ingest_helpers import fake_regions  # noqa: F401  (fixture)
 
-TESTS = Path(__file__).resolve().parent.parent
 HEADER = "id,lat,lon,date,type,count,direction\n"
 D = dt.datetime
 #: Filters each rollup grain answers: none, whole months, Monday to Monday, plain days, values.
@@ -185,29 +178,6 @@ def test_deleting_a_dataset_deletes_every_rollup_of_it(env):
     assert_rollups_answer_as_incidents(env.engine, "other")
 
 
-KILL_SCRIPT = textwrap.dedent("""
-    import io, sys, time, pathlib
-    sys.path[:0] = [{tests!r}, {root!r}]
-    import ingest_helpers
-    from geomap import db, ingest
-    from geomap.ingest import reading, storing
-    reading.BLOCK_SIZE = 4096
-    marker = pathlib.Path({marker!r})
-    real_insert = storing.insert_rows
-
-    def insert_then_stall(*args):
-        n = real_insert(*args)
-        marker.write_text("written")
-        time.sleep(60)
-        return n
-
-    storing.insert_rows = insert_then_stall
-    settings = ingest.Settings.from_config({{"UPLOAD_FOLDER": {uploads!r}, "AT_BORDER_M": 100.0,
-                                            "MAX_BORDER_KM": 100.0}})
-    ingest.import_file(db.engine_for({url!r}), {path!r}, dataset="ds",
-                       options=ingest.Options(mode={mode!r}), settings=settings,
-                       regions=ingest_helpers.FAKE_REGIONS)
-""")
 
 
 @pytest.mark.parametrize("mode", ["append", "replace"])
@@ -216,23 +186,5 @@ def test_rollups_after_a_killed_import(env, tmp_path, mode):
     before = assert_rollups_answer_as_incidents(env.engine)
     big = tmp_path / "big.csv"
     big.write_bytes(csv(rows(3000, seed=13, prefix="K")))
-    marker = tmp_path / "marker"
-    url = env.app.config["DATABASE_URL"]
-    script = KILL_SCRIPT.format(tests=str(TESTS), root=str(TESTS.parent), marker=str(marker),
-                                uploads=str(tmp_path / "uploads"), url=url, path=str(big),
-                                mode=mode)
-    process = subprocess.Popen([sys.executable, "-c", script])
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert process.poll() is None, "the import ended before writing"
-            assert time.monotonic() < deadline, "the import never wrote"
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == -signal.SIGKILL
+    kill_import_after_first_write(env.app.config["DATABASE_URL"], big, "ds", mode, tmp_path)
     assert assert_rollups_answer_as_incidents(env.engine) == before
