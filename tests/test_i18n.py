@@ -164,6 +164,12 @@ def test_map_page_follows_lang_then_accept_language(client, dataset):
     assert "Intégrer cette carte" in text and "Carte de densité" in text
     assert "Accept-Language" in fr.headers.get("Vary", "")
     assert "/embed/wa-bc?lang=fr" in text  # the snippet in French, and the English one
+    en_page = client.get("/maps/wa-bc?lang=en").get_data(as_text=True)
+    # The French snippet of an English page takes French's default units (km), not miles.
+    # (the snippets are text in a textarea: their quotes are escaped)
+    assert "embed/wa-bc?lang=fr&#34;" in en_page and "lang=fr&amp;units=mi" not in en_page
+    asked = client.get("/maps/wa-bc?lang=en&units=km").get_data(as_text=True)
+    assert "embed/wa-bc?units=km&#34;" in asked and "embed/wa-bc?lang=fr&#34;" in asked
     assert "La même carte en anglais" in text
     en = client.get("/maps/wa-bc", headers={"Accept-Language": "en-US"})
     assert "Embed this map" in en.get_data(as_text=True)

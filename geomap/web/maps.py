@@ -193,9 +193,12 @@ def _links(slug: str, params: dict) -> dict:
 def embed_snippets(title: str, slug: str, params: dict, embed_js: str) -> dict[str, str]:
     """Return the embed snippet in each language, by language (units: each one's default
     unless the page asked for some)."""
+    # The page's params carry the units resolved for its own language; another language's
+    # snippet takes that language's default unless the reader chose units (?units=).
+    units = params.get("units") if request.args.get("units") else None
     out = {}
     for lang in LANGUAGES:
-        query = filters.canonical_query(dict(params, lang=lang))
+        query = filters.canonical_query(dict(params, lang=lang, units=units))
         url = url_for("maps.embed", slug=slug, _external=True) + ("?" + query if query else "")
         out[lang] = embed_snippet(title, url, embed_js)
     return out
