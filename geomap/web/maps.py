@@ -372,9 +372,7 @@ def _builder(links: dict, dataset: dict) -> dict:
     return {"embed": url_for("maps.embed", slug=dataset["slug"], _external=True),
             "oembed": url_for("maps.oembed", _external=True), "embed_js": links["embed_js"],
             "title": dataset["title"], "height": EMBED_HEIGHT, "heights": EMBED_HEIGHTS,
-            # lang and units: read by geomap's i18n (in filters.PARAMS once it keys them).
-            "keys": " ".join(filters.PARAMS + tuple(k for k in ("lang", "units")
-                                                    if k not in filters.PARAMS)),
+            "keys": " ".join(filters.PARAMS),  # lang and units among them
             "defaults": filters.DEFAULTS}
 
 

@@ -40,3 +40,15 @@ def assert_fits(page, step: str) -> None:
     width = page.viewport_size["width"]
     scroll = page.evaluate("() => document.documentElement.scrollWidth")
     assert scroll <= width, (step, width, scroll, page.evaluate(WIDER))
+
+
+def open_first_cluster_popup(page) -> None:
+    """Zoom a cluster map to its first marker, open that marker's popup and wait for it."""
+    page.evaluate("""() => {
+        const map = window[document.querySelector('.folium-map').id];
+        let group = null;
+        map.eachLayer(l => { if (l.getLayers && l.zoomToShowLayer) group = l; });
+        const marker = group.getLayers()[0];
+        group.zoomToShowLayer(marker, () => marker.openPopup());
+    }""")
+    page.locator(".gm-popup").wait_for(timeout=10000)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from chromium import MARKS, browser  # noqa: E402,F401 (fixture)
+from chromium import MARKS, browser, open_first_cluster_popup  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
 from servers import serving  # noqa: E402
 
@@ -75,14 +75,7 @@ def test_french_popups_and_tooltips_with_km(server, browser):
     errors: list[str] = []
     context, page = _open(browser, f"{server}/embed/{SLUG}?lang=fr&layer=cluster", 1280,
                           errors)
-    page.evaluate("""() => {
-        const map = window[document.querySelector('.folium-map').id];
-        let group = null;
-        map.eachLayer(l => { if (l.getLayers && l.zoomToShowLayer) group = l; });
-        const marker = group.getLayers()[0];
-        group.zoomToShowLayer(marker, () => marker.openPopup());
-    }""")
-    page.locator(".gm-popup").wait_for(timeout=10000)
+    open_first_cluster_popup(page)
     place = page.locator(".gm-popup-place").inner_text()
     assert re.search(r", côté (canadien|américain) · secteur de [A-Z]", place), place
     assert re.search(r"km [\d\u00a0]+ de la frontière", page.locator(".gm-popup-meta").inner_text())

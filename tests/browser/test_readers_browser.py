@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from chromium import MARKS, browser  # noqa: E402,F401 (fixture)
+from chromium import MARKS, browser, open_first_cluster_popup  # noqa: E402,F401 (fixture)
 from conftest import make_app  # noqa: E402
 from servers import serving  # noqa: E402
 
@@ -208,14 +208,7 @@ def test_popups_and_tooltips_name_place_side_sector_and_mile(server, browser):
     errors: list[str] = []
     context, page = _page(browser, 1280, errors)
     _open(page, f"{server}/embed/{SLUG}?layer=cluster")
-    page.evaluate("""() => {
-        const map = window[document.querySelector('.folium-map').id];
-        let group = null;
-        map.eachLayer(l => { if (l.getLayers && l.zoomToShowLayer) group = l; });
-        const marker = group.getLayers()[0];
-        group.zoomToShowLayer(marker, () => marker.openPopup());
-    }""")
-    page.locator(".gm-popup").wait_for(timeout=10000)
+    open_first_cluster_popup(page)
     place = page.locator(".gm-popup-place").inner_text()
     assert re.search(r"^[A-Z][a-z].*, (US|Canadian) side · [A-Z][a-z ]+ sector$", place), place
     assert re.search(r"border mile \d", page.locator(".gm-popup-meta").inner_text())
