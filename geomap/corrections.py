@@ -14,7 +14,6 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 
 from . import access, db, jsontext, store
-from .errors import Conflict
 
 
 def add(engine: sa.Engine, slug: str, values: Mapping, *,
@@ -48,18 +47,12 @@ def add(engine: sa.Engine, slug: str, values: Mapping, *,
     Conflict
         An import holds SQLite's write lock.
     """
-    try:
-        with db.write_connection(engine) as conn, conn.begin():
-            dataset, _created = store.lock_dataset(conn, slug, create=False)
-            access.require_write(conn, actor, dataset)
-            entry = store.parse_correction(values)
-            return store.add_correction(conn, dataset, **entry,
-                                        user_name=actor.name if actor else None)
-    except sa.exc.OperationalError as exc:
-        if "locked" not in str(exc).lower():
-            raise
-        raise Conflict("an import is writing to the database; try again when it has "
-                       "finished", details={"dataset": slug}) from None
+    with db.busy_is_conflict(slug), db.write_connection(engine) as conn, conn.begin():
+        dataset, _created = store.lock_dataset(conn, slug, create=False)
+        access.require_write(conn, actor, dataset)
+        entry = store.parse_correction(values)
+        return store.add_correction(conn, dataset, **entry,
+                                    user_name=actor.name if actor else None)
 
 
 def public(entry: dict, *, private: bool = False) -> dict:

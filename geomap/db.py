@@ -144,6 +144,24 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+#: What a write refused by SQLite's lock says: one import at a time holds it.
+BUSY_MESSAGE = "an import is writing to the database; try again when it has finished"
+
+
+@contextlib.contextmanager
+def busy_is_conflict(dataset: str, message: str = BUSY_MESSAGE):
+    """Turn SQLite's "database is locked" (another writer, an import, holds the write lock
+    past the busy timeout) into a 409 `Conflict` naming the dataset; other errors pass."""
+    from .errors import Conflict
+
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        if "locked" not in str(exc).lower():
+            raise
+        raise Conflict(message, details={"dataset": dataset}) from None
+
+
 @contextlib.contextmanager
 def sqlite_pragmas(conn: sa.Connection, **values: int):
     """Set SQLite pragmas on conn for the with-block, then restore them; no-op elsewhere.

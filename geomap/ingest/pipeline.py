@@ -42,7 +42,7 @@ from .sniffing import DELIMITER_NAMES, Layout, detect_encoding, refuse_binary, s
 from . import sharing, spreadsheets
 from .storing import BlockWriter, store_job
 from .. import access, db, store
-from ..errors import BadRequest, Conflict, GeomapError, TooLarge, Unprocessable
+from ..errors import BadRequest, GeomapError, TooLarge, Unprocessable
 
 
 # --- the pipeline -----------------------------------------------------------------------------
@@ -106,16 +106,12 @@ def import_file(engine: sa.Engine, source: str | os.PathLike | IO[bytes], *, dat
             ctx.file_notes.append(note(
                 f"read sheet {sheet['sheet']!r} of the workbook (header in row "
                 f"{sheet['header_row']}); row numbers are the sheet's rows"))
-        try:
+        with db.busy_is_conflict(dataset, "another import is writing to the database; try "
+                                 "again when it has finished"):
             job = _Import(table, layout, ctx, dataset, received,
                           sheet=sheet)
             job.progress = progress
             report = _transaction(engine, job, user_name, actor)
-        except sa.exc.OperationalError as exc:
-            if "locked" not in str(exc).lower():
-                raise
-            raise Conflict("another import is writing to the database; try again when it "
-                           "has finished", details={"dataset": dataset}) from None
     except BaseException:
         discard(received)
         raise

@@ -15,22 +15,17 @@ import sqlalchemy as sa
 
 from . import storing
 from .. import access, db, store
-from ..errors import Conflict, NotFound
+from ..errors import NotFound
 
 
 @contextlib.contextmanager
 def _locked(engine: sa.Engine, slug: str):
     """A write transaction with the dataset's row locked; the row is yielded. SQLite gets
     an import's page cache (`storing.big_cache`): a revert may rewrite a million rows."""
-    try:
-        with db.write_connection(engine) as conn, storing.big_cache(conn), conn.begin():
-            dataset, _created = store.lock_dataset(conn, slug, create=False)
-            yield conn, dataset
-    except sa.exc.OperationalError as exc:
-        if "locked" not in str(exc).lower():
-            raise
-        raise Conflict("an import is writing to the database; try again when it has "
-                       "finished", details={"dataset": slug}) from None
+    with (db.busy_is_conflict(slug), db.write_connection(engine) as conn,
+          storing.big_cache(conn), conn.begin()):
+        dataset, _created = store.lock_dataset(conn, slug, create=False)
+        yield conn, dataset
 
 
 def revert_import(engine: sa.Engine, slug: str, import_id: int | None = None, *,
