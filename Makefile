@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Test processes (pytest-xdist): one per core; 0 runs the suite in this process.
+TEST_WORKERS ?= auto
 
 .PHONY: run test setup assets test-tools bench clean translations
 
@@ -11,7 +13,7 @@ run: $(VENV)/.runtime assets
 	$(VENV)/bin/flask --app geomap run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev test-tools assets
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 setup: $(VENV)/.dev assets
 

@@ -7,7 +7,9 @@ its own on the server ``--pg`` names, dropped afterwards), it:
    (`geomap.sample.CORRIDORS`, its types and group sizes): 70 % scattered around the ports,
    30 % along the line between neighbouring ports, dated over 2024-25, directions 60/30/10;
 2. imports them through the real import (`ingest.import_file`: parse, region join, dedupe,
-   write, rollups through `store.incidents_changed`), timed;
+   write, rollups through `store.incidents_changed`), timed, then waits for the dataset
+   version's columnar copy (`store.build_copy`, which the commit starts in the background;
+   its build time and size are printed) unless ``--no-columnar`` (every read on the database);
 3. copies the stored rows into an in-memory DuckDB table (the reference: a columnar engine
    running the same ``GROUP BY`` over the same rows);
 4. for every map layer (heat, cluster, choropleth by admin1 / sector / border segment, time by
@@ -23,6 +25,7 @@ what travels between machines.
 
 Usage: .venv/bin/python bench/explore.py [--rows 1M,5M] [--backends sqlite,postgresql]
        [--pg URL] [--rounds 3] [--quick] [--only heat,stats] [--csv out.csv]
+       [--no-columnar]
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geomap import create_app, db, ingest, maps, sample  # noqa: E402
-from geomap.web import render_cache  # noqa: E402
+from geomap.web import columnar, render_cache  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -136,10 +139,25 @@ def generate(path: Path, rows: int, seed: int = 20) -> None:
             frame.to_csv(handle, index=False, header=False)
 
 
-def make_app(url: str, instance: Path):
+def make_app(url: str, instance: Path, columnar: bool = True):
     return create_app({"INSTANCE_PATH": instance, "LOAD_SAMPLE": False, "SECRET_KEY": "bench",
                        "TILES": "none", "TESTING": True, "DATABASE_URL": url,
-                       "PRERENDER": False})
+                       "PRERENDER": False, "COLUMNAR": columnar})
+
+
+def wait_for_copy(app) -> str:
+    """Wait for the columnar copy the import's commit started building; describe it."""
+    copies = columnar.copies_for(app)
+    if copies is None:
+        return "no columnar copy (--no-columnar)"
+    start = time.perf_counter()
+    copies.wait()
+    files = list(copies.folder.glob("*.duckdb"))
+    if not files:
+        raise SystemExit("the columnar copy was not built (see the log)")
+    size = sum(f.stat().st_size for f in files) / 1e6
+    return (f"columnar copy ready {time.perf_counter() - start:.1f} s after the import "
+            f"returned, {size:.0f} MB")
 
 
 def import_csv(app, path: Path) -> float:
@@ -265,8 +283,9 @@ def run(backend: str, rows: int, csv_path: Path, args, out: list) -> None:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
             url = base.set(database=name).render_as_string(hide_password=False)
         try:
-            app = make_app(url, Path(tmp) / "instance")
+            app = make_app(url, Path(tmp) / "instance", not args.no_columnar)
             seconds = import_csv(app, csv_path)
+            copy_note = wait_for_copy(app)
             with db.engine_for(url).connect() as conn:
                 days = conn.exec_driver_sql("SELECT count(*) FROM incident_days").scalar()
                 cells = conn.exec_driver_sql(
@@ -276,7 +295,7 @@ def run(backend: str, rows: int, csv_path: Path, args, out: list) -> None:
             con = duck_copy(url)
             print(f"## {backend}, {rows:,} rows: import {seconds:.1f} s; rollups: "
                   f"{cells:,} grid cells, {days:,} day rows{extra}; DuckDB copy "
-                  f"{time.perf_counter() - start:.1f} s; load average "
+                  f"{time.perf_counter() - start:.1f} s; {copy_note}; load average "
                   f"{os.getloadavg()[0]:.1f}", flush=True)
             filter_names = QUICK_FILTERS if args.quick else tuple(FILTERS)
             only = set(args.only.split(",")) if args.only else None
@@ -369,6 +388,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma list of layers (heat, cluster, choropleth, "
                         "time) and/or 'stats'")
     parser.add_argument("--csv", help="also write the results to this CSV file")
+    parser.add_argument("--no-columnar", action="store_true",
+                        help="aggregate on the database (no columnar copies), as before #20")
     parser.add_argument("--rollup-cost", action="store_true",
                         help="also time writing the rollups with and without the period ones")
     args = parser.parse_args()

@@ -47,9 +47,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
 
     from . import cli, db, errors_web, i18n, security
-    from .web import guards, job_queue, layers
+    from .web import columnar, guards, job_queue, layers
 
     db.init_app(app)
+    # Dataset versions' columnar copies, which maps and stats aggregate when they exist.
+    columnar.init_app(app)
     # Languages (Flask-Babel): `_` in templates, the request's locale.
     i18n.init_app(app)
     # The queue and the shared store the settings name (a bad URL stops the start).

@@ -78,7 +78,7 @@ def sql_cell_key(conn: sa.Connection, column, shift: float, cell: float = ROLLUP
     for values at or above zero.
     """
     scaled = (column + shift) / cell + EPS
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name != "sqlite":  # PostgreSQL, and DuckDB (a dataset's columnar copy)
         return sa.cast(sa.func.floor(scaled), sa.Integer)
     return sa.cast(scaled, sa.Integer)
 

@@ -127,6 +127,15 @@ SETTINGS: tuple[Setting, ...] = (
             "After an import or edit commits, render the dataset's map page, embed and image "
             "(default parameters) in the background, for the hosts readers use, so that no "
             "reader pays for the first rendering.", _bool),
+    Setting("COLUMNAR", True,
+            "Maps and stats aggregate a columnar copy (DuckDB) of each dataset version, built "
+            "in the background after a change commits (or on the first read that misses it); "
+            "until it is there they read the database. Off: every read goes to the database.",
+            _bool),
+    Setting("COLUMNAR_FOLDER", None,
+            "Folder holding the columnar copies (one DuckDB file per dataset, about 20 bytes "
+            "per incident). Default: instance/columnar. Each app server builds what it "
+            "lacks, so it need not be shared."),
     Setting("MAP_EMBED_MAX_AGE", 300,
             "Cache-Control max-age in seconds for published embeds, PNGs, oEmbed and the region "
             "layers (/api/regions).", int),
@@ -179,6 +188,8 @@ def _fill_instance_defaults(values: dict[str, Any], instance_path: Path) -> None
         values["DATABASE_URL"] = f"sqlite:///{instance_path / 'geomap.sqlite'}"
     if not values.get("UPLOAD_FOLDER"):
         values["UPLOAD_FOLDER"] = str(instance_path / "uploads")
+    if not values.get("COLUMNAR_FOLDER"):
+        values["COLUMNAR_FOLDER"] = str(instance_path / "columnar")
     if not values.get("SECRET_KEY"):
         values["SECRET_KEY"] = _instance_secret(instance_path / "secret_key")
 

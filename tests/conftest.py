@@ -70,16 +70,18 @@ def fake_display_layers():
 
 
 def make_app(tmp_path, **overrides):
-    """Create an app on temporary paths; the sample and prerendering are off unless asked for,
+    """Create an app on temporary paths; the sample, prerendering and columnar copies are off
+    unless asked for,
     and background jobs run in the request that submits them (QUEUE_URL=immediate) unless a
     test asks for a real queue.
 
     Prerendering (background renders after every import) is asked for by the tests of it
-    (tests/test_shared_cache.py): elsewhere its threads would outlive the test's files.
+    (tests/test_shared_cache.py): elsewhere its threads would outlive the test's files. So
+    are columnar copies (built on threads too; tests/test_columnar_reads.py asks for them).
     """
     config = {"TESTING": True, "INSTANCE_PATH": tmp_path / "instance", "LOAD_SAMPLE": False,
               "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False, "PRERENDER": False,
-              "QUEUE_URL": "immediate"}
+              "COLUMNAR": False, "QUEUE_URL": "immediate"}
     config.update(overrides)
     return create_app(config)
 

@@ -36,9 +36,7 @@ def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0:
                        sa.func.sum(g.total).label("total"))
              .where(g.dataset_id == dataset_id).group_by(cy, cx))
     frame = result_frame(conn.execute(query)).rename(columns={"cy": "gy", "cx": "gx"})
-    for col in ("gy", "gx", "n", "total"):
-        frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
-    return frame
+    return _cells(frame)
 
 
 def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: float,
@@ -77,10 +75,10 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
     gy = binning.sql_cell_key(conn, c.lat, -lat0, cell).label("gy")
     gx = binning.sql_cell_key(conn, c.lon, -lon0, cell).label("gx")
     keys = [gy, gx]
-    truncated = bool(period) and conn.dialect.name == "postgresql"
+    truncated = bool(period) and conn.dialect.name in ("postgresql", "duckdb")
     if period:
         check_period(period)
-        # PostgreSQL groups on the truncated timestamp, formatted once per group afterwards:
+        # PostgreSQL (and DuckDB) groups on the truncated timestamp, formatted once per group afterwards:
         # to_char on every row was a quarter of the time layer's query (5M rows 4.4 -> 3.1 s).
         label = (sa.func.date_trunc(period, c.occurred_at) if truncated
                  else period_expr(conn, period))
@@ -94,13 +92,9 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
                        sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
              .where(*where, c.lat.isnot(None)).group_by(*keys))
     frame = result_frame(conn.execute(query), raw=True)  # numbers, text, driver timestamps
-    for col in ("gy", "gx", "n", "total"):
-        frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
     if truncated and len(frame):
         frame["period"] = period_labels(frame["period"], period)
-    if period:
-        frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
-    return frame
+    return _cells(frame)
 
 
 def _grid_from_periods(conn: sa.Connection, dataset_id: int, *, cell: float, lat0: float,
@@ -128,14 +122,21 @@ def _grid_from_periods(conn: sa.Connection, dataset_id: int, *, cell: float, lat
     query = (sa.select(*keys, sa.cast(sa.func.sum(q.n), sa.BigInteger).label("n"),
                        sa.cast(sa.func.sum(q.total), sa.BigInteger).label("total"))
              .where(*where).group_by(*keys))
-    frame = result_frame(conn.execute(query), raw=True)  # integers and text
+    return _cells(result_frame(conn.execute(query), raw=True))  # integers and text
+
+
+def _cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Grid cells typed (integer keys and counts, text period and precision) and in key
+    order: each database (and the columnar copy) hands groups back in its own order, and a
+    map drawn from any of them must be the same bytes."""
     for col in ("gy", "gx", "n", "total"):
         frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
-    frame["period"] = frame["period"].astype(str) if len(frame) else pd.Series(dtype=str)
-    if precision:
-        frame["precision"] = (frame["precision"].astype(str) if len(frame)
-                              else pd.Series(dtype=str))
-    return frame
+    keys = ["gy", "gx"]
+    for col in ("period", "precision"):
+        if col in frame:
+            frame[col] = frame[col].astype(str) if len(frame) else pd.Series(dtype=str)
+            keys.append(col)
+    return frame.sort_values(keys, ignore_index=True)
 
 
 def relabel(cells: pd.DataFrame, period: str) -> pd.DataFrame:

@@ -48,6 +48,13 @@ def period_expr(conn: sa.Connection, period: str, column=None):
     """
     column = db.incidents.c.occurred_at if column is None else column
     check_period(period)
+    if conn.dialect.name == "duckdb":  # a dataset's columnar copy (`store.columnar`)
+        if period == "quarter":
+            return sa.func.strftime(column, "%Y-Q").concat(
+                sa.cast(sa.func.quarter(column), sa.String))
+        if period == "week":
+            column = sa.func.date_trunc("week", column)
+        return sa.func.strftime(column, PERIOD_FORMATS[period])
     if conn.dialect.name == "postgresql":
         if period in ("month", "year"):
             return sa.func.to_char(column, "YYYY-MM" if period == "month" else "YYYY")

@@ -16,7 +16,7 @@ from ..db import get_db, get_engine
 from ..errors import BadRequest, Forbidden, NotFound, Unavailable
 from ..security import csrf
 from . import layers as web_layers
-from . import render_cache
+from . import columnar, render_cache
 from .guards import token_required
 
 bp = Blueprint("api_data", __name__, url_prefix="/api")
@@ -125,7 +125,8 @@ def stats(slug: str):
         response = Response(status=304)
     else:
         body = render_cache.cache().get_or_make(
-            etag, lambda: _json_bytes(stats_body(conn, dataset, by, selection, threshold)))
+            etag, lambda: _json_bytes(stats_body(columnar.connection(dataset), dataset, by,
+                                                 selection, threshold)))
         response = Response(body, mimetype="application/json")
     response.set_etag(held or etag)
     response.headers["Cache-Control"] = render_cache.cache_control(age)

@@ -23,7 +23,7 @@ from ..db import get_db
 from ..errors import BadRequest, GeomapError, NotFound
 from ..regions.names import admin1_name
 from . import layers as web_layers
-from . import caching, map_table, rendering
+from . import caching, columnar, map_table, rendering
 from .published_embeds import PublishedEmbeds
 from .render_cache import cache
 from ..language import LANGUAGES
@@ -219,8 +219,9 @@ def map_page(slug: str):
     def make(head: dict, params: dict) -> tuple[bytes, str]:
         conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = rendering.full_dataset(head)
+        counts = columnar.connection(dataset)  # aggregations: the version's copy, if built
         spec = _spec(dataset, params, embed=False)
-        bundle = _map_bundle(conn, dataset, params, spec)
+        bundle = _map_bundle(counts, dataset, params, spec)
         links = _links(slug, params)
         names = _admin1_names(spec.lang)
         # The table depends on the selection (and the language it is written in) only and
@@ -228,11 +229,11 @@ def map_page(slug: str):
         selection_key = filters.canonical_query(params, keys=filters.SELECTION_KEYS)
         table = cache().get_or_make(
             f"table:{dataset['slug']}:{dataset['version']}:{selection_key}:{spec.lang}",
-            lambda: map_table.table(conn, dataset, params, spec.min_public_count, names,
+            lambda: map_table.table(counts, dataset, params, spec.min_public_count, names,
                                     spec.words))
         options = cache().get_or_make(f"options:{dataset['slug']}:{dataset['version']}",
-                                      lambda: map_table.options(conn, dataset["id"]))
-        summary = _summary(_data_table(conn, dataset, params, spec), spec.lang)
+                                      lambda: map_table.options(counts, dataset["id"]))
+        summary = _summary(_data_table(counts, dataset, params, spec), spec.lang)
         html = render_template(
             "maps/page.html", dataset=dataset, params=params, spec=spec, bundle=bundle,
             links=links, table=table, options=options, summary=summary,
@@ -262,10 +263,11 @@ def embed(slug: str):
     def make(head: dict, params: dict) -> tuple[bytes, str]:
         conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = rendering.full_dataset(head)
+        counts = columnar.connection(dataset)  # aggregations: the version's copy, if built
         spec = _spec(dataset, params, embed=True)
-        bundle = _map_bundle(conn, dataset, params, spec)
+        bundle = _map_bundle(counts, dataset, params, spec)
         links = _links(slug, params)
-        data = _data_table(conn, dataset, params, spec)
+        data = _data_table(counts, dataset, params, spec)
         html = render_template("maps/embed.html", dataset=dataset, params=params, spec=spec,
                                bundle=bundle, links=links, summary=_summary(data, spec.lang),
                                corrections=store.list_corrections(conn, dataset["id"]),
@@ -294,11 +296,11 @@ def map_png(slug: str):
     size = (width, png_height(width))
 
     def make(head: dict, params: dict) -> tuple[bytes, None]:
-        conn = get_db()  # only when rendering: a cache hit needs no SQLAlchemy connection
         dataset = rendering.full_dataset(head)
         spec = _spec(dataset, params, embed=False)
         layers = web_layers.region_layers()
-        agg = maps.aggregate_db(conn, dataset["id"], filters.selection(params), spec, layers)
+        agg = maps.aggregate_db(columnar.connection(dataset), dataset["id"],
+                                filters.selection(params), spec, layers)
         return maps.render_png(agg, spec, layers, size=size,
                                subtitle=filters.describe(params, spec.words)), None
 

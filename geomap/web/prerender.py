@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import url_for
 
 from .. import db
+from .columnar import copies_for
 from .render_cache import cache_for
 
 LOGGER = logging.getLogger(__name__)
@@ -49,20 +50,33 @@ def prerender(app, slug: str) -> list[tuple[str, int]]:
     return done
 
 
-def changed_since(app, since: dt.datetime) -> list[str]:
-    """Return the published datasets changed (``updated_at``) at or after ``since``."""
+def changed_since(app, since: dt.datetime, *, published: bool = True
+                  ) -> list[tuple[int, str]]:
+    """Return the datasets (id, slug) changed (``updated_at``) at or after ``since``: the
+    published ones, or every one."""
     table = db.datasets
+    query = sa.select(table.c.id, table.c.slug).where(
+        table.c.updated_at >= since.replace(microsecond=0))
+    if published:
+        query = query.where(table.c.published)
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        rows = conn.execute(sa.select(table.c.slug).where(
-            table.c.published, table.c.updated_at >= since.replace(microsecond=0)))
-        return [row.slug for row in rows]
+        return [(row.id, row.slug) for row in conn.execute(query)]
+
+
+def changed_ids(app, since: dt.datetime) -> list[int]:
+    """Return the ids of every dataset changed at or after ``since``, published or not."""
+    return [dataset_id for dataset_id, _slug in changed_since(app, since, published=False)]
 
 
 def changed_later(app, since: dt.datetime) -> threading.Thread:
-    """Prerender, on a daemon thread, every published dataset changed since ``since``."""
+    """Prerender, on a daemon thread, every published dataset changed since ``since``
+    (each once its columnar copy is built, when copies are on)."""
     def run() -> None:
         try:
-            for slug in changed_since(app, since):
+            copies = copies_for(app)
+            for dataset_id, slug in changed_since(app, since):
+                if copies is not None:
+                    copies.wait_for(dataset_id)
                 for url, status in prerender(app, slug):
                     LOGGER.info("prerendered %s: %s", url, status)
         except Exception:  # noqa: BLE001 - readers render it themselves then

@@ -10,7 +10,7 @@ from package_shape import check_shape
 from geomap import store
 
 #: Each module may import only modules listed before it (DEVELOPERS.md, "Imports go one way").
-ORDER = ["columns", "blobs", "hashing", "bulk", "period_rollups", "rollups", "incidents", "datasets", "corrections",
+ORDER = ["columns", "columnar", "blobs", "hashing", "bulk", "period_rollups", "rollups", "incidents", "datasets", "corrections",
          "history"]
 #: What the package may import of the rest of geomap (the layers below it).
 BELOW = {"binning", "db", "errors"}

@@ -1,0 +1,108 @@
+"""Where maps and stats aggregate: the dataset version's columnar copy, or the database.
+
+With ``COLUMNAR`` on, every aggregation of a request (map layers, the tables under maps, the
+filter form's values, stats) runs on a read-only DuckDB connection to the copy of exactly the
+dataset version the request read (`geomap.store.columnar`). When there is no copy of that
+version yet, the request aggregates on the database as before and a background thread builds
+the copy; every later request finds it. Copies are built too right after a change commits
+(`AfterCommit`, before the prerender), so readers seldom meet a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app, g
+
+from .. import db, store
+
+LOGGER = logging.getLogger(__name__)
+
+EXTENSION = "geomap.columnar"
+
+
+class Copies:
+    """An app's columnar copies: where they are, the reader, and the builds in flight."""
+
+    def __init__(self, app) -> None:
+        self.database_url = app.config["DATABASE_URL"]
+        self.folder = Path(app.config["COLUMNAR_FOLDER"])
+        self.reader = store.CopyReader(self.folder)
+        self.builds: dict[int, threading.Thread] = {}  # dataset id -> build (tests wait)
+        self._lock = threading.Lock()
+
+    def build_now(self, dataset_id: int) -> Path | None:
+        """Build the copy of a dataset's current version here (None: see `store.build_copy`)."""
+        return store.build_copy(db.engine_for(self.database_url), dataset_id, self.folder)
+
+    def build_later(self, dataset_id: int) -> threading.Thread:
+        """Build a dataset's copy on a daemon thread, unless this process is building one."""
+        with self._lock:
+            thread = self.builds.get(dataset_id)
+            if thread is not None and thread.is_alive():
+                return thread
+
+            def run() -> None:
+                try:
+                    self.build_now(dataset_id)
+                except Exception:  # noqa: BLE001 - readers use the database meanwhile
+                    LOGGER.exception("building the columnar copy of dataset %s failed",
+                                     dataset_id)
+
+            thread = threading.Thread(target=run, name="geomap-columnar", daemon=True)
+            self.builds[dataset_id] = thread
+            thread.start()
+            return thread
+
+    def wait_for(self, dataset_id: int, timeout: float | None = None) -> None:
+        """Wait for this process's build of a dataset's copy, if one is running."""
+        thread = self.builds.get(dataset_id)
+        if thread is not None:
+            thread.join(timeout)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the builds started so far (tests)."""
+        for thread in list(self.builds.values()):
+            thread.join(timeout)
+
+
+def init_app(app) -> None:
+    """Open the app's copies when ``COLUMNAR`` is on; close the request's copy connection
+    after each request."""
+    if app.config["COLUMNAR"]:
+        app.extensions[EXTENSION] = Copies(app)
+    app.teardown_appcontext(_close)
+
+
+def copies_for(app) -> Copies | None:
+    """Return an app's columnar copies (None when ``COLUMNAR`` is off)."""
+    return app.extensions.get(EXTENSION)
+
+
+def connection(dataset: dict) -> sa.Connection:
+    """Return the connection to aggregate a dataset's version on for this request.
+
+    The copy of that version when there is one, else the request's database connection
+    (and the copy is built in the background).
+    """
+    copies = copies_for(current_app)
+    if copies is None:
+        return db.get_db()
+    opened = g.setdefault("columnar", {})
+    key = (dataset["id"], dataset["version"])
+    if key in opened:
+        return opened[key]
+    engine = copies.reader.engine(dataset)
+    if engine is None:
+        copies.build_later(dataset["id"])
+        return db.get_db()
+    opened[key] = engine.connect()
+    return opened[key]
+
+
+def _close(_exc: BaseException | None = None) -> None:
+    for conn in g.pop("columnar", {}).values():
+        conn.close()
