@@ -34,6 +34,7 @@ import argparse
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -143,6 +144,25 @@ def make_app(url: str, instance: Path, columnar: bool = True):
     return create_app({"INSTANCE_PATH": instance, "LOAD_SAMPLE": False, "SECRET_KEY": "bench",
                        "TILES": "none", "TESTING": True, "DATABASE_URL": url,
                        "PRERENDER": False, "COLUMNAR": columnar})
+
+
+def copy_cost(url: str, dataset_id: int) -> str:
+    """Build the dataset's columnar copy again in a child process that does nothing else
+    (into a folder of its own); its time, size and peak RSS (`wait4`'s ``ru_maxrss``)."""
+    with tempfile.TemporaryDirectory(prefix="geomap-copy-") as folder:
+        code = ("import sys, time; sys.path.insert(0, sys.argv[1]); "
+                "from geomap import db, store; t = time.perf_counter(); "
+                "p = store.build_copy(db.engine_for(sys.argv[2]), int(sys.argv[3]), sys.argv[4]); "
+                "print(time.perf_counter() - t, p.stat().st_size)")
+        proc = subprocess.Popen([sys.executable, "-c", code, str(ROOT), url, str(dataset_id),
+                                 folder], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        out = proc.stdout.read().decode().split()
+        proc.stdout.close()
+        if status != 0 or len(out) != 2:
+            return "copy build in a child process failed"
+        return (f"copy build alone (child process): {float(out[0]):.1f} s, "
+                f"{int(out[1]) / 1e6:.0f} MB, peak RSS {usage.ru_maxrss / 1024:.0f} MB")
 
 
 def wait_for_copy(app) -> str:
@@ -286,6 +306,8 @@ def run(backend: str, rows: int, csv_path: Path, args, out: list) -> None:
             app = make_app(url, Path(tmp) / "instance", not args.no_columnar)
             seconds = import_csv(app, csv_path)
             copy_note = wait_for_copy(app)
+            if args.copy_cost:
+                copy_note += "; " + copy_cost(url, 1)
             with db.engine_for(url).connect() as conn:
                 days = conn.exec_driver_sql("SELECT count(*) FROM incident_days").scalar()
                 cells = conn.exec_driver_sql(
@@ -390,6 +412,8 @@ def main() -> None:
     parser.add_argument("--csv", help="also write the results to this CSV file")
     parser.add_argument("--no-columnar", action="store_true",
                         help="aggregate on the database (no columnar copies), as before #20")
+    parser.add_argument("--copy-cost", action="store_true",
+                        help="also build the columnar copy in a child process: time, peak RSS")
     parser.add_argument("--rollup-cost", action="store_true",
                         help="also time writing the rollups with and without the period ones")
     args = parser.parse_args()

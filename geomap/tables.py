@@ -22,6 +22,9 @@ datasets = sa.Table(
     sa.Column("min_public_count", sa.Integer, nullable=False, server_default="1"),
     sa.Column("published", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # The version at which its incidents (and rollups) last changed (migration 0015): what
+    # a columnar copy holds (`store.columnar`); edits of the rest leave it alone.
+    sa.Column("incidents_version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     # Migration 0008: the column names whose values are an incident's identity for upserts

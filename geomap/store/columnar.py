@@ -7,10 +7,12 @@ store in seconds, DuckDB's columns in a tenth of that). The aggregation SQL is t
 columns holding only this dataset's rows.
 
 Why readers never see a copy out of step: a copy's file name holds the dataset's id, creation
-time and version, read in the same snapshot as the rows it copies. A reader that has read the
-dataset (its version) from the database opens exactly that version's copy or, when there is
-none yet, reads the database; a change of incidents bumps the version, so an older copy is
-never the answer to a newer version. A copy is written under a temporary name and renamed, so
+time and ``incidents_version`` (the version its incidents last changed at), read in the same
+snapshot as the rows it copies. A reader that has read the dataset row from the database
+opens exactly that version's copy or, when there is none yet, reads the database; every
+change of incidents moves ``incidents_version`` (`datasets.bump_version`), so an older copy is
+never the answer to a newer version, while edits of a title or the corrections log (which
+move ``version`` alone) keep the copy. A copy is written under a temporary name and renamed, so
 a half-written one (a killed build) is never opened; the next build starts again.
 
 Every app server keeps its copies in its own folder (or a shared one): each builds what it
@@ -54,15 +56,17 @@ _SUFFIX = ".duckdb"
 
 
 def copy_name(dataset: dict) -> str:
-    """Return the file name of a dataset version's copy: id, creation time and version.
+    """Return the file name of a dataset version's copy: id, creation time and the version
+    its incidents last changed at (``incidents_version``).
 
     The creation time tells a dataset made again under an id SQLite reuses from the deleted
-    one; the version tells every change of its incidents.
+    one; ``incidents_version`` moves with every change of its incidents (and rollups), not
+    with edits of its title, publication or corrections, which leave the copy valid.
     """
     created = dataset.get("created_at")
     stamp = (pd.Timestamp(created).strftime("%Y%m%dT%H%M%S%f") if created is not None
              else "0")
-    return f"{int(dataset['id'])}-{stamp}-v{int(dataset['version'])}{_SUFFIX}"
+    return f"{int(dataset['id'])}-{stamp}-v{int(dataset['incidents_version'])}{_SUFFIX}"
 
 
 def copy_path(folder: str | os.PathLike, dataset: dict) -> Path:
@@ -108,6 +112,10 @@ def _build_locked(engine: sa.Engine, dataset_id: int, folder: Path) -> Path | No
             target = copy_path(folder, dataset)
             if target.exists():
                 return target
+            # Partial files of this dataset's builds that were stopped (the lock is ours,
+            # so no build is writing one).
+            for stale in folder.glob(f".{int(dataset_id)}-*.partial*"):
+                stale.unlink(missing_ok=True)
             partial = folder / f".{target.name}.{uuid.uuid4().hex}.partial"
             try:
                 out = duckdb.connect(str(partial), config=DUCKDB_CONFIG)
@@ -188,7 +196,7 @@ class CopyReader:
 
 def _dataset_head(conn: sa.Connection, dataset_id: int) -> dict | None:
     d = db.datasets.c
-    row = conn.execute(sa.select(d.id, d.version, d.created_at)
+    row = conn.execute(sa.select(d.id, d.incidents_version, d.created_at)
                        .where(d.id == dataset_id)).mappings().first()
     return dict(row) if row else None
 

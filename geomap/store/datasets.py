@@ -44,7 +44,7 @@ def create_dataset(conn: sa.Connection, slug: str, title: str, **fields: Any) ->
                           .where(db.deleted_datasets.c.slug == slug)).scalar()
     conn.execute(sa.insert(db.datasets).values(
         slug=slug, title=title or slug, created_at=now, updated_at=now,
-        version=(before or 0) + 1, **values))
+        version=(before or 0) + 1, incidents_version=(before or 0) + 1, **values))
     return get_dataset(conn, slug)
 
 
@@ -122,7 +122,7 @@ def metadata_changed(conn: sa.Connection, dataset_id: int, **values: Any) -> int
     """The one door for changes of what a dataset's pages show besides its incidents.
 
     Sets `values` (its fields, publication state) and bumps the version and ``updated_at``
-    in one statement: render caches and ETags are keyed by the version, and the write to
+    in one statement (not ``incidents_version``: its columnar copy stays valid): render caches and ETags are keyed by the version, and the write to
     ``datasets`` moves the heads' epoch after the commit (`geomap.web.versions`). Its
     corrections log (`corrections.add_correction`) comes through here too. Returns the
     version after the change.
@@ -216,7 +216,8 @@ def bump_version(conn: sa.Connection, dataset_id: int,
     """
     write_rollups(conn, dataset_id, rollup)
     conn.execute(sa.update(db.datasets).where(db.datasets.c.id == dataset_id).values(
-        version=db.datasets.c.version + 1, updated_at=utcnow()))
+        version=db.datasets.c.version + 1, incidents_version=db.datasets.c.version + 1,
+        updated_at=utcnow()))
     return conn.execute(sa.select(db.datasets.c.version)
                         .where(db.datasets.c.id == dataset_id)).scalar_one()
 

@@ -39,7 +39,7 @@ class Copies:
         return store.build_copy(db.engine_for(self.database_url), dataset_id, self.folder)
 
     def build_later(self, dataset_id: int) -> threading.Thread:
-        """Build a dataset's copy on a daemon thread, unless this process is building one."""
+        """Build a dataset's copy on a thread, unless this process is building one."""
         with self._lock:
             thread = self.builds.get(dataset_id)
             if thread is not None and thread.is_alive():
@@ -52,7 +52,10 @@ class Copies:
                     LOGGER.exception("building the columnar copy of dataset %s failed",
                                      dataset_id)
 
-            thread = threading.Thread(target=run, name="geomap-columnar", daemon=True)
+            # Not a daemon: a process that ends (a command-line import) finishes its build
+            # first instead of being stopped inside DuckDB (a stopped build leaves only a
+            # partial file, which the next build removes, but no copy).
+            thread = threading.Thread(target=run, name="geomap-columnar", daemon=False)
             self.builds[dataset_id] = thread
             thread.start()
             return thread
@@ -92,7 +95,7 @@ def connection(dataset: dict) -> sa.Connection:
     if copies is None:
         return db.get_db()
     opened = g.setdefault("columnar", {})
-    key = (dataset["id"], dataset["version"])
+    key = (dataset["id"], dataset["incidents_version"])
     if key in opened:
         return opened[key]
     engine = copies.reader.engine(dataset)

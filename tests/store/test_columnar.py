@@ -6,6 +6,7 @@ is never opened."""
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import io
 from pathlib import Path
@@ -115,6 +116,7 @@ def test_one_build_at_a_time_and_a_partial_copy_is_never_opened(env):
         assert store.build_copy(env.engine, dataset["id"], env.copies) is None
         assert not target.exists()
     assert store.build_copy(env.engine, dataset["id"], env.copies) == target
+    assert not list(env.copies.glob("*.partial"))  # the stopped build's file is gone
     got = _copy_answers(env, dataset, lambda duck: aggregate.extent(duck, dataset["id"])["n"])
     assert got == 30
 
@@ -126,3 +128,23 @@ def test_no_copy_of_a_dataset_that_is_gone(env):
         store.delete_dataset(conn, dataset)
     assert store.build_copy(env.engine, dataset["id"], env.copies) is None
     assert not list(env.copies.glob("*.duckdb"))
+
+
+def test_edits_besides_incidents_keep_the_copy(env):
+    env.run(rows(20, seed=26))
+    with env.engine.connect() as conn:
+        first = store.get_dataset(conn, "ds")
+    path = store.build_copy(env.engine, first["id"], env.copies)
+    with env.engine.begin() as conn:
+        store.update_dataset(conn, "ds", title="Renamed", published=True)
+        edited = store.add_correction(conn, store.get_dataset(conn, "ds"),
+                                      corrected_on=dt.date(2025, 3, 1), what="Fixed a date")
+        edited = store.get_dataset(conn, "ds")
+    assert edited["version"] == first["version"] + 2
+    assert edited["incidents_version"] == first["incidents_version"]
+    assert store.copy_path(env.copies, edited) == path  # no rebuild for a new title
+    env.run(rows(5, seed=27, prefix="E"))
+    with env.engine.connect() as conn:
+        changed = store.get_dataset(conn, "ds")
+    assert changed["incidents_version"] == changed["version"] == edited["version"] + 1
+    assert store.copy_path(env.copies, changed) != path
