@@ -34,7 +34,7 @@ def grid_from_rollup(conn: sa.Connection, dataset_id: int, *, cell: float, lat0:
     cx = g.gx // sa.literal_column(str(int(k))) - sa.literal_column(str(ox))
     query = (sa.select(cy.label("cy"), cx.label("cx"), sa.func.sum(g.n).label("n"),
                        sa.func.sum(g.total).label("total"))
-             .where(g.dataset_id == dataset_id).group_by(cy, cx))
+             .where(g.dataset_id == dataset_id).group_by(cy, cx).order_by(cy, cx))
     frame = result_frame(conn.execute(query)).rename(columns={"cy": "gy", "cx": "gx"})
     return _cells(frame)
 
@@ -90,10 +90,12 @@ def grid(conn: sa.Connection, dataset_id: int, filters: dict | None, *, cell: fl
         where.append(c.precision.in_(ADMITTED[period]))
     query = (sa.select(*keys, sa.func.count().label("n"),
                        sa.func.coalesce(sa.func.sum(c["count"]), 0).label("total"))
-             .where(*where, c.lat.isnot(None)).group_by(*keys))
+             .where(*where, c.lat.isnot(None)).group_by(*keys).order_by(*keys))
     frame = result_frame(conn.execute(query), raw=True)  # numbers, text, driver timestamps
     if truncated and len(frame):
-        frame["period"] = period_labels(frame["period"], period)
+        # Each period's label once (a hundred weeks), not once per cell and period.
+        codes, starts = pd.factorize(frame["period"])
+        frame["period"] = period_labels(pd.Series(starts), period).to_numpy()[codes]
     return _cells(frame)
 
 
@@ -121,22 +123,23 @@ def _grid_from_periods(conn: sa.Connection, dataset_id: int, *, cell: float, lat
         where.append(q.precision.in_(ADMITTED[period]))
     query = (sa.select(*keys, sa.cast(sa.func.sum(q.n), sa.BigInteger).label("n"),
                        sa.cast(sa.func.sum(q.total), sa.BigInteger).label("total"))
-             .where(*where).group_by(*keys))
+             .where(*where).group_by(*keys).order_by(*keys))
     return _cells(result_frame(conn.execute(query), raw=True))  # integers and text
 
 
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """Grid cells typed (integer keys and counts, text period and precision) and in key
-    order: each database (and the columnar copy) hands groups back in its own order, and a
-    map drawn from any of them must be the same bytes."""
+    """Grid cells typed: integer keys and counts, text period and precision.
+
+    The queries ask for key order (``ORDER BY`` the grouping keys: a period's start orders
+    as its label): each database, and the columnar copy, would hand groups back in its own
+    order, and a map drawn from any of them must be the same bytes.
+    """
     for col in ("gy", "gx", "n", "total"):
         frame[col] = frame[col].astype("int64") if len(frame) else pd.Series(dtype="int64")
-    keys = ["gy", "gx"]
     for col in ("period", "precision"):
         if col in frame:
             frame[col] = frame[col].astype(str) if len(frame) else pd.Series(dtype=str)
-            keys.append(col)
-    return frame.sort_values(keys, ignore_index=True)
+    return frame
 
 
 def relabel(cells: pd.DataFrame, period: str) -> pd.DataFrame:

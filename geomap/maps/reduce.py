@@ -181,6 +181,20 @@ def _finish_time(agg: Aggregates, fetch, first, last, precisions, cell: float, l
     agg.frames = cell_centres(cells, lat0, lon0, size)
 
 
+def _period_index(labels: pd.Series) -> tuple[list[str], np.ndarray]:
+    """Return the distinct period labels in order and each row's index into them.
+
+    Hashed (`pandas.factorize`), then only the hundred-odd labels sorted: ``np.unique``
+    sorted every row's label as text (a tenth of a second for a region's cells by week).
+    """
+    codes, uniques = pd.factorize(labels)
+    uniques = np.asarray(uniques, dtype=str)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return [str(p) for p in uniques[order]], rank[codes]
+
+
 def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
                  spec: MapSpec, layers: Mapping[str, Any] | None = None) -> Aggregates:
     """Reduce a dataset's matching incidents for spec's layer with SQL GROUP BY.
@@ -236,10 +250,8 @@ def aggregate_db(conn, dataset_id: int, filters: Mapping[str, Any] | None,
                                                       lat0=lat0, lon0=lon0, period="month",
                                                       precision=True))
                     fine = aggregate.relabel(monthly[0], period)
-                periods, pidx = np.unique(fine["period"].to_numpy(dtype=str),
-                                          return_inverse=True)
-                fine = fine.drop(columns=["period"]).assign(pidx=pidx.ravel().astype(np.int64))
-                return fine, [str(p) for p in periods]
+                periods, pidx = _period_index(fine["period"])
+                return fine.drop(columns=["period"]).assign(pidx=pidx), periods
 
             monthly_regional: list[pd.DataFrame] = []
 
