@@ -6,6 +6,7 @@ dataset's grid rollup instead, reading one row per rollup cell.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -151,16 +152,28 @@ def relabel(cells: pd.DataFrame, period: str) -> pd.DataFrame:
     if period not in ("month", "quarter", "year"):
         raise ValueError(f"monthly cells cannot be relabelled by {period!r}")
     cells = cells[cells["precision"].isin(ADMITTED[period]).to_numpy()]
-    label = cells["period"].astype(str)
+    # Each distinct month is relabelled once (a few dozen), and the rows are grouped on
+    # integer codes of the new labels, numbered in label order so that the groups come out
+    # in the order grouping by the labels themselves would give.
+    month_codes, months = pd.factorize(cells["period"].astype(str))
+    months = pd.Series(np.asarray(months, dtype=str), dtype=str)
     if period == "quarter":
-        month = label.str.slice(5, 7).astype(int)
-        label = label.str.slice(0, 4) + "-Q" + ((month - 1) // 3 + 1).astype(str)
+        month = months.str.slice(5, 7).astype(int)
+        labels = months.str.slice(0, 4) + "-Q" + ((month - 1) // 3 + 1).astype(str)
     elif period == "year":
-        label = label.str.slice(0, 4)
+        labels = months.str.slice(0, 4)
+    else:
+        labels = months
+    names = np.unique(np.asarray(labels, dtype=str))  # sorted
+    rank = np.searchsorted(names, np.asarray(labels, dtype=str))
     # Cells (gy, gx) or counts per period alone (`periods.regional`).
-    keys = [k for k in ("gy", "gx") if k in cells] + ["period"]
-    out = cells.assign(period=label).groupby(keys, as_index=False)[["n", "total"]].sum()
-    for col in keys[:-1] + ["n", "total"]:
+    keys = [k for k in ("gy", "gx") if k in cells]
+    frame = pd.DataFrame({**{k: cells[k].to_numpy(dtype=np.int64) for k in keys},
+                          "pcode": rank[month_codes].astype(np.int64),
+                          "n": cells["n"].to_numpy(dtype=np.int64),
+                          "total": cells["total"].to_numpy(dtype=np.int64)})
+    out = frame.groupby(keys + ["pcode"], as_index=False, sort=True)[["n", "total"]].sum()
+    out["period"] = pd.Series(names[out["pcode"].to_numpy()], dtype=str, index=out.index)
+    for col in keys + ["n", "total"]:
         out[col] = out[col].astype("int64")
-    out["period"] = out["period"].astype(str)
-    return out[keys + ["n", "total"]]
+    return out[keys + ["period", "n", "total"]]
