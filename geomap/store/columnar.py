@@ -46,8 +46,18 @@ COPIED = {
     "incident_cell_periods": None,
 }
 
+#: The order incidents are copied in. DuckDB keeps each column's min and max per block of
+#: ~120k rows and skips the blocks a filter rules out: grouped by sector and state, a filter
+#: on either reads its own blocks only (a twentieth of the rows for one sector), and by date
+#: within them, so a date range still skips most of each group's blocks.
+INCIDENT_ORDER = ("sector", "admin1", "occurred_at", "id")
+
 #: Rows read from the database per step of a build (bounded memory at any size).
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 50_000
+
+#: DuckDB settings while a copy is written: its buffer pool would otherwise keep every
+#: block written (up to ``memory_limit``) in the building process.
+BUILD_CONFIG = {"threads": 1, "memory_limit": "256MB", "preserve_insertion_order": True}
 
 #: Settings of every DuckDB connection to a copy: reads use these threads and memory.
 DUCKDB_CONFIG = {"threads": 2, "memory_limit": "1GB"}
@@ -118,7 +128,7 @@ def _build_locked(engine: sa.Engine, dataset_id: int, folder: Path) -> Path | No
                 stale.unlink(missing_ok=True)
             partial = folder / f".{target.name}.{uuid.uuid4().hex}.partial"
             try:
-                out = duckdb.connect(str(partial), config=DUCKDB_CONFIG)
+                out = duckdb.connect(str(partial), config=BUILD_CONFIG)
                 try:
                     for name, columns in COPIED.items():
                         _copy_table(conn, out, db.metadata.tables[name], columns, dataset_id)
@@ -215,11 +225,8 @@ def _duck_type(column: sa.Column) -> str:
 
 
 def _copy_table(conn: sa.Connection, out, table: sa.Table, names, dataset_id: int) -> None:
-    """Create table in the DuckDB file and copy the dataset's rows into it, in chunks.
-
-    Incidents are copied in date order, so DuckDB's per-block min/max let a date range skip
-    the blocks outside it.
-    """
+    """Create table in the DuckDB file and copy the dataset's rows into it, in chunks
+    (`INCIDENT_ORDER` for incidents)."""
     columns = [table.c[name] for name in names] if names else list(table.c)
     types = [_duck_type(c) for c in columns]
     out.execute(f'CREATE TABLE "{table.name}" ('
@@ -228,7 +235,7 @@ def _copy_table(conn: sa.Connection, out, table: sa.Table, names, dataset_id: in
     query = sa.select(*columns).where(
         table.c.dataset_id == sa.literal_column(str(int(dataset_id))))
     if table.name == "incidents":
-        query = query.order_by(table.c.occurred_at, table.c.id)
+        query = query.order_by(*(table.c[name] for name in INCIDENT_ORDER))
     select = ", ".join(f'CAST("{c.name}" AS {t})' for c, t in zip(columns, types))
     # The driver's own cursor, in this connection's transaction (its snapshot): SQLAlchemy's
     # Row objects cost most of a copy, and PostgreSQL's named cursor streams from the server.
