@@ -150,21 +150,21 @@ def make_app(url: str, instance: Path, columnar: bool = True):
 
 def copy_cost(url: str, dataset_id: int) -> str:
     """Build the dataset's columnar copy again in a child process that does nothing else
-    (into a folder of its own); its time, size and peak RSS (`wait4`'s ``ru_maxrss``)."""
+    (into a folder of its own); its time, size and peak RSS (the child's own ``VmHWM``:
+    ``ru_maxrss`` would count the pages it shared with this big process before exec)."""
     with tempfile.TemporaryDirectory(prefix="geomap-copy-") as folder:
         code = ("import sys, time; sys.path.insert(0, sys.argv[1]); "
                 "from geomap import db, store; t = time.perf_counter(); "
                 "p = store.build_copy(db.engine_for(sys.argv[2]), int(sys.argv[3]), sys.argv[4]); "
-                "print(time.perf_counter() - t, p.stat().st_size)")
+                "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]; "
+                "print(time.perf_counter() - t, p.stat().st_size, hwm[0].split()[1])")
         proc = subprocess.Popen([sys.executable, "-c", code, str(ROOT), url, str(dataset_id),
                                  folder], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        out = proc.stdout.read().decode().split()
-        proc.stdout.close()
-        if status != 0 or len(out) != 2:
+        out = proc.communicate()[0].decode().split()
+        if proc.returncode != 0 or len(out) != 3:
             return "copy build in a child process failed"
         return (f"copy build alone (child process): {float(out[0]):.1f} s, "
-                f"{int(out[1]) / 1e6:.0f} MB, peak RSS {usage.ru_maxrss / 1024:.0f} MB")
+                f"{int(out[1]) / 1e6:.0f} MB, peak RSS {int(out[2]) / 1024:.0f} MB")
 
 
 def wait_for_copy(app) -> str:
