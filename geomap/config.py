@@ -133,7 +133,7 @@ SETTINGS: tuple[Setting, ...] = (
             "until it is there they read the database. Off: every read goes to the database.",
             _bool),
     Setting("COLUMNAR_FOLDER", None,
-            "Folder holding the columnar copies (one DuckDB file per dataset, about 20 bytes "
+            "Folder holding the columnar copies (one DuckDB file per dataset, about 30 bytes "
             "per incident). Default: instance/columnar. Each app server builds what it "
             "lacks, so it need not be shared."),
     Setting("MAP_EMBED_MAX_AGE", 300,
