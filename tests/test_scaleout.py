@@ -1,6 +1,8 @@
-"""Two stateless app servers sharing one PostgreSQL: writes and cache invalidation cross over."""
+"""Two stateless app servers sharing one PostgreSQL: writes, cache invalidation and columnar
+copies (each server builds its own) cross over."""
 
 import json
+import time
 
 import pytest
 
@@ -62,4 +64,26 @@ def test_two_servers_share_writes_and_invalidate_caches(tmp_path, pg_url, app_fa
         host = {"Host": "maps.example.org"}
         assert (http("GET", one + "/embed/shared", headers=host)[1]["ETag"]
                 == http("GET", two + "/embed/shared", headers=host)[1]["ETag"])
+
+        # Each server counts the other's writes at once (from the database until it has
+        # built its own columnar copy of the new version), then from that copy.
+        with db.engine_for(pg_url).connect() as conn:
+            dataset = store.get_dataset(conn, "shared")
+        copies = [store.copy_path(tmp_path / name / "instance" / "columnar", dataset)
+                  for name in ("one", "two")]
+        for query in ("by=sector", "by=month"):  # the first reads start the builds
+            for server in (one, two):
+                assert _stats_n(server, query) == 3
+        deadline = time.time() + 60
+        while not all(path.exists() for path in copies) and time.time() < deadline:
+            time.sleep(0.2)
+        assert all(path.exists() for path in copies), copies
+        for server in (one, two):
+            assert _stats_n(server, "by=year") == 3
     assert application.config["DATABASE_URL"] == pg_url
+
+
+def _stats_n(base: str, query: str) -> int:
+    status, _h, body = http("GET", base + f"/api/datasets/shared/stats?{query}")
+    assert status == 200, body
+    return json.loads(body)["n"]
