@@ -85,3 +85,20 @@ def test_a_new_version_reads_the_database_until_its_copy_is_built(apps):
     assert store.copy_path(copies.folder, newer).exists()
     assert not store.copy_path(copies.folder, dataset).exists()  # the older one is gone
     assert _stats_n(on, "by=year") == 65
+
+
+def test_a_copy_that_cannot_be_opened_is_read_around_and_built_again(apps, caplog):
+    on, off = apps()
+    dataset = seed_dataset(on)
+    copies = copies_for(on)
+    copies.wait(60)
+    path = store.copy_path(copies.folder, dataset)
+    path.write_bytes(b"not a DuckDB file")  # a damaged disk, or a file DuckDB cannot read
+    response = on.test_client().get("/api/datasets/wa-bc/stats?by=sector")
+    assert response.status_code == 200
+    assert response.data == off.test_client().get("/api/datasets/wa-bc/stats?by=sector").data
+    assert "cannot be opened" in caplog.text
+    copies.wait(60)
+    with open(path, "rb") as copy:
+        assert b"DUCK" in copy.read(64)  # written again: DuckDB's header
+    assert _stats_n(on, "by=month") == 60

@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
+import hashlib
+import importlib.metadata
 import os
 import threading
 import uuid
@@ -66,17 +69,35 @@ _SUFFIX = ".duckdb"
 
 
 def copy_name(dataset: dict) -> str:
-    """Return the file name of a dataset version's copy: id, creation time and the version
-    its incidents last changed at (``incidents_version``).
+    """Return the file name of a dataset version's copy: id, creation time, the version its
+    incidents last changed at (``incidents_version``) and the copy's format (`copy_format`).
 
     The creation time tells a dataset made again under an id SQLite reuses from the deleted
     one; ``incidents_version`` moves with every change of its incidents (and rollups), not
-    with edits of its title, publication or corrections, which leave the copy valid.
+    with edits of its title, publication or corrections, which leave the copy valid; the
+    format changes with what a copy holds, so an upgrade never reads an older layout.
     """
     created = dataset.get("created_at")
     stamp = (pd.Timestamp(created).strftime("%Y%m%dT%H%M%S%f") if created is not None
              else "0")
-    return f"{int(dataset['id'])}-{stamp}-v{int(dataset['incidents_version'])}{_SUFFIX}"
+    return (f"{int(dataset['id'])}-{stamp}-v{int(dataset['incidents_version'])}"
+            f"-{copy_format()}{_SUFFIX}")
+
+
+@functools.cache
+def copy_format() -> str:
+    """Return a short digest of what a copy holds: the copied tables' columns and types, the
+    incidents' order and DuckDB's version (a new DuckDB may write files an older one cannot
+    read, and the other way round)."""
+    layout = [(name, [(c.name, _duck_type(c)) for c in _columns(db.metadata.tables[name],
+                                                                  names)])
+              for name, names in COPIED.items()]
+    text = repr((layout, INCIDENT_ORDER, importlib.metadata.version("duckdb")))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _columns(table: sa.Table, names) -> list[sa.Column]:
+    return [table.c[name] for name in names] if names else list(table.c)
 
 
 def copy_path(folder: str | os.PathLike, dataset: dict) -> Path:
@@ -190,6 +211,16 @@ class CopyReader:
             self._forget_gone()
             return engine
 
+    def discard(self, dataset: dict) -> None:
+        """Drop the copy of dataset's version: its engine and its file (it could not be
+        opened; the next build writes it again)."""
+        path = copy_path(self.folder, dataset)
+        with self._lock:
+            engine = self._engines.pop(path, None)
+            if engine is not None:
+                engine.dispose()
+            path.unlink(missing_ok=True)
+
     def _forget_gone(self) -> None:
         for path in [p for p in self._engines if not p.exists()]:
             self._engines.pop(path).dispose()
@@ -227,7 +258,7 @@ def _duck_type(column: sa.Column) -> str:
 def _copy_table(conn: sa.Connection, out, table: sa.Table, names, dataset_id: int) -> None:
     """Create table in the DuckDB file and copy the dataset's rows into it, in chunks
     (`INCIDENT_ORDER` for incidents)."""
-    columns = [table.c[name] for name in names] if names else list(table.c)
+    columns = _columns(table, names)
     types = [_duck_type(c) for c in columns]
     out.execute(f'CREATE TABLE "{table.name}" ('
                 + ", ".join(f'"{c.name}" {t}' for c, t in zip(columns, types)) + ")")

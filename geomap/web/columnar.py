@@ -102,7 +102,14 @@ def connection(dataset: dict) -> sa.Connection:
     if engine is None:
         copies.build_later(dataset["id"])
         return db.get_db()
-    opened[key] = engine.connect()
+    try:
+        opened[key] = engine.connect()
+    except Exception:  # noqa: BLE001 - a copy that cannot be opened is built again
+        LOGGER.exception("the columnar copy of dataset %s cannot be opened; rebuilding it",
+                         dataset["id"])
+        copies.reader.discard(dataset)
+        copies.build_later(dataset["id"])
+        return db.get_db()
     return opened[key]
 
 

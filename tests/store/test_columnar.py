@@ -80,7 +80,7 @@ def test_a_copy_is_named_by_its_version_and_replaced_after_a_change(env):
     with env.engine.connect() as conn:
         first = store.get_dataset(conn, "ds")
     path = store.build_copy(env.engine, first["id"], env.copies)
-    assert path.name.endswith(f"-v{first['version']}.duckdb")
+    assert f"-v{first['incidents_version']}-{store.columnar.copy_format()}." in path.name
     assert store.build_copy(env.engine, first["id"], env.copies) == path  # already there
     reader = store.CopyReader(env.copies)
     old = reader.engine(first)
