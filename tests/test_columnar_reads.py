@@ -102,3 +102,15 @@ def test_a_copy_that_cannot_be_opened_is_read_around_and_built_again(apps, caplo
     with open(path, "rb") as copy:
         assert b"DUCK" in copy.read(64)  # written again: DuckDB's header
     assert _stats_n(on, "by=month") == 60
+
+
+def test_deleting_a_dataset_removes_its_copies(apps):
+    on, _off = apps()
+    gone, kept = seed_dataset(on), seed_dataset(on, "kept")
+    copies = copies_for(on)
+    copies.wait(60)
+    assert store.copy_path(copies.folder, gone).exists()
+    with db.engine_for(on.config["DATABASE_URL"]).begin() as conn:
+        store.delete_dataset(conn, store.get_dataset(conn, "wa-bc"))
+    assert not store.copy_path(copies.folder, gone).exists()
+    assert store.copy_path(copies.folder, kept).exists()

@@ -16,7 +16,8 @@ subject, and import one way (each only from those listed after it):
 - `blobs`: shared file storage (uploads, rejected rows) in the database or an fsspec store
 - `columns`: incident columns as stored, `utcnow`
 - `columnar`: a dataset version's read-only columnar copy (DuckDB) that maps and stats read
-  (`build_copy`, `CopyReader`); written after a change commits, never out of step (#20)
+  (`build_copy`, `CopyReader`, `prune_deleted`); written after a change commits, never out
+  of step (#20)
 
 Every function takes a SQLAlchemy `Connection` first; none imports Flask.
 """
@@ -35,7 +36,7 @@ from .datasets import (bump_version, check_slug, create_dataset, database_status
                        record_import, set_natural_key, set_published, update_dataset)
 from .corrections import FIELDS as CORRECTION_FIELDS
 from .corrections import add_correction, list_corrections, parse_correction
-from .columnar import CopyReader, build_copy, copy_path
+from .columnar import CopyReader, build_copy, copy_path, prune_deleted
 from .history import (delete_dataset, describe_import, imported_before, keep_undo_of,
                       latest_import, revert_import, superseded_count, supersede)
 
@@ -51,7 +52,7 @@ __all__ = [
     "get_dataset", "get_import", "has_datasets", "incidents_changed", "list_datasets",
     "list_imports", "lock_dataset", "metadata_changed", "record_import", "set_natural_key",
     "set_published", "update_dataset",
-    "CopyReader", "build_copy", "copy_path",
+    "CopyReader", "build_copy", "copy_path", "prune_deleted",
     "CORRECTION_FIELDS", "add_correction", "list_corrections", "parse_correction",
     "delete_dataset", "describe_import", "imported_before", "keep_undo_of", "latest_import",
     "revert_import", "superseded_count", "supersede",

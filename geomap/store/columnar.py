@@ -77,11 +77,16 @@ def copy_name(dataset: dict) -> str:
     with edits of its title, publication or corrections, which leave the copy valid; the
     format changes with what a copy holds, so an upgrade never reads an older layout.
     """
+    return (f"{_owner(dataset)}-v{int(dataset['incidents_version'])}"
+            f"-{copy_format()}{_SUFFIX}")
+
+
+def _owner(dataset: dict) -> str:
+    """The start of every copy name of one dataset: its id and creation time."""
     created = dataset.get("created_at")
     stamp = (pd.Timestamp(created).strftime("%Y%m%dT%H%M%S%f") if created is not None
              else "0")
-    return (f"{int(dataset['id'])}-{stamp}-v{int(dataset['incidents_version'])}"
-            f"-{copy_format()}{_SUFFIX}")
+    return f"{int(dataset['id'])}-{stamp}"
 
 
 @functools.cache
@@ -175,6 +180,22 @@ def prune_copies(folder: str | os.PathLike, dataset: dict) -> int:
     removed = 0
     for path in Path(folder).glob(f"{prefix}*{_SUFFIX}"):
         if path.name != keep:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def prune_deleted(conn: sa.Connection, folder: str | os.PathLike) -> int:
+    """Remove from folder the copies of datasets that no longer exist; return how many.
+
+    A copy belongs to a living dataset when its name starts with that dataset's id and
+    creation time (a dataset made again under a reused id has another creation time).
+    """
+    d = db.datasets.c
+    living = {_owner(row) for row in conn.execute(sa.select(d.id, d.created_at)).mappings()}
+    removed = 0
+    for path in Path(folder).glob(f"*{_SUFFIX}"):
+        if path.name.split("-v")[0] not in living:
             path.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -36,6 +36,8 @@ class AfterCommit:
     def datasets_committed(self, began: dt.datetime | None, deleted: bool) -> None:
         self.heads.changed(deleted)
         copies = copies_for(self.app)
+        if copies is not None and deleted:
+            copies.prune_deleted()
         if copies is not None and began is not None:
             # Before the prerender, so that it and the first readers aggregate the copy.
             for dataset_id in changed_ids(self.app, began):

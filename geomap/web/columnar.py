@@ -60,6 +60,11 @@ class Copies:
             thread.start()
             return thread
 
+    def prune_deleted(self) -> int:
+        """Remove the copies of deleted datasets (after a commit that deleted any)."""
+        with db.engine_for(self.database_url).connect() as conn:
+            return store.prune_deleted(conn, self.folder)
+
     def wait_for(self, dataset_id: int, timeout: float | None = None) -> None:
         """Wait for this process's build of a dataset's copy, if one is running."""
         thread = self.builds.get(dataset_id)
