@@ -125,8 +125,8 @@ SETTINGS: tuple[Setting, ...] = (
             "bounds how long a change made around it (SQL by hand) can go unnoticed.", float),
     Setting("PRERENDER", True,
             "After an import or edit commits, render the dataset's map page, embed and image "
-            "(default parameters) in the background, for the hosts readers use, so that no "
-            "reader pays for the first rendering.", _bool),
+            "(default parameters, in English and French) in the background, for the hosts "
+            "readers use, so that no reader pays for the first rendering.", _bool),
     Setting("COLUMNAR", True,
             "Maps and stats aggregate a columnar copy (DuckDB) of each dataset version, built "
             "in the background after a change commits (or on the first read that misses it); "

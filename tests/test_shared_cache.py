@@ -207,15 +207,25 @@ def test_prerender_after_an_import_leaves_no_cold_view(app_factory, fake_display
     for thread in app.extensions[HOOK].prerenders:
         thread.join(timeout=120)
     misses = cache_for(app).misses
-    for path in ("/maps/wa-bc", "/embed/wa-bc", "/maps/wa-bc.png"):
-        response = _get(app, path)
+    # English and French readers alike: the page by their browser's language, the embed and
+    # the image by ?lang=.
+    for path, lang in (("/maps/wa-bc", "en"), ("/embed/wa-bc", "en"), ("/maps/wa-bc.png", "en"),
+                       ("/maps/wa-bc", "fr"), ("/embed/wa-bc?lang=fr", "fr"),
+                       ("/maps/wa-bc.png?lang=fr", "fr")):
+        response = _get(app, path, **{"Accept-Language": lang})
         assert response.status_code == 200 and "Server-Timing" not in response.headers, path
     assert "65 incidents" in _get(app, "/embed/wa-bc").get_data(as_text=True)
+    assert "65 incidents" in _get(app, "/maps/wa-bc", **{"Accept-Language": "en"}).get_data(
+        as_text=True)
+    assert 'lang="fr"' in _get(app, "/maps/wa-bc", **{"Accept-Language": "fr"}).get_data(
+        as_text=True)
     assert cache_for(app).misses == misses
-    # Called directly (a job runner's hook): the three views, for each host readers used.
+    # Called directly (a job runner's hook): the three views in each language, for each host
+    # readers used.
     done = prerender(app, "wa-bc")
-    assert [status for _url, status in done] == [200, 200, 200]
-    assert done[1][0] == "http://localhost/embed/wa-bc"
+    assert [status for _url, status in done] == [200] * 6
+    assert [url for url, _status in done][1::3] == ["http://localhost/embed/wa-bc",
+                                                  "http://localhost/embed/wa-bc?lang=fr"]
 
 
 def test_prerender_skips_drafts_and_unknown_hosts(app_factory, fake_display_layers):
@@ -224,7 +234,7 @@ def test_prerender_skips_drafts_and_unknown_hosts(app_factory, fake_display_laye
     assert prerender(app, "wa-bc") == []  # no reader yet: no host to render for
     seed_dataset(app, "draft", published=False)
     _get(app, "/embed/wa-bc")
-    assert [status for _url, status in prerender(app, "draft")] == [404, 404, 404]
+    assert [status for _url, status in prerender(app, "draft")] == [404] * 6
 
 
 @pytest.mark.parametrize("shared", ["disk", "redis"])

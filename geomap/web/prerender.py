@@ -1,8 +1,8 @@
 """Render a dataset's default views once, in the background, after it changed.
 
 After an import (or an edit) commits, the first readers of the map page, the embed and the
-static image would each pay a cold render. `prerender` makes those three renderings for
-every host readers use (`RenderCache.hosts`: a rendering's absolute links name its host),
+static image would each pay a cold render. `prerender` makes those three renderings, in
+English and in French, for every host readers use (`RenderCache.hosts`: a rendering's absolute links name its host),
 through the app's own WSGI stack as an anonymous reader, so the cache keys, ETags and the
 embed fast path's kept responses are exactly what readers will ask for. `changed_later`
 is what the cache's after-commit hook (`geomap.web.caching`) starts on a thread when
@@ -19,13 +19,16 @@ import sqlalchemy as sa
 from flask import url_for
 
 from .. import db
+from ..language import LANGUAGES
 from .columnar import copies_for
 from .render_cache import cache_for
 
 LOGGER = logging.getLogger(__name__)
 
-#: The default views of a dataset: map page, embed, static image (no parameters).
+#: The default views of a dataset: map page, embed, static image (no parameters but the
+#: language), in every language readers are served in.
 ENDPOINTS = ("maps.map_page", "maps.embed", "maps.map_png")
+PAGE = ENDPOINTS[0]
 
 
 def prerender(app, slug: str) -> list[tuple[str, int]]:
@@ -41,12 +44,18 @@ def prerender(app, slug: str) -> list[tuple[str, int]]:
     client = app.test_client()
     done = []
     for host in hosts:
-        with app.test_request_context(base_url=host):
-            paths = [url_for(endpoint, slug=slug) for endpoint in ENDPOINTS]
-        for path in paths:
-            response = client.get(path, base_url=host)
-            response.close()
-            done.append((host.rstrip("/") + path, response.status_code))
+        for lang in LANGUAGES:
+            # In each language as readers ask for it: the page by their browser's
+            # preference, the embed and the image by ``?lang=`` (English: none).
+            args = {} if lang == LANGUAGES[0] else {"lang": lang}
+            with app.test_request_context(base_url=host):
+                paths = [url_for(endpoint, slug=slug, **({} if endpoint == PAGE else args))
+                         for endpoint in ENDPOINTS]
+            for path in paths:
+                response = client.get(path, base_url=host,
+                                      headers={"Accept-Language": lang})
+                response.close()
+                done.append((host.rstrip("/") + path, response.status_code))
     return done
 
 
