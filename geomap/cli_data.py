@@ -1,5 +1,5 @@
-"""Data commands: ``import-csv``, ``revert-import``, ``delete-dataset``, ``add-correction``
-and ``export`` (thin wrappers over ingest, corrections and store)."""
+"""Data commands: ``import-csv``, ``revert-import``, ``delete-dataset``, ``add-correction``,
+``export`` and ``build-copies`` (thin wrappers over ingest, corrections and store)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import corrections, db, exporting, ingest
+from . import corrections, db, exporting, ingest, store
 from .errors import GeomapError
 from .jsontext import plain
 from .web import layers as web_layers
@@ -247,5 +247,29 @@ def export_command(slug: str, fmt: str, output: Path | None) -> None:
     click.echo(f"Wrote {n:,} incidents to {output}.", err=True)
 
 
+@click.command("build-copies")
+@click.argument("slugs", nargs=-1)
+@with_appcontext
+def build_copies_command(slugs: tuple[str, ...]) -> None:
+    """Build the columnar copies maps and stats read (of every dataset, or the SLUGS given)
+    in this server's folder, now: a new app server warms its copies before taking traffic.
+    Copies already there are kept; those of deleted datasets are removed."""
+    from .web.columnar import copies_for
+
+    copies = copies_for(current_app)
+    if copies is None:
+        raise click.ClickException("columnar copies are off (GEOMAP_COLUMNAR=false)")
+    try:
+        with db.engine_for(current_app.config["DATABASE_URL"]).connect() as conn:
+            datasets = ([store.get_dataset(conn, slug) for slug in slugs] if slugs
+                        else store.list_datasets(conn, published_only=False))
+    except GeomapError as error:
+        raise click.ClickException(error.message) from None
+    for dataset in datasets:
+        path = copies.build_now(dataset["id"])
+        click.echo(f"{dataset['slug']}: {path.name if path else 'being built elsewhere'}")
+    click.echo(f"Removed {copies.prune_deleted()} copy file(s) of deleted datasets.")
+
+
 COMMANDS = (import_csv_command, revert_import_command, delete_dataset_command,
-            add_correction_command, export_command)
+            add_correction_command, export_command, build_copies_command)

@@ -1,4 +1,4 @@
-"""flask import-csv and flask export."""
+"""flask import-csv, flask export and flask build-copies."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 import pyogrio
 
 from geomap import db, store
+from geomap.web.columnar import copies_for
 
 from ingest_helpers import fake_regions  # noqa: F401  (fixture)
+from maps_fixtures import seed_dataset
 
 DATA = Path(__file__).parent / "data" / "ingest"
 
@@ -106,3 +108,26 @@ def test_export_formats(app, runner, fake_regions, tmp_path):  # noqa: F811
     assert len(pyogrio.read_dataframe(target)) == 2
     missing = runner.invoke(args=["export", "--dataset", "nope", "--format", "csv"])
     assert missing.exit_code == 1 and "no dataset" in missing.output
+
+
+def test_build_copies_warms_every_dataset_and_drops_deleted_ones(app_factory):
+    app = app_factory(COLUMNAR=True)
+    folder = Path(app.config["COLUMNAR_FOLDER"])
+    seed_dataset(app, "one")
+    seed_dataset(app, "draft", published=False)
+    copies_for(app).wait(60)  # the commits' own builds
+    for path in folder.glob("*.duckdb"):
+        path.unlink()
+    stale = folder / "99-20200101T000000000000-v1-00000000.duckdb"  # a deleted dataset's
+    stale.write_bytes(b"old")
+    result = app.test_cli_runner().invoke(args=["build-copies"])
+    assert result.exit_code == 0, result.output
+    with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
+        expected = {store.copy_path(folder, store.get_dataset(conn, slug)).name
+                    for slug in ("one", "draft")}
+    assert {p.name for p in folder.glob("*.duckdb")} == expected
+    assert "Removed 1 copy file(s) of deleted datasets." in result.output
+    missing = app.test_cli_runner().invoke(args=["build-copies", "nope"])
+    assert missing.exit_code == 1 and "no dataset 'nope'" in missing.output
+    off = app_factory(COLUMNAR=False).test_cli_runner().invoke(args=["build-copies"])
+    assert off.exit_code == 1 and "GEOMAP_COLUMNAR=false" in off.output
