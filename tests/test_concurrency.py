@@ -44,6 +44,14 @@ def _count(base: str) -> int:
     return json.loads(body)["incidents"]
 
 
+def _stats_n(base: str) -> int:
+    """Incidents counted by the stats (aggregated on the version's columnar copy once each
+    worker has built it, on the database before)."""
+    status, _headers, body = http("GET", base + "/api/datasets/conc/stats?by=month")
+    assert status == 200, body
+    return json.loads(body)["n"]
+
+
 def _import_all(base: str, token: str, query: str = "") -> list[dict]:
     reports, errors = [None] * IMPORTERS, []
 
@@ -66,12 +74,13 @@ def _import_all(base: str, token: str, query: str = "") -> list[dict]:
 
 def test_concurrent_imports_and_readers(server):
     base, token = server
-    seen, stop, reader_errors = [], threading.Event(), []
+    seen, counted, stop, reader_errors = [], [], threading.Event(), []
 
     def read() -> None:
         while not stop.is_set():
             try:
                 seen.append(_count(base))
+                counted.append(_stats_n(base))
             except Exception as exc:  # noqa: BLE001 - reported below
                 reader_errors.append(repr(exc))
 
@@ -88,8 +97,12 @@ def test_concurrent_imports_and_readers(server):
     assert [r["rows_imported"] for r in reports] == [ROWS] * IMPORTERS
     assert sorted({r["version"] for r in reports}) == sorted(r["version"] for r in reports)
     assert _count(base) == ROWS * IMPORTERS
-    # Readers only ever saw whole imports: no count between two import boundaries.
+    # Readers only ever saw whole imports: no count between two import boundaries, neither
+    # in the dataset's totals nor in the stats (database or columnar copy).
     assert seen and set(seen) <= {k * ROWS for k in range(IMPORTERS + 1)}, sorted(set(seen))
+    assert counted and set(counted) <= {k * ROWS for k in range(IMPORTERS + 1)}, sorted(
+        set(counted))
+    assert _stats_n(base) == ROWS * IMPORTERS
 
     # The same four files again (confirmed), concurrently: nothing is doubled, everything is
     # unchanged.
