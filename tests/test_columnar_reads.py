@@ -114,3 +114,19 @@ def test_deleting_a_dataset_removes_its_copies(apps):
         store.delete_dataset(conn, store.get_dataset(conn, "wa-bc"))
     assert not store.copy_path(copies.folder, gone).exists()
     assert store.copy_path(copies.folder, kept).exists()
+
+
+def test_a_folder_copies_cannot_be_written_to_costs_one_failure_a_minute(app_factory,
+                                                                          fake_display_layers,
+                                                                          tmp_path, caplog):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the copies' folder should be")
+    app = app_factory(COLUMNAR=True, CACHE_URL="memory", COLUMNAR_FOLDER=str(blocked))
+    seed_dataset(app)  # the commit tries once
+    copies = copies_for(app)
+    copies.wait(60)
+    assert caplog.text.count("building the columnar copy of dataset 1 failed") == 1
+    for query in ("by=sector", "by=month", "by=year"):  # readers: from the database
+        assert _stats_n(app, query) == 60
+    copies.wait(60)
+    assert caplog.text.count("building the columnar copy of dataset 1 failed") == 1

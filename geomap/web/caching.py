@@ -41,7 +41,7 @@ class AfterCommit:
         if copies is not None and began is not None:
             # Before the prerender, so that it and the first readers aggregate the copy.
             for dataset_id in changed_ids(self.app, began):
-                copies.build_later(dataset_id)
+                copies.build_later(dataset_id, changed=True)
         if self.app.config["PRERENDER"] and began is not None:
             from .prerender import changed_later
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,6 +24,9 @@ LOGGER = logging.getLogger(__name__)
 
 EXTENSION = "geomap.columnar"
 
+#: Seconds before a reader's miss tries again to build a copy whose build failed.
+RETRY_AFTER_S = 60.0
+
 
 class Copies:
     """An app's columnar copies: where they are, the reader, and the builds in flight."""
@@ -32,23 +36,34 @@ class Copies:
         self.folder = Path(app.config["COLUMNAR_FOLDER"])
         self.reader = store.CopyReader(self.folder)
         self.builds: dict[int, threading.Thread] = {}  # dataset id -> build (tests wait)
+        self.failed: dict[int, float] = {}  # dataset id -> when its last build failed
         self._lock = threading.Lock()
 
     def build_now(self, dataset_id: int) -> Path | None:
         """Build the copy of a dataset's current version here (None: see `store.build_copy`)."""
         return store.build_copy(db.engine_for(self.database_url), dataset_id, self.folder)
 
-    def build_later(self, dataset_id: int) -> threading.Thread:
-        """Build a dataset's copy on a thread, unless this process is building one."""
+    def build_later(self, dataset_id: int, *, changed: bool = False
+                    ) -> threading.Thread | None:
+        """Build a dataset's copy on a thread, unless this process is building one or (for
+        readers' misses) its last build failed less than `RETRY_AFTER_S` ago: a broken
+        folder costs one logged failure a minute, not a thread per request. ``changed``:
+        after a commit, which always tries again."""
         with self._lock:
             thread = self.builds.get(dataset_id)
             if thread is not None and thread.is_alive():
                 return thread
+            failed = self.failed.get(dataset_id)
+            if (not changed and failed is not None
+                    and time.monotonic() - failed < RETRY_AFTER_S):
+                return None
 
             def run() -> None:
                 try:
                     self.build_now(dataset_id)
+                    self.failed.pop(dataset_id, None)
                 except Exception:  # noqa: BLE001 - readers use the database meanwhile
+                    self.failed[dataset_id] = time.monotonic()
                     LOGGER.exception("building the columnar copy of dataset %s failed",
                                      dataset_id)
 
