@@ -114,6 +114,7 @@ def test_deleting_a_dataset_removes_its_copies(apps):
         store.delete_dataset(conn, store.get_dataset(conn, "wa-bc"))
     assert not store.copy_path(copies.folder, gone).exists()
     assert store.copy_path(copies.folder, kept).exists()
+    assert sorted(p.name for p in copies.folder.glob(".*.lock")) == [f".{kept['id']}.lock"]
 
 
 def test_a_folder_copies_cannot_be_written_to_costs_one_failure_a_minute(app_factory,

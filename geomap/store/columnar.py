@@ -192,12 +192,18 @@ def prune_deleted(conn: sa.Connection, folder: str | os.PathLike) -> int:
     creation time (a dataset made again under a reused id has another creation time).
     """
     d = db.datasets.c
-    living = {_owner(row) for row in conn.execute(sa.select(d.id, d.created_at)).mappings()}
+    rows = conn.execute(sa.select(d.id, d.created_at)).mappings().all()
+    living = {_owner(row) for row in rows}
     removed = 0
     for path in Path(folder).glob(f"*{_SUFFIX}"):
         if path.name.split("-v")[0] not in living:
             path.unlink(missing_ok=True)
             removed += 1
+    # And their build locks (empty files; an id SQLite reuses makes a new one).
+    ids = {str(row["id"]) for row in rows}
+    for lock in Path(folder).glob(".*.lock"):
+        if lock.name[1:-len(".lock")] not in ids:
+            lock.unlink(missing_ok=True)
     return removed
 
 
