@@ -113,8 +113,24 @@ def visible_dataset(conn: sa.Connection, actor: Actor | None, slug: str) -> dict
     dataset = get_dataset(conn, slug)
     if dataset["published"] or can_write(conn, actor, dataset):
         return dataset
-    raise NotFound(f"no dataset {slug!r}", details={"slug": slug},
-                   translatable=(N_("no dataset %(slug)s"), {"slug": repr(slug)}))
+    raise _hidden(slug)
+
+
+def visible_and_writable(conn: sa.Connection, actor: Actor | None, slug: str
+                     ) -> tuple[dict, bool]:
+    """`visible_dataset`, and whether the actor may write it (`can_write`, asked once): for
+    answers that differ for writers (exact counts, full downloads)."""
+    dataset = get_dataset(conn, slug)
+    may_write = can_write(conn, actor, dataset)
+    if dataset["published"] or may_write:
+        return dataset, may_write
+    raise _hidden(slug)
+
+
+def _hidden(slug: str) -> NotFound:
+    """The answer for another's draft: the same as for a slug that does not exist."""
+    return NotFound(f"no dataset {slug!r}", details={"slug": slug},
+                    translatable=(N_("no dataset %(slug)s"), {"slug": repr(slug)}))
 
 
 def can_manage_members(conn: sa.Connection, actor: Actor | None, dataset: dict) -> bool:

@@ -36,8 +36,7 @@ def _visible_dataset(conn, slug: str) -> tuple[dict, bool]:
     may write the dataset (`access.can_write`: its owners and collaborators, admins, and
     their tokens); `access.visible_dataset` answers 404 for others' drafts.
     """
-    dataset = access.visible_dataset(conn, g.get("user"), slug)
-    return dataset, access.can_write(conn, g.get("user"), dataset)
+    return access.visible_and_writable(conn, g.get("user"), slug)
 
 
 def _paging() -> tuple[int | None, int]:
