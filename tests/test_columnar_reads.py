@@ -112,6 +112,7 @@ def test_deleting_a_dataset_removes_its_copies(apps):
     assert store.copy_path(copies.folder, gone).exists()
     with db.engine_for(on.config["DATABASE_URL"]).begin() as conn:
         store.delete_dataset(conn, store.get_dataset(conn, "wa-bc"))
+    copies.wait(60)  # the commit's follow-up runs on a thread
     assert not store.copy_path(copies.folder, gone).exists()
     assert store.copy_path(copies.folder, kept).exists()
     assert sorted(p.name for p in copies.folder.glob(".*.lock")) == [f".{kept['id']}.lock"]

@@ -14,7 +14,6 @@ import datetime as dt
 
 from ..errors import ConfigError
 from .columnar import copies_for
-from .prerender import changed_ids
 from .render_cache import RenderCache
 from .shared_cache import open_store
 from .versions import Heads, subscribe
@@ -36,12 +35,9 @@ class AfterCommit:
     def datasets_committed(self, began: dt.datetime | None, deleted: bool) -> None:
         self.heads.changed(deleted)
         copies = copies_for(self.app)
-        if copies is not None and deleted:
-            copies.prune_deleted()
         if copies is not None and began is not None:
-            # Before the prerender, so that it and the first readers aggregate the copy.
-            for dataset_id in changed_ids(self.app, began):
-                copies.build_later(dataset_id, changed=True)
+            # The changed datasets' columnar copies (the prerender waits for them).
+            copies.changed_later(began, deleted)
         if self.app.config["PRERENDER"] and began is not None:
             from .prerender import changed_later
 

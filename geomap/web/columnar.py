@@ -10,6 +10,7 @@ the copy; every later request finds it. Copies are built too right after a chang
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -37,6 +38,7 @@ class Copies:
         self.reader = store.CopyReader(self.folder)
         self.builds: dict[int, threading.Thread] = {}  # dataset id -> build (tests wait)
         self.failed: dict[int, float] = {}  # dataset id -> when its last build failed
+        self.lookups: list[threading.Thread] = []  # `changed_later` threads
         self._lock = threading.Lock()
 
     def build_now(self, dataset_id: int) -> Path | None:
@@ -75,19 +77,48 @@ class Copies:
             thread.start()
             return thread
 
+    def changed_later(self, since: dt.datetime, deleted: bool) -> threading.Thread:
+        """After a commit that changed datasets: on a thread (the commit's own connection is
+        still being handed back), remove deleted datasets' copies and start building the
+        copies of every dataset changed (``updated_at``) at or after ``since``."""
+        def run() -> None:
+            try:
+                if deleted:
+                    self.prune_deleted()
+                d = db.datasets.c
+                with db.engine_for(self.database_url).connect() as conn:
+                    ids = conn.execute(sa.select(d.id).where(
+                        d.updated_at >= since.replace(microsecond=0))).scalars().all()
+                for dataset_id in ids:
+                    self.build_later(dataset_id, changed=True)
+            except Exception:  # noqa: BLE001 - readers build what they miss
+                LOGGER.exception("starting the columnar copies after a change failed")
+
+        # Not a daemon either: a command-line import starts its copy's build before exiting.
+        thread = threading.Thread(target=run, name="geomap-columnar-changes", daemon=False)
+        with self._lock:
+            self.lookups = [t for t in self.lookups if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
     def prune_deleted(self) -> int:
         """Remove the copies of deleted datasets (after a commit that deleted any)."""
         with db.engine_for(self.database_url).connect() as conn:
             return store.prune_deleted(conn, self.folder)
 
     def wait_for(self, dataset_id: int, timeout: float | None = None) -> None:
-        """Wait for this process's build of a dataset's copy, if one is running."""
+        """Wait for this process's build of a dataset's copy, if one is running (or about
+        to be: the changes looked up after a commit first)."""
+        for lookup in list(self.lookups):
+            lookup.join(timeout)
         thread = self.builds.get(dataset_id)
         if thread is not None:
             thread.join(timeout)
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the builds started so far (tests)."""
+        for lookup in list(self.lookups):
+            lookup.join(timeout)
         for thread in list(self.builds.values()):
             thread.join(timeout)
 

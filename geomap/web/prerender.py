@@ -59,22 +59,14 @@ def prerender(app, slug: str) -> list[tuple[str, int]]:
     return done
 
 
-def changed_since(app, since: dt.datetime, *, published: bool = True
-                  ) -> list[tuple[int, str]]:
-    """Return the datasets (id, slug) changed (``updated_at``) at or after ``since``: the
-    published ones, or every one."""
+def changed_since(app, since: dt.datetime) -> list[tuple[int, str]]:
+    """Return the published datasets (id, slug) changed (``updated_at``) at or after
+    ``since``."""
     table = db.datasets
     query = sa.select(table.c.id, table.c.slug).where(
-        table.c.updated_at >= since.replace(microsecond=0))
-    if published:
-        query = query.where(table.c.published)
+        table.c.published, table.c.updated_at >= since.replace(microsecond=0))
     with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
         return [(row.id, row.slug) for row in conn.execute(query)]
-
-
-def changed_ids(app, since: dt.datetime) -> list[int]:
-    """Return the ids of every dataset changed at or after ``since``, published or not."""
-    return [dataset_id for dataset_id, _slug in changed_since(app, since, published=False)]
 
 
 def changed_later(app, since: dt.datetime) -> threading.Thread:
