@@ -54,7 +54,10 @@ def test_map_page_renders_each_layer(client, dataset, layer):
     assert 'type="application/json+oembed"' in html
     image = "wa-bc.png?layer=choropleth" if layer == "choropleth" else "wa-bc.png"
     assert f'property="og:image" content="http://localhost/maps/{image}"' in html
-    assert "<table" in html and "2025-01" in html and "<svg" in html
+    assert "<table" in html and "<svg" in html
+    # Months as readers say them, with the machine-readable month beside.
+    assert '<th scope="col" class="num"><time datetime="2025-01">Jan 2025</time></th>' in html
+    assert ">Jan 2025</text>" in html  # the chart's first tick
     # Regions by name (with their code) in the table and the filter form.
     assert '<th scope="row" title="US-WA">Washington</th>' in html
     assert '<option value="US-WA">Washington</option>' in html
@@ -554,3 +557,10 @@ def test_map_page_shows_updated_and_import_history(app, client, dataset):
     assert "<td>replace</td>" in history and '<td class="num">12</td>' in history
     assert "secret-name" not in html  # file names are for editors, not readers
     assert f'type="application/json" href="/api/datasets/{dataset["slug"]}"' in html
+
+
+def test_table_and_chart_months_in_french(client, dataset):
+    html = client.get("/maps/wa-bc?lang=fr").get_data(as_text=True)
+    assert '<time datetime="2025-01">janv. 2025</time></th>' in html
+    assert ">janv. 2025</text>" in html
+    assert "<title>janv. 2025\u00a0: " in html or "<title>janv. 2025 : " in html

@@ -45,7 +45,8 @@ def table(conn, dataset: dict, params: dict, min_count: int, names: dict[str, st
     per_month = aggregate.by_period(conn, dataset["id"], selection, "month")
     chart = [{"period": str(p), "total": int(t), "hidden": is_hidden(int(n), min_count)}
              for p, n, t in zip(per_month["period"], per_month["n"], per_month["total"])]
-    return {"months": months, "rows": body, "chart": _chart(chart, min_count, w),
+    return {"months": months, "month_labels": [w.period(m) for m in months], "rows": body,
+            "chart": _chart(chart, min_count, w),
             "coarser": coarser_note(conn, dataset["id"], selection, min_count, w)}
 
 
@@ -87,9 +88,13 @@ def _chart(points: list[dict], min_count: int, words: Words | None = None) -> di
         bars.append({"x": round(pad + i * slot + slot * 0.1, 1), "w": round(max(slot * 0.8, 1), 1),
                      "y": round(height - pad - h, 1), "h": round(h, 1), "period": p["period"],
                      "label": (w.gettext("%(period)s: fewer than %(n)s incidents (hidden)",
-                                         period=p["period"], n=w.number(min_count))
-                               if p["hidden"] else f"{p['period']}: {w.number(p['total'])}"),
-                     "tick": i == 0 or i == len(points) - 1 or p["period"].endswith("-01")})
+                                         period=w.period(p["period"]), n=w.number(min_count))
+                               if p["hidden"]
+                               else w.gettext("%(period)s: %(total)s",
+                                              period=w.period(p["period"]),
+                                              total=w.number(p["total"]))),
+                     "tick": i == 0 or i == len(points) - 1 or p["period"].endswith("-01"),
+                     "tick_label": w.period(p["period"])})
     return {"bars": bars, "width": width, "height": height, "max": top, "pad": pad,
             "max_text": w.number(top)}
 
