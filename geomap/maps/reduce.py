@@ -140,11 +140,10 @@ def _frame_time(agg: Aggregates, frame: pd.DataFrame, gy, gx, counts, cell: floa
 
     def fetch(period: str):
         admitted = precision.isin(aggregate.ADMITTED[period]).to_numpy()
-        labels = aggregate.period_labels(when[admitted], period).to_numpy(dtype=str)
-        periods, pidx = np.unique(labels, return_inverse=True)
+        periods, pidx = _period_index(aggregate.period_labels(when[admitted], period))
         fine = group_cells(gy[admitted], gx[admitted], np.ones(int(admitted.sum()), np.int64),
-                           counts[admitted], pidx.ravel().astype(np.int64))
-        return fine, [str(p) for p in periods]
+                           counts[admitted], pidx)
+        return fine, periods
 
     count_regional = None
     if regional is not None:

@@ -30,7 +30,8 @@ from .rollups import (DAY_COLUMNS, GRID_ROLLUP_CELL, RollupAccumulator, merge_ro
                       refresh_rollups, rollup_cell, write_rollups)
 from .period_rollups import TIME_ROLLUP_CELL
 from .incidents import count_incidents, delete_incidents, filter_clauses, incident_frame
-from .datasets import (bump_version, check_slug, create_dataset, database_status,
+from .datasets import (bump_version, changed_since, check_slug, create_dataset,
+                       database_status,
                        finish_import, get_dataset, get_import, has_datasets, incidents_changed,
                        list_datasets, list_imports, lock_dataset, metadata_changed,
                        record_import, set_natural_key, set_published, update_dataset)
@@ -48,7 +49,7 @@ __all__ = [
     "DAY_COLUMNS", "GRID_ROLLUP_CELL", "RollupAccumulator", "TIME_ROLLUP_CELL",
     "merge_rollups", "refresh_rollups", "rollup_cell", "write_rollups",
     "count_incidents", "delete_incidents", "filter_clauses", "incident_frame",
-    "bump_version", "check_slug", "create_dataset", "database_status", "finish_import",
+    "bump_version", "changed_since", "check_slug", "create_dataset", "database_status", "finish_import",
     "get_dataset", "get_import", "has_datasets", "incidents_changed", "list_datasets",
     "list_imports", "lock_dataset", "metadata_changed", "record_import", "set_natural_key",
     "set_published", "update_dataset",

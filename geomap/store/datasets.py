@@ -6,6 +6,7 @@ rollups in step). Also the database's health query (`database_status`).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from typing import Any
@@ -131,6 +132,17 @@ def metadata_changed(conn: sa.Connection, dataset_id: int, **values: Any) -> int
         **values, version=db.datasets.c.version + 1, updated_at=utcnow()))
     return conn.execute(sa.select(db.datasets.c.version)
                         .where(db.datasets.c.id == dataset_id)).scalar_one()
+
+
+def changed_since(conn: sa.Connection, since: dt.datetime, *, published_only: bool = False
+                  ) -> list[tuple[int, str]]:
+    """Return the datasets (id, slug) changed (``updated_at``, whole seconds) at or after
+    ``since``: every one, or the published ones."""
+    d = db.datasets.c
+    query = sa.select(d.id, d.slug).where(d.updated_at >= since.replace(microsecond=0))
+    if published_only:
+        query = query.where(d.published)
+    return [(row.id, row.slug) for row in conn.execute(query)]
 
 
 def set_published(conn: sa.Connection, slug: str, published: bool) -> dict:

@@ -85,11 +85,9 @@ class Copies:
             try:
                 if deleted:
                     self.prune_deleted()
-                d = db.datasets.c
                 with db.engine_for(self.database_url).connect() as conn:
-                    ids = conn.execute(sa.select(d.id).where(
-                        d.updated_at >= since.replace(microsecond=0))).scalars().all()
-                for dataset_id in ids:
+                    changed = store.changed_since(conn, since)
+                for dataset_id, _slug in changed:
                     self.build_later(dataset_id, changed=True)
             except Exception:  # noqa: BLE001 - readers build what they miss
                 LOGGER.exception("starting the columnar copies after a change failed")

@@ -15,10 +15,9 @@ import datetime as dt
 import logging
 import threading
 
-import sqlalchemy as sa
 from flask import url_for
 
-from .. import db
+from .. import db, store
 from ..language import LANGUAGES
 from .columnar import copies_for
 from .render_cache import cache_for
@@ -59,23 +58,15 @@ def prerender(app, slug: str) -> list[tuple[str, int]]:
     return done
 
 
-def changed_since(app, since: dt.datetime) -> list[tuple[int, str]]:
-    """Return the published datasets (id, slug) changed (``updated_at``) at or after
-    ``since``."""
-    table = db.datasets
-    query = sa.select(table.c.id, table.c.slug).where(
-        table.c.published, table.c.updated_at >= since.replace(microsecond=0))
-    with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
-        return [(row.id, row.slug) for row in conn.execute(query)]
-
-
 def changed_later(app, since: dt.datetime) -> threading.Thread:
     """Prerender, on a daemon thread, every published dataset changed since ``since``
     (each once its columnar copy is built, when copies are on)."""
     def run() -> None:
         try:
             copies = copies_for(app)
-            for dataset_id, slug in changed_since(app, since):
+            with db.engine_for(app.config["DATABASE_URL"]).connect() as conn:
+                changed = store.changed_since(conn, since, published_only=True)
+            for dataset_id, slug in changed:
                 if copies is not None:
                     copies.wait_for(dataset_id)
                 for url, status in prerender(app, slug):
